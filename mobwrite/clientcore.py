@@ -1,0 +1,181 @@
+"""The client half of Differential Synchronization, without I/O (PROTOCOL.md 10.4, 10.6).
+
+A ``ClientSession`` holds one user id and any number of shared documents.
+``build_request`` produces the bytes to send; ``apply_response`` takes the
+server's answer (over TCP or HTTP, with or without the final blank line).
+The transport, timing and retries belong to the caller.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from diff_match_patch import diff_match_patch
+
+from mobwrite import request
+from mobwrite.delta import (
+    DeltaError,
+    from_delta,
+    is_no_op,
+    result_text,
+    to_delta,
+    utf16_length,
+)
+from mobwrite.escaping import DecodeError, decode_raw, encode_text
+
+CLIENT_DIFF_TIMEOUT = 0.5
+_FIRST = "abcdefghijklmnopqrstuvwxyz"
+_OTHERS = _FIRST + "0123456789-_:."
+
+
+def random_id() -> str:
+    """An eight-character id as the original client drew them (10.2)."""
+    while True:
+        ident = secrets.choice(_FIRST) + "".join(secrets.choice(_OTHERS) for _ in range(7))
+        if "--" not in ident:
+            return ident
+
+
+@dataclass
+class SharedText:
+    """One shared document as a client sees it."""
+
+    name: str
+    text: str = ""
+    merge: bool = True
+    shadow: str = ""
+    client_version: int = 0
+    server_version: int = 0
+    delta_ok: bool = False
+    edit_stack: list[tuple[int, str]] = field(default_factory=list)
+    # Set while reading a response: the client version the server acknowledged.
+    acknowledged: int = 0
+
+
+class ClientSession:
+    """A user's view of several documents, speaking the wire protocol."""
+
+    def __init__(self, user: str | None = None, prefix: str = "") -> None:
+        self.user = user or random_id()
+        self.prefix = prefix
+        self.documents: dict[str, SharedText] = {}
+        self.dmp = diff_match_patch()
+        self.dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT
+        self.changed_locally = False
+        self.changed_remotely = False
+
+    def share(self, name: str, text: str = "", merge: bool = True) -> SharedText:
+        """Start sharing *name*, whose local text is *text*."""
+        document = self.documents.get(name)
+        if document is None:
+            document = self.documents[name] = SharedText(name, text, merge)
+        return document
+
+    def _diff(self, old: str, new: str) -> list[tuple[int, str]]:
+        diffs = self.dmp.diff_main(old, new)
+        if len(diffs) > 2:
+            self.dmp.diff_cleanupSemantic(diffs)
+            self.dmp.diff_cleanupEfficiency(diffs)
+        return diffs
+
+    def _document_lines(self, document: SharedText) -> list[str]:
+        if document.delta_ok:
+            changed = document.text != document.shadow
+            if changed:
+                delta = to_delta(self._diff(document.shadow, document.text))
+                document.shadow = document.text
+                self.changed_locally = True
+            else:
+                delta = "=%d" % utf16_length(document.shadow) if document.shadow else ""
+            if changed or not document.edit_stack:
+                letter = "d" if document.merge else "D"
+                version = document.client_version
+                document.edit_stack.append((version, f"{letter}:{version}:{delta}"))
+                document.client_version += 1
+        else:
+            document.shadow = document.text
+            document.client_version += 1
+            version = document.client_version
+            document.edit_stack.append(
+                (version, f"r:{version}:{encode_text(document.text)}"))
+            document.delta_ok = True
+        lines = [f"F:{document.server_version}:{self.prefix}{document.name}"]
+        lines.extend(line for _, line in document.edit_stack)
+        return lines
+
+    def build_request(self) -> bytes:
+        """The next sync request for every shared document."""
+        self.changed_locally = self.changed_remotely = False
+        lines = [f"u:{self.user}"]
+        for document in self.documents.values():
+            lines.extend(self._document_lines(document))
+        return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+    def apply_response(self, response: bytes) -> None:
+        """Apply a server response to the shared documents."""
+        current: SharedText | None = None
+        for line in request.command_lines(response):
+            command = request.parse_command(line)
+            if command is None:
+                continue
+            letter = command.letter
+            if letter in "fF":
+                current = self._acknowledge(command)
+            elif current is None:
+                continue
+            elif letter in "rR":
+                self._apply_raw(current, command)
+            elif letter in "dD":
+                self._apply_delta(current, command)
+
+    def _acknowledge(self, command: request.Command) -> SharedText | None:
+        name = command.payload.decode("utf-8", "replace")
+        if not name.startswith(self.prefix):
+            return None
+        document = self.documents.get(name[len(self.prefix):])
+        if document is None:
+            return None
+        version = command.version or 0
+        document.delta_ok = True
+        document.acknowledged = version
+        document.edit_stack[:] = [e for e in document.edit_stack if e[0] > version]
+        return document
+
+    def _apply_raw(self, document: SharedText, command: request.Command) -> None:
+        try:
+            text = decode_raw(command.payload)
+        except DecodeError:
+            document.delta_ok = False
+            return
+        document.shadow = text
+        document.client_version = document.acknowledged
+        document.server_version = command.version or 0
+        document.edit_stack.clear()
+        if command.letter == "R":
+            document.text = text
+        self.changed_remotely = True
+
+    def _apply_delta(self, document: SharedText, command: request.Command) -> None:
+        version = command.version or 0
+        if document.acknowledged != document.client_version or version > document.server_version:
+            document.delta_ok = False
+            return
+        if version < document.server_version:
+            return
+        try:
+            diffs = from_delta(document.shadow, command.payload)
+        except DeltaError:
+            document.delta_ok = False
+            return
+        document.server_version += 1
+        if is_no_op(diffs):
+            return
+        if command.letter == "D":
+            document.shadow = document.text = result_text(diffs)
+        else:
+            patches = self.dmp.patch_make(document.shadow, diffs)
+            document.shadow = result_text(diffs)
+            merged, _ = self.dmp.patch_apply(patches, document.text)
+            document.text = merged
+        self.changed_remotely = True

@@ -1,0 +1,138 @@
+"""Deltas: building and reading the tab-separated edit scripts of PROTOCOL.md 4.
+
+Lengths on the wire count UTF-16 code units, as JavaScript strings do,
+while Python strings count code points; this module converts between them.
+A diff is a list of ``(operation, text)`` pairs as diff-match-patch uses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from diff_match_patch import diff_match_patch
+
+from mobwrite.escaping import DecodeError, decode_text, encode_text
+
+DELETE, EQUAL, INSERT = -1, 0, 1
+Diff = tuple[int, str]
+
+_LENGTH = re.compile(rb"[0-9]{1,15}")
+
+
+class DeltaError(ValueError):
+    """A delta that does not apply to the base text it was given."""
+
+
+def utf16_length(text: str) -> int:
+    """Length of *text* in UTF-16 code units (a JavaScript string's length)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def to_delta(diffs: list[Diff]) -> str:
+    """Encode *diffs* as a delta (tokens joined by TAB)."""
+    tokens = []
+    for operation, text in diffs:
+        if operation == INSERT:
+            tokens.append("+" + encode_text(text))
+        elif operation == DELETE:
+            tokens.append("-%d" % utf16_length(text))
+        else:
+            tokens.append("=%d" % utf16_length(text))
+    return "\t".join(tokens)
+
+
+class _Base:
+    """The base text, sliced by UTF-16 offsets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.narrow = utf16_length(text) == len(text)
+        self.units = None if self.narrow else text.encode("utf-16-be")
+        self.length = len(text) if self.narrow else len(self.units) // 2
+
+    def slice(self, start: int, end: int) -> str:
+        if self.narrow:
+            return self.text[start:end]
+        assert self.units is not None
+        try:
+            return self.units[2 * start : 2 * end].decode("utf-16-be")
+        except UnicodeDecodeError:
+            raise DeltaError("a length splits a surrogate pair") from None
+
+
+def from_delta(base_text: str, delta: bytes) -> list[Diff]:
+    """Decode *delta* against *base_text*, validating every token.
+
+    Raises DeltaError when a token is malformed, an insertion is not valid
+    percent-encoded UTF-8, or the lengths do not add up to the base text.
+    """
+    base = _Base(base_text)
+    diffs: list[Diff] = []
+    pointer = 0
+    for token in delta.split(b"\t"):
+        if not token:
+            continue
+        operation, value = token[:1], token[1:]
+        if operation == b"+":
+            try:
+                diffs.append((INSERT, decode_text(value)))
+            except DecodeError as error:
+                raise DeltaError(f"bad insertion: {error}") from None
+        elif operation in (b"=", b"-"):
+            if not _LENGTH.fullmatch(value):
+                raise DeltaError(f"bad length {value[:20]!r}")
+            end = pointer + int(value)
+            if end > base.length:
+                raise DeltaError("the delta is longer than the base text")
+            part = base.slice(pointer, end)
+            pointer = end
+            diffs.append((EQUAL if operation == b"=" else DELETE, part))
+        else:
+            raise DeltaError(f"unknown operation {operation!r}")
+    if pointer != base.length:
+        raise DeltaError(
+            f"the delta covers {pointer} units, the base text has {base.length}"
+        )
+    return diffs
+
+
+def result_text(diffs: list[Diff]) -> str:
+    """The text a diff produces (its equalities and insertions)."""
+    return "".join(text for operation, text in diffs if operation != DELETE)
+
+
+def is_no_op(diffs: list[Diff]) -> bool:
+    """True when *diffs* changes nothing."""
+    return all(operation == EQUAL for operation, _ in diffs)
+
+
+class Differ:
+    """Computes server-side diffs with a time budget (PROTOCOL.md 4)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.dmp = diff_match_patch()
+        self.dmp.Diff_Timeout = timeout
+
+    def diff(self, old: str, new: str) -> list[Diff]:
+        """Diff *old* into *new*, cleaned up for efficiency."""
+        if old == new:
+            return [(EQUAL, old)] if old else []
+        diffs = self.dmp.diff_main(old, new)
+        self.dmp.diff_cleanupEfficiency(diffs)
+        return diffs
+
+    def delta(self, old: str, new: str) -> str:
+        """The delta turning *old* into *new*."""
+        if old == new:
+            return "=%d" % utf16_length(old) if old else ""
+        return to_delta(self.diff(old, new))
+
+    def merge(self, master: str, old_shadow: str, diffs: list[Diff]) -> str:
+        """Patch the change *diffs* (made against *old_shadow*) into *master*."""
+        if master == old_shadow:
+            return result_text(diffs)
+        patches = self.dmp.patch_make(old_shadow, diffs)
+        merged, _ = self.dmp.patch_apply(patches, master)
+        return merged

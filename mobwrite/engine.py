@@ -1,0 +1,287 @@
+"""The sync engine: one request in, one response out (PROTOCOL.md 7).
+
+``Engine.handle`` runs a whole request atomically against the store and
+returns the response bytes.  It takes the time as an argument, performs no
+I/O, and never raises for bad input: malformed lines are ignored and data
+that does not fit a view is answered with the server's text.  Noteworthy
+events go to a ``report(event, **fields)`` callable, which the adapters
+turn into log lines and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mobwrite import request
+from mobwrite.delta import DeltaError, Differ, from_delta, is_no_op, result_text
+from mobwrite.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
+from mobwrite.settings import Settings
+from mobwrite.store import Store, View
+
+Report = Callable[..., None]
+
+
+def _ignore(event: str, **fields: Any) -> None:
+    """The default report: events go nowhere."""
+
+DELTA, RAW, NULL = "delta", "raw", "null"
+
+
+@dataclass(slots=True)
+class Action:
+    """One executable line with the context it was read in (7.1)."""
+
+    kind: str
+    user: str
+    name: str
+    force: bool = False
+    acknowledged: int = 0
+    version: int = 0
+    payload: bytes = b""
+    echo: bool = False
+
+    @property
+    def claims_history(self) -> bool:
+        """Whether the client's numbers show it synced this view before."""
+        return self.acknowledged > 0 or (self.kind == DELTA and self.version > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The response to a request and whether it acknowledged any change."""
+
+    body: bytes
+    changed: bool
+
+
+class Engine:
+    """Executes requests against a store under the given settings."""
+
+    def __init__(
+        self, store: Store, settings: Settings,
+        report: Report = _ignore,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.differ = Differ(settings.diff_timeout)
+        self.report = report
+
+    def handle(self, data: bytes, now: float) -> Outcome:
+        """Execute one complete request and return its response."""
+        body = self._run(data, now, depth=0)
+        return Outcome(body, bool(self.store.changes))
+
+    # Parsing (7.1)
+
+    def _run(self, data: bytes, now: float, depth: int) -> bytes:
+        if not request.is_complete(data):
+            return b""
+        actions: list[Action] = []
+        user: str | None = None
+        name: str | None = None
+        acknowledged = 0
+        echo = False
+        limit = self.settings.max_name_bytes
+        for line in request.command_lines(data):
+            command = request.parse_command(line)
+            if command is None:
+                continue
+            letter = command.letter
+            if letter in "uU":
+                user = request.parse_name(command.payload, limit)
+                echo = letter == "U"
+            elif letter in "fF":
+                name = request.parse_name(command.payload, limit)
+                acknowledged = command.version or 0
+            elif letter in "nN":
+                target = request.parse_name(command.payload, limit)
+                if user is not None and target is not None:
+                    actions.append(Action(NULL, user, target))
+                name = None
+            elif letter in "dDrR":
+                if user is not None and name is not None:
+                    actions.append(Action(
+                        DELTA if letter in "dD" else RAW, user, name,
+                        force=letter.isupper(), acknowledged=acknowledged,
+                        version=command.version or 0, payload=command.payload,
+                        echo=echo,
+                    ))
+            elif letter in "bB":
+                assembled = self._feed_buffer(command.payload, now)
+                if assembled:
+                    if depth + 1 >= self.settings.max_buffer_depth:
+                        self.report("buffer_too_deep",
+                                    depth=self.settings.max_buffer_depth)
+                        return b""
+                    return self._run(assembled + assembled[-1:], now, depth + 1)
+        return self._execute(actions, now)
+
+    def _feed_buffer(self, payload: bytes, now: float) -> bytes | None:
+        """Store a fragment (7.6); return the decoded request once complete."""
+        fragment = request.parse_fragment(payload)
+        if fragment is None:
+            return None
+        name, size, index, data = fragment
+        if index < 1 or index > size:
+            return None
+        if size == 1:
+            return unescape_bytes(data)
+        if size > self.settings.max_buffer_slots:
+            self.report("buffer_too_large", size=size)
+            return None
+        growth = len(data)
+        if self.store.buffered_bytes + growth > self.settings.max_buffered_bytes:
+            self.report("buffers_full", held=self.store.buffered_bytes)
+            return None
+        buffer = self.store.buffer(name, size, now)
+        self.store.fill_slot(buffer, index, data)
+        if len(buffer.slots) < size or not all(buffer.slots.values()):
+            return None
+        joined = b"".join(buffer.slots[i] for i in range(1, size + 1))
+        self.store.drop_buffer(name, size)
+        return unescape_bytes(joined)
+
+    # Execution (7.2 to 7.5)
+
+    def _execute(self, actions: list[Action], now: float) -> bytes:
+        if not actions or not self._views_available(actions):
+            return b""
+        output: list[str] = []
+        previous: tuple[str, str] | None = None
+        view: View | None = None
+        reseed = False
+        for index, action in enumerate(actions):
+            if action.kind == NULL:
+                self._nullify(action, now)
+                view = None
+                continue
+            if view is None:
+                view = self.store.find_view(action.user, action.name)
+                reseed = view is None and action.claims_history
+                if view is None:
+                    view = self.store.create_view(action.user, action.name, now)
+                view.delta_ok = True
+                view.lasttime = now
+            force = self._apply(view, action, now)
+            following = actions[index + 1] if index + 1 < len(actions) else None
+            if following is None or (following.user, following.name) != (
+                    action.user, action.name):
+                self._emit(view, action, force, previous, reseed, output)
+                previous = (action.user, action.name)
+                view = None
+        if not output:
+            return b""
+        return ("\n".join(output) + "\n").encode("utf-8")
+
+    def _views_available(self, actions: list[Action]) -> bool:
+        """Refuse the whole request, before running it, if it needs too many views."""
+        limit = self.settings.max_views
+        if not limit:
+            return True
+        wanted = {(a.user, a.name) for a in actions if a.kind != NULL}
+        new = sum(1 for key in wanted if key not in self.store.views)
+        if len(self.store.views) + new <= limit:
+            return True
+        self.report("views_full", limit=limit, wanted=new)
+        return False
+
+    def _nullify(self, action: Action, now: float) -> None:
+        document = self.store.document(action.name, now)
+        self.store.set_text(document, None, now)
+        self.store.discard_view((action.user, action.name))
+        if document.views == 0:
+            del self.store.documents[action.name]
+
+    def _apply(self, view: View, action: Action, now: float) -> bool:
+        """Run one delta or raw action on *view*; return the reply's force flag."""
+        self.store.touch_view(view)
+        if (action.acknowledged != view.server_version
+                and action.acknowledged == view.backup_server_version):
+            view.shadow = view.backup_shadow
+            view.server_version = view.backup_server_version
+            view.edit_stack.clear()
+        view.edit_stack[:] = [
+            entry for entry in view.edit_stack if entry[0] > action.acknowledged
+        ]
+        if action.kind == RAW:
+            return self._apply_raw(view, action, now)
+        return self._apply_delta(view, action, now)
+
+    def _apply_raw(self, view: View, action: Action, now: float) -> bool:
+        try:
+            text = decode_raw(action.payload)
+        except DecodeError as error:
+            self.report("raw_refused", user=action.user, name=action.name,
+                        error=str(error))
+            view.delta_ok = False
+            return action.force
+        view.delta_ok = True
+        view.shadow = view.backup_shadow = text
+        view.client_version = action.version
+        view.server_version = view.backup_server_version = action.acknowledged
+        view.edit_stack.clear()
+        document = view.document
+        if (action.force or document.text is None) and document.text != text:
+            self.store.set_text(document, text, now)
+        return action.force
+
+    def _apply_delta(self, view: View, action: Action, now: float) -> bool:
+        if action.acknowledged != view.server_version:
+            view.delta_ok = False
+            return action.force
+        if action.version > view.client_version:
+            view.delta_ok = False
+            return action.force
+        if action.version < view.client_version:
+            return action.force
+        view.client_version += 1
+        try:
+            diffs = from_delta(view.shadow, action.payload)
+        except DeltaError as error:
+            self.report("delta_refused", user=action.user, name=action.name,
+                        error=str(error))
+            view.delta_ok = False
+            return action.force
+        old_shadow = view.shadow
+        view.shadow = view.backup_shadow = result_text(diffs)
+        view.backup_server_version = view.server_version
+        document = view.document
+        if document.text is None:
+            self.store.set_text(document, view.shadow, now)
+            return False
+        if action.force:
+            if not is_no_op(diffs):
+                self.store.set_text(document, view.shadow, now)
+        elif not is_no_op(diffs):
+            merged = self.differ.merge(document.text, old_shadow, diffs)
+            self.store.set_text(document, merged, now)
+        return action.force
+
+    def _emit(
+        self, view: View, action: Action, force: bool,
+        previous: tuple[str, str] | None, reseed: bool, output: list[str],
+    ) -> None:
+        """Write the output block for *view* (7.5)."""
+        if action.echo and (previous is None or previous[0] != action.user):
+            output.append(f"u:{action.user}")
+        if previous != (action.user, action.name):
+            output.append(f"F:{view.client_version}:{action.name}")
+        master = view.document.text
+        version = view.server_version
+        if view.delta_ok:
+            delta = self.differ.delta(view.shadow, master or "")
+            letter = "D" if force else "d"
+            view.edit_stack.append((version, f"{letter}:{version}:{delta}"))
+            view.server_version += 1
+        else:
+            self.report("raw_reply", user=action.user, name=action.name)
+            if master is None:
+                line = f"r:{version}:"
+            elif reseed:
+                line = f"r:{version}:{encode_text(master)}"
+            else:
+                line = f"R:{version}:{encode_text(master)}"
+            view.edit_stack[:] = [(version, line)]
+        view.shadow = master or ""
+        output.extend(line for _, line in view.edit_stack)

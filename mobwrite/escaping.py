@@ -1,0 +1,71 @@
+"""Percent-encoding of text on the wire (PROTOCOL.md 5.1 and 5.2).
+
+Raw payloads and delta insertions are UTF-8 bytes in which every byte
+outside a fixed set of 83 safe characters is written as ``%XX``.
+"""
+
+from __future__ import annotations
+
+import re
+
+SAFE_CHARACTERS = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    b"-_.!~*'();/?:@&=+$,# "
+)
+
+_UNSAFE_BYTE = re.compile(
+    b"[^" + b"".join(b"\\x%02x" % c for c in SAFE_CHARACTERS) + b"]"
+)
+_ESCAPES = {i: b"%%%02X" % i for i in range(256)}
+_ESCAPE_OR_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})?")
+_HEX_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
+
+
+class DecodeError(ValueError):
+    """Encoded text that is not valid percent-escaped UTF-8."""
+
+
+def encode_text(text: str) -> str:
+    """Percent-encode *text* the way every MobWrite peer does."""
+    data = text.encode("utf-8")
+    if data.isascii() and not _UNSAFE_BYTE.search(data):
+        return text
+    return _UNSAFE_BYTE.sub(lambda m: _ESCAPES[m[0][0]], data).decode("ascii")
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return bytes((int(match[0][1:], 16),))
+
+
+def _strict_unescape(match: re.Match[bytes]) -> bytes:
+    if match[1] is None:
+        raise DecodeError("a '%' is not followed by two hex digits")
+    return bytes((int(match[1], 16),))
+
+
+def _to_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DecodeError(f"not UTF-8 at byte {error.start}") from None
+
+
+def decode_text(encoded: bytes) -> str:
+    """Decode a delta insertion: every ``%`` must start a valid escape."""
+    if b"%" not in encoded:
+        return _to_text(encoded)
+    return _to_text(_ESCAPE_OR_PERCENT.sub(_strict_unescape, encoded))
+
+
+def decode_raw(encoded: bytes) -> str:
+    """Decode a raw payload: a stray ``%`` is kept literally, as the original did."""
+    if b"%" not in encoded:
+        return _to_text(encoded)
+    return _to_text(_HEX_ESCAPE.sub(_unescape, encoded))
+
+
+def unescape_bytes(encoded: bytes) -> bytes:
+    """Percent-decode to bytes once, keeping stray ``%`` (used for buffers)."""
+    if b"%" not in encoded:
+        return encoded
+    return _HEX_ESCAPE.sub(_unescape, encoded)

@@ -1,0 +1,84 @@
+"""The state every front end shares: the engine, its store and durability.
+
+TCP connections and HTTP requests hand complete requests to
+``MobwriteServer.answer`` and send back what its Deferred yields.  The
+reply to a request that changed anything waits until the committer says
+the change is durable (PROTOCOL.md 15.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+
+from mobwrite.engine import Engine
+from mobwrite.logs import logger
+from mobwrite.settings import Settings
+from mobwrite.store import Store
+
+log = logger("server")
+
+# How loudly each engine event is logged, and its message.
+_EVENTS = {
+    "views_full": ("warn", "MAX_VIEWS ({limit}) reached: a request wanting {wanted} new views got an empty answer"),
+    "buffers_full": ("warn", "buffered bytes at their limit ({held}): fragment dropped"),
+    "buffer_too_large": ("info", "a buffer claiming {size} slots was refused"),
+    "buffer_too_deep": ("warn", "a buffer nested deeper than {depth} levels was dropped"),
+    "raw_refused": ("info", "raw text from {user!r} for {name!r} refused: {error}"),
+    "delta_refused": ("debug", "delta from {user!r} for {name!r} refused: {error}"),
+    "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),
+}
+
+
+class Committer(Protocol):
+    """Makes the store's recorded changes durable."""
+
+    def durable(self) -> defer.Deferred[None]:
+        """Fire once every change recorded so far is safely stored."""
+
+
+class MemoryOnly:
+    """The committer for a daemon without persistence: forget the changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def durable(self) -> defer.Deferred[None]:
+        self.store.take_changes()
+        return defer.succeed(None)
+
+
+def report_event(event: str, **fields: Any) -> None:
+    """Log an engine event at its level."""
+    level, message = _EVENTS[event]
+    getattr(log, level)(message, event=event, **fields)
+
+
+class MobwriteServer:
+    """Answers complete requests for every front end."""
+
+    def __init__(
+        self, engine: Engine, clock: IReactorTime, committer: Committer,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.committer = committer
+
+    @classmethod
+    def in_memory(cls, settings: Settings, clock: IReactorTime) -> "MobwriteServer":
+        """A server whose documents live in memory only."""
+        store = Store(settings.max_chars)
+        return cls(Engine(store, settings, report_event), clock, MemoryOnly(store))
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable."""
+        outcome = self.engine.handle(request, self.clock.seconds())
+        if not outcome.changed:
+            return defer.succeed(outcome.body)
+        return self.committer.durable().addCallback(lambda _: outcome.body)

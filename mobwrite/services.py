@@ -1,0 +1,84 @@
+"""Services that make up the daemon: listening ports and housekeeping."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from mobwrite.logs import logger
+
+log = logger("services")
+
+
+class ListeningService(Service):
+    """Listens on one endpoint while running; failing to bind stops start-up."""
+
+    def __init__(self, name: str, label: str, endpoint: IStreamServerEndpoint,
+                 factory: Factory) -> None:
+        self.name = name
+        self.label = label
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._listen()
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self.port is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        failures: list[Failure] = []
+        self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
+        if failures:
+            raise SystemExit(
+                f"cannot listen for the {self.label}: {failures[0].getErrorMessage()}")
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        log.info("{name}: {label} listening on {address}",
+                 name=self.name, label=self.label, address=port.getHost())
+
+    def stopService(self) -> Deferred[None] | None:
+        Service.stopService(self)
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        return port.stopListening()
+
+
+class PeriodicService(Service):
+    """Runs a function every *interval* seconds, logging and surviving failures."""
+
+    def __init__(self, label: str, interval: float, work: Callable[[], None],
+                 clock: IReactorTime) -> None:
+        self.label = label
+        self.interval = interval
+        self.work = work
+        self.loop = LoopingCall(self._run)
+        self.loop.clock = clock
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        except Exception:
+            log.failure("{label} failed; trying again in {interval} s",
+                        label=self.label, interval=self.interval)
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.loop.start(self.interval, now=True)
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        if self.loop.running:
+            self.loop.stop()

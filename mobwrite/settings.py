@@ -1,0 +1,197 @@
+"""Settings: their defaults, the original ``NAME = value`` file format, checks.
+
+Every setting has a name in the settings file (as in the original daemon),
+a command-line option, a kind that parses and checks its value, a default
+and a line of help.  Precedence: command line, then settings file, then
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
+class SettingError(ValueError):
+    """A setting whose value cannot be used; the message says what to write."""
+
+
+def parse_duration(value: str) -> float:
+    """``2``, ``2.5 seconds``, ``30 minutes``, ``1 day`` → seconds."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    if not match:
+        raise SettingError(
+            f"{value!r} is not a duration; write a number and a unit, "
+            "such as '30 seconds', '15 minutes', '2 hours' or '1 day'"
+        )
+    number, unit = float(match[1]), match[2]
+    if not unit:
+        return number
+    factor = _UNITS.get(unit.rstrip("s"))
+    if factor is None:
+        raise SettingError(
+            f"unknown unit {unit!r} in {value!r}; use seconds, minutes, hours or days"
+        )
+    return number * factor
+
+
+def parse_count(value: str) -> int:
+    """A whole number, zero or more."""
+    text = value.strip()
+    if not text.isdigit() or not text.isascii():
+        raise SettingError(f"{value!r} is not a whole number such as 0, 10 or 1000")
+    return int(text)
+
+
+def parse_level(value: str) -> str:
+    """One of the logging levels."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingError(
+            f"{value!r} is not a logging level; use one of {', '.join(LOG_LEVELS)}"
+        )
+    return level
+
+
+def parse_address(value: str) -> str:
+    """An IP address, or empty for no restriction."""
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is named, parsed, defaulted and explained."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def option(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @property
+    def attribute(self) -> str:
+        return self.name.lower()
+
+
+SETTINGS = (
+    Setting("MAX_CHARS", parse_count, 100000,
+            "longest document in characters; the start is cut off beyond it (0 = no limit)"),
+    Setting("DIFF_TIMEOUT", parse_duration, 0.1,
+            "time budget of each server-side diff, in seconds (0 = unlimited)"),
+    Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
+            "a view untouched this long is forgotten, in seconds"),
+    Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
+            "a document nobody views and nobody wrote this long expires, in seconds"),
+    Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
+            "an unfinished buffer untouched this long is dropped, in seconds"),
+    Setting("LOGGING", parse_level, "INFO",
+            "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
+    Setting("MAX_VIEWS", parse_count, 10000,
+            "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
+    Setting("TIMEOUT_TELNET", parse_duration, 2.0,
+            "a TCP connection silent this long is closed, in seconds"),
+    Setting("CONNECTION_ORIGIN", parse_address, "",
+            "if set, the only peer IP address allowed on the TCP port"),
+    Setting("REQUEST_DEADLINE", parse_duration, 10.0,
+            "a TCP request not complete this long after connecting is dropped, in seconds"),
+    Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
+            "largest request in bytes, on TCP and HTTP alike"),
+    Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
+            "longest request line in bytes"),
+    Setting("MAX_NAME_BYTES", parse_count, 500,
+            "longest user id or document name in bytes"),
+    Setting("MAX_BUFFER_SLOTS", parse_count, 10000,
+            "most fragments one buffer may be split into"),
+    Setting("MAX_BUFFERED_BYTES", parse_count, 32 * 1024 * 1024,
+            "most bytes held in unfinished buffers altogether"),
+    Setting("MAX_BUFFER_DEPTH", parse_count, 4,
+            "deepest nesting of buffers inside buffers"),
+    Setting("MAX_CONNECTIONS", parse_count, 1000,
+            "most TCP connections open at once; more are closed at once"),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The values in force; ``Settings.defaults()`` gives the table's defaults."""
+
+    max_chars: int
+    diff_timeout: float
+    timeout_view: float
+    timeout_text: float
+    timeout_buffer: float
+    logging: str
+    max_views: int
+    timeout_telnet: float
+    connection_origin: str
+    request_deadline: float
+    max_request_bytes: int
+    max_line_bytes: int
+    max_name_bytes: int
+    max_buffer_slots: int
+    max_buffered_bytes: int
+    max_buffer_depth: int
+    max_connections: int
+
+    @classmethod
+    def defaults(cls, **overrides: Any) -> "Settings":
+        values = {setting.attribute: setting.default for setting in SETTINGS}
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def parse_settings_file(text: str, source: str = "settings file") -> dict[str, Any]:
+    """Parse the original ``NAME = value`` format into attribute values.
+
+    Blank lines and lines starting with ``;`` or ``#`` are ignored.
+    """
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith((";", "#")):
+            continue
+        name, equals, value = stripped.partition("=")
+        name = name.strip().upper()
+        where = f"{source}, line {number}"
+        if not equals:
+            raise SettingError(f"{where}: write NAME = value, not {stripped!r}")
+        setting = BY_NAME.get(name)
+        if setting is None:
+            raise SettingError(
+                f"{where}: unknown setting {name!r}; known settings are "
+                + ", ".join(sorted(BY_NAME))
+            )
+        try:
+            values[setting.attribute] = setting.parse(value)
+        except SettingError as error:
+            raise SettingError(f"{where}: {name}: {error}") from None
+    return values
+
+
+def check(settings: Settings) -> Settings:
+    """Refuse values that would make the daemon useless."""
+    if settings.timeout_telnet <= 0:
+        raise SettingError("TIMEOUT_TELNET must be more than 0 seconds, such as 2")
+    if settings.request_deadline <= 0:
+        raise SettingError("REQUEST_DEADLINE must be more than 0 seconds, such as 10")
+    for name in ("MAX_REQUEST_BYTES", "MAX_LINE_BYTES", "MAX_NAME_BYTES",
+                 "MAX_BUFFER_SLOTS", "MAX_CONNECTIONS"):
+        if getattr(settings, name.lower()) < 1:
+            raise SettingError(f"{name} must be at least 1")
+    if settings.max_buffer_depth < 2:
+        raise SettingError("MAX_BUFFER_DEPTH must be at least 2 (nested buffers)")
+    return settings

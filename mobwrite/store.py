@@ -1,0 +1,178 @@
+"""The in-memory store: documents, views and buffers (PROTOCOL.md 6).
+
+The store is the source of truth while the daemon runs.  It records which
+documents and views changed so that persistence can write exactly those,
+and it expires what has idled too long.  It never reads a clock: every
+method that needs the time takes ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+ViewKey = tuple[str, str]
+
+
+@dataclass(slots=True, eq=False)
+class Document:
+    """A named shared text; ``text`` is None while the document is null."""
+
+    name: str
+    text: str | None
+    lasttime: float
+    views: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class View:
+    """What the server knows of one user's copy of one document."""
+
+    user: str
+    document: Document
+    lasttime: float
+    shadow: str = ""
+    backup_shadow: str = ""
+    client_version: int = 0
+    server_version: int = 0
+    backup_server_version: int = 0
+    edit_stack: list[tuple[int, str]] = field(default_factory=list)
+    delta_ok: bool = True
+
+    @property
+    def key(self) -> ViewKey:
+        return (self.user, self.document.name)
+
+
+@dataclass(slots=True, eq=False)
+class Buffer:
+    """An unfinished request split into numbered fragments."""
+
+    size: int
+    lasttime: float
+    slots: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(len(data) for data in self.slots.values())
+
+
+@dataclass
+class Changes:
+    """Names of documents and keys of views changed since the last take."""
+
+    documents: set[str] = field(default_factory=set)
+    views: set[ViewKey] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.documents or self.views)
+
+
+def normalize(text: str, max_chars: int) -> str:
+    """Line breaks as LF, and at most *max_chars* characters (the tail)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if max_chars and len(text) > max_chars:
+        text = text[-max_chars:]
+    return text
+
+
+class Store:
+    """Documents, views and buffers, with change tracking and expiry."""
+
+    def __init__(self, max_chars: int = 100000) -> None:
+        self.max_chars = max_chars
+        self.documents: dict[str, Document] = {}
+        self.views: dict[ViewKey, View] = {}
+        self.buffers: dict[tuple[bytes, int], Buffer] = {}
+        self.buffered_bytes = 0
+        self.changes = Changes()
+
+    # Documents
+
+    def document(self, name: str, now: float) -> Document:
+        """The document called *name*, created null if unknown."""
+        document = self.documents.get(name)
+        if document is None:
+            document = self.documents[name] = Document(name, None, now)
+        return document
+
+    def set_text(self, document: Document, text: str | None, now: float) -> None:
+        """Assign a master text (normalized), recording a change if it differs."""
+        if text is not None:
+            text = normalize(text, self.max_chars)
+        document.lasttime = now
+        if text != document.text:
+            document.text = text
+            self.changes.documents.add(document.name)
+
+    # Views
+
+    def find_view(self, user: str, name: str) -> View | None:
+        return self.views.get((user, name))
+
+    def create_view(self, user: str, name: str, now: float) -> View:
+        document = self.document(name, now)
+        view = View(user, document, now)
+        document.views += 1
+        self.views[view.key] = view
+        return view
+
+    def touch_view(self, view: View) -> None:
+        """Record that a view's state changed and must be persisted."""
+        self.changes.views.add(view.key)
+
+    def discard_view(self, key: ViewKey) -> None:
+        view = self.views.pop(key, None)
+        if view is not None:
+            view.document.views -= 1
+            self.changes.views.add(key)
+
+    def take_changes(self) -> Changes:
+        """Hand over the changes recorded so far and start a new record."""
+        changes, self.changes = self.changes, Changes()
+        return changes
+
+    # Buffers
+
+    def buffer(self, name: bytes, size: int, now: float) -> Buffer:
+        key = (name, size)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            buffer = self.buffers[key] = Buffer(size, now)
+        buffer.lasttime = now
+        return buffer
+
+    def fill_slot(self, buffer: Buffer, index: int, data: bytes) -> None:
+        self.buffered_bytes += len(data) - len(buffer.slots.get(index, b""))
+        buffer.slots[index] = data
+
+    def drop_buffer(self, name: bytes, size: int) -> None:
+        buffer = self.buffers.pop((name, size), None)
+        if buffer is not None:
+            self.buffered_bytes -= buffer.held_bytes
+
+    # Expiry
+
+    def expire(
+        self, now: float, timeout_view: float, timeout_text: float,
+        timeout_buffer: float,
+    ) -> Iterator[tuple[str, str]]:
+        """Forget idle views, unused documents and stale buffers.
+
+        Yields ``(kind, name)`` for each thing removed, for logging.
+        """
+        for key, view in list(self.views.items()):
+            if view.lasttime < now - timeout_view:
+                self.discard_view(key)
+                yield "view", f"{key[0]}/{key[1]}"
+        for name, document in list(self.documents.items()):
+            if document.views == 0 and document.lasttime < now - timeout_text:
+                del self.documents[name]
+                if document.text is not None:
+                    self.changes.documents.add(name)
+                yield "document", name
+        for (name, size), buffer in list(self.buffers.items()):
+            if buffer.lasttime < now - timeout_buffer:
+                self.drop_buffer(name, size)
+                yield "buffer", name.decode("utf-8", "replace")

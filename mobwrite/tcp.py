@@ -1,0 +1,135 @@
+"""The raw TCP front end: one request per connection (PROTOCOL.md 2.2).
+
+The protocol reads lines until the first blank one, hands the request to
+the shared server, writes the answer and closes.  A connection that is
+silent for TIMEOUT_TELNET, or still incomplete after REQUEST_DEADLINE,
+or that sends more than the size limits allow, is closed with no answer.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+
+from twisted.internet import address
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from mobwrite.logs import logger
+from mobwrite.server import MobwriteServer
+from mobwrite.settings import Settings
+
+log = logger("tcp")
+
+
+def _same_address(peer: IAddress, allowed: str) -> bool:
+    if not isinstance(peer, (address.IPv4Address, address.IPv6Address)):
+        return False
+    try:
+        return ip_address(peer.host.split("%")[0]) == ip_address(allowed)
+    except ValueError:
+        return peer.host == allowed
+
+
+class RequestProtocol(Protocol):
+    """Reads one request, answers it and closes."""
+
+    def __init__(self, factory: "RequestFactory") -> None:
+        self.factory = factory
+        self.settings = factory.settings
+        self.received = bytearray()
+        self.scanned = 0
+        self.answering = False
+        self.idle: IDelayedCall | None = None
+        self.deadline: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        origin = self.settings.connection_origin
+        peer = self.transport.getPeer()
+        if origin and not _same_address(peer, origin):
+            log.info("refused a connection from {peer}: not CONNECTION_ORIGIN", peer=peer)
+            self.transport.abortConnection()
+            return
+        clock = self.factory.clock
+        self.idle = clock.callLater(self.settings.timeout_telnet, self._give_up, "idle")
+        self.deadline = clock.callLater(
+            self.settings.request_deadline, self._give_up, "past the request deadline")
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.answering:
+            return
+        if self.idle is not None and self.idle.active():
+            self.idle.reset(self.settings.timeout_telnet)
+        self.received += data
+        if len(self.received) > self.settings.max_request_bytes:
+            self._give_up("over MAX_REQUEST_BYTES")
+            return
+        end = self._blank_line_end()
+        if end is not None:
+            self._answer(bytes(self.received[:end]))
+        elif len(self.received) - self.scanned > self.settings.max_line_bytes:
+            self._give_up("a line over MAX_LINE_BYTES")
+
+    def _blank_line_end(self) -> int | None:
+        """Where the request ends, if a blank line has arrived."""
+        while True:
+            newline = self.received.find(b"\n", self.scanned)
+            if newline < 0:
+                return None
+            line = self.received[self.scanned:newline]
+            if newline - self.scanned > self.settings.max_line_bytes:
+                return None
+            self.scanned = newline + 1
+            if not line.strip(b"\r"):
+                return newline + 1
+
+    def _answer(self, request: bytes) -> None:
+        self.answering = True
+        self._stop_timers()
+        self.transport.pauseProducing()
+        self.factory.server.answer(request).addCallbacks(self._reply, self._failed)
+
+    def _reply(self, body: bytes) -> None:
+        if body:
+            self.transport.write(body)
+        self.transport.loseConnection()
+
+    def _failed(self, failure: Failure) -> None:
+        log.failure("answering a TCP request failed", failure)
+        self.transport.loseConnection()
+
+    def _give_up(self, reason: str) -> None:
+        """Close without answering: nothing of the request is executed."""
+        log.debug("closed a TCP connection unanswered: {reason}", reason=reason)
+        self.answering = True
+        self._stop_timers()
+        self.transport.loseConnection()
+
+    def _stop_timers(self) -> None:
+        for call in (self.idle, self.deadline):
+            if call is not None and call.active():
+                call.cancel()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._stop_timers()
+        self.factory.open_connections -= 1
+
+
+class RequestFactory(Factory):
+    """Builds request protocols and bounds how many are open at once."""
+
+    noisy = False
+
+    def __init__(self, server: MobwriteServer, settings: Settings, clock: IReactorTime) -> None:
+        self.server = server
+        self.settings = settings
+        self.clock = clock
+        self.open_connections = 0
+
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+        if self.open_connections >= self.settings.max_connections:
+            log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
+                     limit=self.settings.max_connections, peer=addr)
+            return None
+        self.open_connections += 1
+        return RequestProtocol(self)

@@ -1,0 +1,27 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from daemon import Daemon
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One real daemon for the tests that only need a running server."""
+    running = Daemon(tmp_path_factory.mktemp("daemon")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon of the test's own, stopped afterwards."""
+    running = Daemon(tmp_path)
+    yield running
+    if running.process is not None:
+        running.stop()

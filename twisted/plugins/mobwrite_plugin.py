@@ -1,0 +1,7 @@
+"""Makes ``twistd mobwrite`` available."""
+
+from twisted.application.service import ServiceMaker
+
+mobwrite = ServiceMaker(
+    "mobwrite", "mobwrite.tap", "Real-time text synchronisation (MobWrite).", "mobwrite"
+)

@@ -1,0 +1,91 @@
+"""Deltas in UTF-16 units (PROTOCOL.md 4, 15.2)."""
+
+from __future__ import annotations
+
+import pytest
+from diff_match_patch import diff_match_patch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mobwrite.delta import (
+    DELETE,
+    EQUAL,
+    INSERT,
+    DeltaError,
+    Differ,
+    from_delta,
+    result_text,
+    to_delta,
+    utf16_length,
+)
+
+TEXTS = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+@pytest.mark.parametrize(("delta", "result"), [
+    (b"=6\t-5\t+there", "Hello there"),
+    (b"-5\t+Goodbye\t=6", "Goodbye world"),
+    (b"=11\t+%0A%E2%9C%93", "Hello world\n\u2713"),
+    (b"=11\t", "Hello world"),
+])
+def test_spec_examples(delta: bytes, result: str) -> None:
+    """The worked examples of section 4 decode to the stated texts."""
+    assert result_text(from_delta("Hello world", delta)) == result
+
+
+@pytest.mark.parametrize("delta", [
+    b"=5", b"=12", b"*3", b"=-1", b"=x", b"= 3\t=8", b"=+3\t=8", b"+%ZZ\t=11",
+    b"+%FF\t=11", "=١١".encode(),
+])
+def test_malformed_deltas_refused(delta: bytes) -> None:
+    """Wrong lengths, unknown operations, bad numbers and bad escapes are refused."""
+    with pytest.raises(DeltaError):
+        from_delta("Hello world", delta)
+
+
+def test_lengths_count_utf16_units() -> None:
+    """An emoji counts two units, as in JavaScript."""
+    assert utf16_length("a😀é") == 4
+    assert to_delta([(EQUAL, "a😀"), (DELETE, "é"), (INSERT, "😀")]) == "=3\t-1\t+%F0%9F%98%80"
+    assert result_text(from_delta("a😀é", b"=3\t-1\t+x")) == "a😀x"
+
+
+def test_split_surrogate_pair_refused() -> None:
+    """A length that ends inside an emoji is malformed."""
+    with pytest.raises(DeltaError):
+        from_delta("😀", b"=1\t-1")
+
+
+def test_empty_delta_and_zero_equality() -> None:
+    """Both spellings of 'nothing' are read for an empty base text."""
+    assert from_delta("", b"") == []
+    assert from_delta("", b"=0") == [(EQUAL, "")]
+
+
+@given(TEXTS, TEXTS)
+def test_delta_round_trip(old: str, new: str) -> None:
+    """The server's delta from old to new decodes against old into new."""
+    delta = Differ(0.1).delta(old, new)
+    assert result_text(from_delta(old, delta.encode("ascii"))) == new
+
+
+@given(TEXTS, TEXTS)
+def test_same_bytes_as_library(old: str, new: str) -> None:
+    """Our encoder writes what diff-match-patch's own toDelta writes."""
+    dmp = diff_match_patch()
+    diffs = dmp.diff_main(old, new)
+    assert to_delta(diffs) == dmp.diff_toDelta(diffs)
+
+
+def test_identical_texts_give_one_keep() -> None:
+    """Equal texts give a single '=len' token, empty texts an empty delta."""
+    differ = Differ(0.1)
+    assert differ.delta("abc😀", "abc😀") == "=5"
+    assert differ.delta("", "") == ""
+
+
+def test_merge_keeps_concurrent_edits() -> None:
+    """A change made against an old shadow is patched into a newer master."""
+    differ = Differ(0.1)
+    diffs = differ.diff("Hello world", "Hello world!")
+    assert differ.merge("Goodbye world", "Hello world", diffs) == "Goodbye world!"

@@ -1,0 +1,91 @@
+"""Percent-encoding of text (PROTOCOL.md 5.1, 5.2)."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mobwrite.escaping import (
+    SAFE_CHARACTERS,
+    DecodeError,
+    decode_raw,
+    decode_text,
+    encode_text,
+    unescape_bytes,
+)
+
+
+def test_safe_set_has_83_characters() -> None:
+    """The unescaped set is exactly the 83 characters of the spec."""
+    assert len(set(SAFE_CHARACTERS)) == 83
+
+
+@pytest.mark.parametrize(("text", "encoded"), [
+    ("café 50% \ttab", "caf%C3%A9 50%25 %09tab"),
+    ("\u3046", "%E3%81%86"),
+    ("a\x00b%c\nd", "a%00b%25c%0Ad"),
+    ("A-Z a-z 0-9 - _ . ! ~ * ' ( ) ; / ? : @ & = + $ , #",
+     "A-Z a-z 0-9 - _ . ! ~ * ' ( ) ; / ? : @ & = + $ , #"),
+    ("\"<>[\\]^`{|}\x7f\r", "%22%3C%3E%5B%5C%5D%5E%60%7B%7C%7D%7F%0D"),
+    ("😀", "%F0%9F%98%80"),
+])
+def test_encode_examples(text: str, encoded: str) -> None:
+    """Known texts encode as the protocol's examples say, with uppercase hex."""
+    assert encode_text(text) == encoded
+
+
+@given(st.text())
+def test_encode_matches_reference_quote(text: str) -> None:
+    """Encoding equals urllib's quote of the UTF-8 bytes with the safe set."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return
+    assert encode_text(text) == urllib.parse.quote(data, safe="!~*'();/?:@&=+$,# ")
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"])))
+def test_round_trip(text: str) -> None:
+    """Every text survives encoding and both decoders."""
+    encoded = encode_text(text).encode("ascii")
+    assert decode_text(encoded) == text
+    assert decode_raw(encoded) == text
+
+
+def test_plus_stays_plus_and_extra_escapes_accepted() -> None:
+    """A '+' is never a space; needlessly escaped safe characters decode."""
+    assert decode_text(b"a+b%2B%3A") == "a+b+:"
+
+
+def test_unescaped_utf8_accepted() -> None:
+    """Raw UTF-8 bytes that should have been escaped are still read."""
+    assert decode_text("é😀".encode()) == "é😀"
+
+
+@pytest.mark.parametrize("bad", [b"%", b"%4", b"%zz", b"abc%G0"])
+def test_strict_decoder_refuses_bad_escapes(bad: bytes) -> None:
+    """Delta insertions with a broken escape are refused."""
+    with pytest.raises(DecodeError):
+        decode_text(bad)
+
+
+def test_raw_decoder_keeps_stray_percent() -> None:
+    """Raw payloads keep a '%' that starts no escape, as the original did."""
+    assert decode_raw(b"100% sure %4") == "100% sure %4"
+
+
+@pytest.mark.parametrize("bad", [b"%FF", b"\xc3", b"%ED%A0%80", b"%C0%AF"])
+def test_invalid_utf8_refused_by_both(bad: bytes) -> None:
+    """Bytes that are not UTF-8 (including encoded surrogates) are refused."""
+    with pytest.raises(DecodeError):
+        decode_text(bad)
+    with pytest.raises(DecodeError):
+        decode_raw(bad)
+
+
+def test_unescape_bytes_decodes_once() -> None:
+    """Buffer joining decodes one layer only."""
+    assert unescape_bytes(b"u%3Aa%250A") == b"u:a%0A"

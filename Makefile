@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test setup test-setup
+.PHONY: serve test setup test-setup lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ test-setup: setup
 
 serve: setup
 	$(BIN)/twistd -n --pidfile= mobwrite
+
+lint: test-setup
+	$(BIN)/ruff check mobwrite tests twisted mobwrite.tac
 
 test: test-setup
 	$(BIN)/python -m pytest

@@ -10,8 +10,9 @@ turn into log lines and metrics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mobwrite import request
 from mobwrite.delta import DeltaError, Differ, from_delta, is_no_op, result_text

@@ -67,7 +67,7 @@ class MobwriteServer:
         self.committer = committer
 
     @classmethod
-    def in_memory(cls, settings: Settings, clock: IReactorTime) -> "MobwriteServer":
+    def in_memory(cls, settings: Settings, clock: IReactorTime) -> MobwriteServer:
         """A server whose documents live in memory only."""
         store = Store(settings.max_chars)
         return cls(Engine(store, settings, report_event), clock, MemoryOnly(store))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -145,12 +146,12 @@ class Settings:
     max_connections: int
 
     @classmethod
-    def defaults(cls, **overrides: Any) -> "Settings":
+    def defaults(cls, **overrides: Any) -> Settings:
         values = {setting.attribute: setting.default for setting in SETTINGS}
         values.update(overrides)
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

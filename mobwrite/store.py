@@ -8,8 +8,8 @@ method that needs the time takes ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 ViewKey = tuple[str, str]
 

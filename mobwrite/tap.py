@@ -69,22 +69,22 @@ class Options(usage.Options):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
-                raise usage.UsageError(f"cannot read --config {path}: {error}")
+                raise usage.UsageError(f"cannot read --config {path}: {error}") from None
             try:
                 values.update(parse_settings_file(text, str(path)))
             except SettingError as error:
-                raise usage.UsageError(str(error))
+                raise usage.UsageError(str(error)) from None
         for setting in SETTINGS:
             given = self[setting.option]
             if given is not None:
                 try:
                     values[setting.attribute] = setting.parse(given)
                 except SettingError as error:
-                    raise usage.UsageError(f"--{setting.option}: {error}")
+                    raise usage.UsageError(f"--{setting.option}: {error}") from None
         try:
             self["settings"] = check(Settings.defaults(**values))
         except SettingError as error:
-            raise usage.UsageError(str(error))
+            raise usage.UsageError(str(error)) from None
         from twisted.internet import reactor
 
         for name, _, _ in ENDPOINTS:
@@ -94,7 +94,7 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "
                     "write something like tcp:3017:interface=127.0.0.1"
-                )
+                ) from None
 
 
 def _placeholder_site() -> server.Site:

@@ -34,7 +34,7 @@ def _same_address(peer: IAddress, allowed: str) -> bool:
 class RequestProtocol(Protocol):
     """Reads one request, answers it and closes."""
 
-    def __init__(self, factory: "RequestFactory") -> None:
+    def __init__(self, factory: RequestFactory) -> None:
         self.factory = factory
         self.settings = factory.settings
         self.received = bytearray()

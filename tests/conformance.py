@@ -344,7 +344,7 @@ def original_cases(path: Path = ORIGINAL_FILE) -> list[Case]:
     for test in root.iter("TEST"):
         turns = [child for child in test if child.tag in ("QUESTION", "ANSWER")]
         exchanges = []
-        for question, answer in zip(turns[::2], turns[1::2]):
+        for question, answer in zip(turns[::2], turns[1::2], strict=False):
             response = _harness_text(answer.text)
             exchanges.append((_harness_text(question.text), response.removesuffix("\n")))
         cases.append(Case(test.get("NAME", "?"), "", exchanges))

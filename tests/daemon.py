@@ -52,7 +52,7 @@ class Daemon:
                  "--data-dir", str(self.workdir / "data")] + self.options)
         return env
 
-    def start(self, timeout: float = 30.0) -> "Daemon":
+    def start(self, timeout: float = 30.0) -> Daemon:
         self.process = subprocess.Popen(
             self.command(), cwd=self.workdir, env=self.environment(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -1,0 +1,151 @@
+"""A MobWrite client for Twisted programs: the same operations, returning Deferreds.
+
+Raw TCP goes through a ``HostnameEndpoint``; gateways through
+``twisted.web.client.Agent`` (part of Twisted; ``https`` URLs need
+Twisted's TLS extra, ``pip install "Twisted[tls]"``).
+
+>>> from twisted.internet import reactor
+>>> from mobwrite.client.txclient import TwistedClient
+>>> client = TwistedClient(reactor, "http://127.0.0.1:8017/")
+>>> d = client.download("notes")                          # doctest: +SKIP
+>>> d.addCallback(print)                                  # doctest: +SKIP
+
+or, in a coroutine: ``text = await client.download("notes")``.
+Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any, Generator, TypeVar
+
+from twisted.internet import defer, error
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.http_headers import Headers
+
+from mobwrite.client import operations
+from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
+from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.urls import ServerURL, parse_url
+from mobwrite.clientcore import ClientSession
+
+T = TypeVar("T")
+
+
+class _Collector(Protocol):
+    """Sends one request and collects the answer until the server closes."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.chunks: list[bytes] = []
+        self.received = 0
+        self.finished: defer.Deferred[bytes] = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.request)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > MAX_RESPONSE_BYTES:
+            self.transport.abortConnection()
+            return
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self.received > MAX_RESPONSE_BYTES:
+            self.finished.errback(ProtocolFailure(f"more than {MAX_RESPONSE_BYTES} bytes"))
+        elif reason is None or reason.check(error.ConnectionDone):
+            self.finished.callback(b"".join(self.chunks) + b"\n")
+        else:
+            self.finished.errback(Unreachable(f"connection lost: {reason.getErrorMessage()}"))
+
+
+class TwistedClient:
+    """Talks to one MobWrite server from inside a running reactor."""
+
+    def __init__(self, reactor: Any, url: str, timeout: float = DEFAULT_TIMEOUT,
+                 agent: Any = None) -> None:
+        self.reactor = reactor
+        self.server: ServerURL = parse_url(url)
+        self.timeout = timeout
+        self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
+
+    async def _tcp(self, request: bytes) -> bytes:
+        endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
+                                    timeout=self.timeout)
+        collector = _Collector(request)
+        try:
+            await connectProtocol(endpoint, collector)
+        except Exception as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        answer = collector.finished
+        answer.addTimeout(self.timeout, self.reactor,
+                          onTimeoutCancel=lambda *_: self._timed_out(collector))
+        return await answer
+
+    def _timed_out(self, collector: _Collector) -> None:
+        collector.transport.abortConnection()
+        raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s")
+
+    async def _http(self, request: bytes) -> bytes:
+        headers = Headers({b"Content-Type": [b"application/x-www-form-urlencoded"]})
+        post = self.agent.request(b"POST", self.server.url.encode("ascii"), headers,
+                                  FileBodyProducer(BytesIO(form_body(request))))
+        post.addTimeout(self.timeout, self.reactor)
+        try:
+            response = await post
+        except defer.TimeoutError:
+            raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s") from None
+        except Exception as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        body = readBody(response)
+        body.addTimeout(self.timeout, self.reactor)
+        try:
+            data = await body
+        except defer.TimeoutError:
+            raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s") from None
+        if response.code != 200:
+            raise ProtocolFailure(
+                f"{self.server.url} answered HTTP {response.code} {response.phrase.decode('latin-1')}")
+        return data
+
+    def exchange_raw(self, request: bytes) -> defer.Deferred[bytes]:
+        """Send one request; fire with the body in HTTP ``q`` form (ends with LF)."""
+        transport = self._tcp if self.server.is_tcp else self._http
+        return defer.ensureDeferred(transport(request))
+
+    def run(self, operation: Generator[bytes, bytes, T]) -> defer.Deferred[T]:
+        """Drive an operation of ``mobwrite.client.operations``; fire with its result."""
+        return defer.ensureDeferred(self._drive(operation))
+
+    async def _drive(self, operation: Generator[bytes, bytes, T]) -> T:
+        try:
+            request = next(operation)
+            while True:
+                request = operation.send(await self.exchange_raw(request))
+        except StopIteration as finished:
+            return finished.value
+
+    def exchange(self, request: bytes) -> defer.Deferred[bytes]:
+        """Send one raw protocol request; fire with the checked answer."""
+        return self.exchange_raw(request).addCallback(operations.checked)
+
+    def download(self, name: str) -> defer.Deferred[str]:
+        """Fire with the text of *name*; ``NullDocument`` if it does not exist."""
+        return self.run(operations.download([name])).addCallback(lambda texts: texts[name])
+
+    def upload(self, name: str, text: str, force: bool = False) -> defer.Deferred[None]:
+        """Make *text* the content of *name*: merged as an edit, or forced."""
+        return self.run(operations.upload(name, text, force))
+
+    def nullify(self, *names: str) -> defer.Deferred[None]:
+        """Delete documents."""
+        return self.run(operations.nullify(list(names)))
+
+    def sync(self, session: ClientSession) -> defer.Deferred[None]:
+        """One sync of every document *session* shares."""
+        return self.run(operations.sync(session))
+

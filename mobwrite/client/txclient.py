@@ -23,7 +23,8 @@ from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.client import Agent, FileBodyProducer, ResponseDone
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
 from mobwrite.client import operations
@@ -36,31 +37,45 @@ T = TypeVar("T")
 
 
 class _Collector(Protocol):
-    """Sends one request and collects the answer until the server closes."""
+    """Sends *request*, if any, and collects what arrives until the end, within the limit.
 
-    def __init__(self, request: bytes) -> None:
+    Used for a raw TCP connection (ends when the server closes) and for an
+    HTTP response body (ends with ``ResponseDone``).
+    """
+
+    def __init__(self, request: bytes, ends: tuple[type[Exception], ...], suffix: bytes) -> None:
         self.request = request
+        self.ends = ends
+        self.suffix = suffix
         self.chunks: list[bytes] = []
         self.received = 0
-        self.finished: defer.Deferred[bytes] = defer.Deferred()
+        self.finished: defer.Deferred[bytes] = defer.Deferred(lambda _: self._abort())
+
+    def _abort(self) -> None:
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        elif self.transport is not None:
+            self.transport.stopProducing()
 
     def connectionMade(self) -> None:
-        self.transport.write(self.request)
+        if self.request:
+            self.transport.write(self.request)
 
     def dataReceived(self, data: bytes) -> None:
         self.received += len(data)
         if self.received > MAX_RESPONSE_BYTES:
-            self.transport.abortConnection()
+            self._abort()
             return
         self.chunks.append(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.received > MAX_RESPONSE_BYTES:
             self.finished.errback(ProtocolFailure(f"more than {MAX_RESPONSE_BYTES} bytes"))
-        elif reason is None or reason.check(error.ConnectionDone):
-            self.finished.callback(b"".join(self.chunks) + b"\n")
+        elif reason.check(*self.ends):
+            self.finished.callback(b"".join(self.chunks) + self.suffix)
         else:
-            self.finished.errback(Unreachable(f"connection lost: {reason.getErrorMessage()}"))
+            self.finished.errback(ProtocolFailure(f"answer cut short: {reason.getErrorMessage()}"))
 
 
 class TwistedClient:
@@ -76,37 +91,33 @@ class TwistedClient:
     async def _tcp(self, request: bytes) -> bytes:
         endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
                                     timeout=self.timeout)
-        collector = _Collector(request)
+        # Like the original tools: read until the server closes, then add one LF.
+        collector = _Collector(request, (error.ConnectionDone,), b"\n")
         try:
             await connectProtocol(endpoint, collector)
         except Exception as failure:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
-        answer = collector.finished
-        answer.addTimeout(self.timeout, self.reactor,
-                          onTimeoutCancel=lambda *_: self._timed_out(collector))
-        return await answer
+        return await self._bounded(collector.finished)
 
-    def _timed_out(self, collector: _Collector) -> None:
-        collector.transport.abortConnection()
-        raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s")
+    def _bounded(self, waiting: defer.Deferred[T]) -> defer.Deferred[T]:
+        """*waiting*, failing with ``Unreachable`` once the timeout passes."""
+        def timed_out(result: object, timeout: float) -> T:
+            raise Unreachable(f"{self.server.url} did not answer within {timeout:g} s")
+        return waiting.addTimeout(self.timeout, self.reactor, onTimeoutCancel=timed_out)
 
     async def _http(self, request: bytes) -> bytes:
         headers = Headers({b"Content-Type": [b"application/x-www-form-urlencoded"]})
-        post = self.agent.request(b"POST", self.server.url.encode("ascii"), headers,
-                                  FileBodyProducer(BytesIO(form_body(request))))
-        post.addTimeout(self.timeout, self.reactor)
         try:
-            response = await post
-        except defer.TimeoutError:
-            raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s") from None
+            response = await self._bounded(self.agent.request(
+                b"POST", self.server.url.encode("ascii"), headers,
+                FileBodyProducer(BytesIO(form_body(request)))))
+        except Unreachable:
+            raise
         except Exception as failure:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
-        body = readBody(response)
-        body.addTimeout(self.timeout, self.reactor)
-        try:
-            data = await body
-        except defer.TimeoutError:
-            raise Unreachable(f"{self.server.url} did not answer within {self.timeout:g} s") from None
+        body = _Collector(b"", (ResponseDone, PotentialDataLoss), b"")
+        response.deliverBody(body)
+        data = await self._bounded(body.finished)
         if response.code != 200:
             raise ProtocolFailure(
                 f"{self.server.url} answered HTTP {response.code} {response.phrase.decode('latin-1')}")

@@ -12,6 +12,7 @@ bounded when the server falls behind.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import time
@@ -52,7 +53,7 @@ def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from fakes import FailingGateway, FakeServer, closed_port
+from servers import Endpoint
+
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import BadURL, NullDocument, ProtocolFailure, Unreachable
 from mobwrite.clientcore import ClientSession
-from servers import Endpoint
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import random
 import re
-from typing import Generator, TypeVar
+from collections.abc import Generator
+from typing import TypeVar
 
 import pytest
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_twisted
+from fakes import closed_port
+from gateway_fixture import site
 from twisted.internet import protocol
 from twisted.web import resource, server
 
-from fakes import closed_port
-from gateway_fixture import site
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.txclient import TwistedClient
 from mobwrite.clientcore import ClientSession

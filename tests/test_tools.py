@@ -7,15 +7,15 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from daemon import ROOT
 from fakes import FakeServer, closed_port
-from mobwrite.escaping import encode_text
 from servers import Endpoint
+
+from mobwrite.escaping import encode_text
 
 TOOL_TIMEOUT = 60
 
@@ -24,7 +24,7 @@ def mobwrite(*args: str, stdin: bytes = b"", cwd: Path | None = None,
              ) -> subprocess.CompletedProcess[bytes]:
     """Run ``python -m mobwrite ARGS`` and wait for it."""
     return subprocess.run(
-        [sys.executable, "-m", "mobwrite", *args], input=stdin, capture_output=True,
+        [sys.executable, "-m", "mobwrite", *args], check=False, input=stdin, capture_output=True,
         cwd=cwd, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=TOOL_TIMEOUT)
 
 

@@ -24,7 +24,8 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Generator, TypeVar
+from collections.abc import Generator
+from typing import TypeVar
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ProtocolFailure, Unreachable
@@ -54,7 +55,7 @@ def tcp_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
                 if received > MAX_RESPONSE_BYTES:
                     raise ProtocolFailure(f"{server.url} sent more than {MAX_RESPONSE_BYTES} bytes")
                 chunks.append(chunk)
-    except socket.timeout:
+    except TimeoutError:
         raise Unreachable(f"{server.url} did not answer within {timeout:g} s") from None
     except OSError as error:
         raise Unreachable(f"cannot reach {server.url}: {error.strerror or error}") from None
@@ -77,7 +78,7 @@ def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
         if isinstance(reason, OSError) and reason.strerror:
             reason = reason.strerror
         raise Unreachable(f"cannot reach {server.url}: {reason}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise Unreachable(f"{server.url} did not answer within {timeout:g} s") from None
     except OSError as error:
         raise Unreachable(f"cannot reach {server.url}: {error}") from None

@@ -14,12 +14,13 @@ read never creates a missing document (13.11).
 from __future__ import annotations
 
 import random
-from typing import Generator
+from collections.abc import Generator
 
 from mobwrite import request
 from mobwrite.client.errors import NullDocument, ProtocolFailure
 from mobwrite.clientcore import ClientSession, random_id
 from mobwrite.escaping import DecodeError, decode_raw, encode_text
+
 
 def _request(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n\n").encode("utf-8")

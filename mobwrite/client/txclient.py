@@ -16,14 +16,21 @@ Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from io import BytesIO
-from typing import Any, Generator, TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, FileBodyProducer, ResponseDone
+from twisted.web.client import (
+    Agent,
+    FileBodyProducer,
+    ResponseDone,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
@@ -34,6 +41,9 @@ from mobwrite.client.urls import ServerURL, parse_url
 from mobwrite.clientcore import ClientSession
 
 T = TypeVar("T")
+# What failing to connect or to get an answer can raise, from endpoints or Agent.
+_CONNECT_ERRORS = (error.ConnectError, error.DNSLookupError, error.TimeoutError,
+                   ResponseNeverReceived, ResponseFailed, OSError)
 
 
 class _Collector(Protocol):
@@ -52,11 +62,12 @@ class _Collector(Protocol):
         self.finished: defer.Deferred[bytes] = defer.Deferred(lambda _: self._abort())
 
     def _abort(self) -> None:
-        abort = getattr(self.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        elif self.transport is not None:
-            self.transport.stopProducing()
+        # A TCP transport can abort; an HTTP body's transport can only stop producing.
+        for method in ("abortConnection", "stopProducing"):
+            stop = getattr(self.transport, method, None)
+            if stop is not None:
+                stop()
+                return
 
     def connectionMade(self) -> None:
         if self.request:
@@ -95,7 +106,7 @@ class TwistedClient:
         collector = _Collector(request, (error.ConnectionDone,), b"\n")
         try:
             await connectProtocol(endpoint, collector)
-        except Exception as failure:
+        except _CONNECT_ERRORS as failure:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
         return await self._bounded(collector.finished)
 
@@ -111,9 +122,7 @@ class TwistedClient:
             response = await self._bounded(self.agent.request(
                 b"POST", self.server.url.encode("ascii"), headers,
                 FileBodyProducer(BytesIO(form_body(request)))))
-        except Unreachable:
-            raise
-        except Exception as failure:
+        except _CONNECT_ERRORS as failure:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
         body = _Collector(b"", (ResponseDone, PotentialDataLoss), b"")
         response.deliverBody(body)

@@ -16,8 +16,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, TextIO
+from typing import Any, TextIO
 
 from twisted.internet import defer, task
 

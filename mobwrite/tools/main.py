@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
@@ -23,6 +24,12 @@ INTERRUPTED = 130
 MAX_DURATION = 3600.0
 MAX_EDITORS = 1000
 MAX_RATE = 1000.0
+
+
+class UsageError(ClientError):
+    """Arguments that parse but do not make sense together."""
+
+    exit_code = 2
 
 
 def _bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
@@ -71,7 +78,8 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    from mobwrite.tools.watch import show, watch as follow
+    from mobwrite.tools.watch import show
+    from mobwrite.tools.watch import watch as follow
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
@@ -84,20 +92,22 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def loadtest(args: argparse.Namespace) -> int:
-    from twisted.internet import defer, reactor
+    from twisted.internet import defer
+    from twisted.internet import reactor as global_reactor
 
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
     parse_url(args.url)  # a bad URL fails before the reactor starts
     progress = args.progress or sys.stderr.isatty()
+    reactor: Any = global_reactor
     outcome: list[Any] = []
 
     def start() -> None:
         running = defer.ensureDeferred(load_test(
             reactor, args.url, args.editors, args.documents, args.rate, args.duration,
             args.original, args.timeout, progress, args.keep, args.seed))
-        running.addBoth(outcome.append)
+        running.addBoth(lambda result: outcome.append(result))
         running.addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
@@ -109,12 +119,6 @@ def loadtest(args: argparse.Namespace) -> int:
         result.raiseException()
     print_summary(result, args.json)
     return LOADTEST_FAILED if result["errors"] else 0
-
-
-class UsageError(ClientError):
-    """Arguments that parse but do not make sense together."""
-
-    exit_code = 2
 
 
 def parser() -> argparse.ArgumentParser:

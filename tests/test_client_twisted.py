@@ -101,36 +101,24 @@ async def test_unreachable(scheme: str) -> None:
         await client.download("doc")
 
 
-@pytest.mark.parametrize("scheme", ["telnet", "http"])
+@pytest.mark.parametrize(("scheme", "answers", "failure", "message"), [
+    ("telnet", Silent, Unreachable, "did not answer within 0.2 s"),
+    ("http", Silent, Unreachable, "did not answer within 0.2 s"),
+    ("telnet", Garbage, ProtocolFailure, "malformed response"),
+    ("http", Broken, ProtocolFailure, "HTTP 503"),
+], ids=["tcp-silent", "http-silent", "tcp-garbage", "http-503"])
 @pytest_twisted.ensureDeferred
-async def test_timeout(scheme: str) -> None:
-    port = listen(protocol.Factory.forProtocol(Silent))
+async def test_bad_servers(scheme: str, answers: type, failure: type[Exception],
+                           message: str) -> None:
+    """Silence, garbage and HTTP errors each fail with their own error."""
+    if issubclass(answers, resource.Resource):
+        port = listen(server.Site(answers()))
+    else:
+        port = listen(protocol.Factory.forProtocol(answers))
     try:
-        address = f"127.0.0.1:{port.getHost().port}"
-        client = TwistedClient(reactor(), f"{scheme}://{address}", timeout=0.2)
-        with pytest.raises(Unreachable, match="did not answer within 0.2 s"):
-            await client.download("doc")
-    finally:
-        await port.stopListening()
-
-
-@pytest_twisted.ensureDeferred
-async def test_garbage_over_tcp() -> None:
-    port = listen(protocol.Factory.forProtocol(Garbage))
-    try:
-        client = TwistedClient(reactor(), f"telnet://127.0.0.1:{port.getHost().port}")
-        with pytest.raises(ProtocolFailure, match="malformed response"):
-            await client.download("doc")
-    finally:
-        await port.stopListening()
-
-
-@pytest_twisted.ensureDeferred
-async def test_http_error_status() -> None:
-    port = listen(server.Site(Broken()))
-    try:
-        client = TwistedClient(reactor(), f"http://127.0.0.1:{port.getHost().port}/")
-        with pytest.raises(ProtocolFailure, match="HTTP 503"):
+        client = TwistedClient(reactor(), f"{scheme}://127.0.0.1:{port.getHost().port}/",
+                               timeout=0.2)
+        with pytest.raises(failure, match=message):
             await client.download("doc")
     finally:
         await port.stopListening()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -159,7 +160,7 @@ def test_watch_prints_a_change_made_by_another_client(endpoint: Endpoint, name: 
     put(endpoint, name, "before")
     with subprocess.Popen(
             [sys.executable, "-m", "mobwrite", "watch", endpoint.url, name, "--count", "2",
-             "--min-interval", "0.05", "--max-interval", "0.2"],
+             "--duration", "30", "--min-interval", "0.05", "--max-interval", "0.2"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(os.environ, PYTHONPATH=str(ROOT))) as watcher:
         assert watcher.stdout is not None and watcher.stderr is not None
@@ -168,6 +169,21 @@ def test_watch_prints_a_change_made_by_another_client(endpoint: Endpoint, name: 
         rest, errors = watcher.communicate(timeout=TOOL_TIMEOUT)
     assert watcher.returncode == 0, errors
     assert rest.decode() == "after 😀\n"
+
+
+def test_watch_stops_cleanly_on_ctrl_c(endpoint: Endpoint, name: str) -> None:
+    """SIGINT ends an unbounded watch with status 0 and nothing on stderr."""
+    put(endpoint, name, "steady")
+    with subprocess.Popen(
+            [sys.executable, "-m", "mobwrite", "watch", endpoint.url, name,
+             "--duration", "30", "--min-interval", "0.05", "--max-interval", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=str(ROOT))) as watcher:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline() == b"steady\n"
+        watcher.send_signal(signal.SIGINT)
+        rest, errors = watcher.communicate(timeout=TOOL_TIMEOUT)
+    assert (watcher.returncode, rest, errors) == (0, b"", b"")
 
 
 def test_watch_writes_an_output_file(endpoint: Endpoint, name: str, tmp_path: Path) -> None:

@@ -135,7 +135,12 @@ class LoadTest:
 
         done = defer.ensureDeferred(measure())
         self.pending.add(done)
-        done.addBoth(lambda _: self.pending.discard(done))
+
+        def settled(result: object) -> object:
+            self.pending.discard(done)
+            return result  # anything but a ClientError is a bug: let it be reported
+
+        done.addBoth(settled)
         return done
 
     def editor_tick(self, session: ClientSession, busy: dict[str, bool]) -> None:

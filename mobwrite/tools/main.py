@@ -113,7 +113,7 @@ def loadtest(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(start)
     reactor.run()
     if not outcome:
-        return INTERRUPTED
+        raise KeyboardInterrupt  # the reactor stopped on SIGINT before the test ended
     result = outcome[0]
     if hasattr(result, "raiseException"):
         result.raiseException()

@@ -207,7 +207,7 @@ def parse_summary(output: bytes) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in output.decode().splitlines())
 
 
-@pytest.mark.parametrize("mode", [[], ["--original", "--rate", "10"]], ids=["editors", "original"])
+@pytest.mark.parametrize("mode", [[], ["--original", "--rate", "10", "--duration", "1"]], ids=["editors", "original"])
 def test_loadtest_summary(endpoint: Endpoint, mode: list[str]) -> None:
     """A short bounded load test reports syncs/s and latency percentiles and no errors."""
     result = mobwrite("loadtest", endpoint.url, "--editors", "3", "--duration", "2",
@@ -239,13 +239,13 @@ def silent_server() -> Iterator[FakeServer]:
     server.close()
 
 
-@pytest.mark.parametrize("command", [["download"], ["upload"], ["nullify"], ["watch"],
-                                     ["loadtest"]])
-def test_unreachable_server(command: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["download", "upload", "nullify", "sync", "watch",
+                                     "loadtest"])
+def test_unreachable_server(command: str, tmp_path: Path) -> None:
     """Every tool fails with status 4 and one line when nothing listens."""
     url = f"telnet://127.0.0.1:{closed_port()}"
-    args = command + [url] + ([] if command == ["loadtest"] else ["doc"])
-    result = mobwrite(*args)
+    extra = {"loadtest": [], "sync": ["doc", str(tmp_path / "file")]}.get(command, ["doc"])
+    result = mobwrite(command, url, *extra)
     assert result.returncode == 4
     assert "cannot reach" in one_line_error(result)
 

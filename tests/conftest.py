@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
 from daemon import Daemon
 from servers import Endpoint, GatewayFixture
 

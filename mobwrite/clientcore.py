@@ -9,7 +9,8 @@ The transport, timing and retries belong to the caller.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from diff_match_patch import diff_match_patch
 
@@ -112,9 +113,10 @@ class ClientSession:
             lines.extend(self._document_lines(document))
         return ("\n".join(lines) + "\n\n").encode("utf-8")
 
-    def apply_response(self, response: bytes) -> None:
-        """Apply a server response to the shared documents."""
+    def apply_response(self, response: bytes) -> set[str]:
+        """Apply a server response; return the names of the documents it answered."""
         current: SharedText | None = None
+        answered = set()
         for line in request.command_lines(response):
             command = request.parse_command(line)
             if command is None:
@@ -122,12 +124,43 @@ class ClientSession:
             letter = command.letter
             if letter in "fF":
                 current = self._acknowledge(command)
+                if current is not None:
+                    answered.add(current.name)
             elif current is None:
                 continue
             elif letter in "rR":
                 self._apply_raw(current, command)
             elif letter in "dD":
                 self._apply_delta(current, command)
+        return answered
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to resume this session later, as JSON-ready data."""
+        documents = []
+        for document in self.documents.values():
+            fields = asdict(document)
+            del fields["acknowledged"]
+            documents.append(fields)
+        return {"user": self.user, "prefix": self.prefix, "documents": documents}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ClientSession":
+        """The session ``to_state`` described; ``ValueError`` if *state* is not one."""
+        try:
+            session = cls(str(state["user"]), str(state["prefix"]))
+            for fields in state["documents"]:
+                document = SharedText(
+                    name=str(fields["name"]), text=str(fields["text"]),
+                    merge=bool(fields["merge"]), shadow=str(fields["shadow"]),
+                    client_version=int(fields["client_version"]),
+                    server_version=int(fields["server_version"]),
+                    delta_ok=bool(fields["delta_ok"]),
+                    edit_stack=[(int(v), str(line)) for v, line in fields["edit_stack"]],
+                )
+                session.documents[document.name] = document
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a saved client session: {error!r}") from None
+        return session
 
     def _acknowledge(self, command: request.Command) -> SharedText | None:
         name = command.payload.decode("utf-8", "replace")

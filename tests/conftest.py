@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon import Daemon
+from servers import Endpoint, GatewayFixture
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,19 @@ def fresh_daemon(tmp_path: Path) -> Iterator[Daemon]:
     yield running
     if running.process is not None:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_fixture() -> Iterator[GatewayFixture]:
+    """The stand-in HTTP gateway of tests/gateway_fixture.py, in its own process."""
+    running = GatewayFixture()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["tcp", "http"])
+def endpoint(request: pytest.FixtureRequest, daemon: Daemon) -> Endpoint:
+    """The real daemon over TCP, and an HTTP gateway over the real engine."""
+    if request.param == "tcp":
+        return Endpoint("tcp", daemon.ports["tcp"])
+    return Endpoint("http", request.getfixturevalue("gateway_fixture").port)

@@ -1,0 +1,137 @@
+"""A MobWrite client for plain blocking code: sockets and urllib, with timeouts.
+
+>>> from mobwrite.client.blocking import BlockingClient
+>>> client = BlockingClient("telnet://127.0.0.1:3017")   # or "http://127.0.0.1:8017/"
+>>> client.upload("notes", "Buy milk\\n")                  # doctest: +SKIP
+>>> client.download("notes")                              # doctest: +SKIP
+'Buy milk\\n'
+
+A live, two-way session keeps a ``ClientSession`` and syncs it now and then:
+
+>>> from mobwrite.clientcore import ClientSession
+>>> session = ClientSession()
+>>> notes = session.share("notes", "Buy milk\\n")
+>>> client.sync(session)                                  # doctest: +SKIP
+>>> notes.text = notes.text + "Call Bob\\n"                # a local edit
+>>> client.sync(session)                                  # doctest: +SKIP
+
+Every failure is a ``mobwrite.client.errors.ClientError``.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Generator
+from typing import TypeVar
+
+from mobwrite.client import operations
+from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.urls import ServerURL, parse_url
+from mobwrite.clientcore import ClientSession
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 10.0
+# Far above the largest legal answer (a few raw texts of MAX_CHARS).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+def form_body(request: bytes) -> bytes:
+    """The POST body of a gateway request: the request as the ``q`` form field."""
+    return b"q=" + urllib.parse.quote_plus(request).encode("ascii")
+
+
+def tcp_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
+    """Send *request* over raw TCP and read until the server closes, plus one LF."""
+    try:
+        with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            chunks = []
+            received = 0
+            while chunk := sock.recv(65536):
+                received += len(chunk)
+                if received > MAX_RESPONSE_BYTES:
+                    raise ProtocolFailure(f"{server.url} sent more than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Unreachable(f"{server.url} did not answer within {timeout:g} s") from None
+    except OSError as error:
+        raise Unreachable(f"cannot reach {server.url}: {error.strerror or error}") from None
+    return b"".join(chunks) + b"\n"
+
+
+def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
+    """POST *request* as ``q=`` to a gateway and return the body."""
+    post = urllib.request.Request(
+        server.url, data=form_body(request), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(post, timeout=timeout) as reply:
+            body = reply.read(MAX_RESPONSE_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise ProtocolFailure(f"{server.url} answered HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, OSError) and reason.strerror:
+            reason = reason.strerror
+        raise Unreachable(f"cannot reach {server.url}: {reason}") from None
+    except TimeoutError:
+        raise Unreachable(f"{server.url} did not answer within {timeout:g} s") from None
+    except OSError as error:
+        raise Unreachable(f"cannot reach {server.url}: {error}") from None
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise ProtocolFailure(f"{server.url} sent more than {MAX_RESPONSE_BYTES} bytes")
+    return body
+
+
+def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeout: float) -> T:
+    """Drive an operation of ``mobwrite.client.operations`` to its result."""
+    exchange = tcp_exchange if server.is_tcp else http_exchange
+    try:
+        request = next(operation)
+        while True:
+            request = operation.send(exchange(server, request, timeout))
+    except StopIteration as finished:
+        return finished.value
+
+
+class BlockingClient:
+    """Talks to one MobWrite server; each method is one short operation."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.server = parse_url(url)
+        self.timeout = timeout
+
+    def run(self, operation: Generator[bytes, bytes, T]) -> T:
+        return run_blocking(operation, self.server, self.timeout)
+
+    def exchange(self, request: bytes) -> bytes:
+        """Send one raw protocol request; the answer ends with a blank line."""
+        return self.run(_exchange(request))
+
+    def download(self, name: str) -> str:
+        """The text of *name*; ``NullDocument`` if it does not exist (nothing is created)."""
+        return self.run(operations.download([name]))[name]
+
+    def download_many(self, names: list[str]) -> dict[str, str]:
+        """The texts of several documents, read in one request."""
+        return self.run(operations.download(names))
+
+    def upload(self, name: str, text: str, force: bool = False) -> None:
+        """Make *text* the content of *name*: merged as an edit, or forced."""
+        self.run(operations.upload(name, text, force))
+
+    def nullify(self, *names: str) -> None:
+        """Delete documents."""
+        self.run(operations.nullify(list(names)))
+
+    def sync(self, session: ClientSession) -> None:
+        """One sync of every document *session* shares."""
+        self.run(operations.sync(session))
+
+
+def _exchange(request: bytes) -> Generator[bytes, bytes, bytes]:
+    return operations.checked((yield request))

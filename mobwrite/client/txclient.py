@@ -1,0 +1,171 @@
+"""A MobWrite client for Twisted programs: the same operations, returning Deferreds.
+
+Raw TCP goes through a ``HostnameEndpoint``; gateways through
+``twisted.web.client.Agent`` (part of Twisted; ``https`` URLs need
+Twisted's TLS extra, ``pip install "Twisted[tls]"``).
+
+>>> from twisted.internet import reactor
+>>> from mobwrite.client.txclient import TwistedClient
+>>> client = TwistedClient(reactor, "http://127.0.0.1:8017/")
+>>> d = client.download("notes")                          # doctest: +SKIP
+>>> d.addCallback(print)                                  # doctest: +SKIP
+
+or, in a coroutine: ``text = await client.download("notes")``.
+Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from io import BytesIO
+from typing import Any, TypeVar
+
+from twisted.internet import defer, error
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from twisted.web.client import (
+    Agent,
+    FileBodyProducer,
+    ResponseDone,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
+from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers
+
+from mobwrite.client import operations
+from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
+from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.urls import ServerURL, parse_url
+from mobwrite.clientcore import ClientSession
+
+T = TypeVar("T")
+# What failing to connect or to get an answer can raise, from endpoints or Agent.
+_CONNECT_ERRORS = (error.ConnectError, error.DNSLookupError, error.TimeoutError,
+                   ResponseNeverReceived, ResponseFailed, OSError)
+
+
+class _Collector(Protocol):
+    """Sends *request*, if any, and collects what arrives until the end, within the limit.
+
+    Used for a raw TCP connection (ends when the server closes) and for an
+    HTTP response body (ends with ``ResponseDone``).
+    """
+
+    def __init__(self, request: bytes, ends: tuple[type[Exception], ...], suffix: bytes) -> None:
+        self.request = request
+        self.ends = ends
+        self.suffix = suffix
+        self.chunks: list[bytes] = []
+        self.received = 0
+        self.finished: defer.Deferred[bytes] = defer.Deferred(lambda _: self._abort())
+
+    def _abort(self) -> None:
+        # A TCP transport can abort; an HTTP body's transport can only stop producing.
+        for method in ("abortConnection", "stopProducing"):
+            stop = getattr(self.transport, method, None)
+            if stop is not None:
+                stop()
+                return
+
+    def connectionMade(self) -> None:
+        if self.request:
+            self.transport.write(self.request)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > MAX_RESPONSE_BYTES:
+            self._abort()
+            return
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self.received > MAX_RESPONSE_BYTES:
+            self.finished.errback(ProtocolFailure(f"more than {MAX_RESPONSE_BYTES} bytes"))
+        elif reason.check(*self.ends):
+            self.finished.callback(b"".join(self.chunks) + self.suffix)
+        else:
+            self.finished.errback(ProtocolFailure(f"answer cut short: {reason.getErrorMessage()}"))
+
+
+class TwistedClient:
+    """Talks to one MobWrite server from inside a running reactor."""
+
+    def __init__(self, reactor: Any, url: str, timeout: float = DEFAULT_TIMEOUT,
+                 agent: Any = None) -> None:
+        self.reactor = reactor
+        self.server: ServerURL = parse_url(url)
+        self.timeout = timeout
+        self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
+
+    async def _tcp(self, request: bytes) -> bytes:
+        endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
+                                    timeout=self.timeout)
+        # Like the original tools: read until the server closes, then add one LF.
+        collector = _Collector(request, (error.ConnectionDone,), b"\n")
+        try:
+            await connectProtocol(endpoint, collector)
+        except _CONNECT_ERRORS as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        return await self._bounded(collector.finished)
+
+    def _bounded(self, waiting: defer.Deferred[T]) -> defer.Deferred[T]:
+        """*waiting*, failing with ``Unreachable`` once the timeout passes."""
+        def timed_out(result: object, timeout: float) -> T:
+            raise Unreachable(f"{self.server.url} did not answer within {timeout:g} s")
+        return waiting.addTimeout(self.timeout, self.reactor, onTimeoutCancel=timed_out)
+
+    async def _http(self, request: bytes) -> bytes:
+        headers = Headers({b"Content-Type": [b"application/x-www-form-urlencoded"]})
+        try:
+            response = await self._bounded(self.agent.request(
+                b"POST", self.server.url.encode("ascii"), headers,
+                FileBodyProducer(BytesIO(form_body(request)))))
+        except _CONNECT_ERRORS as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        body = _Collector(b"", (ResponseDone, PotentialDataLoss), b"")
+        response.deliverBody(body)
+        data = await self._bounded(body.finished)
+        if response.code != 200:
+            raise ProtocolFailure(
+                f"{self.server.url} answered HTTP {response.code} {response.phrase.decode('latin-1')}")
+        return data
+
+    def exchange_raw(self, request: bytes) -> defer.Deferred[bytes]:
+        """Send one request; fire with the body in HTTP ``q`` form (ends with LF)."""
+        transport = self._tcp if self.server.is_tcp else self._http
+        return defer.ensureDeferred(transport(request))
+
+    def run(self, operation: Generator[bytes, bytes, T]) -> defer.Deferred[T]:
+        """Drive an operation of ``mobwrite.client.operations``; fire with its result."""
+        return defer.ensureDeferred(self._drive(operation))
+
+    async def _drive(self, operation: Generator[bytes, bytes, T]) -> T:
+        try:
+            request = next(operation)
+            while True:
+                request = operation.send(await self.exchange_raw(request))
+        except StopIteration as finished:
+            return finished.value
+
+    def exchange(self, request: bytes) -> defer.Deferred[bytes]:
+        """Send one raw protocol request; fire with the checked answer."""
+        return self.exchange_raw(request).addCallback(operations.checked)
+
+    def download(self, name: str) -> defer.Deferred[str]:
+        """Fire with the text of *name*; ``NullDocument`` if it does not exist."""
+        return self.run(operations.download([name])).addCallback(lambda texts: texts[name])
+
+    def upload(self, name: str, text: str, force: bool = False) -> defer.Deferred[None]:
+        """Make *text* the content of *name*: merged as an edit, or forced."""
+        return self.run(operations.upload(name, text, force))
+
+    def nullify(self, *names: str) -> defer.Deferred[None]:
+        """Delete documents."""
+        return self.run(operations.nullify(list(names)))
+
+    def sync(self, session: ClientSession) -> defer.Deferred[None]:
+        """One sync of every document *session* shares."""
+        return self.run(operations.sync(session))
+

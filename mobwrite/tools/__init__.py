@@ -1,0 +1,1 @@
+"""The ``mobwrite`` command-line tools: download, upload, nullify, sync, watch, loadtest."""

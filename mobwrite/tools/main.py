@@ -1,0 +1,214 @@
+"""The ``mobwrite`` command: argument parsing, dispatch and exit statuses.
+
+Exit statuses: 0 success; 2 usage error; 3 bad server URL; 4 server
+unreachable or silent; 5 protocol failure (malformed answer, HTTP error,
+no answer for a document); 6 document does not exist; 7 local file
+problem; 8 a load test saw errors; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mobwrite import __version__
+from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
+from mobwrite.client.errors import ClientError
+from mobwrite.tools.files import LocalFileError
+
+LOADTEST_FAILED = 8
+INTERRUPTED = 130
+MAX_DURATION = 3600.0
+MAX_EDITORS = 1000
+MAX_RATE = 1000.0
+
+
+class UsageError(ClientError):
+    """Arguments that parse but do not make sense together."""
+
+    exit_code = 2
+
+
+def _bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low:g} and {high:g}")
+        return value
+    return parse
+
+
+def _write(text: str) -> None:
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def download(args: argparse.Namespace) -> int:
+    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
+    for name in args.docs:
+        _write(texts[name])
+    return 0
+
+
+def upload(args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
+    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    return 0
+
+
+def nullify(args: argparse.Namespace) -> int:
+    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    return 0
+
+
+def sync(args: argparse.Namespace) -> int:
+    from mobwrite.tools.filesync import sync_file
+
+    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    return 0
+
+
+def watch(args: argparse.Namespace) -> int:
+    from mobwrite.tools.watch import show
+    from mobwrite.tools.watch import watch as follow
+
+    if args.min_interval > args.max_interval:
+        raise UsageError("--min-interval must not exceed --max-interval")
+    try:
+        follow(BlockingClient(args.url, args.timeout), args.doc, show(args.output),
+               args.count, args.duration, args.min_interval, args.max_interval)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how an unbounded watch is meant to end.
+    return 0
+
+
+def loadtest(args: argparse.Namespace) -> int:
+    from twisted.internet import defer
+    from twisted.internet import reactor as global_reactor
+
+    from mobwrite.client.urls import parse_url
+    from mobwrite.tools.loadtest import load_test, print_summary
+
+    parse_url(args.url)  # a bad URL fails before the reactor starts
+    progress = args.progress or sys.stderr.isatty()
+    reactor: Any = global_reactor
+    outcome: list[Any] = []
+
+    def start() -> None:
+        running = defer.ensureDeferred(load_test(
+            reactor, args.url, args.editors, args.documents, args.rate, args.duration,
+            args.original, args.timeout, progress, args.keep, args.seed))
+        running.addBoth(lambda result: outcome.append(result))
+        running.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if not outcome:
+        raise KeyboardInterrupt  # the reactor stopped on SIGINT before the test ended
+    result = outcome[0]
+    if hasattr(result, "raiseException"):
+        result.raiseException()
+    print_summary(result, args.json)
+    return LOADTEST_FAILED if result["errors"] else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("url", metavar="URL",
+                        help="server: telnet://HOST:PORT (raw TCP) or http(s)://HOST:PORT/ (gateway)")
+    common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS", help="give up on an exchange after this long "
+                        f"(default {DEFAULT_TIMEOUT:g})")
+    top = argparse.ArgumentParser(
+        prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
+        epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
+               "6 no such document, 7 local file problem, 8 load test errors, 130 interrupted.")
+    top.add_argument("--version", action="version", version=f"mobwrite {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    command = commands.add_parser("download", parents=[common],
+                                  help="print documents (never creates a missing one)")
+    command.add_argument("docs", nargs="+", metavar="DOC")
+    command.set_defaults(run=download)
+
+    command = commands.add_parser("upload", parents=[common],
+                                  help="make standard input the content of a document")
+    command.add_argument("doc", metavar="DOC")
+    command.add_argument("--force", action="store_true",
+                         help="overwrite with a raw text instead of merging an edit")
+    command.set_defaults(run=upload)
+
+    command = commands.add_parser("nullify", parents=[common], help="delete documents")
+    command.add_argument("docs", nargs="+", metavar="DOC")
+    command.set_defaults(run=nullify)
+
+    command = commands.add_parser(
+        "sync", parents=[common], help="two-way sync of a local file with a document",
+        description="Sync FILE with DOC once; state is kept in .FILE.mobwrite beside it.")
+    command.add_argument("doc", metavar="DOC")
+    command.add_argument("file", metavar="FILE", type=Path)
+    command.add_argument("--initial", choices=("local", "remote"),
+                         help="on the first run, which side wins if both have different text")
+    command.set_defaults(run=sync)
+
+    command = commands.add_parser("watch", parents=[common],
+                                  help="follow a document, showing each new version")
+    command.add_argument("doc", metavar="DOC")
+    command.add_argument("--output", type=Path, metavar="FILE",
+                         help="replace FILE atomically with each version instead of printing")
+    command.add_argument("--count", type=_bounded(int, 1, 10**9), metavar="N",
+                         help="stop after N versions (the first included)")
+    command.add_argument("--duration", type=_bounded(float, 0, 10**9), metavar="SECONDS",
+                         help="stop after this long")
+    command.add_argument("--min-interval", type=_bounded(float, 0.01, 3600), default=1.0,
+                         metavar="SECONDS", help="shortest poll interval (default 1)")
+    command.add_argument("--max-interval", type=_bounded(float, 0.01, 3600), default=10.0,
+                         metavar="SECONDS", help="longest poll interval (default 10)")
+    command.set_defaults(run=watch)
+
+    command = commands.add_parser(
+        "loadtest", parents=[common], help="simulated editors; prints syncs/s and latency",
+        description="Run simulated editors for a bounded time and summarise syncs/s, "
+                    "p50/p95/p99 latency and errors.")
+    command.add_argument("--editors", type=_bounded(int, 1, MAX_EDITORS), default=5, metavar="N",
+                         help="simulated editors (original mode: most requests in flight)")
+    command.add_argument("--documents", type=_bounded(int, 1, MAX_EDITORS), default=1,
+                         metavar="N", help="documents the editors share (default 1)")
+    command.add_argument("--rate", type=_bounded(float, 0.01, MAX_RATE), default=2.0,
+                         metavar="HZ", help="syncs per second per editor "
+                         "(original mode: requests per second in all); default 2")
+    command.add_argument("--duration", type=_bounded(float, 0.1, MAX_DURATION), default=10.0,
+                         metavar="SECONDS", help="how long to run (default 10)")
+    command.add_argument("--original", action="store_true",
+                         help="send the original load tester's request shapes")
+    command.add_argument("--progress", action="store_true",
+                         help="draw the progress bar even when stderr is not a terminal")
+    command.add_argument("--json", action="store_true", help="print the summary as JSON")
+    command.add_argument("--keep", action="store_true",
+                         help="keep the test documents instead of nullifying them")
+    command.add_argument("--seed", type=int, help="seed the random edits")
+    command.set_defaults(run=loadtest)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``mobwrite`` command; return its exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ClientError as error:
+        print(f"mobwrite {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"mobwrite {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -1,0 +1,67 @@
+"""``mobwrite watch``: follow a document and show each new version of it.
+
+The watcher is an ordinary client that never edits: it polls with the
+adaptive interval of the browser client (PROTOCOL.md 10.7), shrinking
+while the document changes and growing while it is quiet.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mobwrite.client import operations
+from mobwrite.client.blocking import BlockingClient
+from mobwrite.clientcore import ClientSession
+from mobwrite.tools.files import write_atomically
+
+
+def next_interval(interval: float, shortest: float, longest: float, changed: bool) -> float:
+    """The poll interval after a sync: 20 % of the range shorter on change, else 10 % longer."""
+    span = longest - shortest
+    interval += -0.2 * span if changed else 0.1 * span
+    return min(max(interval, shortest), longest)
+
+
+def show(output: Path | None) -> Callable[[str], None]:
+    """Where versions go: a file replaced atomically, or stdout (ending each with LF)."""
+    if output is not None:
+        return lambda text: write_atomically(output, text)
+
+    def to_stdout(text: str) -> None:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        if not text.endswith("\n"):
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
+
+    return to_stdout
+
+
+def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
+          count: int | None, duration: float | None,
+          shortest: float, longest: float) -> int:
+    """Follow *name* until *count* versions or *duration* seconds; return versions shown."""
+    deadline = None if duration is None else time.monotonic() + duration
+    session = ClientSession()
+    document = session.share(name, client.download(name))
+    emit(document.text)
+    shown = 1
+    interval = shortest
+    while count is None or shown < count:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(interval, remaining))
+        else:
+            time.sleep(interval)
+        before = document.text
+        client.run(operations.sync(session))
+        changed = document.text != before
+        if changed:
+            emit(document.text)
+            shown += 1
+        interval = next_interval(interval, shortest, longest, changed)
+    return shown

@@ -1,0 +1,71 @@
+"""Servers the client tests talk to, each as a URL plus an independent way to ask it.
+
+``Endpoint.exchange`` checks results without going through the client
+under test: raw sockets for TCP, urllib for HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from daemon import ROOT, tcp_exchange
+
+
+@dataclass
+class Endpoint:
+    """A server URL for the tools, and a raw exchange that bypasses them."""
+
+    transport: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        if self.transport == "tcp":
+            return f"telnet://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}/"
+
+    def exchange(self, request: bytes) -> bytes:
+        """The engine output for *request*, as TCP carries it (no final blank line)."""
+        if self.transport == "tcp":
+            return tcp_exchange(self.port, request)
+        body = urllib.parse.urlencode({"q": request}).encode("ascii")
+        with urllib.request.urlopen(self.url, body, timeout=10) as reply:
+            answer: bytes = reply.read()
+        assert answer.endswith(b"\n")
+        return answer[:-1]
+
+    def text_of(self, name: str) -> str | None:
+        """The document's master text read with the side-effect-free read, or None if null."""
+        # A fresh user each time: the read only works on a new view.
+        user = f"checker{secrets.token_hex(4)}"
+        answer = self.exchange(f"u:{user}\nf:0:{name}\nd:0:=1\n\n".encode())
+        letter, _, text = answer.split(b"\n")[1].partition(b":0:")
+        return None if letter == b"r" else urllib.parse.unquote(text.decode())
+
+
+class GatewayFixture:
+    """``tests/gateway_fixture.py`` in a subprocess (a stand-in for the daemon's gateway)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "gateway_fixture.py")],
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
+            stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("gateway fixture listening on port "):
+            self.stop()
+            raise RuntimeError(f"gateway fixture did not start: {line!r}")
+        self.port = int(line.rsplit(" ", 1)[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()

@@ -1,0 +1,124 @@
+"""``TwistedClient`` against in-process servers on loopback port 0."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+from fakes import closed_port
+from gateway_fixture import site
+from twisted.internet import protocol
+from twisted.web import resource, server
+
+from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
+from mobwrite.client.txclient import TwistedClient
+from mobwrite.clientcore import ClientSession
+from mobwrite.server import MobwriteServer
+from mobwrite.settings import Settings
+from mobwrite.tcp import RequestFactory
+
+
+def reactor() -> Any:
+    from twisted.internet import reactor as global_reactor
+
+    return global_reactor
+
+
+class Silent(protocol.Protocol):
+    """Never answers."""
+
+
+class Garbage(protocol.Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(b"not mobwrite")
+        self.transport.loseConnection()
+
+
+class Broken(resource.Resource):
+    isLeaf = True
+
+    def render_POST(self, request: Any) -> bytes:
+        request.setResponseCode(503)
+        return b"down\n"
+
+
+def listen(factory: Any) -> Any:
+    return reactor().listenTCP(0, factory, interface="127.0.0.1")
+
+
+@pytest_twisted.async_yield_fixture(params=["tcp", "http"])
+async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A real server in this process: the TCP front end, or the gateway fixture."""
+    if request.param == "tcp":
+        settings = Settings.defaults()
+        mobwrite = MobwriteServer.in_memory(settings, reactor())
+        port = listen(RequestFactory(mobwrite, settings, reactor()))
+        yield f"telnet://127.0.0.1:{port.getHost().port}"
+    else:
+        port = listen(site(reactor()))
+        yield f"http://127.0.0.1:{port.getHost().port}/"
+    await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_download_nullify(url: str) -> None:
+    """The one-shot operations, as Deferreds."""
+    client = TwistedClient(reactor(), url)
+    name = f"tx_{secrets.token_hex(4)}"
+    await client.upload(name, "hello 😀\n")
+    assert await client.download(name) == "hello 😀\n"
+    await client.upload(name, "forced", force=True)
+    assert await client.download(name) == "forced"
+    await client.nullify(name)
+    with pytest.raises(NullDocument):
+        await client.download(name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_converge(url: str) -> None:
+    """Two sessions merge each other's edits through the Twisted client."""
+    client = TwistedClient(reactor(), url)
+    one, two = ClientSession(), ClientSession()
+    first, second = one.share("doc", "b\n"), two.share("doc")
+    await client.sync(one)
+    await client.sync(two)
+    first.text = "a\n" + first.text
+    second.text = second.text + "c\n"
+    for session in (one, two, one):
+        await client.sync(session)
+    assert first.text == second.text == "a\nb\nc\n"
+    assert await client.exchange(b"u:nobody\n\n") == b"\n"
+
+
+@pytest.mark.parametrize("scheme", ["telnet", "http"])
+@pytest_twisted.ensureDeferred
+async def test_unreachable(scheme: str) -> None:
+    client = TwistedClient(reactor(), f"{scheme}://127.0.0.1:{closed_port()}")
+    with pytest.raises(Unreachable, match="cannot reach"):
+        await client.download("doc")
+
+
+@pytest.mark.parametrize(("scheme", "answers", "failure", "message"), [
+    ("telnet", Silent, Unreachable, "did not answer within 0.2 s"),
+    ("http", Silent, Unreachable, "did not answer within 0.2 s"),
+    ("telnet", Garbage, ProtocolFailure, "malformed response"),
+    ("http", Broken, ProtocolFailure, "HTTP 503"),
+], ids=["tcp-silent", "http-silent", "tcp-garbage", "http-503"])
+@pytest_twisted.ensureDeferred
+async def test_bad_servers(scheme: str, answers: type, failure: type[Exception],
+                           message: str) -> None:
+    """Silence, garbage and HTTP errors each fail with their own error."""
+    if issubclass(answers, resource.Resource):
+        port = listen(server.Site(answers()))
+    else:
+        port = listen(protocol.Factory.forProtocol(answers))
+    try:
+        client = TwistedClient(reactor(), f"{scheme}://127.0.0.1:{port.getHost().port}/",
+                               timeout=0.2)
+        with pytest.raises(failure, match=message):
+            await client.download("doc")
+    finally:
+        await port.stopListening()

@@ -168,6 +168,8 @@ class Database:
         if mode != "wal":
             raise StorageError(f"{self.path}: cannot use a write-ahead log (mode {mode})")
         connection.execute(f"PRAGMA synchronous = {'FULL' if self.fsync else 'NORMAL'}")
+        # After a checkpoint, shrink a write-ahead log that one big batch blew up.
+        connection.execute("PRAGMA journal_size_limit = 67108864")
         connection.execute("BEGIN IMMEDIATE")
         try:
             if not tables:

@@ -116,8 +116,6 @@ class GroupCommitter:
 class StorageService(Service):
     """Loads the store from the data directory and keeps the directory current."""
 
-    name = "storage"
-
     def __init__(self, store: Store, directory: Path, mode: str, reactor: Any,
                  interval: float = SNAPSHOT_INTERVAL) -> None:
         self.store = store

@@ -11,7 +11,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from mobwrite.durability import SNAPSHOT, SYNC, GroupCommitter, NotStored, StorageService
+from mobwrite.durability import (
+    SNAPSHOT,
+    SYNC,
+    GroupCommitter,
+    NotStored,
+    StorageService,
+)
 from mobwrite.engine import Engine
 from mobwrite.persistence import DATABASE_NAME, Batch, Database
 from mobwrite.server import MobwriteServer

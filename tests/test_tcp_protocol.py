@@ -86,7 +86,7 @@ def test_reply_waits_for_durability() -> None:
 def test_silent_connection_times_out() -> None:
     """A connection that says nothing for TIMEOUT_TELNET is closed unanswered."""
     factory, clock = make_factory()
-    protocol, transport = connect(factory)
+    _protocol, transport = connect(factory)
     clock.advance(1.9)
     assert not transport.disconnecting
     clock.advance(0.2)
@@ -135,7 +135,7 @@ def test_long_line_inside_request_is_dropped() -> None:
 def test_data_after_the_request_is_ignored() -> None:
     """Bytes after the blank line do not start a second request."""
     factory, _ = make_factory(held=True)
-    protocol, transport = connect(factory)
+    protocol, _transport = connect(factory)
     protocol.dataReceived(REQUEST + b"u:bob\nF:0:doc\nr:1:evil\n\n")
     protocol.dataReceived(b"u:bob\nF:0:doc\nr:1:evil\n\n")
     assert set(factory.server.store.views) == {("alice", "doc")}
@@ -156,7 +156,7 @@ def test_connection_limit() -> None:
     factory, _ = make_factory()
     open_ones = [connect(factory) for _ in range(3)]
     assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
-    protocol, transport = open_ones[0]
+    protocol, _transport = open_ones[0]
     protocol.dataReceived(REQUEST)
     protocol.connectionLost(None)
     assert factory.open_connections == 2

@@ -61,6 +61,18 @@ def test_answers_and_closes() -> None:
     assert transport.disconnecting
 
 
+def test_unread_answer_is_aborted() -> None:
+    """A peer that does not take its answer is cut off after REQUEST_DEADLINE."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    assert transport.disconnecting and not transport.disconnected
+    clock.advance(9.9)
+    assert not transport.disconnected
+    clock.advance(0.2)
+    assert transport.disconnected
+
+
 def test_request_split_into_bytes() -> None:
     """A request arriving a byte at a time is answered once it is whole."""
     factory, clock = make_factory()
@@ -165,8 +177,11 @@ def test_connection_limit() -> None:
 
 
 def test_timers_stop_with_the_connection() -> None:
-    """A closed connection leaves no timer behind."""
+    """A closed connection leaves no timer behind, answered or not."""
     factory, clock = make_factory()
     protocol, _ = connect(factory)
     protocol.connectionLost(None)
+    answered, _ = connect(factory)
+    answered.dataReceived(REQUEST)
+    answered.connectionLost(None)
     assert clock.getDelayedCalls() == []

@@ -134,11 +134,18 @@ class RequestFactory(Factory):
         self.settings = settings
         self.clock = clock
         self.open_connections = 0
+        self.refused = 0
 
     def buildProtocol(self, addr: IAddress) -> Protocol | None:
         if self.open_connections >= self.settings.max_connections:
-            log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
-                     limit=self.settings.max_connections, peer=addr)
+            # One line per flood, not per connection: the log stays bounded too.
+            if not self.refused:
+                log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
+                         limit=self.settings.max_connections, peer=addr)
+            self.refused += 1
             return None
+        if self.refused:
+            log.warn("{count} connections were refused at MAX_CONNECTIONS", count=self.refused)
+            self.refused = 0
         self.open_connections += 1
         return RequestProtocol(self)

@@ -6,6 +6,7 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
 
 from mobwrite.engine import Engine
 from mobwrite.server import MemoryOnly, MobwriteServer
@@ -167,13 +168,18 @@ def test_connection_limit() -> None:
     """MAX_CONNECTIONS open at once; the next is refused until one closes."""
     factory, _ = make_factory()
     open_ones = [connect(factory) for _ in range(3)]
-    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
+    with capturedLogs() as events:
+        for _ in range(50):
+            assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
+    assert len(events) == 1 and factory.refused == 50
     protocol, _transport = open_ones[0]
     protocol.dataReceived(REQUEST)
     protocol.connectionLost(None)
     assert factory.open_connections == 2
-    assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
-                      RequestProtocol)
+    with capturedLogs() as events:
+        assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
+                          RequestProtocol)
+    assert [event["count"] for event in events] == [50]
 
 
 def test_timers_stop_with_the_connection() -> None:

@@ -12,7 +12,10 @@ from twisted.python import usage
 from twisted.web import resource, server
 
 from mobwrite import __version__, logs
-from mobwrite.server import MobwriteServer
+from mobwrite.durability import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
+from mobwrite.engine import Engine
+from mobwrite.housekeeping import Housekeeping
+from mobwrite.server import Committer, MemoryOnly, MobwriteServer, report_event
 from mobwrite.services import ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
@@ -22,6 +25,7 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
+from mobwrite.store import Store
 from mobwrite.tcp import RequestFactory
 
 CLEANUP_INTERVAL = 60.0
@@ -51,7 +55,12 @@ class Options(usage.Options):
     optParameters: list[list[Any]] = [
         [name, None, default, f"endpoint of the {what}"] for name, default, what in ENDPOINTS
     ] + [
-        ["data-dir", None, "mobwrite-data", "directory holding the stored documents"],
+        ["data-dir", None, "mobwrite-data",
+         "directory holding the stored documents and views (created if missing)"],
+        ["durability", None, "sync",
+         "sync: no reply acknowledges an edit before it is on disk (fsync, group commit); "
+         f"snapshot: faster, changes are written every {SNAPSHOT_INTERVAL:g} s without "
+         "fsync, so a crash may lose the last seconds; memory: nothing is stored"],
         ["config", None, None, "settings file in the original NAME = value format"],
     ] + [
         [setting.option, None, None, _setting_help(setting)] for setting in SETTINGS
@@ -81,6 +90,10 @@ class Options(usage.Options):
                     values[setting.attribute] = setting.parse(given)
                 except SettingError as error:
                     raise usage.UsageError(f"--{setting.option}: {error}") from None
+        if self["durability"] not in DURABILITY_MODES:
+            raise usage.UsageError(
+                f"--durability {self['durability']!r} is unknown; "
+                f"use one of {', '.join(DURABILITY_MODES)}")
         try:
             self["settings"] = check(Settings.defaults(**values))
         except SettingError as error:
@@ -107,13 +120,18 @@ def build(options: Options, reactor: Any) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     top = MultiService()
-    mobwrite = MobwriteServer.in_memory(settings, clock)
-    store = mobwrite.store
+    store = Store(settings.max_chars)
+    committer: Committer = MemoryOnly(store)
+    if options["durability"] != MEMORY:
+        # First child: it loads before the ports open and stops after they close.
+        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
+                                 reactor)
+        storage.setServiceParent(top)
+        committer = storage.committer
+    mobwrite = MobwriteServer(Engine(store, settings, report_event), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
-        lambda: list(store.expire(clock.seconds(), settings.timeout_view,
-                                  settings.timeout_text, settings.timeout_buffer)),
-        clock,
+        Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
     factories = {
         "tcp": RequestFactory(mobwrite, settings, clock),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS = ("text", "json")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
@@ -59,6 +60,17 @@ def parse_level(value: str) -> str:
     return level
 
 
+def parse_log_format(value: str) -> str:
+    """``text`` or ``json``."""
+    chosen = value.strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise SettingError(
+            f"{value!r} is not a log format; use text (for people) or json "
+            "(one JSON object per line, for log shippers)"
+        )
+    return chosen
+
+
 def parse_address(value: str) -> str:
     """An IP address, or empty for no restriction."""
     return value.strip()
@@ -81,6 +93,24 @@ class Setting:
     def attribute(self) -> str:
         return self.name.lower()
 
+    @property
+    def shown_default(self) -> str:
+        """The default as one would write it in a settings file."""
+        if self.parse is parse_duration:
+            return describe_duration(self.default)
+        if self.default == "":
+            return "(empty)"
+        return str(self.default)
+
+
+def describe_duration(seconds: float) -> str:
+    """``1800.0`` → ``30 minutes``: the largest unit that divides exactly."""
+    for unit, factor in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        count = seconds / factor
+        if count >= 1 and count == int(count):
+            return f"{int(count)} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds:g} seconds"
+
 
 SETTINGS = (
     Setting("MAX_CHARS", parse_count, 100000,
@@ -95,6 +125,8 @@ SETTINGS = (
             "an unfinished buffer untouched this long is dropped, in seconds"),
     Setting("LOGGING", parse_level, "INFO",
             "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
+    Setting("LOG_FORMAT", parse_log_format, "text",
+            "log lines as text, or as json (one JSON object per line, for log shippers)"),
     Setting("MAX_VIEWS", parse_count, 10000,
             "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
     Setting("TIMEOUT_TELNET", parse_duration, 2.0,
@@ -132,6 +164,7 @@ class Settings:
     timeout_text: float
     timeout_buffer: float
     logging: str
+    log_format: str
     max_views: int
     timeout_telnet: float
     connection_origin: str

@@ -6,13 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import ILogObserver
 from twisted.python import usage
-from twisted.web import resource, server
+from twisted.python.components import Componentized
+from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
-from mobwrite.server import MobwriteServer
+from mobwrite.engine import Engine
+from mobwrite.health import HealthProbe, HealthResource
+from mobwrite.metrics import Metered, MeteredCommitter, Metrics, MetricsResource
+from mobwrite.server import MemoryOnly, MobwriteServer, fan_out, report_event
 from mobwrite.services import ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
@@ -22,7 +28,12 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
+from mobwrite.status import StatusResource
+from mobwrite.store import Store
 from mobwrite.tcp import RequestFactory
+from mobwrite.web import site_with
+
+log = logs.logger("daemon")
 
 CLEANUP_INTERVAL = 60.0
 
@@ -34,7 +45,7 @@ ENDPOINTS = (
 
 
 def _setting_help(setting: Setting) -> str:
-    return f"{setting.help} [{setting.name}; default: {setting.default!r}]"
+    return f"{setting.help} [{setting.name}; default: {setting.shown_default}]"
 
 
 class Options(usage.Options):
@@ -69,7 +80,9 @@ class Options(usage.Options):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
-                raise usage.UsageError(f"cannot read --config {path}: {error}")
+                raise usage.UsageError(
+                    f"cannot read --config {path}: {error}; give the path of a "
+                    "readable UTF-8 file of NAME = value lines")
             try:
                 values.update(parse_settings_file(text, str(path)))
             except SettingError as error:
@@ -97,8 +110,70 @@ class Options(usage.Options):
                 )
 
 
-def _placeholder_site() -> server.Site:
-    return server.Site(resource.NoResource("Not built yet."))
+class Daemon(MultiService):
+    """The daemon's service tree, which brings its own log observer to twistd.
+
+    twistd makes the Application after ``makeService`` and then looks for an
+    ``ILogObserver`` component on it before falling back to its text log;
+    setting that component when twistd parents this service is the one place
+    a plugin can choose the log format (a ``--logger`` given to twistd still
+    wins).
+    """
+
+    def __init__(self, store: Store, log_observer: ILogObserver | None) -> None:
+        super().__init__()
+        self.store = store
+        self.log_observer = log_observer
+
+    def setServiceParent(self, parent: Any) -> None:
+        if self.log_observer is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
+
+    def startService(self) -> None:
+        log.info("mobwrite {version} starting", version=__version__)
+        super().startService()
+
+    def stopService(self) -> defer.Deferred[None]:
+        log.info("mobwrite stopping")
+        stopped: defer.Deferred[None] = defer.maybeDeferred(super().stopService)
+        return stopped.addCallback(self._stopped)
+
+    def _stopped(self, result: None) -> None:
+        log.info("mobwrite stopped cleanly with {documents} documents and {views} views",
+                 documents=len(self.store.documents), views=len(self.store.views))
+
+
+def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
+    """The observer for ``LOG_FORMAT``; None keeps twistd's own text log."""
+    if settings.log_format != "json":
+        return None
+    twistd = options.parent
+    logfile = twistd.get("logfile", "-") if twistd is not None else "-"
+    nodaemon = bool(twistd.get("nodaemon", True)) if twistd is not None else True
+    return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
+
+
+def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
+    """Operations pages served beside the HTTP gateway (never on the editor port)."""
+    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+
+
+def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
+    """Pages for people served beside the editor."""
+    return {b"status": StatusResource(store, clock, clock.seconds())}
+
+
+def data_directory(options: Options) -> Path:
+    """The data directory, created if missing; start-up stops if it cannot be."""
+    path = Path(options["data-dir"])
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(
+            f"cannot create --data-dir {path}: {error.strerror or error}; "
+            "give a directory the daemon may write to")
+    return path
 
 
 def build(options: Options, reactor: Any) -> MultiService:
@@ -106,9 +181,14 @@ def build(options: Options, reactor: Any) -> MultiService:
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
-    top = MultiService()
-    mobwrite = MobwriteServer.in_memory(settings, clock)
-    store = mobwrite.store
+    store = Store(settings.max_chars)
+    metrics = Metrics(store)
+    mobwrite = MobwriteServer(
+        Engine(store, settings, fan_out(report_event, metrics.observe_event)),
+        clock, MeteredCommitter(MemoryOnly(store), metrics),
+    )
+    probe = HealthProbe(data_directory(options), reactor)
+    top = Daemon(store, log_observer(options, settings))
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         lambda: list(store.expire(clock.seconds(), settings.timeout_view,
@@ -116,9 +196,9 @@ def build(options: Options, reactor: Any) -> MultiService:
         clock,
     ).setServiceParent(top)
     factories = {
-        "tcp": RequestFactory(mobwrite, settings, clock),
-        "gateway": _placeholder_site(),
-        "editor": _placeholder_site(),
+        "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
+        "gateway": site_with(gateway_resources(metrics, probe)),
+        "editor": site_with(editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:
         ListeningService(

@@ -116,13 +116,13 @@ SETTINGS = (
     Setting("MAX_CHARS", parse_count, 100000,
             "longest document in characters; the start is cut off beyond it (0 = no limit)"),
     Setting("DIFF_TIMEOUT", parse_duration, 0.1,
-            "time budget of each server-side diff, in seconds (0 = unlimited)"),
+            "time budget of each server-side diff (0 = unlimited)"),
     Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
-            "a view untouched this long is forgotten, in seconds"),
+            "a view untouched this long is forgotten"),
     Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
-            "a document nobody views and nobody wrote this long expires, in seconds"),
+            "a document nobody views and nobody wrote this long expires"),
     Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
-            "an unfinished buffer untouched this long is dropped, in seconds"),
+            "an unfinished buffer untouched this long is dropped"),
     Setting("LOGGING", parse_level, "INFO",
             "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
     Setting("LOG_FORMAT", parse_log_format, "text",
@@ -130,11 +130,11 @@ SETTINGS = (
     Setting("MAX_VIEWS", parse_count, 10000,
             "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
     Setting("TIMEOUT_TELNET", parse_duration, 2.0,
-            "a TCP connection silent this long is closed, in seconds"),
+            "a TCP connection silent this long is closed"),
     Setting("CONNECTION_ORIGIN", parse_address, "",
             "if set, the only peer IP address allowed on the TCP port"),
     Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, in seconds"),
+            "a TCP request not complete this long after connecting is dropped"),
     Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
             "largest request in bytes, on TCP and HTTP alike"),
     Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
@@ -209,7 +209,7 @@ def parse_settings_file(text: str, source: str = "settings file") -> dict[str, A
                 + ", ".join(sorted(BY_NAME))
             )
         try:
-            values[setting.attribute] = setting.parse(value)
+            values[setting.attribute] = setting.parse(value.strip())
         except SettingError as error:
             raise SettingError(f"{where}: {name}: {error}") from None
     return values

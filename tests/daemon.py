@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import queue
 import re
@@ -24,10 +25,12 @@ def twistd_command() -> list[str]:
 class Daemon:
     """A mobwrite daemon in a subprocess, with its log lines collected."""
 
-    def __init__(self, workdir: Path, *options: str, tac: bool = False) -> None:
+    def __init__(self, workdir: Path, *options: str, tac: bool = False,
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.workdir = workdir
         self.options = list(options)
         self.tac = tac
+        self.pass_fds = pass_fds
         self.ports: dict[str, int] = {}
         self.lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -56,6 +59,7 @@ class Daemon:
         self.process = subprocess.Popen(
             self.command(), cwd=self.workdir, env=self.environment(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            pass_fds=self.pass_fds,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -100,6 +104,18 @@ class Daemon:
     def exchange(self, data: bytes, timeout: float = 10.0) -> bytes:
         """Send one request over TCP and read until the daemon closes."""
         return tcp_exchange(self.ports["tcp"], data, timeout)
+
+
+def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, str, str]:
+    """GET *path* from a loopback port: status, content type and body text."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read().decode("utf-8")
+        return response.status, response.getheader("content-type", ""), body
+    finally:
+        connection.close()
 
 
 def tcp_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:

@@ -103,6 +103,12 @@ class Options(usage.Options):
         for name, _, _ in ENDPOINTS:
             try:
                 serverFromString(reactor, self[name])
+            except IndexError:
+                raise usage.UsageError(
+                    f"--{name} {self[name]!r}: no socket was passed at that index; "
+                    "start the daemon through its systemd socket unit, or give an "
+                    "endpoint such as tcp:3017:interface=127.0.0.1"
+                )
             except (ValueError, TypeError, KeyError) as error:
                 raise usage.UsageError(
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "

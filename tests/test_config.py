@@ -89,6 +89,8 @@ def test_every_default_round_trips_through_its_parser() -> None:
     (("--log-format", "xml"), "", "'xml' is not a log format; use text"),
     (("--timeout-telnet", "0"), "", "TIMEOUT_TELNET must be more than 0 seconds, such as 2"),
     (("--tcp", "tcp:port"), "", "is not an endpoint"),
+    (("--tcp", "systemd:domain=INET:index=0"), "",
+     "no socket was passed at that index; start the daemon through its systemd socket unit"),
 ])
 def test_bad_values_stop_start_up_with_advice(
     tmp_path: Path, arguments: tuple[str, ...], config: str, message: str,

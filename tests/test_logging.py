@@ -86,3 +86,11 @@ def test_debug_level_logs_each_request(tmp_path: Path) -> None:
         daemon.stop()
     assert "[mobwrite.web#debug]" in line
     assert "probe=1" not in line
+
+
+def test_the_tac_file_logs_json_too(tmp_path: Path) -> None:
+    """``twistd -y mobwrite.tac`` honours the log format just like the plugin."""
+    daemon = Daemon(tmp_path, "--log-format=json", tac=True).start()
+    daemon.stop()
+    records = [json.loads(line) for line in daemon.lines]
+    assert sum(" listening on " in record["message"] for record in records) == 3

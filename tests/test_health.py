@@ -1,0 +1,100 @@
+"""/healthz: 200 while the data directory takes writes, 503 with a reason otherwise."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from twisted.internet.task import Clock
+
+from daemon import Daemon, http_get
+from mobwrite.health import HealthProbe, probe_directory
+
+
+def test_probe_writes_and_removes_its_file(tmp_path: Path) -> None:
+    """A writable directory is healthy and keeps no trace of the probe."""
+    assert probe_directory(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probe_reports_a_directory_that_is_a_file(tmp_path: Path) -> None:
+    """A data directory replaced by a file (which stops root too) is reported."""
+    path = tmp_path / "data"
+    path.write_text("not a directory")
+    problem = probe_directory(path)
+    assert problem is not None
+    assert problem.startswith(f"data directory {path} is not writable: Not a directory")
+
+
+def test_health_flips_when_the_data_directory_stops_taking_writes(tmp_path: Path) -> None:
+    """The real daemon answers 503 with the reason while its data directory is
+    unusable, and 200 again once it is back."""
+    daemon = Daemon(tmp_path).start()
+    data = tmp_path / "data"
+    try:
+        assert http_get(daemon.ports["gateway"], "/healthz") == (
+            200, "text/plain; charset=utf-8", "ok\n")
+        # Tests run as root, whom chmod does not stop: put a file where the directory was.
+        shutil.rmtree(data)
+        data.write_text("in the way")
+        status, _, body = http_get(daemon.ports["gateway"], "/healthz")
+        assert status == 503
+        assert body == f"data directory {data} is not writable: Not a directory\n"
+        daemon.wait_for_log(r"unhealthy: data directory .* is not writable")
+        assert http_get(daemon.ports["editor"], "/healthz")[0] == 404
+        data.unlink()
+        data.mkdir()
+        assert http_get(daemon.ports["gateway"], "/healthz")[0] == 200
+        daemon.wait_for_log(r"healthy again")
+    finally:
+        daemon.stop()
+
+
+class StuckPool:
+    """A thread pool whose work never finishes until the test says so."""
+
+    def __init__(self) -> None:
+        self.calls: list[Callable[[bool, Any], None]] = []
+
+    def callInThreadWithCallback(self, on_result: Callable[[bool, Any], None],
+                                 work: Callable[..., Any], *args: Any) -> None:
+        self.calls.append(on_result)
+
+
+class StuckReactor(Clock):
+    """A clock with a thread pool that hangs, as on a dead disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = StuckPool()
+
+    def getThreadPool(self) -> StuckPool:
+        return self.pool
+
+    def callFromThread(self, function: Callable[..., Any], *args: Any) -> None:
+        function(*args)
+
+
+def test_a_hung_probe_answers_in_bounded_time(tmp_path: Path) -> None:
+    """A probe that hangs reports failure after its timeout, and checks made
+    meanwhile share it instead of starting more threads."""
+    reactor = StuckReactor()
+    probe = HealthProbe(tmp_path, reactor, timeout=5.0)
+    first: list[str | None] = []
+    second: list[str | None] = []
+    probe.check().addCallback(first.append)
+    reactor.advance(3)
+    probe.check().addCallback(second.append)
+    assert len(reactor.pool.calls) == 1
+    reactor.advance(2)
+    assert first == [f"data directory {tmp_path} gave no answer within 5 s"]
+    assert second == []
+    reactor.advance(3)
+    assert second == first
+    reactor.pool.calls[0](True, None)
+    later: list[str | None] = []
+    probe.check().addCallback(later.append)
+    assert len(reactor.pool.calls) == 2
+    reactor.pool.calls[1](True, None)
+    assert later == [None]

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from daemon import Daemon, tcp_exchange
+from daemon import ROOT, Daemon, tcp_exchange
 from http_client import callback, fetch, form, get, post_q
 from mobwrite import httpform
 from mobwrite.gateway import GatewayResource
@@ -100,16 +100,16 @@ def test_a_bare_get_redirects_to_the_editor_on_the_callers_host_name(daemon: Dae
     named = fetch(gateway_url(daemon, "/?notes.2"),
                   headers={"Host": f"localhost:{daemon.ports['gateway']}"})
     assert named.status == 303
-    assert named.headers["Location"] == f"http://localhost:{editor}" + httpform.document_path(
-        "notes.2")
+    assert named.headers["Location"] == f"http://localhost:{editor}/editor.html?doc=notes.2"
 
 
-def test_the_redirect_leads_to_a_page(daemon: Daemon) -> None:
-    """Following the 303 gets an HTML page from the editor site."""
-    location = fetch(gateway_url(daemon, "/?followed")).headers["Location"]
-    page = fetch(location)
-    assert page.status == 200
-    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+def test_the_redirects_lead_to_the_pages(daemon: Daemon) -> None:
+    """Following the 303s gets the editor site's start and editor pages."""
+    for query, page in (("", "index.html"), ("?followed", "editor.html")):
+        reply = fetch(fetch(gateway_url(daemon, "/" + query)).headers["Location"])
+        assert reply.status == 200
+        assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert reply.body == (ROOT / "static" / page).read_bytes()
 
 
 def test_an_illegal_name_and_a_bad_escape_get_400s(daemon: Daemon) -> None:

@@ -15,11 +15,14 @@ from twisted.python.components import Componentized
 from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
+from mobwrite.editor import editor_site
 from mobwrite.engine import Engine
+from mobwrite.gateway import gateway_site
 from mobwrite.health import HealthProbe, HealthResource
+from mobwrite.httpform import Limits
 from mobwrite.metrics import Metered, MeteredCommitter, Metrics, MetricsResource
 from mobwrite.server import MemoryOnly, MobwriteServer, fan_out, report_event
-from mobwrite.services import ListeningService, PeriodicService
+from mobwrite.services import BoundPorts, ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -31,7 +34,6 @@ from mobwrite.settings import (
 from mobwrite.status import StatusResource
 from mobwrite.store import Store
 from mobwrite.tcp import RequestFactory
-from mobwrite.web import site_with
 
 log = logs.logger("daemon")
 
@@ -201,14 +203,17 @@ def build(options: Options, reactor: Any) -> MultiService:
                                   settings.timeout_text, settings.timeout_buffer)),
         clock,
     ).setServiceParent(top)
+    ports = BoundPorts()
     factories = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
-        "gateway": site_with(gateway_resources(metrics, probe)),
-        "editor": site_with(editor_resources(store, clock)),
+        "gateway": gateway_site(
+            Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
+            settings.request_deadline, gateway_resources(metrics, probe)),
+        "editor": editor_site(ports, children=editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:
         ListeningService(
-            name, what, serverFromString(reactor, options[name]), factories[name]
+            name, what, serverFromString(reactor, options[name]), factories[name], ports
         ).setServiceParent(top)
     return top
 

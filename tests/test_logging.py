@@ -84,7 +84,7 @@ def test_debug_level_logs_each_request(tmp_path: Path) -> None:
         line = daemon.wait_for_log(r"GET /healthz answered 200")
     finally:
         daemon.stop()
-    assert "[mobwrite.web#debug]" in line
+    assert "[mobwrite.gateway#debug]" in line
     assert "probe=1" not in line
 
 

@@ -243,5 +243,5 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
                           "--data-dir", str(tmp_path)])
     top = build(options, MemoryReactorClock())
     site = top.getServiceNamed("gateway").factory
-    assert site.resource.deadline == 3.0
+    assert site.resource.gateway.deadline == 3.0
     assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 4 * 1024 * 1024)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import queue
 import re
@@ -104,18 +103,6 @@ class Daemon:
     def exchange(self, data: bytes, timeout: float = 10.0) -> bytes:
         """Send one request over TCP and read until the daemon closes."""
         return tcp_exchange(self.ports["tcp"], data, timeout)
-
-
-def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, str, str]:
-    """GET *path* from a loopback port: status, content type and body text."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read().decode("utf-8")
-        return response.status, response.getheader("content-type", ""), body
-    finally:
-        connection.close()
 
 
 def tcp_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:

@@ -62,3 +62,8 @@ def callback(output: bytes) -> bytes:
                            ("\u2029".encode(), b"\\u2029")):
         output = output.replace(plain, escaped)
     return b'mobwrite.callback("' + output + b'");\n'
+
+
+def fetch_path(port: int, path: str) -> Reply:
+    """GET *path* from a loopback port."""
+    return fetch(f"http://127.0.0.1:{port}{path}")

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from twisted.internet.task import Clock
 
-from daemon import Daemon, http_get
+from daemon import Daemon
+from http_client import fetch_path
 from mobwrite.health import HealthProbe, probe_directory
 
 
@@ -33,19 +34,21 @@ def test_health_flips_when_the_data_directory_stops_taking_writes(tmp_path: Path
     daemon = Daemon(tmp_path).start()
     data = tmp_path / "data"
     try:
-        assert http_get(daemon.ports["gateway"], "/healthz") == (
-            200, "text/plain; charset=utf-8", "ok\n")
+        healthy = fetch_path(daemon.ports["gateway"], "/healthz")
+        assert (healthy.status, healthy.body) == (200, b"ok\n")
+        assert healthy.headers["content-type"] == "text/plain; charset=utf-8"
         # Tests run as root, whom chmod does not stop: put a file where the directory was.
         shutil.rmtree(data)
         data.write_text("in the way")
-        status, _, body = http_get(daemon.ports["gateway"], "/healthz")
-        assert status == 503
-        assert body == f"data directory {data} is not writable: Not a directory\n"
+        unhealthy = fetch_path(daemon.ports["gateway"], "/healthz")
+        assert unhealthy.status == 503
+        assert unhealthy.body.decode() == (
+            f"data directory {data} is not writable: Not a directory\n")
         daemon.wait_for_log(r"unhealthy: data directory .* is not writable")
-        assert http_get(daemon.ports["editor"], "/healthz")[0] == 404
+        assert fetch_path(daemon.ports["editor"], "/healthz").status == 404
         data.unlink()
         data.mkdir()
-        assert http_get(daemon.ports["gateway"], "/healthz")[0] == 200
+        assert fetch_path(daemon.ports["gateway"], "/healthz").status == 200
         daemon.wait_for_log(r"healthy again")
     finally:
         daemon.stop()

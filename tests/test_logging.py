@@ -9,7 +9,8 @@ from pathlib import Path
 from twisted.logger import Logger, LogLevel, eventAsText
 from twisted.python.failure import Failure
 
-from daemon import Daemon, http_get
+from daemon import Daemon
+from http_client import fetch_path
 from mobwrite.logs import json_line
 
 SHARE = b"u:logger01\nF:0:logged-doc\nr:1:secret words\n\n"
@@ -56,8 +57,8 @@ def test_daemon_logs_json_lines_without_per_request_noise(tmp_path: Path) -> Non
     daemon = Daemon(tmp_path, "--log-format=json").start()
     try:
         assert daemon.exchange(SHARE) == b"F:1:logged-doc\nd:0:=12\n"
-        assert http_get(daemon.ports["gateway"], "/healthz")[0] == 200
-        assert http_get(daemon.ports["editor"], "/status?logged-doc")[0] == 200
+        assert fetch_path(daemon.ports["gateway"], "/healthz").status == 200
+        assert fetch_path(daemon.ports["editor"], "/status?logged-doc").status == 200
     finally:
         # twistd shuts down cleanly, then ends itself with the signal it got.
         assert daemon.stop() == -signal.SIGTERM
@@ -80,7 +81,7 @@ def test_debug_level_logs_each_request(tmp_path: Path) -> None:
     config.write_text("LOGGING = DEBUG\n")
     daemon = Daemon(tmp_path, "--config", str(config)).start()
     try:
-        assert http_get(daemon.ports["gateway"], "/healthz?probe=1")[0] == 200
+        assert fetch_path(daemon.ports["gateway"], "/healthz?probe=1").status == 200
         line = daemon.wait_for_log(r"GET /healthz answered 200")
     finally:
         daemon.stop()

@@ -9,7 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from daemon import Daemon, http_get
+from daemon import Daemon
+from http_client import fetch_path, post_q
 from mobwrite.engine import Engine
 from mobwrite.metrics import Metered, MeteredCommitter, Metrics
 from mobwrite.server import MemoryOnly, MobwriteServer
@@ -31,8 +32,9 @@ def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
     return found[(name, frozenset(labels.items()))]
 
 
-def test_metrics_count_real_tcp_traffic(tmp_path: Path) -> None:
-    """Syncs over real TCP show up on the gateway's /metrics, and nowhere on the editor port."""
+def test_metrics_count_real_traffic(tmp_path: Path) -> None:
+    """Syncs over real TCP and HTTP show up on the gateway's /metrics, and
+    nowhere on the editor port."""
     daemon = Daemon(tmp_path).start()
     try:
         assert daemon.exchange(b"u:meter01\nF:0:counted\nr:1:hello world\n\n") == (
@@ -43,23 +45,27 @@ def test_metrics_count_real_tcp_traffic(tmp_path: Path) -> None:
         assert daemon.exchange(b"u:meter01\nF:2:counted\nd:2:=99\n\n") == (
             b"F:3:counted\nR:2:hello world!\n")
         assert daemon.exchange(b"u:meter01\n\n") == b""
-        status, content_type, text = http_get(daemon.ports["gateway"], "/metrics")
-        assert http_get(daemon.ports["editor"], "/metrics")[0] == 404
+        joined = post_q(daemon.ports["gateway"], b"u:meter02\nF:0:counted\nr:1:x\n\n")
+        assert joined.body == b"F:1:counted\nd:0:-1\t+hello world!\n\n"
+        scraped = fetch_path(daemon.ports["gateway"], "/metrics")
+        assert fetch_path(daemon.ports["editor"], "/metrics").status == 404
     finally:
         daemon.stop()
-    assert status == 200
-    assert content_type.startswith("text/plain")
-    found = samples(text)
+    assert scraped.status == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    found = samples(scraped.body.decode("utf-8"))
     assert value(found, "mobwrite_requests_total", transport="tcp", outcome="answered") == 3
     assert value(found, "mobwrite_requests_total", transport="tcp", outcome="empty") == 1
     assert value(found, "mobwrite_sync_seconds_count", transport="tcp") == 4
+    assert value(found, "mobwrite_requests_total", transport="http", outcome="answered") == 1
+    assert value(found, "mobwrite_sync_seconds_count", transport="http") == 1
     assert value(found, "mobwrite_raw_resyncs_total") == 1
     assert value(found, "mobwrite_delta_failures_total") == 1
     assert value(found, "mobwrite_patch_failures_total") == 0
     assert value(found, "mobwrite_documents") == 1
-    assert value(found, "mobwrite_views") == 1
-    # The three syncs changed a view and waited for the store; the empty one did not.
-    assert value(found, "mobwrite_store_flush_seconds_count") == 3
+    assert value(found, "mobwrite_views") == 2
+    # The four syncs changed a view and waited for the store; the empty one did not.
+    assert value(found, "mobwrite_store_flush_seconds_count") == 4
 
 
 def sync(engine: Engine, request: str) -> str:

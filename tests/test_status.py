@@ -7,7 +7,8 @@ from pathlib import Path
 from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
 
-from daemon import Daemon, http_get
+from daemon import Daemon
+from http_client import fetch_path
 from mobwrite import __version__
 from mobwrite.status import MAX_LISTED, StatusResource, describe_age
 from mobwrite.store import Store
@@ -23,12 +24,13 @@ def test_status_page_lists_documents_and_views_escaped(tmp_path: Path) -> None:
         for user in ("viewer01", "viewer02"):
             daemon.exchange(f"u:{user}\nF:0:{HOSTILE}\nr:1:hi\n\n".encode())
         daemon.exchange(b"u:viewer01\nF:0:plain-notes\nr:1:hello\n\n")
-        status, content_type, page = http_get(daemon.ports["editor"], "/status")
-        assert http_get(daemon.ports["gateway"], "/status")[0] == 404
+        answer = fetch_path(daemon.ports["editor"], "/status")
+        assert fetch_path(daemon.ports["gateway"], "/status").status == 404
     finally:
         daemon.stop()
-    assert status == 200
-    assert content_type == "text/html; charset=utf-8"
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    page = answer.body.decode("utf-8")
     assert "<script>" not in page
     assert ("<tr><td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;</td>"
             "<td>2</td><td>2</td>") in page

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import ROOT, Daemon, http_get, twistd_command
+from daemon import ROOT, Daemon, twistd_command
+from http_client import fetch_path
 from mobwrite.tap import ENDPOINTS, Options
 
 DEPLOY = ROOT / "deploy"
@@ -138,8 +139,8 @@ def test_socket_activated_service_serves_its_inherited_sockets(tmp_path: Path) -
         assert [daemon.ports[name] for name, _, _ in ENDPOINTS] == ports
         assert daemon.exchange(b"u:unit0001\nF:0:activated\nr:1:socket\n\n") == (
             b"F:1:activated\nd:0:=6\n")
-        assert http_get(daemon.ports["gateway"], "/healthz")[0] == 200
-        assert "activated" in http_get(daemon.ports["editor"], "/status")[2]
+        assert fetch_path(daemon.ports["gateway"], "/healthz").status == 200
+        assert "activated" in fetch_path(daemon.ports["editor"], "/status").body.decode()
     finally:
         code = daemon.stop()
     assert code == -signal.SIGTERM

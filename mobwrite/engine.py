@@ -123,14 +123,14 @@ class Engine:
         if fragment is None:
             return None
         name, size, index, data = fragment
-        if index < 1 or index > size:
+        if index < 1 or index > size or len(name) > self.settings.max_name_bytes:
             return None
         if size == 1:
             return unescape_bytes(data)
         if size > self.settings.max_buffer_slots:
             self.report("buffer_too_large", size=size)
             return None
-        growth = len(data)
+        growth = self.store.fragment_cost(name, size, index, data)
         if self.store.buffered_bytes + growth > self.settings.max_buffered_bytes:
             self.report("buffers_full", held=self.store.buffered_bytes)
             return None

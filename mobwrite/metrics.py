@@ -21,7 +21,7 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
-from mobwrite.server import Answerer, Committer
+from mobwrite.server import Answerer
 from mobwrite.store import Store
 
 # Engine events counted as limits that refused work, by the limit's name.
@@ -81,7 +81,7 @@ class Metrics:
             "mobwrite_limit_refusals", "Work refused because a limit was reached",
             ["limit"], registry=registry)
         self.flush_seconds = Histogram(
-            "mobwrite_store_flush_seconds", "Time until stored changes were durable",
+            "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
             registry=registry)
         info = Counter("mobwrite_build", "Constant 1, labelled with the version",
                        ["version"], registry=registry)
@@ -102,7 +102,7 @@ class Metrics:
             self.limit_refusals.labels(limit=_LIMITS[event]).inc()
 
     def observe_flush(self, seconds: float) -> None:
-        """Record how long one store flush took (called by the committer)."""
+        """Record how long one write to the data directory took (called by storage)."""
         self.flush_seconds.observe(seconds)
 
     def observe_request(self, transport: str, outcome: str, seconds: float) -> None:
@@ -137,23 +137,6 @@ class Metered:
 
     def _record(self, outcome: str, started: float) -> None:
         self.metrics.observe_request(self.transport, outcome, self.metrics.timer() - started)
-
-
-class MeteredCommitter:
-    """A committer that reports how long each wait for durability took."""
-
-    def __init__(self, committer: Committer, metrics: Metrics) -> None:
-        self.committer = committer
-        self.metrics = metrics
-
-    def durable(self) -> defer.Deferred[None]:
-        started = self.metrics.timer()
-
-        def done(result: None) -> None:
-            self.metrics.observe_flush(self.metrics.timer() - started)
-            return result
-
-        return self.committer.durable().addCallback(done)
 
 
 class MetricsResource(resource.Resource):

@@ -13,6 +13,10 @@ from typing import Iterator
 
 ViewKey = tuple[str, str]
 
+# Bookkeeping bytes charged against MAX_BUFFERED_BYTES for each buffer and
+# each slot, so that empty fragments cannot pile up buffers for free.
+ENTRY_OVERHEAD = 100
+
 
 @dataclass(slots=True, eq=False)
 class Document:
@@ -54,7 +58,8 @@ class Buffer:
 
     @property
     def held_bytes(self) -> int:
-        return sum(len(data) for data in self.slots.values())
+        """Bytes charged for the slots (the buffer's own charge is separate)."""
+        return sum(len(data) + ENTRY_OVERHEAD for data in self.slots.values())
 
 
 @dataclass
@@ -135,22 +140,35 @@ class Store:
 
     # Buffers
 
+    def fragment_cost(self, name: bytes, size: int, index: int, data: bytes) -> int:
+        """How much storing this fragment would add to ``buffered_bytes``."""
+        buffer = self.buffers.get((name, size))
+        if buffer is None:
+            return ENTRY_OVERHEAD + len(name) + ENTRY_OVERHEAD + len(data)
+        old = buffer.slots.get(index)
+        if old is None:
+            return ENTRY_OVERHEAD + len(data)
+        return len(data) - len(old)
+
     def buffer(self, name: bytes, size: int, now: float) -> Buffer:
         key = (name, size)
         buffer = self.buffers.get(key)
         if buffer is None:
             buffer = self.buffers[key] = Buffer(size, now)
+            self.buffered_bytes += ENTRY_OVERHEAD + len(name)
         buffer.lasttime = now
         return buffer
 
     def fill_slot(self, buffer: Buffer, index: int, data: bytes) -> None:
-        self.buffered_bytes += len(data) - len(buffer.slots.get(index, b""))
+        old = buffer.slots.get(index)
+        self.buffered_bytes += len(data) - (
+            len(old) if old is not None else -ENTRY_OVERHEAD)
         buffer.slots[index] = data
 
     def drop_buffer(self, name: bytes, size: int) -> None:
         buffer = self.buffers.pop((name, size), None)
         if buffer is not None:
-            self.buffered_bytes -= buffer.held_bytes
+            self.buffered_bytes -= buffer.held_bytes + ENTRY_OVERHEAD + len(name)
 
     # Expiry
 

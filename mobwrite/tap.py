@@ -15,13 +15,15 @@ from twisted.python.components import Componentized
 from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
+from mobwrite.durability import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
 from mobwrite.editor import editor_site
 from mobwrite.engine import Engine
 from mobwrite.gateway import gateway_site
 from mobwrite.health import HealthProbe, HealthResource
+from mobwrite.housekeeping import Housekeeping
 from mobwrite.httpform import Limits
-from mobwrite.metrics import Metered, MeteredCommitter, Metrics, MetricsResource
-from mobwrite.server import MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.metrics import Metered, Metrics, MetricsResource
+from mobwrite.server import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
 from mobwrite.services import BoundPorts, ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
@@ -64,7 +66,12 @@ class Options(usage.Options):
     optParameters: list[list[Any]] = [
         [name, None, default, f"endpoint of the {what}"] for name, default, what in ENDPOINTS
     ] + [
-        ["data-dir", None, "mobwrite-data", "directory holding the stored documents"],
+        ["data-dir", None, "mobwrite-data",
+         "directory holding the stored documents and views (created if missing)"],
+        ["durability", None, "sync",
+         "sync: no reply acknowledges an edit before it is on disk (fsync, group commit); "
+         f"snapshot: faster, changes are written every {SNAPSHOT_INTERVAL:g} s without "
+         "fsync, so a crash may lose the last seconds; memory: nothing is stored"],
         ["config", None, None, "settings file in the original NAME = value format"],
     ] + [
         [setting.option, None, None, _setting_help(setting)] for setting in SETTINGS
@@ -96,6 +103,10 @@ class Options(usage.Options):
                     values[setting.attribute] = setting.parse(given)
                 except SettingError as error:
                     raise usage.UsageError(f"--{setting.option}: {error}")
+        if self["durability"] not in DURABILITY_MODES:
+            raise usage.UsageError(
+                f"--durability {self['durability']!r} is unknown; "
+                f"use one of {', '.join(DURABILITY_MODES)}")
         try:
             self["settings"] = check(Settings.defaults(**values))
         except SettingError as error:
@@ -191,17 +202,21 @@ def build(options: Options, reactor: Any) -> MultiService:
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
     metrics = Metrics(store)
-    mobwrite = MobwriteServer(
-        Engine(store, settings, fan_out(report_event, metrics.observe_event)),
-        clock, MeteredCommitter(MemoryOnly(store), metrics),
-    )
-    probe = HealthProbe(data_directory(options), reactor)
+    directory = data_directory(options)
+    probe = HealthProbe(directory, reactor)
     top = Daemon(store, log_observer(options, settings))
+    committer: Committer = MemoryOnly(store)
+    if options["durability"] != MEMORY:
+        # First child: it loads before the ports open and stops after they close.
+        storage = StorageService(store, directory, options["durability"], reactor,
+                                 observe_flush=metrics.observe_flush)
+        storage.setServiceParent(top)
+        committer = storage.committer
+    mobwrite = MobwriteServer(
+        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
-        lambda: list(store.expire(clock.seconds(), settings.timeout_view,
-                                  settings.timeout_text, settings.timeout_buffer)),
-        clock,
+        Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
     ports = BoundPorts()
     factories = {

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from daemon import Daemon
 from http_client import fetch_path, post_q
 from mobwrite.engine import Engine
-from mobwrite.metrics import Metered, MeteredCommitter, Metrics
+from mobwrite.metrics import Metered, Metrics
 from mobwrite.server import MemoryOnly, MobwriteServer
 from mobwrite.settings import Settings
 from mobwrite.store import Store
@@ -127,7 +127,7 @@ async def test_each_daemon_has_its_own_registry() -> None:
     first, second = Metrics(Store()), Metrics(Store())
     store = Store()
     server = MobwriteServer(Engine(store, Settings.defaults()), Clock(),
-                            MeteredCommitter(MemoryOnly(store), first))
+                            MemoryOnly(store))
     await Metered(server, first, "tcp").answer(b"u:a\nF:0:d\nr:1:x\n\n")
     assert value(samples(first.text().decode()), "mobwrite_requests_total",
                  transport="tcp", outcome="answered") == 1

@@ -1,0 +1,188 @@
+"""Group commit and the storage service: replies wait until edits are on disk.
+
+``GroupCommitter.durable`` is what ``MobwriteServer`` waits on before it
+sends a reply that acknowledged a change (PROTOCOL.md 15.4).  The changed
+rows are copied on the reactor thread and written by one dedicated worker
+thread, so the reactor never waits for the disk; while one commit is being
+written, later requests queue for the next, so one fsync serves them all.
+
+``StorageService`` owns the database: it loads the store before the ports
+open (it is the first child of the service tree), writes periodically in
+``snapshot`` mode, and flushes everything when the daemon stops.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from mobwrite.logs import logger
+from mobwrite.persistence import Batch, Database, StorageError, snapshot
+from mobwrite.store import Changes, Store
+
+log = logger("storage")
+
+SYNC, SNAPSHOT, MEMORY = "sync", "snapshot", "memory"
+DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
+SNAPSHOT_INTERVAL = 2.0
+
+RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
+
+
+class NotStored(Exception):
+    """The changes a reply would acknowledge could not be stored."""
+
+
+class GroupCommitter:
+    """Writes the store's changes in batches, one batch at a time."""
+
+    def __init__(self, store: Store, write: Callable[[Batch], None],
+                 run_in_thread: RunInThread, wait_for_disk: bool = True) -> None:
+        self.store = store
+        self.write = write
+        self.run_in_thread = run_in_thread
+        self.wait_for_disk = wait_for_disk
+        self.waiting: list[defer.Deferred[None]] = []
+        self.writing = False
+        self.closed = False
+        self.commits = 0
+
+    def durable(self) -> defer.Deferred[None]:
+        """Fire once every change recorded so far is stored (at once in snapshot mode)."""
+        if not self.wait_for_disk and not self.closed:
+            return defer.succeed(None)
+        return self.flush()
+
+    def flush(self) -> defer.Deferred[None]:
+        """Write every change recorded so far; fire when it is stored."""
+        if self.closed:
+            return defer.fail(NotStored("the storage service has stopped"))
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self.waiting.append(waiter)
+        if not self.writing:
+            self._commit()
+        return waiter
+
+    def close(self) -> defer.Deferred[None]:
+        """Write what is left, then refuse further writes."""
+        flushed = self.flush()
+        self.closed = True
+        return flushed
+
+    def _commit(self) -> None:
+        changes = self.store.take_changes()
+        waiters, self.waiting = self.waiting, []
+        if not changes:
+            for waiter in waiters:
+                waiter.callback(None)
+            return
+        batch = snapshot(self.store, changes)
+        self.writing = True
+        self.run_in_thread(self.write, batch).addCallbacks(
+            self._written, self._failed,
+            callbackArgs=(waiters, len(batch)), errbackArgs=(waiters, changes))
+
+    def _written(self, _: None, waiters: list[defer.Deferred[None]], rows: int) -> None:
+        self.writing = False
+        self.commits += 1
+        log.debug("stored {rows} rows for {requests} waiting", rows=rows,
+                  requests=len(waiters))
+        for waiter in waiters:
+            waiter.callback(None)
+        if self.waiting:
+            self._commit()
+
+    def _failed(self, failure: Failure, waiters: list[defer.Deferred[None]],
+                changes: Changes) -> None:
+        self.writing = False
+        log.failure("storing changes failed; they stay pending", failure)
+        # Put the changes back so that the next commit tries them again.
+        pending = self.store.changes
+        pending.documents |= changes.documents
+        pending.views |= changes.views
+        for waiter in waiters:
+            waiter.errback(NotStored(failure.getErrorMessage()))
+        if self.waiting:
+            self._commit()
+
+
+class StorageService(Service):
+    """Loads the store from the data directory and keeps the directory current."""
+
+    def __init__(self, store: Store, directory: Path, mode: str, reactor: Any,
+                 interval: float = SNAPSHOT_INTERVAL,
+                 observe_flush: Callable[[float], None] | None = None) -> None:
+        self.store = store
+        self.mode = mode
+        self.reactor = reactor
+        self.database = Database(directory, fsync=mode == SYNC)
+        self.observe_flush = observe_flush
+        # One thread: commits are sequential anyway, and SQLite wants one writer.
+        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="mobwrite-storage")
+        self.committer = GroupCommitter(
+            store, self._write, self._in_thread, wait_for_disk=mode == SYNC)
+        self.loop = LoopingCall(self._snapshot)
+        self.loop.clock = reactor
+        self.interval = interval
+        self.loaded = False
+
+    def _write(self, batch: Batch) -> None:
+        """Write one batch (in the storage thread), reporting how long it took."""
+        started = time.perf_counter()
+        self.database.write(batch)
+        if self.observe_flush is not None:
+            self.observe_flush(time.perf_counter() - started)
+
+    def _in_thread(self, write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None]:
+        return deferToThreadPool(self.reactor, self.pool, write, batch)
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._load()
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self._load()
+        self.pool.start()
+        if self.mode == SNAPSHOT:
+            self.loop.start(self.interval, now=False)
+
+    def _load(self) -> None:
+        if self.loaded:
+            return
+        try:
+            self.database.open()
+            documents, views = self.database.load(self.store)
+        except StorageError as error:
+            self.database.close()
+            raise SystemExit(f"cannot use the stored documents: {error}")
+        self.loaded = True
+        log.info("storage: {documents} documents and {views} views loaded from {path} "
+                 "(durability {mode})", documents=documents, views=views,
+                 path=str(self.database.path), mode=self.mode)
+
+    def _snapshot(self) -> None:
+        self.committer.flush().addErrback(lambda _: None)  # _failed has logged it
+
+    def stopService(self) -> defer.Deferred[None]:
+        Service.stopService(self)
+        if self.loop.running:
+            self.loop.stop()
+        return self.committer.close().addBoth(self._stopped)
+
+    def _stopped(self, result: None | Failure) -> None:
+        self.pool.stop()
+        self.database.close()
+        if isinstance(result, Failure):
+            log.failure("the final write failed", result)
+        else:
+            log.info("storage: everything stored in {path}", path=str(self.database.path))
+

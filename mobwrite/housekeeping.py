@@ -1,0 +1,41 @@
+"""The cleanup pass (PROTOCOL.md 9.2), run by a PeriodicService.
+
+It forgets idle views, documents nobody uses and stale buffers, then asks
+the committer to store the removals, so that expiry reaches the disk too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from twisted.internet.interfaces import IReactorTime
+
+from mobwrite.logs import logger
+from mobwrite.server import Committer
+from mobwrite.settings import Settings
+from mobwrite.store import Store
+
+log = logger("housekeeping")
+
+
+class Housekeeping:
+    """One cleanup pass per call, at the clock's current time."""
+
+    def __init__(self, store: Store, settings: Settings, clock: IReactorTime,
+                 committer: Committer) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.committer = committer
+
+    def __call__(self) -> None:
+        settings = self.settings
+        removed = Counter(kind for kind, _ in self.store.expire(
+            self.clock.seconds(), settings.timeout_view, settings.timeout_text,
+            settings.timeout_buffer))
+        if removed:
+            log.info("expired {views} views, {documents} documents and {buffers} buffers",
+                     views=removed["view"], documents=removed["document"],
+                     buffers=removed["buffer"])
+        # A failed write has been logged by the committer and stays pending.
+        self.committer.durable().addErrback(lambda _: None)

@@ -1,0 +1,371 @@
+"""The durable copy of the store: an SQLite file in the data directory.
+
+The in-memory ``Store`` is the source of truth while the daemon runs; this
+module writes the documents and views it reports as changed and reads them
+all back at start-up.  Nothing here knows about Twisted: ``snapshot`` runs
+on the caller's thread and copies what changed (cheap, since strings are
+immutable), ``Database.write`` may then run on any one other thread.
+
+Why SQLite: it is in the standard library, its transactions are atomic and
+survive ``kill -9`` and power loss (WAL journal, ``synchronous=FULL``), one
+commit can carry the changes of many requests (group commit), and a damaged
+file is detected rather than silently half-read.
+
+Texts are stored once per distinct content, keyed by their SHA-256, and
+documents and views refer to them by digest.  A view's shadow is nearly
+always the master text of the moment, or a recent one, so ten editors of a
+1 MB document cost one 1 MB write per commit, not eleven; the database
+reference counts (kept in memory, rebuilt at load) say when a text is no
+longer used and can be deleted in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from mobwrite.store import Changes, Document, Store, View, ViewKey
+
+DATABASE_NAME = "mobwrite.sqlite3"
+FORMAT = "mobwrite-1"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE documents (
+    name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL);
+CREATE TABLE views (
+    user TEXT NOT NULL, name TEXT NOT NULL,
+    shadow BLOB NOT NULL, backup_shadow BLOB NOT NULL,
+    client_version INTEGER NOT NULL, server_version INTEGER NOT NULL,
+    backup_server_version INTEGER NOT NULL,
+    edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
+    PRIMARY KEY (user, name));
+"""
+_TABLES = {"meta", "texts", "documents", "views"}
+
+# A stored row is named ("d", name) for a document, ("v", user, name) for a view.
+RowKey = tuple[str, ...]
+
+
+class StorageError(Exception):
+    """The data directory cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    name: str
+    text: str
+    lasttime: float
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRow:
+    user: str
+    name: str
+    shadow: str
+    backup_shadow: str
+    client_version: int
+    server_version: int
+    backup_server_version: int
+    edit_stack: tuple[tuple[int, str], ...]
+    lasttime: float
+
+
+@dataclass
+class Batch:
+    """Rows to write (or, as None, to delete), copied from the store."""
+
+    documents: dict[str, DocumentRow | None] = field(default_factory=dict)
+    views: dict[ViewKey, ViewRow | None] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.documents) + len(self.views)
+
+
+def snapshot(store: Store, changes: Changes) -> Batch:
+    """Copy the current state of everything *changes* names."""
+    batch = Batch()
+    for name in changes.documents:
+        document = store.documents.get(name)
+        batch.documents[name] = (
+            None if document is None or document.text is None
+            else DocumentRow(name, document.text, document.lasttime))
+    for key in changes.views:
+        view = store.views.get(key)
+        batch.views[key] = None if view is None else ViewRow(
+            view.user, view.document.name, view.shadow, view.backup_shadow,
+            view.client_version, view.server_version, view.backup_server_version,
+            tuple(view.edit_stack), view.lasttime)
+    return batch
+
+
+def _encode(text: str) -> bytes:
+    # surrogatepass: a lone surrogate must not make a commit fail forever.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _decode(body: bytes) -> str:
+    return body.decode("utf-8", "surrogatepass")
+
+
+class Database:
+    """One SQLite file; open, load, then write batches from a single thread."""
+
+    def __init__(self, directory: Path, fsync: bool = True) -> None:
+        self.directory = directory
+        self.path = directory / DATABASE_NAME
+        self.fsync = fsync
+        self.connection: sqlite3.Connection | None = None
+        # The digests each stored row refers to, the strings they were
+        # computed from (so an unchanged object is not hashed again), and
+        # how many rows refer to each digest.
+        self.row_digests: dict[RowKey, tuple[bytes, ...]] = {}
+        self.row_texts: dict[RowKey, tuple[str, ...]] = {}
+        self.references: dict[bytes, int] = {}
+
+    # Opening and loading
+
+    def open(self) -> None:
+        """Open (creating if new) and lock the database; refuse anything odd."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot create the data directory {self.directory}: {error}")
+        existed = self.path.exists()
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open {self.path}: {error}")
+        try:
+            self._configure(connection, existed)
+        except sqlite3.Error as error:
+            connection.close()
+            raise StorageError(
+                f"{self.path} is unreadable or damaged ({error}); it was left as it is. "
+                "Restore it from a backup, or move it away to start empty.")
+        except StorageError:
+            connection.close()
+            raise
+        self.connection = connection
+
+    def _configure(self, connection: sqlite3.Connection, existed: bool) -> None:
+        tables = {row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if existed and tables and tables != _TABLES:
+            raise StorageError(
+                f"{self.path} is not a mobwrite database (tables: {sorted(tables)}); "
+                "it was left as it is. Give another --data-dir.")
+        # Exclusive locking: a second daemon on the same directory fails to
+        # start instead of writing over the first one's commits.
+        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StorageError(f"{self.path}: cannot use a write-ahead log (mode {mode})")
+        connection.execute(f"PRAGMA synchronous = {'FULL' if self.fsync else 'NORMAL'}")
+        # After a checkpoint, shrink a write-ahead log that one big batch blew up.
+        connection.execute("PRAGMA journal_size_limit = 67108864")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+            else:
+                row = connection.execute(
+                    "SELECT value FROM meta WHERE key = 'format'").fetchone()
+                if row is None or row[0] != FORMAT:
+                    raise StorageError(
+                        f"{self.path} has format {row and row[0]!r}, not {FORMAT!r}; "
+                        "it was left as it is.")
+                check = connection.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise StorageError(
+                        f"{self.path} is damaged ({check}); it was left as it is. "
+                        "Restore it from a backup, or move it away to start empty.")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def load(self, store: Store) -> tuple[int, int]:
+        """Put every stored document and view into *store*; return their counts."""
+        assert self.connection is not None
+        try:
+            texts = {digest: _decode(body) for digest, body in
+                     self.connection.execute("SELECT digest, body FROM texts")}
+            documents = list(self.connection.execute(
+                "SELECT name, text, lasttime FROM documents"))
+            views = list(self.connection.execute(
+                "SELECT user, name, shadow, backup_shadow, client_version, server_version,"
+                " backup_server_version, edit_stack, lasttime FROM views"))
+        except (sqlite3.Error, UnicodeDecodeError) as error:
+            raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.")
+        for name, digest, lasttime in documents:
+            text = self._text(texts, digest, f"document {name!r}")
+            store.documents[name] = Document(name, text, lasttime)
+            self._remember(("d", name), (digest,), (text,))
+        for (user, name, shadow, backup, client_version, server_version,
+             backup_server_version, stack, lasttime) in views:
+            where = f"view {user!r}/{name!r}"
+            shadow_text = self._text(texts, shadow, where)
+            backup_text = self._text(texts, backup, where)
+            document = store.documents.get(name)
+            if document is None:
+                document = store.documents[name] = Document(name, None, lasttime)
+            view = View(user, document, lasttime, shadow_text, backup_text,
+                        client_version, server_version, backup_server_version,
+                        self._edit_stack(stack, where))
+            document.views += 1
+            store.views[view.key] = view
+            self._remember(("v", user, name), (shadow, backup), (shadow_text, backup_text))
+        return len(documents), len(views)
+
+    def _text(self, texts: dict[bytes, str], digest: bytes, where: str) -> str:
+        text = texts.get(digest)
+        if text is None:
+            raise StorageError(
+                f"{self.path} is damaged: the text of {where} is missing; "
+                "it was left as it is.")
+        return text
+
+    def _edit_stack(self, stack: str, where: str) -> list[tuple[int, str]]:
+        try:
+            entries = [(int(version), str(line)) for version, line in json.loads(stack)]
+        except (ValueError, TypeError) as error:
+            raise StorageError(f"{self.path} is damaged: the edit stack of {where}: {error}")
+        return entries
+
+    def _remember(self, key: RowKey, digests: tuple[bytes, ...],
+                  texts: tuple[str, ...]) -> None:
+        self.row_digests[key] = digests
+        self.row_texts[key] = texts
+        for digest in digests:
+            self.references[digest] = self.references.get(digest, 0) + 1
+
+    # Writing
+
+    def write(self, batch: Batch) -> None:
+        """Store *batch* in one transaction; on failure nothing is kept."""
+        assert self.connection is not None
+        plan = _Plan(self)
+        for name, document in batch.documents.items():
+            plan.row(("d", name), None if document is None else (document.text,))
+        for key, view in batch.views.items():
+            plan.row(("v", *key), None if view is None else (view.shadow, view.backup_shadow))
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(
+                "INSERT OR REPLACE INTO texts VALUES (?, ?)", plan.new_texts())
+            connection.executemany(
+                "DELETE FROM texts WHERE digest = ?", plan.unused_texts())
+            for name, document in batch.documents.items():
+                if document is None:
+                    connection.execute("DELETE FROM documents WHERE name = ?", (name,))
+                else:
+                    connection.execute(
+                        "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+                        (name, plan.digests[("d", name)][0], document.lasttime))
+            for key, view in batch.views.items():
+                if view is None:
+                    connection.execute(
+                        "DELETE FROM views WHERE user = ? AND name = ?", key)
+                    continue
+                shadow, backup = plan.digests[("v", *key)]
+                connection.execute(
+                    "INSERT OR REPLACE INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (view.user, view.name, shadow, backup, view.client_version,
+                     view.server_version, view.backup_server_version,
+                     json.dumps(view.edit_stack), view.lasttime))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        plan.apply()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+class _Plan:
+    """The digests and reference counts a batch leads to, applied after commit."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.digests: dict[RowKey, tuple[bytes, ...]] = {}
+        self.texts: dict[RowKey, tuple[str, ...] | None] = {}
+        self.counts: dict[bytes, int] = {}
+        self.bodies: dict[bytes, bytes] = {}
+        self.hashed: dict[int, bytes] = {}
+
+    def row(self, key: RowKey, texts: tuple[str, ...] | None) -> None:
+        old = self.database.row_digests.get(key, ())
+        for digest in old:
+            self._count(digest, -1)
+        self.texts[key] = texts
+        if texts is None:
+            return
+        previous = self.database.row_texts.get(key, ())
+        digests = []
+        for index, text in enumerate(texts):
+            if index < len(previous) and previous[index] is text:
+                digest = old[index]
+            else:
+                digest = self._digest(text)
+            digests.append(digest)
+            self._count(digest, +1)
+        self.digests[key] = tuple(digests)
+
+    def _digest(self, text: str) -> bytes:
+        # The same string object (a master and the shadows equal to it) is
+        # hashed once per batch; the batch keeps it alive, so id() is safe.
+        digest = self.hashed.get(id(text))
+        if digest is None:
+            body = _encode(text)
+            digest = self.hashed[id(text)] = hashlib.sha256(body).digest()
+            self.bodies[digest] = body
+        return digest
+
+    def _count(self, digest: bytes, change: int) -> None:
+        self.counts[digest] = self.counts.get(digest, 0) + change
+
+    def _total(self, digest: bytes) -> tuple[int, int]:
+        before = self.database.references.get(digest, 0)
+        return before, before + self.counts[digest]
+
+    def new_texts(self) -> Iterator[tuple[bytes, bytes]]:
+        for digest in self.counts:
+            before, after = self._total(digest)
+            if before == 0 and after > 0:
+                yield digest, self.bodies[digest]
+
+    def unused_texts(self) -> Iterator[tuple[bytes]]:
+        for digest in self.counts:
+            before, after = self._total(digest)
+            if before > 0 and after == 0:
+                yield (digest,)
+
+    def apply(self) -> None:
+        database = self.database
+        for digest, change in self.counts.items():
+            total = database.references.get(digest, 0) + change
+            if total:
+                database.references[digest] = total
+            else:
+                database.references.pop(digest, None)
+        for key, texts in self.texts.items():
+            if texts is None:
+                database.row_digests.pop(key, None)
+                database.row_texts.pop(key, None)
+            else:
+                database.row_digests[key] = self.digests[key]
+                database.row_texts[key] = texts

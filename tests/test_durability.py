@@ -1,0 +1,182 @@
+"""Group commit: replies wait for the disk, and many requests share a write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from mobwrite.durability import (
+    SNAPSHOT,
+    SYNC,
+    GroupCommitter,
+    NotStored,
+    StorageService,
+)
+from mobwrite.engine import Engine
+from mobwrite.persistence import DATABASE_NAME, Batch, Database
+from mobwrite.server import MobwriteServer
+from mobwrite.settings import Settings
+from mobwrite.store import Store
+
+
+class ManualThread:
+    """Stands in for the worker thread: writes run when the test says so."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Callable[[Batch], None], Batch, defer.Deferred[None]]] = []
+
+    def __call__(self, write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None]:
+        done: defer.Deferred[None] = defer.Deferred()
+        self.pending.append((write, batch, done))
+        return done
+
+    def finish(self, error: Exception | None = None) -> Batch:
+        write, batch, done = self.pending.pop(0)
+        if error is None:
+            write(batch)
+            done.callback(None)
+        else:
+            done.errback(error)
+        return batch
+
+
+def server_with(committer_for: Callable[[Store], GroupCommitter]) -> MobwriteServer:
+    store = Store()
+    return MobwriteServer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
+
+
+def record(deferred: defer.Deferred[bytes]) -> list[object]:
+    results: list[object] = []
+    deferred.addBoth(results.append)
+    return results
+
+
+def test_reply_waits_for_the_write() -> None:
+    """An edit's reply fires only after its batch is written."""
+    thread, written = ManualThread(), []
+    server = server_with(lambda store: GroupCommitter(store, written.append, thread))
+    reply = record(server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n"))
+    assert reply == [] and written == []
+    batch = thread.finish()
+    assert reply == [b"F:1:doc\nd:0:=5\n"]
+    assert batch.documents["doc"] is not None and batch.documents["doc"].text == "hello"
+    assert set(batch.views) == {("alice", "doc")}
+
+
+def test_requests_during_a_write_share_the_next_one() -> None:
+    """While one batch is written, later edits queue and go out in one batch."""
+    thread, written = ManualThread(), []
+    server = server_with(lambda store: GroupCommitter(store, written.append, thread))
+    first = record(server.answer(b"u:u0\nF:0:doc0\nr:1:zero\n\n"))
+    later = [record(server.answer(f"u:u{i}\nF:0:doc{i}\nr:1:text\n\n".encode()))
+             for i in range(1, 6)]
+    assert len(thread.pending) == 1
+    thread.finish()
+    assert first != [] and all(reply == [] for reply in later)
+    assert len(thread.pending) == 1
+    batch = thread.finish()
+    assert set(batch.documents) == {f"doc{i}" for i in range(1, 6)}
+    assert all(reply != [] for reply in later)
+    assert len(written) == 2 and thread.pending == []
+
+
+def test_read_only_request_does_not_wait() -> None:
+    """A request that changed nothing is answered at once."""
+    thread = ManualThread()
+    server = server_with(lambda store: GroupCommitter(store, lambda batch: None, thread))
+    assert record(server.answer(b"x:nothing\n\n")) == [b""]
+    assert thread.pending == []
+
+
+def test_failed_write_withholds_replies_and_retries() -> None:
+    """A failed write sends no acknowledgement and keeps the changes for the next try."""
+    thread, written = ManualThread(), []
+    server = server_with(lambda store: GroupCommitter(store, written.append, thread))
+    reply = record(server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n"))
+    thread.finish(OSError("disk full"))
+    assert isinstance(reply[0], Failure) and reply[0].check(NotStored)
+    assert "disk full" in reply[0].getErrorMessage()
+    assert server.store.changes.documents == {"doc"}
+    again = record(server.committer.durable())
+    batch = thread.finish()
+    assert again == [None] and "doc" in batch.documents
+
+
+def test_snapshot_mode_answers_at_once() -> None:
+    """In snapshot mode replies do not wait; a flush writes later."""
+    thread = ManualThread()
+    server = server_with(
+        lambda store: GroupCommitter(store, lambda batch: None, thread, wait_for_disk=False))
+    assert record(server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")) != []
+    assert thread.pending == []
+    assert isinstance(server.committer, GroupCommitter)
+    flushed = record(server.committer.flush())
+    thread.finish()
+    assert flushed == [None]
+
+
+def test_closed_committer_refuses() -> None:
+    """After the final flush, nothing more is acknowledged."""
+    thread = ManualThread()
+    committer = GroupCommitter(Store(), lambda batch: None, thread)
+    assert record(committer.close()) == [None]
+    refused = record(committer.durable())
+    assert isinstance(refused[0], Failure) and refused[0].check(NotStored)
+
+
+@pytest_twisted.ensureDeferred
+async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> None:
+    """Edits answered by a started service are in the file after it stops."""
+    from twisted.internet import reactor
+
+    store = Store()
+    service = StorageService(store, tmp_path, SYNC, reactor)
+    service.startService()
+    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    replies = await defer.gatherResults([
+        server.answer(f"u:user{i}\nF:0:doc\nr:1:hello\n\n".encode()) for i in range(5)])
+    assert all(reply.startswith(b"F:1:doc") for reply in replies)
+    await service.stopService()
+    assert service.committer.commits <= 5
+    loaded = Store()
+    database = Database(tmp_path)
+    database.open()
+    database.load(loaded)
+    database.close()
+    assert loaded.documents["doc"].text == "hello"
+    assert loaded.documents["doc"].views == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_snapshot_service_writes_periodically(tmp_path: Path) -> None:
+    """In snapshot mode the timer writes what changed."""
+    from twisted.internet import reactor
+
+    clock = Clock()
+    store = Store()
+    service = StorageService(store, tmp_path, SNAPSHOT, reactor, interval=5.0)
+    service.loop.clock = clock
+    service.startService()
+    store.set_text(store.document("doc", 1.0), "hello", 1.0)
+    clock.advance(5.0)
+    assert service.committer.writing
+    # The flush started by the timer is the one this waits for.
+    await service.committer.flush()
+    assert service.committer.commits == 1
+    await service.stopService()
+
+
+def test_damaged_store_stops_start_up(tmp_path: Path) -> None:
+    """The service refuses to start on a damaged file, with the reason."""
+    from twisted.internet import reactor
+
+    (tmp_path / DATABASE_NAME).write_bytes(b"garbage" * 1000)
+    service = StorageService(Store(), tmp_path, SYNC, reactor)
+    with pytest.raises(SystemExit, match="cannot use the stored documents"):
+        service.privilegedStartService()

@@ -1,0 +1,172 @@
+"""The TCP front end over a StringTransport and a fake clock: sizes, timers, origin."""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from mobwrite.engine import Engine
+from mobwrite.server import MemoryOnly, MobwriteServer
+from mobwrite.settings import Settings
+from mobwrite.store import Store
+from mobwrite.tcp import RequestFactory, RequestProtocol
+
+SETTINGS = Settings.defaults(timeout_telnet=2.0, request_deadline=10.0,
+                             max_request_bytes=1000, max_line_bytes=300,
+                             max_connections=3)
+REQUEST = b"u:alice\nF:0:doc\nr:1:hello\n\n"
+
+
+class HeldCommitter(MemoryOnly):
+    """Keeps replies waiting until the test releases them."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.waiting: list[defer.Deferred[None]] = []
+
+    def durable(self) -> defer.Deferred[None]:
+        self.store.take_changes()
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self.waiting.append(waiter)
+        return waiter
+
+
+def make_factory(settings: Settings = SETTINGS, held: bool = False
+                 ) -> tuple[RequestFactory, Clock]:
+    clock = Clock()
+    store = Store()
+    committer = HeldCommitter(store) if held else MemoryOnly(store)
+    server = MobwriteServer(Engine(store, settings), clock, committer)
+    return RequestFactory(server, settings, clock), clock
+
+
+def connect(factory: RequestFactory, host: str = "127.0.0.1"
+            ) -> tuple[RequestProtocol, StringTransport]:
+    peer = IPv4Address("TCP", host, 40000)
+    protocol = factory.buildProtocol(peer)
+    assert isinstance(protocol, RequestProtocol)
+    transport = StringTransport(peerAddress=peer)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def test_answers_and_closes() -> None:
+    """A complete request is answered, then the connection closes."""
+    factory, _ = make_factory()
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n"
+    assert transport.disconnecting
+
+
+def test_request_split_into_bytes() -> None:
+    """A request arriving a byte at a time is answered once it is whole."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    for byte in REQUEST:
+        clock.advance(0.1)
+        protocol.dataReceived(bytes([byte]))
+    assert transport.value() == b"F:1:doc\nd:0:=5\n"
+
+
+def test_reply_waits_for_durability() -> None:
+    """Nothing is written to the client before the committer says the edit is stored."""
+    factory, _ = make_factory(held=True)
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    assert transport.value() == b"" and not transport.disconnecting
+    committer = factory.server.committer
+    assert isinstance(committer, HeldCommitter)
+    committer.waiting.pop().callback(None)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n"
+
+
+def test_silent_connection_times_out() -> None:
+    """A connection that says nothing for TIMEOUT_TELNET is closed unanswered."""
+    factory, clock = make_factory()
+    _protocol, transport = connect(factory)
+    clock.advance(1.9)
+    assert not transport.disconnecting
+    clock.advance(0.2)
+    assert transport.disconnecting and transport.value() == b""
+
+
+def test_trickle_hits_the_deadline() -> None:
+    """A byte every second keeps the idle timer happy but not the overall deadline."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    for _ in range(9):
+        clock.advance(1.0)
+        protocol.dataReceived(b"x")
+        assert not transport.disconnecting
+    clock.advance(1.0)
+    assert transport.disconnecting and transport.value() == b""
+    assert factory.server.store.views == {}
+
+
+def test_oversized_request_is_dropped() -> None:
+    """More than MAX_REQUEST_BYTES closes the connection and executes nothing."""
+    factory, _ = make_factory()
+    protocol, transport = connect(factory)
+    for _ in range(50):
+        protocol.dataReceived(b"u:alice\nF:0:doc\nd:0:=0\n")
+    assert transport.disconnecting and transport.value() == b""
+    assert factory.server.store.views == {}
+
+
+def test_endless_line_is_dropped() -> None:
+    """A line longer than MAX_LINE_BYTES with no end closes the connection."""
+    factory, _ = make_factory()
+    protocol, transport = connect(factory)
+    protocol.dataReceived(b"u:alice\n" + b"r" * 301)
+    assert transport.disconnecting and transport.value() == b""
+
+
+def test_long_line_inside_request_is_dropped() -> None:
+    """A finished line over MAX_LINE_BYTES is refused too."""
+    factory, _ = make_factory()
+    protocol, transport = connect(factory)
+    protocol.dataReceived(b"u:alice\nr:1:" + b"a" * 400 + b"\n")
+    assert transport.disconnecting and transport.value() == b""
+
+
+def test_data_after_the_request_is_ignored() -> None:
+    """Bytes after the blank line do not start a second request."""
+    factory, _ = make_factory(held=True)
+    protocol, _transport = connect(factory)
+    protocol.dataReceived(REQUEST + b"u:bob\nF:0:doc\nr:1:evil\n\n")
+    protocol.dataReceived(b"u:bob\nF:0:doc\nr:1:evil\n\n")
+    assert set(factory.server.store.views) == {("alice", "doc")}
+
+
+def test_origin_restriction() -> None:
+    """With CONNECTION_ORIGIN set, other peers are cut off, the named one is served."""
+    factory, _ = make_factory(SETTINGS.replace(connection_origin="127.0.0.1"))
+    _, refused = connect(factory, "10.1.2.3")
+    assert refused.disconnecting and refused.value() == b""
+    protocol, allowed = connect(factory, "127.0.0.1")
+    protocol.dataReceived(REQUEST)
+    assert allowed.value() == b"F:1:doc\nd:0:=5\n"
+
+
+def test_connection_limit() -> None:
+    """MAX_CONNECTIONS open at once; the next is refused until one closes."""
+    factory, _ = make_factory()
+    open_ones = [connect(factory) for _ in range(3)]
+    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
+    protocol, _transport = open_ones[0]
+    protocol.dataReceived(REQUEST)
+    protocol.connectionLost(None)
+    assert factory.open_connections == 2
+    assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
+                      RequestProtocol)
+
+
+def test_timers_stop_with_the_connection() -> None:
+    """A closed connection leaves no timer behind."""
+    factory, clock = make_factory()
+    protocol, _ = connect(factory)
+    protocol.connectionLost(None)
+    assert clock.getDelayedCalls() == []

@@ -6,6 +6,7 @@ import fcntl
 import shlex
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -112,7 +113,8 @@ class ActivatedDaemon(Daemon):
 
 def test_socket_activated_service_serves_its_inherited_sockets(tmp_path: Path) -> None:
     """The daemon, started as the socket unit would start it, serves TCP, the
-    gateway and the editor on the sockets it inherited, and stops cleanly."""
+    gateway and the editor on the sockets it inherited, and on SIGTERM stores
+    everything before it exits."""
     arguments = [
         f"--data-dir={tmp_path / 'state'}" if argument.startswith("--data-dir=") else argument
         for argument in daemon_arguments(read_unit(SERVICES[1]))
@@ -144,5 +146,9 @@ def test_socket_activated_service_serves_its_inherited_sockets(tmp_path: Path) -
     finally:
         code = daemon.stop()
     assert code == -signal.SIGTERM
-    assert (tmp_path / "state").is_dir()
+    daemon.wait_for_log(r"storage: everything stored in .*mobwrite.sqlite3")
     daemon.wait_for_log(r"mobwrite stopped cleanly with 1 documents and 1 views")
+    with sqlite3.connect(tmp_path / "state" / "mobwrite.sqlite3") as database:
+        dump = "\n".join(database.iterdump())
+    database.close()
+    assert "activated" in dump

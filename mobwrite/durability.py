@@ -54,6 +54,8 @@ class GroupCommitter:
         self.writing = False
         self.closed = False
         self.commits = 0
+        # Why the latest write failed, until one succeeds (for /healthz).
+        self.failing: str | None = None
 
     def durable(self) -> defer.Deferred[None]:
         """Fire once every change recorded so far is stored (at once in snapshot mode)."""
@@ -93,6 +95,7 @@ class GroupCommitter:
     def _written(self, _: None, waiters: list[defer.Deferred[None]], rows: int) -> None:
         self.writing = False
         self.commits += 1
+        self.failing = None
         log.debug("stored {rows} rows for {requests} waiting", rows=rows,
                   requests=len(waiters))
         for waiter in waiters:
@@ -103,6 +106,7 @@ class GroupCommitter:
     def _failed(self, failure: Failure, waiters: list[defer.Deferred[None]],
                 changes: Changes) -> None:
         self.writing = False
+        self.failing = failure.getErrorMessage()
         log.failure("storing changes failed; they stay pending", failure)
         # Put the changes back so that the next commit tries them again.
         pending = self.store.changes

@@ -1,7 +1,8 @@
 """``/healthz``: whether the store can still write to its data directory.
 
 The probe creates, fsyncs and removes a small file in the data directory,
-in a worker thread so a hung disk cannot stall the reactor.  Its answer is
+in a worker thread so a hung disk cannot stall the reactor, and asks the
+storage whether its latest write failed.  Its answer is
 bounded in time: a probe that takes too long reports failure, and
 concurrent checks share the one probe in flight, so a stuck disk holds at
 most one thread.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet import defer, threads
 from twisted.python.failure import Failure
@@ -44,10 +45,12 @@ def probe_directory(directory: Path) -> str | None:
 class HealthProbe:
     """Checks the data directory, one probe at a time, each bounded in time."""
 
-    def __init__(self, directory: Path, reactor: Any, timeout: float = PROBE_TIMEOUT) -> None:
+    def __init__(self, directory: Path, reactor: Any, timeout: float = PROBE_TIMEOUT,
+                 storage_failure: Callable[[], str | None] = lambda: None) -> None:
         self.directory = directory
         self.reactor = reactor
         self.timeout = timeout
+        self.storage_failure = storage_failure
         self._waiting: list[defer.Deferred[str | None]] = []
         self._probing = False
         self.problem: str | None = None
@@ -82,6 +85,8 @@ class HealthProbe:
         if isinstance(result, Failure):
             log.failure("the health probe failed", result)
             result = f"the health probe failed: {result.getErrorMessage()}"
+        if result is None and (failure := self.storage_failure()) is not None:
+            result = f"the latest write to the store failed: {failure}"
         self._note(result)
         waiting, self._waiting = self._waiting, []
         for waiter in waiting:

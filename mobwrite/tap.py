@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
@@ -203,15 +203,17 @@ def build(options: Options, reactor: Any) -> MultiService:
     store = Store(settings.max_chars)
     metrics = Metrics(store)
     directory = data_directory(options)
-    probe = HealthProbe(directory, reactor)
     top = Daemon(store, log_observer(options, settings))
     committer: Committer = MemoryOnly(store)
+    storage_failure: Callable[[], str | None] = lambda: None
     if options["durability"] != MEMORY:
         # First child: it loads before the ports open and stops after they close.
         storage = StorageService(store, directory, options["durability"], reactor,
                                  observe_flush=metrics.observe_flush)
         storage.setServiceParent(top)
         committer = storage.committer
+        storage_failure = lambda: storage.committer.failing
+    probe = HealthProbe(directory, reactor, storage_failure=storage_failure)
     mobwrite = MobwriteServer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(

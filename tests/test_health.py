@@ -101,3 +101,25 @@ def test_a_hung_probe_answers_in_bounded_time(tmp_path: Path) -> None:
     assert len(reactor.pool.calls) == 2
     reactor.pool.calls[1](True, None)
     assert later == [None]
+
+
+class InlinePool(StuckPool):
+    """A thread pool that runs the work at once, on the caller's thread."""
+
+    def callInThreadWithCallback(self, on_result: Callable[[bool, Any], None],
+                                 work: Callable[..., Any], *args: Any) -> None:
+        on_result(True, work(*args))
+
+
+def test_a_failing_store_is_unhealthy_even_if_the_directory_is_writable(
+        tmp_path: Path) -> None:
+    """When the storage's latest write failed, health says so until one succeeds."""
+    reactor = StuckReactor()
+    reactor.pool = InlinePool()
+    failing: list[str | None] = ["database or disk is full"]
+    probe = HealthProbe(tmp_path, reactor, storage_failure=lambda: failing[-1])
+    answers: list[str | None] = []
+    probe.check().addCallback(answers.append)
+    failing.append(None)
+    probe.check().addCallback(answers.append)
+    assert answers == ["the latest write to the store failed: database or disk is full", None]

@@ -149,6 +149,8 @@ class StorageService(Service):
         return deferToThreadPool(self.reactor, self.pool, write, batch)
 
     def privilegedStartService(self) -> None:
+        # Load before the ports open, so that a damaged store stops start-up
+        # before anything is announced as listening.
         Service.privilegedStartService(self)
         self._load()
 

@@ -136,28 +136,36 @@ class Database:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"cannot create the data directory {self.directory}: {error}")
-        existed = self.path.exists()
         try:
             connection = sqlite3.connect(
                 self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             raise StorageError(f"cannot open {self.path}: {error}")
         try:
-            self._configure(connection, existed)
+            self._configure(connection)
+        except sqlite3.OperationalError as error:
+            connection.close()
+            if "locked" in str(error):
+                raise StorageError(
+                    f"{self.path} is in use by another process (another mobwrite daemon "
+                    "on the same --data-dir?)")
+            raise StorageError(self._damaged(error))
         except sqlite3.Error as error:
             connection.close()
-            raise StorageError(
-                f"{self.path} is unreadable or damaged ({error}); it was left as it is. "
-                "Restore it from a backup, or move it away to start empty.")
+            raise StorageError(self._damaged(error))
         except StorageError:
             connection.close()
             raise
         self.connection = connection
 
-    def _configure(self, connection: sqlite3.Connection, existed: bool) -> None:
+    def _damaged(self, reason: object) -> str:
+        return (f"{self.path} is unreadable or damaged ({reason}); it was left as it is. "
+                "Restore it from a backup, or move it away to start empty.")
+
+    def _configure(self, connection: sqlite3.Connection) -> None:
         tables = {row[0] for row in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if existed and tables and tables != _TABLES:
+        if tables and tables != _TABLES:
             raise StorageError(
                 f"{self.path} is not a mobwrite database (tables: {sorted(tables)}); "
                 "it was left as it is. Give another --data-dir.")
@@ -186,9 +194,7 @@ class Database:
                         "it was left as it is.")
                 check = connection.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
-                    raise StorageError(
-                        f"{self.path} is damaged ({check}); it was left as it is. "
-                        "Restore it from a backup, or move it away to start empty.")
+                    raise StorageError(self._damaged(check))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -319,6 +325,9 @@ class _Plan:
         for index, text in enumerate(texts):
             if index < len(previous) and previous[index] is text:
                 digest = old[index]
+            elif index and text == texts[0]:
+                # A backup shadow equal to the shadow: comparing is cheaper than hashing.
+                digest = digests[0]
             else:
                 digest = self._digest(text)
             digests.append(digest)

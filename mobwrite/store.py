@@ -161,8 +161,7 @@ class Store:
 
     def fill_slot(self, buffer: Buffer, index: int, data: bytes) -> None:
         old = buffer.slots.get(index)
-        self.buffered_bytes += len(data) - (
-            len(old) if old is not None else -ENTRY_OVERHEAD)
+        self.buffered_bytes += len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
         buffer.slots[index] = data
 
     def drop_buffer(self, name: bytes, size: int) -> None:

@@ -9,7 +9,9 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
+from twisted.python.usage import UsageError
 
 from mobwrite.durability import (
     SNAPSHOT,
@@ -23,6 +25,7 @@ from mobwrite.persistence import DATABASE_NAME, Batch, Database
 from mobwrite.server import MobwriteServer
 from mobwrite.settings import Settings
 from mobwrite.store import Store
+from mobwrite.tap import Options, build
 
 
 class ManualThread:
@@ -182,3 +185,37 @@ def test_damaged_store_stops_start_up(tmp_path: Path) -> None:
     service = StorageService(Store(), tmp_path, SYNC, reactor)
     with pytest.raises(SystemExit, match="cannot use the stored documents"):
         service.privilegedStartService()
+
+
+def test_durability_option() -> None:
+    """--durability takes sync, snapshot or memory and names them when wrong."""
+    options = Options()
+    options.parseOptions([])
+    assert options["durability"] == SYNC and options["data-dir"] == "mobwrite-data"
+    with pytest.raises(UsageError, match="sync, snapshot, memory"):
+        Options().parseOptions(["--durability", "fast"])
+
+
+# The gateway and editor placeholders of tap.py use a deprecated resource.
+PLACEHOLDER = "ignore:twisted.web.resource._UnsafeNoResource:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(PLACEHOLDER)
+@pytest.mark.parametrize("mode", [SYNC, SNAPSHOT])
+def test_storage_is_the_first_service(tmp_path: Path, mode: str) -> None:
+    """Storage loads before any port opens and stops after them."""
+    options = Options()
+    options.parseOptions(["--durability", mode, "--data-dir", str(tmp_path / "data")])
+    services = list(build(options, MemoryReactorClock()))
+    assert isinstance(services[0], StorageService)
+    assert services[0].mode == mode
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.filterwarnings(PLACEHOLDER)
+def test_memory_mode_has_no_storage() -> None:
+    """--durability memory builds no storage service."""
+    options = Options()
+    options.parseOptions(["--durability", "memory"])
+    services = list(build(options, MemoryReactorClock()))
+    assert not any(isinstance(service, StorageService) for service in services)

@@ -215,7 +215,7 @@ def test_missing_text_is_damage(database: Database) -> None:
 
 def test_one_daemon_per_directory(database: Database) -> None:
     """A second opener of a directory in use is refused."""
-    with pytest.raises(StorageError):
+    with pytest.raises(StorageError, match="in use by another process"):
         Database(database.directory).open()
 
 

@@ -43,9 +43,12 @@ def probe_directory(directory: Path) -> str | None:
 
 
 class HealthProbe:
-    """Checks the data directory, one probe at a time, each bounded in time."""
+    """Checks the data directory, one probe at a time, each bounded in time.
 
-    def __init__(self, directory: Path, reactor: Any, timeout: float = PROBE_TIMEOUT,
+    Without a directory (nothing is stored) every check is healthy.
+    """
+
+    def __init__(self, directory: Path | None, reactor: Any, timeout: float = PROBE_TIMEOUT,
                  storage_failure: Callable[[], str | None] = lambda: None) -> None:
         self.directory = directory
         self.reactor = reactor
@@ -57,6 +60,8 @@ class HealthProbe:
 
     def check(self) -> defer.Deferred[str | None]:
         """Fires with None when healthy, else with the reason it is not."""
+        if self.directory is None:
+            return defer.succeed(None)
         waiter: defer.Deferred[str | None] = defer.Deferred()
         self._waiting.append(waiter)
         if not self._probing:

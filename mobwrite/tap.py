@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
@@ -183,18 +183,6 @@ def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]
     return {b"status": StatusResource(store, clock, clock.seconds())}
 
 
-def data_directory(options: Options) -> Path:
-    """The data directory, created if missing; start-up stops if it cannot be."""
-    path = Path(options["data-dir"])
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SystemExit(
-            f"cannot create --data-dir {path}: {error.strerror or error}; "
-            "give a directory the daemon may write to")
-    return path
-
-
 def build(options: Options, reactor: Any) -> MultiService:
     """The service tree for *options*, on *reactor*."""
     settings: Settings = options["settings"]
@@ -202,18 +190,18 @@ def build(options: Options, reactor: Any) -> MultiService:
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
     metrics = Metrics(store)
-    directory = data_directory(options)
     top = Daemon(store, log_observer(options, settings))
     committer: Committer = MemoryOnly(store)
-    storage_failure: Callable[[], str | None] = lambda: None
+    # With nothing stored (--durability memory) there is no disk to be healthy.
+    probe = HealthProbe(None, reactor)
     if options["durability"] != MEMORY:
         # First child: it loads before the ports open and stops after they close.
-        storage = StorageService(store, directory, options["durability"], reactor,
-                                 observe_flush=metrics.observe_flush)
+        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
+                                 reactor, observe_flush=metrics.observe_flush)
         storage.setServiceParent(top)
         committer = storage.committer
-        storage_failure = lambda: storage.committer.failing
-    probe = HealthProbe(directory, reactor, storage_failure=storage_failure)
+        probe = HealthProbe(Path(options["data-dir"]), reactor,
+                            storage_failure=lambda: storage.committer.failing)
     mobwrite = MobwriteServer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(

@@ -123,3 +123,12 @@ def test_a_failing_store_is_unhealthy_even_if_the_directory_is_writable(
     failing.append(None)
     probe.check().addCallback(answers.append)
     assert answers == ["the latest write to the store failed: database or disk is full", None]
+
+
+def test_nothing_stored_is_always_healthy() -> None:
+    """With --durability memory there is no disk to check, and no thread is used."""
+    reactor = StuckReactor()
+    answers: list[str | None] = []
+    HealthProbe(None, reactor).check().addCallback(answers.append)
+    assert answers == [None]
+    assert reactor.pool.calls == []

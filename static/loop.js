@@ -1,8 +1,6 @@
 // The sync loop: timing, watchdog, retries and connection state
 // (PROTOCOL.md 10.5-10.8). No DOM: timers and the transport are passed in.
 
-export const STATES = Object.freeze(['synced', 'syncing', 'offline']);
-
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
   clearTimeout: (handle) => globalThis.clearTimeout(handle),

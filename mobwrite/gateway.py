@@ -79,6 +79,8 @@ class GatewayRequest(server.Request):
         log.info("refused an HTTP body over {limit} bytes from {peer}",
                  limit=self.limits.body_bytes, peer=self.getClientAddress())
         self.refused = True
+        # No "100 Continue" after the refusal: the client must not send the body.
+        self.requestHeaders.removeHeader(b"expect")
         transport = self.channel.transport
         transport.write(httpform.raw_response(httpform.too_large_body(self.limits)))
         transport.loseConnection()

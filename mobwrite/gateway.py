@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
-from twisted.web import server
+from twisted.web import http, server
 from twisted.web.resource import Resource
 
 from mobwrite import httpform
@@ -43,7 +43,7 @@ def other_site(request: server.Request, ports: BoundPorts, name: str) -> str | N
     local = request.getHost()
     fallback = local.host if isinstance(local, (IPv4Address, IPv6Address)) else "localhost"
     host = request.getHeader(b"host")
-    return httpform.public_url(host and host.decode("latin-1"), fallback, port,
+    return httpform.public_url(host.decode("latin-1") if host else None, fallback, port,
                                request.isSecure())
 
 
@@ -152,7 +152,7 @@ class GatewaySite(server.Site):
                          parsePOSTFormSubmission=False, reactor=resource.clock)
         self.limits = resource.limits
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         log.debug("{method} {code}", method=request.method, code=request.code)
 
 

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -17,7 +18,7 @@ from twisted.web.http_headers import Headers
 from daemon import ROOT, Daemon
 from http_client import fetch
 from mobwrite.editor import STATIC_CANDIDATES, config_module, editor_site, file_for, static_directory
-from mobwrite.services import BoundPorts
+from mobwrite.services import BoundPorts, ListeningService
 
 PAGE = b"<!doctype html><title>start</title>"
 MODULE = b"export const answer = 42;\n"
@@ -165,3 +166,17 @@ def test_the_daemon_serves_static_files_and_config(daemon: Daemon) -> None:
     config = fetch(editor + "/config.js")
     assert f'"http://127.0.0.1:{daemon.ports["gateway"]}/"'.encode() in config.body
     assert fetch(editor + "/no-such-page.html").status == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_bound_ports_follow_the_listening_services(site_root: Path) -> None:
+    """A service records the port it actually got (port 0) and forgets it when it stops."""
+    bound = BoundPorts()
+    service = ListeningService(
+        "editor", "editor web site", TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+        editor_site(bound, site_root), bound)
+    service.startService()
+    assert service.port is not None
+    assert bound.get("editor") == service.port.getHost().port != 0
+    await service.stopService()
+    assert bound.get("editor") is None

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-from twisted.web import pages, resource, server
+from twisted.web import http, pages, resource, server
 
 from mobwrite.gateway import other_site
 from mobwrite.logs import logger
@@ -107,7 +107,7 @@ class StaticFiles(ReadOnly):
 
     def render_GET(self, request: server.Request) -> bytes:
         # Mounted at the site's root: the whole URL path names the file.
-        path = file_for(self.root, request.prepath + request.postpath)
+        path = file_for(self.root, (request.prepath or []) + (request.postpath or []))
         if path is None:
             return not_found(request)
         request.setHeader("Content-Type",
@@ -163,7 +163,7 @@ class EditorSite(server.Site):
 
     noisy = False
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         log_access(log, request)
 
 

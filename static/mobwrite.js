@@ -2,7 +2,7 @@
 // client (share, unshare, syncGateway, idPrefix, debug, nullifyAll,
 // callback), wiring the DOM handlers to the sync core and loop.
 
-import { DEFAULTS, NAME_PATTERN, SyncClient, randomId } from './core.js';
+import { NAME_PATTERN, SyncClient, randomId } from './core.js';
 import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
 import { fetchTransport, jsonpTransport } from './transport.js';
@@ -170,5 +170,5 @@ addEventListener('pagehide', () => loop.flush());
 
 globalThis.mobwrite = mobwrite;
 
-export { DEFAULTS, mobwrite };
+export { mobwrite };
 export default mobwrite;

@@ -3,7 +3,8 @@
 The protocol reads lines until the first blank one, hands the request to
 the shared server, writes the answer and closes.  A connection that is
 silent for TIMEOUT_TELNET, or still incomplete after REQUEST_DEADLINE,
-or that sends more than the size limits allow, is closed with no answer.
+or that sends more than the size limits allow, is closed with no answer;
+one that does not read its answer within REQUEST_DEADLINE is aborted.
 """
 
 from __future__ import annotations
@@ -93,6 +94,14 @@ class RequestProtocol(Protocol):
         if body:
             self.transport.write(body)
         self.transport.loseConnection()
+        # A peer that never reads its answer must not hold the connection
+        # (and the answer's bytes) forever: it gets REQUEST_DEADLINE again.
+        self.deadline = self.factory.clock.callLater(
+            self.settings.request_deadline, self._abort_unread)
+
+    def _abort_unread(self) -> None:
+        log.info("aborted a TCP connection whose peer did not read its answer")
+        self.transport.abortConnection()
 
     def _failed(self, failure: Failure) -> None:
         log.failure("answering a TCP request failed", failure)
@@ -125,11 +134,18 @@ class RequestFactory(Factory):
         self.settings = settings
         self.clock = clock
         self.open_connections = 0
+        self.refused = 0
 
     def buildProtocol(self, addr: IAddress) -> Protocol | None:
         if self.open_connections >= self.settings.max_connections:
-            log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
-                     limit=self.settings.max_connections, peer=addr)
+            # One line per flood, not per connection: the log stays bounded too.
+            if not self.refused:
+                log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
+                         limit=self.settings.max_connections, peer=addr)
+            self.refused += 1
             return None
+        if self.refused:
+            log.warn("{count} connections were refused at MAX_CONNECTIONS", count=self.refused)
+            self.refused = 0
         self.open_connections += 1
         return RequestProtocol(self)

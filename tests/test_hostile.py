@@ -277,6 +277,27 @@ def test_hundreds_of_connections(bench: Workbench) -> None:
     bench.healthy()
 
 
+def test_reader_that_never_reads(bench: Workbench) -> None:
+    """A client that never reads a large answer is cut off after REQUEST_DEADLINE."""
+    text = "r" * 100_000
+    assert attempt(bench.port, f"u:owner\nF:0:unread\nr:1:{text}\n\n".encode())
+    # Eighty views of one document, each answered with the whole text: 8 MB,
+    # more than the kernel buffers of both ends hold.
+    request = "".join(f"u:reader{i}\nF:0:unread\nd:5:=0\n" for i in range(80)) + "\n"
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", bench.port))
+        sock.sendall(request.encode())
+        bench.daemon.wait_for_log("did not read its answer")
+        received = 0
+        with pytest.raises(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += len(chunk)
+        assert received < 80 * 100_000
+    bench.healthy()
+
+
 ODD_NAMES = ["../../etc/passwd", "a/b\\c", "..", ".", "/", "%2e%2e%2f", "~root",
              "con", "name with spaces", "日本語/テキスト", "x" * 500]
 

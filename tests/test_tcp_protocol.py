@@ -6,6 +6,7 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
 
 from mobwrite.engine import Engine
 from mobwrite.server import MemoryOnly, MobwriteServer
@@ -59,6 +60,18 @@ def test_answers_and_closes() -> None:
     protocol.dataReceived(REQUEST)
     assert transport.value() == b"F:1:doc\nd:0:=5\n"
     assert transport.disconnecting
+
+
+def test_unread_answer_is_aborted() -> None:
+    """A peer that does not take its answer is cut off after REQUEST_DEADLINE."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    assert transport.disconnecting and not transport.disconnected
+    clock.advance(9.9)
+    assert not transport.disconnected
+    clock.advance(0.2)
+    assert transport.disconnected
 
 
 def test_request_split_into_bytes() -> None:
@@ -155,18 +168,26 @@ def test_connection_limit() -> None:
     """MAX_CONNECTIONS open at once; the next is refused until one closes."""
     factory, _ = make_factory()
     open_ones = [connect(factory) for _ in range(3)]
-    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
+    with capturedLogs() as events:
+        for _ in range(50):
+            assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
+    assert len(events) == 1 and factory.refused == 50
     protocol, _transport = open_ones[0]
     protocol.dataReceived(REQUEST)
     protocol.connectionLost(None)
     assert factory.open_connections == 2
-    assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
-                      RequestProtocol)
+    with capturedLogs() as events:
+        assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
+                          RequestProtocol)
+    assert [event["count"] for event in events] == [50]
 
 
 def test_timers_stop_with_the_connection() -> None:
-    """A closed connection leaves no timer behind."""
+    """A closed connection leaves no timer behind, answered or not."""
     factory, clock = make_factory()
     protocol, _ = connect(factory)
     protocol.connectionLost(None)
+    answered, _ = connect(factory)
+    answered.dataReceived(REQUEST)
+    answered.connectionLost(None)
     assert clock.getDelayedCalls() == []

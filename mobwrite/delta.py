@@ -129,10 +129,13 @@ class Differ:
             return "=%d" % utf16_length(old) if old else ""
         return to_delta(self.diff(old, new))
 
-    def merge(self, master: str, old_shadow: str, diffs: list[Diff]) -> str:
-        """Patch the change *diffs* (made against *old_shadow*) into *master*."""
+    def merge(self, master: str, old_shadow: str, diffs: list[Diff]) -> tuple[str, int]:
+        """Patch the change *diffs* (made against *old_shadow*) into *master*.
+
+        Returns the merged text and how many patches found no place to apply.
+        """
         if master == old_shadow:
-            return result_text(diffs)
+            return result_text(diffs), 0
         patches = self.dmp.patch_make(old_shadow, diffs)
-        merged, _ = self.dmp.patch_apply(patches, master)
-        return merged
+        merged, applied = self.dmp.patch_apply(patches, master)
+        return merged, applied.count(False)

@@ -13,6 +13,7 @@ open (it is the first child of the service tree), writes periodically in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -53,6 +54,8 @@ class GroupCommitter:
         self.writing = False
         self.closed = False
         self.commits = 0
+        # Why the latest write failed, until one succeeds (for /healthz).
+        self.failing: str | None = None
 
     def durable(self) -> defer.Deferred[None]:
         """Fire once every change recorded so far is stored (at once in snapshot mode)."""
@@ -92,6 +95,7 @@ class GroupCommitter:
     def _written(self, _: None, waiters: list[defer.Deferred[None]], rows: int) -> None:
         self.writing = False
         self.commits += 1
+        self.failing = None
         log.debug("stored {rows} rows for {requests} waiting", rows=rows,
                   requests=len(waiters))
         for waiter in waiters:
@@ -102,6 +106,7 @@ class GroupCommitter:
     def _failed(self, failure: Failure, waiters: list[defer.Deferred[None]],
                 changes: Changes) -> None:
         self.writing = False
+        self.failing = failure.getErrorMessage()
         log.failure("storing changes failed; they stay pending", failure)
         # Put the changes back so that the next commit tries them again.
         pending = self.store.changes
@@ -117,19 +122,28 @@ class StorageService(Service):
     """Loads the store from the data directory and keeps the directory current."""
 
     def __init__(self, store: Store, directory: Path, mode: str, reactor: Any,
-                 interval: float = SNAPSHOT_INTERVAL) -> None:
+                 interval: float = SNAPSHOT_INTERVAL,
+                 observe_flush: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.mode = mode
         self.reactor = reactor
         self.database = Database(directory, fsync=mode == SYNC)
+        self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
         self.pool = ThreadPool(minthreads=1, maxthreads=1, name="mobwrite-storage")
         self.committer = GroupCommitter(
-            store, self.database.write, self._in_thread, wait_for_disk=mode == SYNC)
+            store, self._write, self._in_thread, wait_for_disk=mode == SYNC)
         self.loop = LoopingCall(self._snapshot)
         self.loop.clock = reactor
         self.interval = interval
         self.loaded = False
+
+    def _write(self, batch: Batch) -> None:
+        """Write one batch (in the storage thread), reporting how long it took."""
+        started = time.perf_counter()
+        self.database.write(batch)
+        if self.observe_flush is not None:
+            self.observe_flush(time.perf_counter() - started)
 
     def _in_thread(self, write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None]:
         return deferToThreadPool(self.reactor, self.pool, write, batch)

@@ -255,7 +255,10 @@ class Engine:
             if not is_no_op(diffs):
                 self.store.set_text(document, view.shadow, now)
         elif not is_no_op(diffs):
-            merged = self.differ.merge(document.text, old_shadow, diffs)
+            merged, failed = self.differ.merge(document.text, old_shadow, diffs)
+            if failed:
+                self.report("patch_failed", user=action.user, name=action.name,
+                            failed=failed)
             self.store.set_text(document, merged, now)
         return action.force
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
-from mobwrite.engine import Engine
+from mobwrite.engine import Engine, Report
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.store import Store
@@ -29,7 +29,15 @@ _EVENTS = {
     "raw_refused": ("info", "raw text from {user!r} for {name!r} refused: {error}"),
     "delta_refused": ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),
+    "patch_failed": ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
 }
+
+
+class Answerer(Protocol):
+    """What a front end needs: a complete request in, its answer out."""
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable."""
 
 
 class Committer(Protocol):
@@ -54,6 +62,16 @@ def report_event(event: str, **fields: Any) -> None:
     """Log an engine event at its level."""
     level, message = _EVENTS[event]
     getattr(log, level)(message, event=event, **fields)
+
+
+def fan_out(*reports: Report) -> Report:
+    """One report that passes every engine event to each of *reports*."""
+
+    def report(event: str, **fields: Any) -> None:
+        for each in reports:
+            each(event, **fields)
+
+    return report
 
 
 class MobwriteServer:

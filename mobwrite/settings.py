@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS = ("text", "json")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
@@ -60,6 +61,17 @@ def parse_level(value: str) -> str:
     return level
 
 
+def parse_log_format(value: str) -> str:
+    """``text`` or ``json``."""
+    chosen = value.strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise SettingError(
+            f"{value!r} is not a log format; use text (for people) or json "
+            "(one JSON object per line, for log shippers)"
+        )
+    return chosen
+
+
 def parse_address(value: str) -> str:
     """An IP address, or empty for no restriction."""
     return value.strip()
@@ -82,29 +94,50 @@ class Setting:
     def attribute(self) -> str:
         return self.name.lower()
 
+    @property
+    def shown_default(self) -> str:
+        """The default as one would write it in a settings file."""
+        if self.parse is parse_duration:
+            return describe_duration(self.default)
+        if self.default == "":
+            return "(empty)"
+        return str(self.default)
+
+
+def describe_duration(seconds: float) -> str:
+    """``1800.0`` → ``30 minutes``: the largest unit that divides exactly."""
+    for unit, factor in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        count = seconds / factor
+        if count >= 1 and count == int(count):
+            return f"{int(count)} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds:g} seconds"
+
 
 SETTINGS = (
     Setting("MAX_CHARS", parse_count, 100000,
             "longest document in characters; the start is cut off beyond it (0 = no limit)"),
     Setting("DIFF_TIMEOUT", parse_duration, 0.1,
-            "time budget of each server-side diff, in seconds (0 = unlimited)"),
+            "time budget of each server-side diff (0 = unlimited)"),
     Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
-            "a view untouched this long is forgotten, in seconds"),
+            "a view untouched this long is forgotten"),
     Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
-            "a document nobody views and nobody wrote this long expires, in seconds"),
+            "a document nobody views and nobody wrote this long expires"),
     Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
-            "an unfinished buffer untouched this long is dropped, in seconds"),
+            "an unfinished buffer untouched this long is dropped"),
     Setting("LOGGING", parse_level, "INFO",
             "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
+    Setting("LOG_FORMAT", parse_log_format, "text",
+            "log lines as text, or as json (one JSON object per line, for log shippers)"),
     Setting("MAX_VIEWS", parse_count, 10000,
             "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
     Setting("TIMEOUT_TELNET", parse_duration, 2.0,
-            "a TCP connection silent this long is closed, in seconds"),
+            "a TCP connection silent this long is closed"),
     Setting("CONNECTION_ORIGIN", parse_address, "",
             "if set, the only peer IP address allowed on the TCP port"),
     Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, and an answer "
-            "not read this long after it is sent is aborted, in seconds"),
+            "a TCP request not complete this long after connecting is dropped, an answer "
+            "not read this long after it is sent is aborted, and an HTTP request not "
+            "answered this long gets 503"),
     Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
             "largest request in bytes, on TCP and HTTP alike"),
     Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
@@ -134,6 +167,7 @@ class Settings:
     timeout_text: float
     timeout_buffer: float
     logging: str
+    log_format: str
     max_views: int
     timeout_telnet: float
     connection_origin: str
@@ -178,7 +212,7 @@ def parse_settings_file(text: str, source: str = "settings file") -> dict[str, A
                 + ", ".join(sorted(BY_NAME))
             )
         try:
-            values[setting.attribute] = setting.parse(value)
+            values[setting.attribute] = setting.parse(value.strip())
         except SettingError as error:
             raise SettingError(f"{where}: {name}: {error}") from None
     return values

@@ -6,17 +6,25 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import ILogObserver
 from twisted.python import usage
-from twisted.web import resource, server
+from twisted.python.components import Componentized
+from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
 from mobwrite.durability import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
+from mobwrite.editor import editor_site
 from mobwrite.engine import Engine
+from mobwrite.gateway import gateway_site
+from mobwrite.health import HealthProbe, HealthResource
 from mobwrite.housekeeping import Housekeeping
-from mobwrite.server import Committer, MemoryOnly, MobwriteServer, report_event
-from mobwrite.services import ListeningService, PeriodicService
+from mobwrite.httpform import Limits
+from mobwrite.metrics import Metered, Metrics, MetricsResource
+from mobwrite.server import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.services import BoundPorts, ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -25,8 +33,11 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
+from mobwrite.status import StatusResource
 from mobwrite.store import Store
 from mobwrite.tcp import RequestFactory
+
+log = logs.logger("daemon")
 
 CLEANUP_INTERVAL = 60.0
 
@@ -38,7 +49,7 @@ ENDPOINTS = (
 
 
 def _setting_help(setting: Setting) -> str:
-    return f"{setting.help} [{setting.name}; default: {setting.default!r}]"
+    return f"{setting.help} [{setting.name}; default: {setting.shown_default}]"
 
 
 class Options(usage.Options):
@@ -78,7 +89,9 @@ class Options(usage.Options):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
-                raise usage.UsageError(f"cannot read --config {path}: {error}") from None
+                raise usage.UsageError(
+                    f"cannot read --config {path}: {error}; give the path of a "
+                    "readable UTF-8 file of NAME = value lines") from None
             try:
                 values.update(parse_settings_file(text, str(path)))
             except SettingError as error:
@@ -103,6 +116,12 @@ class Options(usage.Options):
         for name, _, _ in ENDPOINTS:
             try:
                 serverFromString(reactor, self[name])
+            except IndexError:
+                raise usage.UsageError(
+                    f"--{name} {self[name]!r}: no socket was passed at that index; "
+                    "start the daemon through its systemd socket unit, or give an "
+                    "endpoint such as tcp:3017:interface=127.0.0.1"
+                )
             except (ValueError, TypeError, KeyError) as error:
                 raise usage.UsageError(
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "
@@ -110,8 +129,58 @@ class Options(usage.Options):
                 ) from None
 
 
-def _placeholder_site() -> server.Site:
-    return server.Site(resource.NoResource("Not built yet."))
+class Daemon(MultiService):
+    """The daemon's service tree, which brings its own log observer to twistd.
+
+    twistd makes the Application after ``makeService`` and then looks for an
+    ``ILogObserver`` component on it before falling back to its text log;
+    setting that component when twistd parents this service is the one place
+    a plugin can choose the log format (a ``--logger`` given to twistd still
+    wins).
+    """
+
+    def __init__(self, store: Store, log_observer: ILogObserver | None) -> None:
+        super().__init__()
+        self.store = store
+        self.log_observer = log_observer
+
+    def setServiceParent(self, parent: Any) -> None:
+        if self.log_observer is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
+
+    def startService(self) -> None:
+        log.info("mobwrite {version} starting", version=__version__)
+        super().startService()
+
+    def stopService(self) -> defer.Deferred[None]:
+        log.info("mobwrite stopping")
+        stopped: defer.Deferred[None] = defer.maybeDeferred(super().stopService)
+        return stopped.addCallback(self._stopped)
+
+    def _stopped(self, result: None) -> None:
+        log.info("mobwrite stopped cleanly with {documents} documents and {views} views",
+                 documents=len(self.store.documents), views=len(self.store.views))
+
+
+def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
+    """The observer for ``LOG_FORMAT``; None keeps twistd's own text log."""
+    if settings.log_format != "json":
+        return None
+    twistd = options.parent
+    logfile = twistd.get("logfile", "-") if twistd is not None else "-"
+    nodaemon = bool(twistd.get("nodaemon", True)) if twistd is not None else True
+    return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
+
+
+def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
+    """Operations pages served beside the HTTP gateway (never on the editor port)."""
+    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+
+
+def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
+    """Pages for people served beside the editor."""
+    return {b"status": StatusResource(store, clock, clock.seconds())}
 
 
 def build(options: Options, reactor: Any) -> MultiService:
@@ -119,28 +188,37 @@ def build(options: Options, reactor: Any) -> MultiService:
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
-    top = MultiService()
     store = Store(settings.max_chars)
+    metrics = Metrics(store)
+    top = Daemon(store, log_observer(options, settings))
     committer: Committer = MemoryOnly(store)
+    # With nothing stored (--durability memory) there is no disk to be healthy.
+    probe = HealthProbe(None, reactor)
     if options["durability"] != MEMORY:
         # First child: it loads before the ports open and stops after they close.
         storage = StorageService(store, Path(options["data-dir"]), options["durability"],
-                                 reactor)
+                                 reactor, observe_flush=metrics.observe_flush)
         storage.setServiceParent(top)
         committer = storage.committer
-    mobwrite = MobwriteServer(Engine(store, settings, report_event), clock, committer)
+        probe = HealthProbe(Path(options["data-dir"]), reactor,
+                            storage_failure=lambda: storage.committer.failing)
+    mobwrite = MobwriteServer(
+        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
+    ports = BoundPorts()
     factories = {
-        "tcp": RequestFactory(mobwrite, settings, clock),
-        "gateway": _placeholder_site(),
-        "editor": _placeholder_site(),
+        "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
+        "gateway": gateway_site(
+            Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
+            settings.request_deadline, gateway_resources(metrics, probe)),
+        "editor": editor_site(ports, children=editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:
         ListeningService(
-            name, what, serverFromString(reactor, options[name]), factories[name]
+            name, what, serverFromString(reactor, options[name]), factories[name], ports
         ).setServiceParent(top)
     return top
 

@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from mobwrite.logs import logger
-from mobwrite.server import MobwriteServer
+from mobwrite.server import Answerer
 from mobwrite.settings import Settings
 
 log = logger("tcp")
@@ -129,7 +129,7 @@ class RequestFactory(Factory):
 
     noisy = False
 
-    def __init__(self, server: MobwriteServer, settings: Settings, clock: IReactorTime) -> None:
+    def __init__(self, server: Answerer, settings: Settings, clock: IReactorTime) -> None:
         self.server = server
         self.settings = settings
         self.clock = clock

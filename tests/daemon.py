@@ -24,10 +24,12 @@ def twistd_command() -> list[str]:
 class Daemon:
     """A mobwrite daemon in a subprocess, with its log lines collected."""
 
-    def __init__(self, workdir: Path, *options: str, tac: bool = False) -> None:
+    def __init__(self, workdir: Path, *options: str, tac: bool = False,
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.workdir = workdir
         self.options = list(options)
         self.tac = tac
+        self.pass_fds = pass_fds
         self.ports: dict[str, int] = {}
         self.lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -56,6 +58,7 @@ class Daemon:
         self.process = subprocess.Popen(
             self.command(), cwd=self.workdir, env=self.environment(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            pass_fds=self.pass_fds,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

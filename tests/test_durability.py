@@ -106,9 +106,11 @@ def test_failed_write_withholds_replies_and_retries() -> None:
     assert isinstance(reply[0], Failure) and reply[0].check(NotStored)
     assert "disk full" in reply[0].getErrorMessage()
     assert server.store.changes.documents == {"doc"}
+    assert server.committer.failing == "disk full"
     again = record(server.committer.durable())
     batch = thread.finish()
     assert again == [None] and "doc" in batch.documents
+    assert server.committer.failing is None
 
 
 def test_snapshot_mode_answers_at_once() -> None:

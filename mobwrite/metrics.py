@@ -1,0 +1,154 @@
+"""Prometheus metrics of one daemon and the ``/metrics`` page that shows them.
+
+Each daemon has its own ``CollectorRegistry``, so several daemons (or
+tests) in one process never mix their numbers.  Requests are counted by
+wrapping what each front end calls (``Metered``), engine events arrive as
+a report (``Metrics.observe_event``), and the store's sizes are read when
+the page is scraped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import resource
+from twisted.web.server import Request
+
+from mobwrite import __version__
+from mobwrite.server import Answerer
+from mobwrite.store import Store
+
+# Engine events counted as limits that refused work, by the limit's name.
+_LIMITS = {
+    "views_full": "MAX_VIEWS",
+    "buffers_full": "MAX_BUFFERED_BYTES",
+    "buffer_too_large": "MAX_BUFFER_SLOTS",
+    "buffer_too_deep": "MAX_BUFFER_DEPTH",
+}
+
+
+class StoreCollector:
+    """Reads the store's sizes at scrape time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.store
+        for name, help_text, value in (
+            ("mobwrite_documents", "Documents held in memory", len(store.documents)),
+            ("mobwrite_views", "Open views (one per user and document)", len(store.views)),
+            ("mobwrite_buffers", "Unfinished buffered requests", len(store.buffers)),
+            ("mobwrite_buffered_bytes", "Bytes held in unfinished buffers",
+             store.buffered_bytes),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=value)
+
+
+class Metrics:
+    """The daemon's counters and histograms, in a registry of their own."""
+
+    def __init__(self, store: Store, timer: Callable[[], float] = time.perf_counter) -> None:
+        self.timer = timer
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "mobwrite_requests", "Complete requests, by transport and outcome",
+            ["transport", "outcome"], registry=registry)
+        self.sync_seconds = Histogram(
+            "mobwrite_sync_seconds",
+            "Time from a complete request to its answer, durability wait included",
+            ["transport"], registry=registry)
+        self.raw_resyncs = Counter(
+            "mobwrite_raw_resyncs", "Answers that sent a whole text instead of a delta",
+            registry=registry)
+        self.delta_failures = Counter(
+            "mobwrite_delta_failures", "Client deltas that did not fit the shadow",
+            registry=registry)
+        self.patch_failures = Counter(
+            "mobwrite_patch_failures", "Patches that found no place in the master text",
+            registry=registry)
+        self.raw_failures = Counter(
+            "mobwrite_raw_failures", "Raw texts refused as badly encoded",
+            registry=registry)
+        self.limit_refusals = Counter(
+            "mobwrite_limit_refusals", "Work refused because a limit was reached",
+            ["limit"], registry=registry)
+        self.flush_seconds = Histogram(
+            "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
+            registry=registry)
+        info = Counter("mobwrite_build", "Constant 1, labelled with the version",
+                       ["version"], registry=registry)
+        info.labels(version=__version__).inc()
+        registry.register(StoreCollector(store))
+
+    def observe_event(self, event: str, **fields: Any) -> None:
+        """An engine report: count the events that matter to an operator."""
+        if event == "raw_reply":
+            self.raw_resyncs.inc()
+        elif event == "delta_refused":
+            self.delta_failures.inc()
+        elif event == "patch_failed":
+            self.patch_failures.inc(fields["failed"])
+        elif event == "raw_refused":
+            self.raw_failures.inc()
+        elif event in _LIMITS:
+            self.limit_refusals.labels(limit=_LIMITS[event]).inc()
+
+    def observe_flush(self, seconds: float) -> None:
+        """Record how long one write to the data directory took (called by storage)."""
+        self.flush_seconds.observe(seconds)
+
+    def observe_request(self, transport: str, outcome: str, seconds: float) -> None:
+        self.requests.labels(transport=transport, outcome=outcome).inc()
+        self.sync_seconds.labels(transport=transport).observe(seconds)
+
+    def text(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class Metered:
+    """What one front end calls: counts and times each request it answers."""
+
+    def __init__(self, server: Answerer, metrics: Metrics, transport: str) -> None:
+        self.server = server
+        self.metrics = metrics
+        self.transport = transport
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        started = self.metrics.timer()
+
+        def answered(body: bytes) -> bytes:
+            self._record("answered" if body else "empty", started)
+            return body
+
+        def failed(failure: Failure) -> Failure:
+            self._record("failed", started)
+            return failure
+
+        return self.server.answer(request).addCallbacks(answered, failed)
+
+    def _record(self, outcome: str, started: float) -> None:
+        self.metrics.observe_request(self.transport, outcome, self.metrics.timer() - started)
+
+
+class MetricsResource(resource.Resource):
+    """``GET /metrics``: the Prometheus text format."""
+
+    isLeaf = True
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        return self.metrics.text()

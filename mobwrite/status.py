@@ -1,0 +1,80 @@
+"""``/status`` on the editor port: what the daemon holds, for a person to read.
+
+Document names are user input, so every one is HTML-escaped; the list is
+cut at ``MAX_LISTED`` entries so the page stays small however many
+documents there are.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.web import resource
+from twisted.web.server import Request
+
+from mobwrite import __version__
+from mobwrite.store import Store
+
+MAX_LISTED = 500
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def describe_age(seconds: float) -> str:
+    """``93784`` → ``1 day 2 hours 3 minutes 4 seconds`` (whole seconds)."""
+    left = max(int(seconds), 0)
+    parts = []
+    for unit, size in _UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts) or "0 seconds"
+
+
+class StatusResource(resource.Resource):
+    """``GET /status``: version, uptime, and each document with its live views."""
+
+    isLeaf = True
+
+    def __init__(self, store: Store, clock: IReactorTime, started: float) -> None:
+        super().__init__()
+        self.store = store
+        self.clock = clock
+        self.started = started
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"content-security-policy",
+                          b"default-src 'none'; style-src 'unsafe-inline'")
+        return self.page().encode("utf-8")
+
+    def page(self) -> str:
+        now = self.clock.seconds()
+        store = self.store
+        documents = sorted(store.documents.values(), key=lambda document: document.name)
+        rows = "".join(
+            f"<tr><td>{escape(document.name)}</td><td>{document.views}</td>"
+            f"<td>{'null' if document.text is None else len(document.text)}</td>"
+            f"<td>{escape(describe_age(now - document.lasttime))} ago</td></tr>\n"
+            for document in documents[:MAX_LISTED]
+        )
+        hidden = len(documents) - MAX_LISTED
+        more = f"<p>… and {hidden} more documents not listed.</p>\n" if hidden > 0 else ""
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>mobwrite status</title>"
+            "<style>body{font-family:sans-serif;margin:2em}"
+            "td,th{padding:.2em .8em;text-align:left}</style></head><body>\n"
+            "<h1>mobwrite status</h1>\n<dl>"
+            f"<dt>Version</dt><dd>{escape(__version__)}</dd>"
+            f"<dt>Up for</dt><dd>{describe_age(now - self.started)}</dd>"
+            f"<dt>Documents</dt><dd>{len(documents)}</dd>"
+            f"<dt>Live views</dt><dd>{len(store.views)}</dd>"
+            f"<dt>Unfinished buffers</dt><dd>{len(store.buffers)}</dd></dl>\n"
+            "<table><thead><tr><th>Document</th><th>Live views</th>"
+            "<th>Characters</th><th>Last change</th></tr></thead><tbody>\n"
+            f"{rows}</tbody></table>\n{more}</body></html>\n"
+        )

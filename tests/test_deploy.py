@@ -1,0 +1,173 @@
+"""The example files in deploy/ parse, run commands that exist, and agree on ports."""
+
+from __future__ import annotations
+
+import configparser
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import crossplane
+import pytest
+from gunicorn.app.wsgiapp import WSGIApplication
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+from twisted.plugins import mobwrite_plugin
+from twisted.scripts.twistd import ServerOptions
+
+from daemon import ROOT
+from mobwrite import tap, wsgi
+from mobwrite.relay import DaemonAddress
+
+DEPLOY = ROOT / "deploy"
+# Where the examples expect the checkout and the virtual environment.
+INSTALLED = {"/opt/mobwrite/venv/bin/": str(Path(sys.executable).parent) + "/",
+             "/opt/mobwrite/": str(ROOT) + "/"}
+
+
+def local(path: str) -> str:
+    """The example's installed path, mapped into this checkout."""
+    for prefix, here in INSTALLED.items():
+        if path.startswith(prefix):
+            return here + path[len(prefix):]
+    return path
+
+
+def supervisor_programs() -> dict[str, configparser.SectionProxy]:
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    parser.read_string((DEPLOY / "supervisord.conf").read_text(encoding="utf-8"))
+    return {name.removeprefix("program:"): parser[name]
+            for name in parser.sections() if name.startswith("program:")}
+
+
+def daemon_options() -> ServerOptions:
+    """The supervisord daemon command, parsed by twistd and the mobwrite plugin."""
+    argv = shlex.split(supervisor_programs()["mobwrite"]["command"])
+    assert Path(local(argv[0])).is_file(), argv[0]
+    options = ServerOptions()
+    options.parseOptions(argv[1:])
+    return options
+
+
+def endpoint_port(endpoint: str) -> int:
+    kind, port, *_ = endpoint.split(":")
+    assert kind == "tcp"
+    return int(port)
+
+
+def gunicorn_application(monkeypatch: pytest.MonkeyPatch) -> WSGIApplication:
+    """The supervisord WSGI command, read by gunicorn's own runner as it would run it."""
+    argv = shlex.split(supervisor_programs()["mobwrite-wsgi"]["command"])
+    assert Path(argv[0]).name == "gunicorn"
+    assert Path(local(argv[0])).is_file(), argv[0]
+    monkeypatch.setattr(sys, "argv", [local(arg) for arg in argv])
+    return WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]")
+
+
+def supervisor_environment(program: str) -> dict[str, str]:
+    """supervisord's KEY="value",KEY2="value" environment line."""
+    line = supervisor_programs()[program].get("environment", "")
+    return dict(pair.split("=", 1) for pair in shlex.split(line.replace(",", " ")))
+
+
+def nginx_config(tmp_path: Path, snippet: str) -> Any:
+    """Parse *snippet* where it belongs, in the http block of a main nginx.conf."""
+    (tmp_path / "mobwrite.conf").write_text(snippet, encoding="utf-8")
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"events {{}}\nhttp {{\n    include {tmp_path / 'mobwrite.conf'};\n}}\n",
+                    encoding="utf-8")
+    return crossplane.parse(str(main), check_ctx=True, check_args=True)
+
+
+def blocks(config: Any, directive: str) -> list[dict[str, Any]]:
+    found = []
+    for entry in config:
+        if entry["directive"] == directive:
+            found.append(entry)
+        found.extend(blocks(entry.get("block", []), directive))
+    return found
+
+
+def test_supervisord_runs_the_mobwrite_plugin_in_the_foreground() -> None:
+    """The daemon program runs twistd's mobwrite plugin, undaemonized, with options it accepts."""
+    options = daemon_options()
+    assert options.subCommand == "mobwrite"
+    assert any(plugin.tapname == "mobwrite" for plugin in getPlugins(IServiceMaker))
+    assert mobwrite_plugin.mobwrite.options is tap.Options
+    # supervisord can only watch a process that stays in the foreground.
+    assert options["nodaemon"]
+    assert options["logfile"] == "-"
+    assert options.subOptions["data-dir"] == "/var/lib/mobwrite"
+    program = supervisor_programs()["mobwrite"]
+    assert program.getboolean("autorestart")
+    assert program["stopsignal"] == "TERM"
+
+
+def test_supervisord_runs_gunicorn_with_the_gateway_application(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WSGI program runs gunicorn on deploy/gunicorn.conf.py, which names our application."""
+    gunicorn = gunicorn_application(monkeypatch)
+    cfg = gunicorn.cfg
+    assert cfg.wsgi_app == "mobwrite.wsgi:application"
+    assert gunicorn.load() is wsgi.application
+    assert cfg.bind == ["127.0.0.1:8018"]
+    assert cfg.worker_class_str == "gthread"
+    assert cfg.timeout > 10
+
+
+def test_the_wsgi_gateway_is_pointed_at_the_daemon_tcp_port() -> None:
+    """MOBWRITE_DAEMON given to the WSGI program is the daemon program's --tcp port."""
+    daemon = daemon_options().subOptions
+    environment = supervisor_environment("mobwrite-wsgi")
+    address = DaemonAddress.parse(environment["MOBWRITE_DAEMON"])
+    assert address == DaemonAddress("127.0.0.1", endpoint_port(daemon["tcp"]))
+    assert environment["MOBWRITE_EDITOR_URL"] == "/"
+
+
+def test_the_daemon_ports_are_the_defaults() -> None:
+    """The supervisord command spells out the same endpoints the daemon uses by default."""
+    daemon = daemon_options().subOptions
+    assert {name: daemon[name] for name, _, _ in tap.ENDPOINTS} == {
+        name: default for name, default, _ in tap.ENDPOINTS}
+
+
+def test_nginx_snippet_is_valid_in_an_http_block(tmp_path: Path) -> None:
+    """nginx.conf parses with every directive in a place and with arguments nginx accepts."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    assert parsed["status"] == "ok", parsed["errors"]
+
+
+def test_nginx_check_catches_a_broken_snippet(tmp_path: Path) -> None:
+    """The same check fails on the snippet with its last brace missing."""
+    text = (DEPLOY / "nginx.conf").read_text(encoding="utf-8").rstrip().removesuffix("}")
+    parsed = nginx_config(tmp_path, text)
+    assert parsed["status"] == "failed"
+
+
+def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -> None:
+    """/ goes to the --editor port; /scripts/q.py and /gateway/ to the --gateway port."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    config = parsed["config"][1]["parsed"]
+    upstreams = {block["args"][0]: [server["args"][0] for server in block["block"]]
+                 for block in blocks(config, "upstream")}
+    routes = {tuple(block["args"]): blocks(block["block"], "proxy_pass")[0]["args"][0]
+              for block in blocks(config, "location")}
+    daemon = daemon_options().subOptions
+    editor = f"127.0.0.1:{endpoint_port(daemon['editor'])}"
+    gateway = f"127.0.0.1:{endpoint_port(daemon['gateway'])}"
+    assert routes == {
+        ("/",): "http://mobwrite_editor",
+        ("=", "/scripts/q.py"): "http://mobwrite_gateway/",
+        ("=", "/gateway/"): "http://mobwrite_gateway/",
+    }
+    assert upstreams == {"mobwrite_editor": [editor], "mobwrite_gateway": [gateway]}
+
+
+def test_readme_deploying_names_every_deploy_file() -> None:
+    """The README's Deploying section points to each file in deploy/ and the systemd unit."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    deploying = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+    names = {path.name for path in DEPLOY.iterdir()} | {"mobwrite.service"}
+    for name in sorted(names):
+        assert f"deploy/{name}" in deploying

@@ -33,7 +33,7 @@ class DaemonAddress:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "DaemonAddress":
+    def parse(cls, text: str) -> DaemonAddress:
         """``HOST:PORT``, with an IPv6 host in brackets (``[::1]:3017``)."""
         host, colon, port = text.strip().rpartition(":")
         if host.startswith("[") and host.endswith("]"):

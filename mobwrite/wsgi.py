@@ -27,17 +27,17 @@ routes to its error log.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Iterable, Mapping
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from mobwrite import httpform, relay
 from mobwrite.httpform import Answer, Limits
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import (
-    Settings,
     SettingError,
+    Settings,
     check,
     parse_duration,
     parse_settings_file,

@@ -5,19 +5,20 @@ from __future__ import annotations
 import io
 import secrets
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
-
 from conformance import CASES, Case
 from daemon import Daemon
+from wsgiserver import SERVERS, WsgiServer, form_escape
+
 from mobwrite import relay, wsgi
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import SettingError
-from wsgiserver import SERVERS, WsgiServer, form_escape
 
 EDITOR = "http://127.0.0.1:8000"
 

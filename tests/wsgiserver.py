@@ -38,7 +38,7 @@ class WsgiServer(Daemon):
     def environment(self) -> dict[str, str]:
         return dict(super().environment(), **self.settings)
 
-    def start(self, timeout: float = 30.0) -> "WsgiServer":
+    def start(self, timeout: float = 30.0) -> WsgiServer:
         self.launch()
         line = self.wait_for_log(_READY[self.kind], timeout)
         match = re.search(_READY[self.kind], line)

@@ -69,3 +69,10 @@ def unescape_bytes(encoded: bytes) -> bytes:
     if b"%" not in encoded:
         return encoded
     return _HEX_ESCAPE.sub(_unescape, encoded)
+
+
+def strict_unescape_bytes(encoded: bytes) -> bytes:
+    """Percent-decode to bytes once; a ``%`` without two hex digits raises DecodeError."""
+    if b"%" not in encoded:
+        return encoded
+    return _ESCAPE_OR_PERCENT.sub(_strict_unescape, encoded)

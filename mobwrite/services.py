@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from twisted.application.service import Service
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
@@ -16,15 +17,39 @@ from mobwrite.logs import logger
 log = logger("services")
 
 
+class BoundPorts:
+    """The port number each listening service got, for the sites that link to each other.
+
+    The editor page needs the gateway's port and the gateway's redirects
+    need the editor's; with ``tcp:0`` (or ``systemd:``) only the bound port
+    tells.  A service that is not listening, or not on TCP, has no number.
+    """
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def record(self, name: str, port: IListeningPort) -> None:
+        host = port.getHost()
+        if isinstance(host, (IPv4Address, IPv6Address)):
+            self.numbers[name] = host.port
+
+    def forget(self, name: str) -> None:
+        self.numbers.pop(name, None)
+
+    def get(self, name: str) -> int | None:
+        return self.numbers.get(name)
+
+
 class ListeningService(Service):
     """Listens on one endpoint while running; failing to bind stops start-up."""
 
     def __init__(self, name: str, label: str, endpoint: IStreamServerEndpoint,
-                 factory: Factory) -> None:
+                 factory: Factory, bound: BoundPorts | None = None) -> None:
         self.name = name
         self.label = label
         self.endpoint = endpoint
         self.factory = factory
+        self.bound = bound
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
@@ -45,6 +70,8 @@ class ListeningService(Service):
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
+        if self.bound is not None:
+            self.bound.record(self.name, port)
         log.info("{name}: {label} listening on {address}",
                  name=self.name, label=self.label, address=port.getHost())
 
@@ -53,6 +80,8 @@ class ListeningService(Service):
         if self.port is None:
             return None
         port, self.port = self.port, None
+        if self.bound is not None:
+            self.bound.forget(self.name)
         return port.stopListening()
 
 

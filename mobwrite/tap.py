@@ -9,11 +9,13 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime
 from twisted.python import usage
-from twisted.web import resource, server
 
 from mobwrite import __version__, logs
+from mobwrite.editor import editor_site
+from mobwrite.gateway import gateway_site
+from mobwrite.httpform import Limits
 from mobwrite.server import MobwriteServer
-from mobwrite.services import ListeningService, PeriodicService
+from mobwrite.services import BoundPorts, ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -97,10 +99,6 @@ class Options(usage.Options):
                 )
 
 
-def _placeholder_site() -> server.Site:
-    return server.Site(resource.NoResource("Not built yet."))
-
-
 def build(options: Options, reactor: Any) -> MultiService:
     """The service tree for *options*, on *reactor*."""
     settings: Settings = options["settings"]
@@ -115,14 +113,16 @@ def build(options: Options, reactor: Any) -> MultiService:
                                   settings.timeout_text, settings.timeout_buffer)),
         clock,
     ).setServiceParent(top)
+    ports = BoundPorts()
     factories = {
         "tcp": RequestFactory(mobwrite, settings, clock),
-        "gateway": _placeholder_site(),
-        "editor": _placeholder_site(),
+        "gateway": gateway_site(mobwrite, Limits.from_settings(settings), ports, clock,
+                                settings.request_deadline),
+        "editor": editor_site(ports),
     }
     for name, _, what in ENDPOINTS:
         ListeningService(
-            name, what, serverFromString(reactor, options[name]), factories[name]
+            name, what, serverFromString(reactor, options[name]), factories[name], ports
         ).setServiceParent(top)
     return top
 

@@ -1,0 +1,160 @@
+"""The HTTP gateway front end: ``q=`` and ``p=`` requests on twisted.web (PROTOCOL.md 8).
+
+A thin adapter: ``mobwrite.httpform`` decides what each request means and
+formats every answer; this module reads the request, refuses an oversized
+body before reading it all, hands protocol requests to the shared
+``MobwriteServer`` and writes the answer back.  An answer that is not
+ready within REQUEST_DEADLINE becomes a 503; an internal error a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
+from twisted.web import server
+from twisted.web.resource import Resource
+
+from mobwrite import httpform
+from mobwrite.httpform import Answer, Limits
+from mobwrite.logs import logger
+from mobwrite.server import MobwriteServer
+from mobwrite.services import BoundPorts
+
+log = logger("gateway")
+
+
+def write_answer(request: server.Request, answer: Answer) -> bytes:
+    """Set *answer*'s status and headers on *request*; its body is returned."""
+    request.setResponseCode(answer.status)
+    for name, value in answer.header_items():
+        request.setHeader(name, value)
+    return answer.body
+
+
+def other_site(request: server.Request, ports: BoundPorts, name: str) -> str | None:
+    """The public base URL of our port *name*, as this request's client sees our host."""
+    port = ports.get(name)
+    if port is None:
+        return None
+    local = request.getHost()
+    fallback = local.host if isinstance(local, (IPv4Address, IPv6Address)) else "localhost"
+    host = request.getHeader(b"host")
+    return httpform.public_url(host and host.decode("latin-1"), fallback, port,
+                               request.isSecure())
+
+
+class GatewayRequest(server.Request):
+    """A request whose body is refused, unread, once it passes the gateway's cap."""
+
+    def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(channel, *args, **kwargs)
+        self.limits: Limits = channel.site.limits
+        self.body_bytes = 0
+        self.refused = False
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        if length is not None and length > self.limits.body_bytes:
+            self._refuse()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.refused:
+            return
+        self.body_bytes += len(data)
+        if self.body_bytes > self.limits.body_bytes:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if not self.refused:
+            super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        """Answer 413 and close at once, so the rest of the body is never read."""
+        log.info("refused an HTTP body over {limit} bytes from {peer}",
+                 limit=self.limits.body_bytes, peer=self.getClientAddress())
+        self.refused = True
+        transport = self.channel.transport
+        transport.write(httpform.raw_response(httpform.too_large_body(self.limits)))
+        transport.loseConnection()
+
+
+class GatewayResource(Resource):
+    """Answers every gateway request through ``httpform.decide`` and the server."""
+
+    isLeaf = True
+
+    def __init__(self, mobwrite: MobwriteServer, limits: Limits, ports: BoundPorts,
+                 clock: IReactorTime, deadline: float) -> None:
+        super().__init__()
+        self.mobwrite = mobwrite
+        self.limits = limits
+        self.ports = ports
+        self.clock = clock
+        self.deadline = deadline
+
+    def render(self, request: server.Request) -> bytes | int:
+        method = request.method.decode("latin-1")
+        body = request.content.read(self.limits.body_bytes + 1) if method == "POST" else b""
+        decision = httpform.decide(
+            method, request.path, request.uri.partition(b"?")[2], body,
+            (request.getHeader(b"content-type") or b"").decode("latin-1"), self.limits,
+            other_site(request, self.ports, "editor"),
+        )
+        if isinstance(decision, Answer):
+            return write_answer(request, decision)
+        self._answer(request, decision)
+        return server.NOT_DONE_YET
+
+    def _answer(self, request: server.Request, sync: httpform.Sync) -> None:
+        """Run *sync* and write its answer once it is ready, or a 503 past the deadline."""
+        finished: list[object] = []
+
+        def send(answer: Answer) -> None:
+            if finished:
+                return
+            request.write(write_answer(request, answer))
+            request.finish()
+
+        timer: IDelayedCall = self.clock.callLater(
+            self.deadline, send, httpform.refusal(
+                503, f"no answer within {self.deadline:g} s; try again"))
+
+        def ended(result: object) -> None:
+            finished.append(result)
+            if timer.active():
+                timer.cancel()
+
+        request.notifyFinish().addBoth(ended)
+        defer.maybeDeferred(self.mobwrite.answer, sync.request).addCallbacks(
+            lambda output: httpform.sync_answer(sync.parameter, output), self._failed,
+        ).addCallback(send)
+
+    def _failed(self, failure: Failure) -> Answer:
+        log.failure("answering an HTTP request failed", failure)
+        return httpform.refusal(500, "internal error; the request may not have been applied")
+
+
+class GatewaySite(server.Site):
+    """The gateway's site: bodies are capped, decoded by us, and not access-logged."""
+
+    noisy = False
+
+    def __init__(self, resource: GatewayResource) -> None:
+        super().__init__(resource, requestFactory=GatewayRequest,
+                         parsePOSTFormSubmission=False, reactor=resource.clock)
+        self.limits = resource.limits
+
+    def log(self, request: server.Request) -> None:
+        log.debug("{method} {code}", method=request.method, code=request.code)
+
+
+def gateway_site(mobwrite: MobwriteServer, limits: Limits, ports: BoundPorts,
+                 clock: IReactorTime, deadline: float) -> GatewaySite:
+    """The gateway for *mobwrite*, linking to the editor port recorded in *ports*."""
+    return GatewaySite(GatewayResource(mobwrite, limits, ports, clock, deadline))

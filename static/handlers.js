@@ -1,0 +1,223 @@
+// Form element handlers (PROTOCOL.md 10.9, 10.10): each turns a page
+// element into a shared object for the SyncClient (see core.js).
+
+import { scrubSurrogates } from './delta.js';
+import { applyPatches } from './patching.js';
+
+const TEXT_TYPES = new Set(['text', 'password', 'search', 'email', 'url', 'tel']);
+const TEXT_NUMBER = /^\s*-?[\d.,]+\s*$/;
+const HIDDEN_NUMBER = /^\s*-?[\d.]+\s*$/;
+
+/** What a text field holds, as it goes on the wire: LF line breaks, whole pairs. */
+export function normalizeText(value) {
+  return scrubSurrogates(value.replace(/\r\n?/g, '\n'));
+}
+
+function fireChange(element) {
+  element.dispatchEvent(new Event('change', { bubbles: true }));
+}
+
+function gone(element) {
+  return !element.isConnected;
+}
+
+/** textarea, input text/password (and other one-line text types). */
+class TextField {
+  constructor(element) {
+    this.element = element;
+    this.name = element.id;
+    this.mergeChanges = true;
+  }
+
+  getClientText() {
+    if (gone(this.element)) return null;
+    const text = normalizeText(this.element.value);
+    if (this.element.type === 'password') this.mergeChanges = false;
+    else if (this.element.localName === 'input') this.mergeChanges = !TEXT_NUMBER.test(text);
+    return text;
+  }
+
+  setClientText(text) {
+    this.#write(text, null);
+  }
+
+  patchClientText(patches, dmp) {
+    const live = this.getClientText();
+    if (live === null) return;
+    const { text, offsets } = applyPatches(dmp, patches, live, this.#selection().offsets);
+    this.#write(text, offsets);
+  }
+
+  #selection() {
+    const element = this.element;
+    try {
+      return {
+        offsets: [element.selectionStart ?? 0, element.selectionEnd ?? 0],
+        direction: element.selectionDirection ?? 'none',
+      };
+    } catch {
+      // Some input types (email) have no selection API.
+      return { offsets: [0, 0], direction: 'none' };
+    }
+  }
+
+  /**
+   * Write text if it differs, keeping focus, scroll and the selection
+   * (moved to `offsets` when the caller tracked them, else clamped).
+   */
+  #write(text, offsets) {
+    const element = this.element;
+    if (normalizeText(element.value) === text) return;
+    const focused = element.ownerDocument.activeElement === element;
+    const selection = this.#selection();
+    const { scrollTop, scrollLeft } = element;
+    element.value = text;
+    if (focused) {
+      const [start, end] = offsets ?? selection.offsets.map((offset) => Math.min(offset, text.length));
+      try {
+        element.setSelectionRange(start, end, selection.direction);
+      } catch {
+        // No selection API on this input type: nothing to restore.
+      }
+    }
+    element.scrollTop = scrollTop;
+    element.scrollLeft = scrollLeft;
+    fireChange(element);
+  }
+}
+
+/** input type=hidden: overwrite when it holds a number; no change event. */
+class HiddenField {
+  constructor(element) {
+    this.element = element;
+    this.name = element.id;
+    this.mergeChanges = true;
+  }
+
+  getClientText() {
+    if (gone(this.element)) return null;
+    const text = scrubSurrogates(this.element.value);
+    this.mergeChanges = !HIDDEN_NUMBER.test(text);
+    return text;
+  }
+
+  setClientText(text) {
+    this.element.value = text;
+  }
+}
+
+/** input type=checkbox: its value when checked, "" when not; overwrite. */
+class Checkbox {
+  constructor(element) {
+    this.element = element;
+    this.name = element.id;
+    this.mergeChanges = false;
+  }
+
+  #value() {
+    return this.element.value || 'on';
+  }
+
+  getClientText() {
+    if (gone(this.element)) return null;
+    return this.element.checked ? this.#value() : '';
+  }
+
+  setClientText(text) {
+    const checked = text === this.#value();
+    if (this.element.checked === checked) return;
+    this.element.checked = checked;
+    fireChange(this.element);
+  }
+}
+
+/** A radio group, named after the first button shared; overwrite. */
+class RadioGroup {
+  constructor(element) {
+    this.element = element;
+    this.name = element.id;
+    this.mergeChanges = false;
+  }
+
+  buttons() {
+    const { form, name } = this.element;
+    const root = this.element.ownerDocument;
+    return [...root.querySelectorAll('input[type=radio]')]
+      .filter((button) => button.name === name && button.form === form);
+  }
+
+  getClientText() {
+    if (gone(this.element)) return null;
+    const checked = this.buttons().find((button) => button.checked);
+    return checked ? checked.value : '';
+  }
+
+  setClientText(text) {
+    for (const button of this.buttons()) {
+      const checked = button.value === text;
+      if (button.checked !== checked) {
+        button.checked = checked;
+        fireChange(button);
+      }
+    }
+  }
+}
+
+/** select-one (overwrite) and select-multiple (values joined by NUL; merge). */
+class Select {
+  constructor(element) {
+    this.element = element;
+    this.name = element.id;
+    this.multiple = element.type === 'select-multiple';
+    this.mergeChanges = this.multiple;
+  }
+
+  getClientText() {
+    if (gone(this.element)) return null;
+    const selected = [...this.element.options].filter((option) => option.selected);
+    return scrubSurrogates(selected.map((option) => option.value).join('\0'));
+  }
+
+  setClientText(text) {
+    const wanted = '\0' + text + '\0';
+    let changed = false;
+    for (const option of this.element.options) {
+      const selected = this.multiple ? wanted.includes('\0' + option.value + '\0') : option.value === text;
+      if (option.selected !== selected) {
+        option.selected = selected;
+        changed = true;
+      }
+    }
+    if (changed) fireChange(this.element);
+  }
+}
+
+/**
+ * The shared objects for one element (a form yields one per element),
+ * in the original's handler order: form, hidden, checkbox, select, radio,
+ * text. `radioGroups` maps (form, name) groups already shared.
+ */
+export function sharedObjectsFor(element, radioGroups) {
+  const tag = element.localName;
+  if (tag === 'form') {
+    return [...element.elements].filter((child) => child.id)
+      .flatMap((child) => sharedObjectsFor(child, radioGroups));
+  }
+  if (!element.id) return [];
+  if (tag === 'textarea') return [new TextField(element)];
+  if (tag === 'select') return [new Select(element)];
+  if (tag !== 'input') return [];
+  const type = element.type;
+  if (type === 'hidden') return [new HiddenField(element)];
+  if (type === 'checkbox') return [new Checkbox(element)];
+  if (type === 'radio') {
+    const groups = radioGroups.get(element.form) ?? new Map();
+    radioGroups.set(element.form, groups);
+    if (groups.has(element.name)) return [];
+    const group = new RadioGroup(element);
+    groups.set(element.name, group);
+    return [group];
+  }
+  if (TEXT_TYPES.has(type)) return [new TextField(element)];
+  return [];
+}

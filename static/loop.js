@@ -1,0 +1,161 @@
+// The sync loop: timing, watchdog, retries and connection state
+// (PROTOCOL.md 10.5-10.8). No DOM: timers and the transport are passed in.
+
+export const STATES = Object.freeze(['synced', 'syncing', 'offline']);
+
+const browserTimers = {
+  setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle),
+  now: () => globalThis.performance.now(),
+};
+
+/** Delay before retry number `failures` (1, 2, ...): doubling from the minimum interval. */
+export function retryDelay(failures, settings) {
+  const delay = settings.minSyncInterval * 2 ** Math.min(failures - 1, 16);
+  return Math.min(delay, settings.maxRetryInterval);
+}
+
+export class SyncLoop {
+  /**
+   * client: a SyncClient; transport: see transport.js; timers: an object
+   * with setTimeout, clearTimeout and now() in ms; onState(state) hears
+   * every state change.
+   */
+  constructor({ client, transport, timers = browserTimers, onState = () => {}, log = () => {} }) {
+    this.client = client;
+    this.transport = transport;
+    this.timers = timers;
+    this.requested = null;
+    this.applying = false;
+    this.onState = onState;
+    this.log = log;
+    this.state = 'synced';
+    this.failures = 0;
+    this.inFlight = null;
+    this.timer = null;
+    this.watchdog = null;
+  }
+
+  #setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.onState(state);
+  }
+
+  /** Run a sync after `delay` ms, bringing a later scheduled one forward. */
+  schedule(delay) {
+    if (this.inFlight) {
+      // Remembered until the answer arrives, then honoured.
+      this.requested = Math.min(delay, this.requested ?? Infinity);
+      return;
+    }
+    const due = this.timers.now() + delay;
+    if (this.timer !== null) {
+      if (this.timer.due <= due) return;
+      this.timers.clearTimeout(this.timer.handle);
+    }
+    const handle = this.timers.setTimeout(() => {
+      this.timer = null;
+      this.sync();
+    }, delay);
+    this.timer = { handle, due };
+  }
+
+  /** A local edit happened: show it as unsynced and sync soon. */
+  noteLocalChange() {
+    // Our own synthetic change events while applying an answer are not edits.
+    if (this.applying) return;
+    if (this.state === 'synced') this.#setState('syncing');
+    this.schedule(this.client.settings.minSyncInterval);
+  }
+
+  #cancelTimer() {
+    if (this.timer !== null) {
+      this.timers.clearTimeout(this.timer.handle);
+      this.timer = null;
+    }
+  }
+
+  #armWatchdog(controller) {
+    this.#disarmWatchdog();
+    this.watchdog = this.timers.setTimeout(() => {
+      this.watchdog = null;
+      this.log('no answer in time; retrying');
+      controller.abort();
+    }, this.client.settings.timeoutInterval);
+  }
+
+  #disarmWatchdog() {
+    if (this.watchdog !== null) {
+      this.timers.clearTimeout(this.watchdog);
+      this.watchdog = null;
+    }
+  }
+
+  /** Send one sync now, unless one is in flight; resolves when it is settled. */
+  async sync() {
+    if (this.inFlight) return this.inFlight;
+    this.#cancelTimer();
+    const request = this.client.buildRequest();
+    if (request === null) {
+      this.#setState('synced');
+      return undefined;
+    }
+    if (this.client.changedLocally || this.client.pending) this.#setState(this.failures ? 'offline' : 'syncing');
+    const controller = new AbortController();
+    this.#armWatchdog(controller);
+    this.log(`sending\n${request}`);
+    this.inFlight = this.transport.send(request, {
+      signal: controller.signal,
+      rearm: () => this.#armWatchdog(controller),
+    }).then((response) => {
+      this.log(`received\n${response}`);
+      this.#disarmWatchdog();
+      this.failures = 0;
+      this.applying = true;
+      let interval;
+      try {
+        interval = this.client.applyResponse(response);
+      } finally {
+        this.applying = false;
+      }
+      this.inFlight = null;
+      this.#setState(this.client.pending ? 'syncing' : 'synced');
+      this.#continue(interval);
+    }, (error) => {
+      this.#disarmWatchdog();
+      this.failures += 1;
+      this.log(`sync failed (${error.message}); retry ${this.failures}`);
+      // The edit stacks keep what was not acknowledged; the next request resends it.
+      this.inFlight = null;
+      this.#setState('offline');
+      this.#continue(retryDelay(this.failures, this.client.settings));
+    });
+    return this.inFlight;
+  }
+
+  #continue(delay) {
+    const requested = this.requested ?? Infinity;
+    this.requested = null;
+    if (this.client.shadows.size === 0) return;
+    this.schedule(Math.min(delay, requested));
+  }
+
+  /**
+   * Page unload: one last request so recent keystrokes reach the server,
+   * unless one is already in flight; its answer is ignored.
+   */
+  flush() {
+    if (this.inFlight) return;
+    this.#cancelTimer();
+    const request = this.client.buildRequest();
+    if (request === null) return;
+    this.transport.send(request, { keepalive: true }).catch(() => {});
+  }
+
+  /** Stop timers (used when nothing is shared any more, and by tests). */
+  stop() {
+    this.#cancelTimer();
+    this.#disarmWatchdog();
+  }
+}

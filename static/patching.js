@@ -1,0 +1,123 @@
+// Diffing and fuzzy patching for the client (PROTOCOL.md 4, 10.6, 10.10).
+//
+// The diff-match-patch library does the searching; this module fixes the
+// client's settings, keeps surrogate pairs whole, and applies patches while
+// moving cursor offsets along with the text.
+
+import {
+  DIFF_DELETE, DIFF_EQUAL, DIFF_INSERT, diff_match_patch as DiffMatchPatch,
+} from './vendor/diff-match-patch.mjs';
+import { scrubSurrogates } from './delta.js';
+
+export const CLIENT_DIFF_TIMEOUT = 0.5;
+
+/** A library instance with the client's settings (10.1, 10.10). */
+export function createDmp() {
+  const dmp = new DiffMatchPatch();
+  dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT;
+  dmp.Match_Distance = 1000;
+  dmp.Match_Threshold = 0.6;
+  return dmp;
+}
+
+/** The client's diff of shadow into text (section 4), pairs kept whole. */
+export function clientDiff(dmp, shadow, text) {
+  const diffs = dmp.diff_main(shadow, text, true);
+  if (diffs.length > 2) {
+    dmp.diff_cleanupSemantic(diffs);
+    dmp.diff_cleanupEfficiency(diffs);
+  }
+  return dmp.diff_cleanupSplitSurrogates(diffs);
+}
+
+/** Shift offsets for `length` units inserted at `at` (only those strictly after it). */
+function inserted(offsets, at, length) {
+  for (let i = 0; i < offsets.length; i++) {
+    if (offsets[i] > at) offsets[i] += length;
+  }
+}
+
+/** Shift offsets for the units [start, end) deleted; offsets inside collapse to start. */
+function deleted(offsets, start, end) {
+  for (let i = 0; i < offsets.length; i++) {
+    if (offsets[i] >= end) offsets[i] -= end - start;
+    else if (offsets[i] > start) offsets[i] = start;
+  }
+}
+
+/**
+ * Patch text fuzzily, as the library's patch_apply does, and move each
+ * cursor offset through every insertion and deletion (10.10 step 2).
+ * Returns { text, offsets, applied } where applied says which patches fit.
+ * Half pairs a fuzzy match may leave behind become U+FFFD.
+ */
+export function applyPatches(dmp, patches, text, offsets = []) {
+  if (patches.length === 0) return { text, offsets: [...offsets], applied: [] };
+  const work = dmp.patch_deepCopy(patches);
+  const padding = dmp.patch_addPadding(work);
+  dmp.patch_splitMax(work);
+  let current = padding + text + padding;
+  const moved = offsets.map((offset) => offset + padding.length);
+  const applied = [];
+  const maxBits = dmp.Match_MaxBits;
+  let drift = 0;
+  for (const patch of work) {
+    const expected = patch.start2 + drift;
+    const before = dmp.diff_text1(patch.diffs);
+    let start;
+    let end = -1;
+    if (before.length > maxBits) {
+      // Only a very long deletion is longer than the matcher's bit budget:
+      // find its two ends separately.
+      start = dmp.match_main(current, before.substring(0, maxBits), expected);
+      if (start !== -1) {
+        end = dmp.match_main(current, before.substring(before.length - maxBits),
+          expected + before.length - maxBits);
+        if (end === -1 || start >= end) start = -1;
+      }
+    } else {
+      start = dmp.match_main(current, before, expected);
+    }
+    if (start === -1) {
+      applied.push(false);
+      drift -= patch.length2 - patch.length1;
+      continue;
+    }
+    drift = start - expected;
+    const found = end === -1
+      ? current.substring(start, start + before.length)
+      : current.substring(start, end + maxBits);
+    // Map positions in the patch's old text onto the text actually found.
+    let locate = (index) => index;
+    if (found !== before) {
+      const diffs = dmp.diff_main(before, found, false);
+      if (before.length > maxBits
+          && dmp.diff_levenshtein(diffs) / before.length > dmp.Patch_DeleteThreshold) {
+        applied.push(false);
+        continue;
+      }
+      dmp.diff_cleanupSemanticLossless(diffs);
+      locate = (index) => dmp.diff_xIndex(diffs, index);
+    }
+    let index = 0;
+    for (const [op, part] of patch.diffs) {
+      if (op === DIFF_INSERT) {
+        const at = start + locate(index);
+        current = current.substring(0, at) + part + current.substring(at);
+        inserted(moved, at, part.length);
+      } else if (op === DIFF_DELETE) {
+        const from = start + locate(index);
+        const to = start + locate(index + part.length);
+        current = current.substring(0, from) + current.substring(to);
+        deleted(moved, from, to);
+      }
+      if (op !== DIFF_DELETE) index += part.length;
+    }
+    applied.push(true);
+  }
+  const result = scrubSurrogates(current.substring(padding.length, current.length - padding.length));
+  const clamp = (offset) => Math.min(Math.max(offset - padding.length, 0), result.length);
+  return { text: result, offsets: moved.map(clamp), applied };
+}
+
+export { DIFF_DELETE, DIFF_EQUAL, DIFF_INSERT };

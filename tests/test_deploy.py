@@ -16,7 +16,7 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.scripts.twistd import ServerOptions
 
-from mobwrite import tap, wsgi
+from mobwrite import editor, tap, wsgi
 from mobwrite.relay import DaemonAddress
 from twisted.plugins import mobwrite_plugin
 
@@ -151,8 +151,9 @@ def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -
     config = parsed["config"][1]["parsed"]
     upstreams = {block["args"][0]: [server["args"][0] for server in block["block"]]
                  for block in blocks(config, "upstream")}
-    routes = {tuple(block["args"]): blocks(block["block"], "proxy_pass")[0]["args"][0]
-              for block in blocks(config, "location")}
+    routes = {tuple(block["args"]): proxy["args"][0]
+              for block in blocks(config, "location")
+              for proxy in blocks(block["block"], "proxy_pass")}
     daemon = daemon_options().subOptions
     editor = f"127.0.0.1:{endpoint_port(daemon['editor'])}"
     gateway = f"127.0.0.1:{endpoint_port(daemon['gateway'])}"
@@ -162,6 +163,21 @@ def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -
         ("=", "/gateway/"): "http://mobwrite_gateway/",
     }
     assert upstreams == {"mobwrite_editor": [editor], "mobwrite_gateway": [gateway]}
+
+
+def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> None:
+    """/config.js is answered by nginx with the daemon's module, naming the published path."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    config = parsed["config"][1]["parsed"]
+    location = next(block for block in blocks(config, "location")
+                    if block["args"] == ["=", "/config.js"])
+    status, text = blocks(location["block"], "return")[0]["args"]
+    # nginx turns \n inside a quoted string into a line break.
+    module = text.replace("\\n", "\n")
+    daemon_module = editor.config_module("/scripts/q.py").decode("utf-8")
+    assert status == "200"
+    assert module.splitlines() == [
+        line for line in daemon_module.splitlines() if not line.startswith("//")]
 
 
 def test_readme_deploying_names_every_deploy_file() -> None:

@@ -22,8 +22,8 @@ from twisted.plugins import mobwrite_plugin
 
 DEPLOY = ROOT / "deploy"
 # Where the examples expect the checkout and the virtual environment.
-INSTALLED = {"/opt/mobwrite/venv/bin/": str(Path(sys.executable).parent) + "/",
-             "/opt/mobwrite/": str(ROOT) + "/"}
+INSTALLED = {"/opt/mobwrite/bin/": str(Path(sys.executable).parent) + "/",
+             "/etc/mobwrite/": str(DEPLOY) + "/"}
 
 
 def local(path: str) -> str:

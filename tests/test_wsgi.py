@@ -142,6 +142,16 @@ def test_bare_requests_redirect_to_the_editor(gateway: WsgiServer) -> None:
     assert (answer.status, answer.getheader("Location")) == (303, EDITOR + "/?shopping-list")
 
 
+def test_preflight_and_other_paths(gateway: WsgiServer) -> None:
+    """CORS preflight is answered as by the built-in gateway; other paths are not the gateway."""
+    answer, body = gateway.request("OPTIONS", "/")
+    assert (answer.status, body) == (204, b"")
+    assert answer.getheader("Access-Control-Allow-Origin") == "*"
+    assert "POST" in answer.getheader("Access-Control-Allow-Methods", "")
+    answer, _ = gateway.request("GET", "/metrics")
+    assert answer.status == 404
+
+
 def test_body_over_the_cap_is_refused(gateway: WsgiServer) -> None:
     """A body over the cap set by MAX_REQUEST_BYTES in MOBWRITE_CONFIG gets 413."""
     answer, body = gateway.request(

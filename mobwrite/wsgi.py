@@ -135,14 +135,14 @@ def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
 def make_application(daemon: DaemonAddress | str = DEFAULT_DAEMON,
                      editor_url: str | None = DEFAULT_EDITOR_URL,
                      timeout: float = relay.DEFAULT_TIMEOUT,
-                     settings: Settings | None = None) -> WSGIApplication:
+                     settings: Settings | None = None) -> Gateway:
     """The gateway for the daemon at *daemon*, with the limits of *settings*."""
     address = daemon if isinstance(daemon, DaemonAddress) else DaemonAddress.parse(daemon)
     limits = Limits.from_settings(settings or Settings.defaults())
     return Gateway(address, editor_url, timeout, limits)
 
 
-def from_environment(environment: Mapping[str, str]) -> WSGIApplication:
+def from_environment(environment: Mapping[str, str]) -> Gateway:
     """The gateway configured by MOBWRITE_* variables; a bad value stops start-up."""
     settings = Settings.defaults()
     config = environment.get("MOBWRITE_CONFIG")
@@ -158,4 +158,4 @@ def from_environment(environment: Mapping[str, str]) -> WSGIApplication:
                             seconds, settings)
 
 
-application = from_environment(os.environ)
+application: WSGIApplication = from_environment(os.environ)

@@ -229,7 +229,7 @@ def test_body_is_read_only_to_its_content_length(daemon: Daemon) -> None:
 def test_terminated_input_is_read_one_byte_past_the_cap(refusing: DaemonAddress) -> None:
     """A body without Content-Length (chunked, ended by the server) is capped while reading."""
     app = wsgi.make_application(refusing)
-    cap = app.limits.body_bytes  # type: ignore[attr-defined]
+    cap = app.limits.body_bytes
     called = Called(app, "POST", body=b"q=" + b"x" * (2 * cap), CONTENT_LENGTH="",
                     **{"wsgi.input_terminated": True})
     assert called.status == 413
@@ -247,14 +247,14 @@ def test_environment_configures_the_application(tmp_path: Path) -> None:
     """MOBWRITE_DAEMON, MOBWRITE_EDITOR_URL, MOBWRITE_TIMEOUT and MOBWRITE_CONFIG all apply."""
     config = tmp_path / "mobwrite.conf"
     config.write_text("MAX_REQUEST_BYTES = 1000\n", encoding="utf-8")
-    app: Any = wsgi.from_environment({
+    app = wsgi.from_environment({
         "MOBWRITE_DAEMON": "[::1]:4017", "MOBWRITE_EDITOR_URL": "/",
         "MOBWRITE_TIMEOUT": "2.5 seconds", "MOBWRITE_CONFIG": str(config)})
     assert (app.daemon, app.editor, app.timeout) == (DaemonAddress("::1", 4017), "", 2.5)
     assert app.limits.request_bytes == 1000
     called = Called(app, "GET", "notes")
     assert (called.status, called.headers["Location"]) == (303, "/?notes")
-    default: Any = wsgi.from_environment({})
+    default = wsgi.from_environment({})
     assert (default.daemon, default.editor, default.timeout) == (
         DaemonAddress("127.0.0.1", 3017), EDITOR, 10.0)
 

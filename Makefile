@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+CHROMIUM := /usr/bin/chromium
+# apt-get needs root: use sudo only when not root and sudo exists.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
 .PHONY: serve test setup test-setup
 
 $(BIN)/python:
@@ -13,8 +17,14 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet .
 
-test-setup: setup
-	$(BIN)/pip install --quiet ".[test]"
+# The browser tests drive Debian's Chromium through Playwright, which must
+# never download a browser of its own.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test-setup: setup $(CHROMIUM)
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test]"
 
 serve: setup
 	$(BIN)/twistd -n --pidfile= mobwrite

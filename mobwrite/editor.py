@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from twisted.web import resource, server, static
+from twisted.web import pages, resource, server
 
 from mobwrite.gateway import other_site
 from mobwrite.logs import logger
@@ -37,47 +37,90 @@ def static_directory() -> Path:
         f"or the checkout ({' or '.join(map(str, STATIC_CANDIDATES))})")
 
 
-def not_found() -> resource.Resource:
-    return resource.NoResource("No such page.")
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
 
 
-class StaticFiles(static.File):
-    """Files of ``static/``: exact types, no directory listings, revalidated on reuse."""
+def file_for(root: Path, segments: list[bytes]) -> Path | None:
+    """The file under *root* that URL path *segments* name, or None.
 
-    contentTypes = {
-        **static.File.contentTypes,
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript; charset=utf-8",
-        ".mjs": "text/javascript; charset=utf-8",
-        ".css": "text/css; charset=utf-8",
-        ".json": "application/json",
-        ".svg": "image/svg+xml",
-        ".map": "application/json",
-    }
-    indexNames = [START_PAGE]
-    childNotFound = not_found()
-
-    def directoryListing(self) -> resource.Resource:
-        return self.childNotFound
-
-    def render(self, request: server.Request) -> bytes | int:
-        for name, value in COMMON.items():
-            request.setHeader(name, value)
-        return super().render(request)
+    A path ending in ``/`` names that directory's index.html; directories
+    themselves are never listed, and no segment may climb out of *root*.
+    """
+    names = list(segments)
+    if not names or names[-1] == b"":
+        names[-1:] = [START_PAGE.encode()]
+    try:
+        parts = [name.decode("utf-8") for name in names]
+    except UnicodeDecodeError:
+        return None
+    if any(part in ("", ".", "..") or "/" in part or "\\" in part or "\0" in part
+           for part in parts):
+        return None
+    path = root.joinpath(*parts)
+    return path if path.is_file() else None
 
 
-class ConfigModule(resource.Resource):
-    """``/config.js``: where this page's gateway is."""
+def not_found(request: server.Request) -> bytes:
+    page: bytes = pages.notFound("No such page", "There is no such page here.").render(request)
+    return page
+
+
+class ReadOnly(resource.Resource):
+    """A resource answering GET and HEAD; other methods get 405 with Allow."""
 
     isLeaf = True
+
+    def render(self, request: server.Request) -> bytes:
+        for name, value in COMMON.items():
+            request.setHeader(name, value)
+        if request.method in (b"GET", b"HEAD"):
+            return self.render_GET(request)
+        request.setHeader("Allow", "GET, HEAD")
+        page: bytes = pages.errorPage(
+            405, "Method Not Allowed", "This site only serves pages.").render(request)
+        return page
+
+    def render_GET(self, request: server.Request) -> bytes:
+        raise NotImplementedError
+
+
+class StaticFiles(ReadOnly):
+    """The files of ``static/``: exact types, no directory listings, revalidated on reuse."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def render_GET(self, request: server.Request) -> bytes:
+        # Mounted at the site's root: the whole URL path names the file.
+        path = file_for(self.root, request.prepath + request.postpath)
+        if path is None:
+            return not_found(request)
+        request.setHeader("Content-Type",
+                          CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+        return path.read_bytes()
+
+
+class ConfigModule(ReadOnly):
+    """``/config.js``: where this page's gateway is."""
 
     def __init__(self, ports: BoundPorts) -> None:
         super().__init__()
         self.ports = ports
 
     def render_GET(self, request: server.Request) -> bytes:
-        for name, value in COMMON.items():
-            request.setHeader(name, value)
         request.setHeader("Cache-Control", "no-store")
         gateway = other_site(request, self.ports, "gateway")
         if gateway is None:
@@ -86,8 +129,6 @@ class ConfigModule(resource.Resource):
             return b"The gateway is not listening on a TCP port.\n"
         request.setHeader("Content-Type", "text/javascript; charset=utf-8")
         return config_module(gateway + "/")
-
-    render_HEAD = render_GET
 
 
 def config_module(gateway: str) -> bytes:
@@ -108,10 +149,7 @@ class EditorRoot(resource.Resource):
         self.putChild(b"config.js", ConfigModule(ports))
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
-        return self.files.getChild(path, request)
-
-    def render(self, request: server.Request) -> bytes | int:
-        return self.files.render(request)
+        return self.files
 
 
 class EditorSite(server.Site):
@@ -125,5 +163,5 @@ class EditorSite(server.Site):
 
 def editor_site(ports: BoundPorts, directory: Path | None = None) -> EditorSite:
     """The editor site serving *directory* (default: ``static_directory()``)."""
-    files = StaticFiles(str(directory or static_directory()))
+    files = StaticFiles(directory or static_directory())
     return EditorSite(EditorRoot(files, ports))

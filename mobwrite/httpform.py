@@ -159,8 +159,8 @@ def too_large_body(limits: Limits) -> Answer:
 
 
 def document_path(name: str) -> str:
-    """The editor page's path for document *name* (a valid DOCUMENT_NAME)."""
-    return f"/?{name}"
+    """The editor page's path for document *name* (a valid DOCUMENT_NAME); see static/README.md."""
+    return f"/editor.html?doc={name}"
 
 
 def bare_get(query: bytes, editor: str | None) -> Answer:

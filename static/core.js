@@ -11,7 +11,7 @@
 //   mergeChanges         false for overwrite mode; read after getClientText()
 
 import {
-  DeltaError, decodeRaw, encodeText, fromDelta, isNoOp, resultText, toDelta,
+  DeltaError, decodeRaw, encodeText, fromDelta, isNoOp, resultText, scrubSurrogates, toDelta,
 } from './delta.js';
 import { applyPatches, clientDiff, createDmp } from './patching.js';
 
@@ -127,7 +127,8 @@ export class SyncClient {
         this.shadows.delete(name);
         continue;
       }
-      this.#stackEdit(shadow, text);
+      // A half surrogate pair (pasted, or cut by a script) cannot be encoded.
+      this.#stackEdit(shadow, scrubSurrogates(text));
       lines.push(`F:${shadow.serverVersion}:${prefix}${name}`);
       for (const [, line] of shadow.editStack) lines.push(line);
     }

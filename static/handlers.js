@@ -1,16 +1,15 @@
 // Form element handlers (PROTOCOL.md 10.9, 10.10): each turns a page
 // element into a shared object for the SyncClient (see core.js).
 
-import { scrubSurrogates } from './delta.js';
 import { applyPatches } from './patching.js';
 
 const TEXT_TYPES = new Set(['text', 'password', 'search', 'email', 'url', 'tel']);
 const TEXT_NUMBER = /^\s*-?[\d.,]+\s*$/;
 const HIDDEN_NUMBER = /^\s*-?[\d.]+\s*$/;
 
-/** What a text field holds, as it goes on the wire: LF line breaks, whole pairs. */
+/** What a text field holds, as it goes on the wire: LF line breaks (5.3). */
 export function normalizeText(value) {
-  return scrubSurrogates(value.replace(/\r\n?/g, '\n'));
+  return value.replace(/\r\n?/g, '\n');
 }
 
 function fireChange(element) {
@@ -96,7 +95,7 @@ class HiddenField {
 
   getClientText() {
     if (gone(this.element)) return null;
-    const text = scrubSurrogates(this.element.value);
+    const text = this.element.value;
     this.mergeChanges = !HIDDEN_NUMBER.test(text);
     return text;
   }
@@ -175,7 +174,7 @@ class Select {
   getClientText() {
     if (gone(this.element)) return null;
     const selected = [...this.element.options].filter((option) => option.selected);
-    return scrubSurrogates(selected.map((option) => option.value).join('\0'));
+    return selected.map((option) => option.value).join('\0');
   }
 
   setClientText(text) {

@@ -59,6 +59,11 @@ export function jsonpUrls(request, gateway, maxChars, bufferId) {
     const overhead = (prefix + 'b%3A' + bufferId + '+++' + '%0A%0A').length + 2 * digits;
     const blockLength = Math.max(maxChars - overhead, 3);
     const count = Math.max(Math.ceil(twice.length / blockLength), minimum);
+    if (String(count).length > digits) {
+      // The original let the URLs overshoot here; recount with room for the digits.
+      minimum = count;
+      continue;
+    }
     const urls = [];
     let position = 0;
     for (let x = 1; x <= count; x++) {

@@ -1,4 +1,4 @@
-"""The thirty conformance conversations, against the engine and the real daemon."""
+"""The thirty conformance conversations, against the engine and the real daemon (TCP and HTTP)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from conformance import CASES, ORIGINAL_FILE, Case, original_cases
 from daemon import Daemon
+from http_client import callback, get, post_q
 from mobwrite.engine import Engine
 from mobwrite.settings import Settings
 from mobwrite.store import Store
@@ -38,3 +39,36 @@ def test_tcp(case: Case, daemon: Daemon) -> None:
     """The daemon answers each case over TCP: output lines, no blank line, then close."""
     for request, response in case.instantiate():
         assert daemon.exchange(request) == response
+
+
+@pytest.mark.parametrize("case", CASES + ORIGINAL, ids=case_id)
+def test_http_post_q(case: Case, daemon: Daemon) -> None:
+    """Over HTTP POST ``q=``, each answer is the TCP answer plus one LF, as plain text."""
+    for request, response in case.instantiate():
+        reply = post_q(daemon.ports["gateway"], request)
+        assert (reply.status, reply.body) == (200, response + b"\n")
+        assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+# Cases whose answers hold every character the escaping must handle: none,
+# LF, tab, percent escapes, NUL and CR in the requests, several users.
+BY_GET = [case for case in CASES if case.name in (
+    "Empty", "Good raw text", "Raw text with special chars", "Delta with Unicode",
+    "Raw text with malformed linefeed", "Simple collaboration", "Complete Buffer")]
+
+
+@pytest.mark.parametrize("case", BY_GET, ids=case_id)
+def test_http_get_q(case: Case, daemon: Daemon) -> None:
+    """``q=`` in the URL of a GET answers as the POST does."""
+    for request, response in case.instantiate():
+        reply = get(daemon.ports["gateway"], "q", request)
+        assert (reply.status, reply.body) == (200, response + b"\n")
+
+
+@pytest.mark.parametrize("case", BY_GET, ids=case_id)
+def test_http_get_p(case: Case, daemon: Daemon) -> None:
+    """``p=`` answers with the TCP answer as the escaped argument of ``mobwrite.callback``."""
+    for request, response in case.instantiate():
+        reply = get(daemon.ports["gateway"], "p", request, path="/scripts/q.py")
+        assert (reply.status, reply.body) == (200, callback(response))
+        assert reply.headers["Content-Type"] == "text/javascript; charset=utf-8"

@@ -199,7 +199,7 @@ def test_a_bare_name_goes_to_its_editor_page() -> None:
     """``GET /?NAME`` answers 303 to the editor page of NAME."""
     answer = gateway(query=b"Shopping-list_2:v.1")
     assert isinstance(answer, Answer) and answer.status == 303
-    assert answer.headers["Location"] == EDITOR + httpform.document_path("Shopping-list_2:v.1")
+    assert answer.headers["Location"] == EDITOR + "/editor.html?doc=Shopping-list_2:v.1"
 
 
 @pytest.mark.parametrize("query", [b"two%20words", b"a/b", b"x=1", "caf\u00e9".encode()])

@@ -1,0 +1,212 @@
+// The sync loop: scheduling, watchdog, retries with backoff, state, unload (10.5-10.8).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { SyncClient } from '../../static/core.js';
+import { SyncLoop, retryDelay } from '../../static/loop.js';
+import { TransportError } from '../../static/transport.js';
+
+/** Timers that only move when the test says so. */
+class FakeClock {
+  constructor() {
+    this.time = 0;
+    this.timers = new Map();
+    this.next = 1;
+  }
+
+  setTimeout(callback, delay) {
+    const handle = this.next++;
+    this.timers.set(handle, { due: this.time + delay, callback });
+    return handle;
+  }
+
+  clearTimeout(handle) {
+    this.timers.delete(handle);
+  }
+
+  now() {
+    return this.time;
+  }
+
+  /** The delay until the earliest timer, or null. */
+  get nextDelay() {
+    const dues = [...this.timers.values()].map((timer) => timer.due);
+    return dues.length ? Math.min(...dues) - this.time : null;
+  }
+
+  async advance(ms) {
+    const end = this.time + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, timer]) => timer.due <= end)
+        .sort((a, b) => a[1].due - b[1].due)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.time = due[1].due;
+      due[1].callback();
+      await settle();
+    }
+    this.time = end;
+  }
+}
+
+async function settle() {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+/** A gateway whose answers the test gives one by one. */
+class ScriptedTransport {
+  constructor() {
+    this.sent = [];
+  }
+
+  send(request, options = {}) {
+    return new Promise((resolve, reject) => {
+      const exchange = { request, options, resolve, reject };
+      options.signal?.addEventListener('abort', () => reject(new TransportError('aborted')));
+      this.sent.push(exchange);
+    });
+  }
+
+  get last() {
+    return this.sent[this.sent.length - 1];
+  }
+}
+
+function field(name, text) {
+  return { name, text, getClientText() { return this.text; }, setClientText(v) { this.text = v; } };
+}
+
+function setup(...objects) {
+  const clock = new FakeClock();
+  const transport = new ScriptedTransport();
+  const client = new SyncClient({ userId: 'wkq7r2mz' });
+  const states = [];
+  for (const object of objects) client.share(object);
+  const loop = new SyncLoop({ client, transport, timers: clock, onState: (s) => states.push(s) });
+  return { clock, transport, client, loop, states };
+}
+
+test('an answer schedules the next sync after the adapted interval', async () => {
+  const { clock, transport, loop } = setup(field('memo', 'a'));
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(clock.nextDelay, 2900);
+  await clock.advance(2900);
+  assert.equal(transport.sent.length, 2);
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:1:memo\nd:1:=1\n\n');
+});
+
+test('only one request is in flight; a share meanwhile is honoured after the answer', async () => {
+  const { clock, transport, loop } = setup(field('memo', 'a'));
+  loop.sync();
+  loop.sync();
+  loop.schedule(10);
+  assert.equal(transport.sent.length, 1);
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(clock.nextDelay, 10);
+});
+
+test('scheduling sooner brings a pending sync forward, later does not delay it', async () => {
+  const { clock, loop } = setup(field('memo', 'a'));
+  loop.schedule(5000);
+  loop.schedule(10);
+  assert.equal(clock.nextDelay, 10);
+  loop.schedule(3000);
+  assert.equal(clock.nextDelay, 10);
+  assert.equal(clock.timers.size, 1);
+});
+
+test('the watchdog aborts a silent request and retries, backing off when it repeats', async () => {
+  const { clock, transport, loop, states } = setup(field('memo', 'a'));
+  loop.sync();
+  await clock.advance(30000);
+  assert.equal(transport.sent[0].options.signal.aborted, true);
+  assert.equal(loop.state, 'offline');
+  assert.equal(clock.nextDelay, 1000);
+  await clock.advance(1000);
+  assert.equal(transport.sent.length, 2);
+  // The lost raw is resent, stacked, under the same version.
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:0:memo\nr:1:a\n\n');
+  await clock.advance(30000);
+  assert.equal(clock.nextDelay, 2000);
+  transport.sent.length = 0;
+  await clock.advance(2000);
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  assert.deepEqual(states, ['syncing', 'offline', 'synced']);
+});
+
+test('an error status retries well before the watchdog and doubles up to a cap', async () => {
+  const { clock, transport, loop } = setup(field('memo', 'a'));
+  const delays = [];
+  loop.sync();
+  for (let n = 0; n < 7; n++) {
+    transport.last.reject(new TransportError('gateway answered 503', 503));
+    await settle();
+    delays.push(clock.nextDelay);
+    await clock.advance(clock.nextDelay);
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  assert.equal(transport.sent.length, 8);
+});
+
+test('retryDelay doubles from the shortest interval up to maxRetryInterval', () => {
+  const settings = { minSyncInterval: 1000, maxRetryInterval: 30000 };
+  assert.deepEqual([1, 2, 3, 5, 6, 100].map((n) => retryDelay(n, settings)), [1000, 2000, 4000, 16000, 30000, 30000]);
+});
+
+test('a rearm from an unfinished JSONP buffer restarts the watchdog', async () => {
+  const { clock, transport, loop } = setup(field('memo', 'a'));
+  loop.sync();
+  await clock.advance(20000);
+  transport.last.options.rearm();
+  await clock.advance(20000);
+  assert.equal(transport.last.options.signal.aborted, false);
+  await clock.advance(10000);
+  assert.equal(transport.last.options.signal.aborted, true);
+});
+
+test('local edits show as syncing until the server acknowledges them', async () => {
+  const memo = field('memo', 'a');
+  const { transport, loop } = setup(memo);
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  memo.text = 'ab';
+  loop.noteLocalChange();
+  assert.equal(loop.state, 'syncing');
+  loop.sync();
+  assert.equal(loop.state, 'syncing');
+  transport.last.resolve('F:2:memo\nd:1:=2\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+});
+
+test('nullifyAll stops the loop once the N lines are sent', async () => {
+  const { clock, transport, client, loop } = setup(field('memo', 'a'));
+  client.nullifyAll = true;
+  loop.sync();
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nN:memo\n\n');
+  transport.last.resolve('\n');
+  await settle();
+  assert.equal(clock.nextDelay, null);
+});
+
+test('unload sends one last request with keepalive unless one is in flight', async () => {
+  const memo = field('memo', 'a');
+  const { transport, loop } = setup(memo);
+  loop.sync();
+  loop.flush();
+  assert.equal(transport.sent.length, 1);
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  memo.text = 'ab';
+  loop.flush();
+  assert.equal(transport.sent.length, 2);
+  assert.equal(transport.last.options.keepalive, true);
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:1:memo\nd:1:=1\t+b\n\n');
+});

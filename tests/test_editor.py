@@ -1,0 +1,181 @@
+"""The editor site: static files, ``/config.js`` and 404s, over real loopback HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from twisted.web.client import Agent, ResponseDone
+from twisted.web.http_headers import Headers
+
+from daemon import ROOT, Daemon
+from http_client import fetch
+from mobwrite.editor import STATIC_CANDIDATES, config_module, editor_site, file_for, static_directory
+from mobwrite.services import BoundPorts
+
+PAGE = b"<!doctype html><title>start</title>"
+MODULE = b"export const answer = 42;\n"
+
+
+@pytest.fixture
+def site_root(tmp_path: Path) -> Path:
+    (tmp_path / "index.html").write_bytes(PAGE)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "module.mjs").write_bytes(MODULE)
+    (tmp_path / "lib" / "script.js").write_bytes(MODULE)
+    (tmp_path / "lib" / "data.bin").write_bytes(b"\x00\x01")
+    return tmp_path
+
+
+async def serve(root: Path, ports: BoundPorts) -> IListeningPort:
+    port: IListeningPort = reactor.listenTCP(  # type: ignore[attr-defined]
+        0, editor_site(ports, root), interface="127.0.0.1")
+    return port
+
+
+class BodyReader(Protocol):
+    """Collects a response body (twisted's readBody warns on this transport)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done: defer.Deferred[bytes] = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if reason.check(ResponseDone):
+            self.done.callback(b"".join(self.chunks))
+        else:
+            self.done.errback(reason)
+
+
+async def get(port: IListeningPort, path: str, host: str | None = None,
+              method: bytes = b"GET") -> tuple[int, Headers, bytes]:
+    headers = Headers({b"Host": [host.encode()]}) if host else None
+    url = f"http://127.0.0.1:{port.getHost().port}{path}".encode()
+    response: Any = await Agent(reactor).request(method, url, headers)
+    reader = BodyReader()
+    response.deliverBody(reader)
+    body = await reader.done
+    return response.code, response.headers, body
+
+
+def header(headers: Headers, name: str) -> str | None:
+    values = headers.getRawHeaders(name)
+    return values[0] if values else None
+
+
+@pytest_twisted.ensureDeferred
+async def test_root_serves_the_start_page(site_root: Path) -> None:
+    """``/`` (with or without a query) is index.html, as UTF-8 HTML, not sniffable."""
+    port = await serve(site_root, BoundPorts())
+    try:
+        for path in ("/", "/?notes"):
+            code, headers, body = await get(port, path)
+            assert (code, body) == (200, PAGE)
+            assert header(headers, "Content-Type") == "text/html; charset=utf-8"
+            assert header(headers, "X-Content-Type-Options") == "nosniff"
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_modules_are_javascript(site_root: Path) -> None:
+    """``.mjs`` and ``.js`` are served as text/javascript, which module scripts require."""
+    port = await serve(site_root, BoundPorts())
+    try:
+        for path in ("/lib/module.mjs", "/lib/script.js"):
+            code, headers, body = await get(port, path)
+            assert (code, body) == (200, MODULE)
+            assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
+        assert header((await get(port, "/lib/data.bin"))[1], "Content-Type") == (
+            "application/octet-stream")
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_files_directories_and_escapes_are_404(site_root: Path) -> None:
+    """No such file, a directory without index, and ``..`` all get a 404 page."""
+    (site_root.parent / "secret.txt").write_text("secret")
+    port = await serve(site_root, BoundPorts())
+    try:
+        for path in ("/nothing.js", "/lib", "/lib/", "/lib/../../secret.txt",
+                     "/%2e%2e/secret.txt", "/lib/%2Fetc%2Fpasswd", "/%ff"):
+            code, headers, body = await get(port, path)
+            assert code == 404, path
+            assert b"secret" not in body
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_post_to_a_page_is_405(site_root: Path) -> None:
+    """The editor site only serves; it does not take uploads."""
+    port = await serve(site_root, BoundPorts())
+    try:
+        assert (await get(port, "/", method=b"POST"))[0] == 405
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_config_names_the_bound_gateway_under_the_browsers_host_name(site_root: Path) -> None:
+    """``/config.js`` is an uncached module naming the gateway's bound port on this host name."""
+    ports = BoundPorts()
+    ports.numbers["gateway"] = 4321
+    port = await serve(site_root, ports)
+    try:
+        code, headers, body = await get(port, "/config.js", host="editor.example:8000")
+        assert (code, body) == (200, config_module("http://editor.example:4321/"))
+        assert b'export const gateway = "http://editor.example:4321/";' in body
+        assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
+        assert header(headers, "Cache-Control") == "no-store"
+        code, _, body = await get(port, "/config.js")
+        assert f'"http://127.0.0.1:4321/"'.encode() in body
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_config_without_a_gateway_port_is_503(site_root: Path) -> None:
+    """Before the gateway listens (or if it is not on TCP) the page is told plainly."""
+    port = await serve(site_root, BoundPorts())
+    try:
+        code, _, body = await get(port, "/config.js")
+        assert code == 503 and b"gateway" in body
+    finally:
+        await port.stopListening()
+
+
+def test_file_for_refuses_climbing_out(tmp_path: Path) -> None:
+    """Path segments that could leave the root name no file."""
+    (tmp_path / "a.js").write_text("")
+    assert file_for(tmp_path, [b"a.js"]) == tmp_path / "a.js"
+    for segments in ([b".."], [b"..", b"a.js"], [b"x\\..\\a.js"], [b"a.js\x00"], [b"", b"a.js"]):
+        assert file_for(tmp_path, segments) is None
+
+
+def test_the_checkout_static_directory_is_found() -> None:
+    """Run from a checkout, the editor serves the checkout's static/."""
+    assert static_directory() in STATIC_CANDIDATES
+    assert static_directory().resolve() == (ROOT / "static").resolve()
+
+
+def test_the_daemon_serves_static_files_and_config(daemon: Daemon) -> None:
+    """The real daemon's editor port serves static/ and a config naming its gateway port."""
+    editor = f"http://127.0.0.1:{daemon.ports['editor']}"
+    script = fetch(editor + "/delta.js")
+    assert script.status == 200
+    assert script.body == (ROOT / "static" / "delta.js").read_bytes()
+    assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    config = fetch(editor + "/config.js")
+    assert f'"http://127.0.0.1:{daemon.ports["gateway"]}/"'.encode() in config.body
+    assert fetch(editor + "/no-such-page.html").status == 404

@@ -17,6 +17,7 @@ from daemon import Daemon
 from wsgiserver import SERVERS, WsgiServer, form_escape
 
 from mobwrite import relay, wsgi
+from mobwrite.httpform import document_path
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import SettingError
 
@@ -139,7 +140,8 @@ def test_bare_requests_redirect_to_the_editor(gateway: WsgiServer) -> None:
     answer, _ = gateway.request("GET", "/")
     assert (answer.status, answer.getheader("Location")) == (303, EDITOR + "/")
     answer, _ = gateway.request("GET", "/scripts/q.py?shopping-list")
-    assert (answer.status, answer.getheader("Location")) == (303, EDITOR + "/?shopping-list")
+    assert (answer.status, answer.getheader("Location")) == (
+        303, EDITOR + document_path("shopping-list"))
 
 
 def test_preflight_and_other_paths(gateway: WsgiServer) -> None:
@@ -253,7 +255,7 @@ def test_environment_configures_the_application(tmp_path: Path) -> None:
     assert (app.daemon, app.editor, app.timeout) == (DaemonAddress("::1", 4017), "", 2.5)
     assert app.limits.request_bytes == 1000
     called = Called(app, "GET", "notes")
-    assert (called.status, called.headers["Location"]) == (303, "/?notes")
+    assert (called.status, called.headers["Location"]) == (303, document_path("notes"))
     default = wsgi.from_environment({})
     assert (default.daemon, default.editor, default.timeout) == (
         DaemonAddress("127.0.0.1", 3017), EDITOR, 10.0)

@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 
 from daemon import Daemon
+from wsgiserver import SERVERS, WsgiServer
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,16 @@ def fresh_daemon(tmp_path: Path) -> Iterator[Daemon]:
     yield running
     if running.process is not None:
         running.stop()
+
+
+@pytest.fixture(scope="session", params=("built-in",) + SERVERS)
+def gateway_port(request: pytest.FixtureRequest, daemon: Daemon,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Each HTTP gateway to the session daemon: its own, and the WSGI one under each server."""
+    if request.param == "built-in":
+        yield daemon.ports["gateway"]
+        return
+    server = WsgiServer(tmp_path_factory.mktemp(f"wsgi-{request.param}"), request.param,
+                        MOBWRITE_DAEMON=f"127.0.0.1:{daemon.ports['tcp']}").start()
+    yield server.port
+    server.stop()

@@ -10,18 +10,18 @@ from typing import Any
 
 import crossplane
 import pytest
-from daemon import ROOT
 from gunicorn.app.wsgiapp import WSGIApplication
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
+from twisted.plugins import mobwrite_plugin
 from twisted.scripts.twistd import ServerOptions
 
+from daemon import ROOT
 from mobwrite import editor, tap, wsgi
 from mobwrite.relay import DaemonAddress
-from twisted.plugins import mobwrite_plugin
 
 DEPLOY = ROOT / "deploy"
-# Where the examples expect the checkout and the virtual environment.
+# Where the examples expect the virtual environment and the gunicorn settings.
 INSTALLED = {"/opt/mobwrite/bin/": str(Path(sys.executable).parent) + "/",
              "/etc/mobwrite/": str(DEPLOY) + "/"}
 

@@ -12,14 +12,14 @@ from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
-from conformance import CASES, Case
-from daemon import Daemon
-from wsgiserver import SERVERS, WsgiServer, form_escape
 
+from daemon import Daemon
+from http_client import fetch, form, get, post_q
 from mobwrite import relay, wsgi
 from mobwrite.httpform import document_path
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import SettingError
+from wsgiserver import SERVERS, WsgiServer
 
 EDITOR = "http://127.0.0.1:8000"
 
@@ -61,10 +61,6 @@ def silent() -> Iterator[DaemonAddress]:
         yield DaemonAddress("127.0.0.1", sock.getsockname()[1])
 
 
-def case_id(case: Case) -> str:
-    return case.name.lower().replace(" ", "-")
-
-
 class Called:
     """What one direct call of a WSGI application produced."""
 
@@ -97,85 +93,64 @@ class Called:
         return lambda data: None
 
 
-def test_conformance_cases_are_all_here() -> None:
-    """All thirty cases run through the WSGI gateway below."""
-    assert len(CASES) == 30
-
-
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_conformance(case: Case, gateway: WsgiServer) -> None:
-    """Each case POSTed as q gets the TCP answer plus one LF, as plain text."""
-    for request, response in case.instantiate():
-        answer, body = gateway.post_q(request)
-        assert answer.status == 200
-        assert answer.getheader("Content-Type") == "text/plain; charset=utf-8"
-        assert body == response + b"\n"
+def url(server: WsgiServer, rest: str = "/") -> str:
+    return f"http://127.0.0.1:{server.port}{rest}"
 
 
 def test_jsonp_get(gateway: WsgiServer) -> None:
     """p by GET answers the callback with LF escaped, as JavaScript, never cached."""
     request, token = memo()
-    answer, body = gateway.request("GET", "/scripts/q.py?p=" + form_escape(request))
-    assert answer.status == 200
-    assert answer.getheader("Content-Type") == "text/javascript; charset=utf-8"
-    assert answer.getheader("Cache-Control") == "no-store"
-    assert body == b'mobwrite.callback("F:1:memo%d\\nd:0:=8\\n");\n' % token
+    reply = get(gateway.port, "p", request, path="/scripts/q.py")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert reply.body == b'mobwrite.callback("F:1:memo%d\\nd:0:=8\\n");\n' % token
 
 
-def test_q_by_get_and_p_by_post(gateway: WsgiServer) -> None:
-    """Both parameters work with both methods, and q wins over p."""
+def test_q_wins_over_p(gateway: WsgiServer) -> None:
+    """With both parameters, the answer is the plain-text q answer."""
     request, token = memo()
-    answer, body = gateway.request("GET", "/?q=" + form_escape(request) + "&p=x")
-    assert (answer.status, body) == (200, b"F:1:memo%d\nd:0:=8\n\n" % token)
-    request, token = memo()
-    answer, body = gateway.request(
-        "POST", "/", b"p=" + form_escape(request).encode(),
-        {"Content-Type": "application/x-www-form-urlencoded"})
-    assert (answer.status, body) == (200, b'mobwrite.callback("F:1:memo%d\\nd:0:=8\\n");\n'
-                                     % token)
+    reply = fetch(url(gateway), form(p=b"u:x\n\n", q=request))
+    assert (reply.status, reply.body) == (200, b"F:1:memo%d\nd:0:=8\n\n" % token)
 
 
 def test_bare_requests_redirect_to_the_editor(gateway: WsgiServer) -> None:
     """No parameter: 303 to the editor's start page, or to the page of the named document."""
-    answer, _ = gateway.request("GET", "/")
-    assert (answer.status, answer.getheader("Location")) == (303, EDITOR + "/")
-    answer, _ = gateway.request("GET", "/scripts/q.py?shopping-list")
-    assert (answer.status, answer.getheader("Location")) == (
+    reply = fetch(url(gateway))
+    assert (reply.status, reply.headers["Location"]) == (303, EDITOR + "/")
+    reply = fetch(url(gateway, "/scripts/q.py?shopping-list"))
+    assert (reply.status, reply.headers["Location"]) == (
         303, EDITOR + document_path("shopping-list"))
 
 
 def test_preflight_and_other_paths(gateway: WsgiServer) -> None:
     """CORS preflight is answered as by the built-in gateway; other paths are not the gateway."""
-    answer, body = gateway.request("OPTIONS", "/")
-    assert (answer.status, body) == (204, b"")
-    assert answer.getheader("Access-Control-Allow-Origin") == "*"
-    assert "POST" in answer.getheader("Access-Control-Allow-Methods", "")
-    answer, _ = gateway.request("GET", "/metrics")
-    assert answer.status == 404
+    reply = fetch(url(gateway), method="OPTIONS")
+    assert (reply.status, reply.body) == (204, b"")
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in reply.headers["Access-Control-Allow-Methods"]
+    assert fetch(url(gateway, "/metrics")).status == 404
 
 
 def test_body_over_the_cap_is_refused(gateway: WsgiServer) -> None:
     """A body over the cap set by MAX_REQUEST_BYTES in MOBWRITE_CONFIG gets 413."""
-    answer, body = gateway.request(
-        "POST", "/", b"q=" + b"x" * 70000,
-        {"Content-Type": "application/x-www-form-urlencoded"})
-    assert answer.status == 413
-    assert b"nothing was done" in body
+    reply = fetch(url(gateway), b"q=" + b"x" * 70000)
+    assert reply.status == 413
+    assert b"nothing was done" in reply.body
 
 
 def test_request_over_max_request_bytes_is_refused(gateway: WsgiServer) -> None:
     """A q under the body cap but over MAX_REQUEST_BYTES once decoded gets 413."""
-    answer, body = gateway.post_q(b"u:a\nF:0:big\nR:0:" + b"x" * 20000 + b"\n\n")
-    assert answer.status == 413
-    assert b"MAX_REQUEST_BYTES" in body
+    reply = post_q(gateway.port, b"u:a\nF:0:big\nR:0:" + b"x" * 20000 + b"\n\n")
+    assert reply.status == 413
+    assert b"MAX_REQUEST_BYTES" in reply.body
 
 
 def test_bad_form_escape_is_refused(gateway: WsgiServer) -> None:
     """A % without two hex digits gets 400, with a message saying how to write it."""
-    answer, body = gateway.request("POST", "/", b"q=100%zz",
-                                   {"Content-Type": "application/x-www-form-urlencoded"})
-    assert answer.status == 400
-    assert b"%25" in body
+    reply = fetch(url(gateway), b"q=100%zz")
+    assert reply.status == 400
+    assert b"%25" in reply.body
 
 
 @pytest.mark.parametrize("kind", SERVERS)
@@ -184,10 +159,10 @@ def test_unreachable_daemon_gets_the_empty_answer(kind: str, tmp_path: Path,
     """With no daemon listening, q gets a lone LF and p an empty callback; the log says why."""
     server = WsgiServer(tmp_path, kind, MOBWRITE_DAEMON=str(refusing)).start()
     try:
-        answer, body = server.post_q(memo()[0])
-        assert (answer.status, body) == (200, b"\n")
-        answer, body = server.request("GET", "/?p=" + form_escape(memo()[0]))
-        assert (answer.status, body) == (200, b'mobwrite.callback("");\n')
+        reply = post_q(server.port, memo()[0])
+        assert (reply.status, reply.body) == (200, b"\n")
+        reply = get(server.port, "p", memo()[0])
+        assert (reply.status, reply.body) == (200, b'mobwrite.callback("");\n')
         server.wait_for_log(f"no answer from the daemon at {refusing}")
     finally:
         server.stop()
@@ -196,7 +171,7 @@ def test_unreachable_daemon_gets_the_empty_answer(kind: str, tmp_path: Path,
 def test_silent_daemon_gets_the_empty_answer_after_the_timeout(silent: DaemonAddress) -> None:
     """A daemon that never answers costs one timeout, then the empty answer."""
     app = wsgi.make_application(silent, timeout=0.2)
-    called = Called(app, "POST", body=b"q=" + form_escape(memo()[0]).encode())
+    called = Called(app, "POST", body=form(q=memo()[0]))
     assert (called.status, called.body) == (200, b"\n")
     assert f"daemon at {silent}" in called.errors.getvalue()
 
@@ -205,7 +180,7 @@ def test_empty_and_truncated_requests_never_reach_the_daemon(refusing: DaemonAdd
     """Requests the engine would not run are answered empty without a connection."""
     app = wsgi.make_application(refusing)
     for request in (b"", b"u:a\nF:0:x\nr:1:cut sh", b"\n\n"):
-        called = Called(app, "POST", body=b"q=" + form_escape(request).encode())
+        called = Called(app, "POST", body=form(q=request))
         assert (called.status, called.body) == (200, b"\n")
         assert called.errors.getvalue() == ""
 
@@ -222,10 +197,10 @@ def test_body_is_read_only_to_its_content_length(daemon: Daemon) -> None:
     """Bytes past CONTENT_LENGTH are left unread and do not reach the form."""
     app = wsgi.make_application(f"127.0.0.1:{daemon.ports['tcp']}")
     request, token = memo()
-    form = b"q=" + form_escape(request).encode()
-    called = Called(app, "POST", body=form + b"&q=ignored", CONTENT_LENGTH=str(len(form)))
+    body = form(q=request)
+    called = Called(app, "POST", body=body + b"&q=ignored", CONTENT_LENGTH=str(len(body)))
     assert (called.status, called.body) == (200, b"F:1:memo%d\nd:0:=8\n\n" % token)
-    assert called.input.tell() == len(form)
+    assert called.input.tell() == len(body)
 
 
 def test_terminated_input_is_read_one_byte_past_the_cap(refusing: DaemonAddress) -> None:

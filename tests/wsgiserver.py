@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
 import re
 import sys
 from pathlib import Path
-from urllib.parse import quote_from_bytes
 
 from daemon import ROOT, Daemon
 
@@ -45,24 +43,3 @@ class WsgiServer(Daemon):
         assert match is not None
         self.port = int(match[1])
         return self
-
-    def request(self, method: str, target: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[http.client.HTTPResponse, bytes]:
-        """One HTTP request on its own connection: the response and its whole body."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            connection.request(method, target, body, headers or {})
-            response = connection.getresponse()
-            return response, response.read()
-        finally:
-            connection.close()
-
-    def post_q(self, request: bytes) -> tuple[http.client.HTTPResponse, bytes]:
-        """POST a protocol request as ``q``, form-encoded as the JavaScript client does."""
-        return self.request("POST", "/", b"q=" + form_escape(request).encode(),
-                            {"Content-Type": "application/x-www-form-urlencoded"})
-
-
-def form_escape(data: bytes) -> str:
-    """Percent-encode bytes for a form field."""
-    return quote_from_bytes(data, safe="")

@@ -16,7 +16,8 @@ bind = "127.0.0.1:8018"
 workers = 2
 worker_class = "gthread"
 threads = 16
-# Longer than the gateway's own wait for the daemon (MOBWRITE_TIMEOUT, 10 s).
+# Longer than the gateway's longest wait for the daemon: MOBWRITE_TIMEOUT
+# (10 s) to connect, and again for the answer.
 timeout = 30
 graceful_timeout = 15
 control_socket_disable = True

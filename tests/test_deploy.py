@@ -17,8 +17,10 @@ from twisted.plugins import mobwrite_plugin
 from twisted.scripts.twistd import ServerOptions
 
 from daemon import ROOT
-from mobwrite import editor, tap, wsgi
+from mobwrite import editor, relay, tap, wsgi
+from mobwrite.httpform import Limits
 from mobwrite.relay import DaemonAddress
+from mobwrite.settings import Settings
 
 DEPLOY = ROOT / "deploy"
 # Where the examples expect the virtual environment and the gunicorn settings.
@@ -113,7 +115,8 @@ def test_supervisord_runs_gunicorn_with_the_gateway_application(
     assert gunicorn.load() is wsgi.application
     assert cfg.bind == ["127.0.0.1:8018"]
     assert cfg.worker_class_str == "gthread"
-    assert cfg.timeout > 10
+    # A worker must outlive the gateway's own waits: connecting, then the answer.
+    assert cfg.timeout > 2 * relay.DEFAULT_TIMEOUT
 
 
 def test_the_wsgi_gateway_is_pointed_at_the_daemon_tcp_port() -> None:
@@ -163,6 +166,18 @@ def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -
         ("=", "/gateway/"): "http://mobwrite_gateway/",
     }
     assert upstreams == {"mobwrite_editor": [editor], "mobwrite_gateway": [gateway]}
+
+
+def test_nginx_lets_the_gateway_answer_for_itself(tmp_path: Path) -> None:
+    """nginx passes bodies up to the gateway's cap and waits longer than the gateway does."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    [server] = [entry["block"] for entry in blocks(parsed["config"][1]["parsed"], "server")
+                if "block" in entry]
+    settings = {entry["directive"]: entry["args"] for entry in server}
+    megabytes = int(settings["client_max_body_size"][0].removesuffix("m"))
+    assert megabytes * 1024 * 1024 >= Limits.from_settings(Settings.defaults()).body_bytes
+    seconds = int(settings["proxy_read_timeout"][0].removesuffix("s"))
+    assert seconds > 2 * relay.DEFAULT_TIMEOUT
 
 
 def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> None:

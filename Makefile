@@ -9,12 +9,24 @@ CHROMIUM := /usr/bin/chromium
 # apt-get needs root: use sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: serve test setup test-setup
+.PHONY: serve test setup test-setup npm-setup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: $(BIN)/python
+# The browser client's npm dependencies, pinned by package-lock.json; their
+# postinstall copies the ES modules the pages load into static/vendor/, which
+# must exist before `pip install .` packs static/.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+static/vendor/diff-match-patch.mjs: node_modules/.package-lock.json scripts/vendor.mjs
+	node scripts/vendor.mjs
+
+npm-setup: node_modules/.package-lock.json static/vendor/diff-match-patch.mjs
+
+setup: $(BIN)/python npm-setup
 	$(BIN)/pip install --quiet .
 
 # The browser tests drive Debian's Chromium through Playwright, which must
@@ -23,7 +35,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test-setup: setup $(CHROMIUM)
+test-setup: setup npm-setup $(CHROMIUM)
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test]"
 
 serve: setup
@@ -31,3 +43,4 @@ serve: setup
 
 test: test-setup
 	$(BIN)/python -m pytest
+	npm test

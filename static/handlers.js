@@ -12,6 +12,14 @@ export function normalizeText(value) {
   return value.replace(/\r\n?/g, '\n');
 }
 
+/**
+ * The document name of an element: its id, as in the original, unless a
+ * `data-mobwrite-name` attribute names it (so pages can keep fixed ids).
+ */
+export function sharedName(element) {
+  return element.dataset?.mobwriteName || element.id;
+}
+
 function fireChange(element) {
   element.dispatchEvent(new Event('change', { bubbles: true }));
 }
@@ -24,7 +32,7 @@ function gone(element) {
 class TextField {
   constructor(element) {
     this.element = element;
-    this.name = element.id;
+    this.name = sharedName(element);
     this.mergeChanges = true;
   }
 
@@ -89,7 +97,7 @@ class TextField {
 class HiddenField {
   constructor(element) {
     this.element = element;
-    this.name = element.id;
+    this.name = sharedName(element);
     this.mergeChanges = true;
   }
 
@@ -109,7 +117,7 @@ class HiddenField {
 class Checkbox {
   constructor(element) {
     this.element = element;
-    this.name = element.id;
+    this.name = sharedName(element);
     this.mergeChanges = false;
   }
 
@@ -134,7 +142,7 @@ class Checkbox {
 class RadioGroup {
   constructor(element) {
     this.element = element;
-    this.name = element.id;
+    this.name = sharedName(element);
     this.mergeChanges = false;
   }
 
@@ -166,7 +174,7 @@ class RadioGroup {
 class Select {
   constructor(element) {
     this.element = element;
-    this.name = element.id;
+    this.name = sharedName(element);
     this.multiple = element.type === 'select-multiple';
     this.mergeChanges = this.multiple;
   }
@@ -199,10 +207,10 @@ class Select {
 export function sharedObjectsFor(element, radioGroups) {
   const tag = element.localName;
   if (tag === 'form') {
-    return [...element.elements].filter((child) => child.id)
+    return [...element.elements].filter((child) => sharedName(child))
       .flatMap((child) => sharedObjectsFor(child, radioGroups));
   }
-  if (!element.id) return [];
+  if (!sharedName(element)) return [];
   if (tag === 'textarea') return [new TextField(element)];
   if (tag === 'select') return [new Select(element)];
   if (tag !== 'input') return [];

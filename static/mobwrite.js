@@ -3,7 +3,7 @@
 // callback), wiring the DOM handlers to the sync core and loop.
 
 import { DEFAULTS, NAME_PATTERN, SyncClient, randomId } from './core.js';
-import { sharedObjectsFor } from './handlers.js';
+import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
 import { fetchTransport, jsonpTransport } from './transport.js';
 
@@ -52,7 +52,7 @@ function shareOne(target) {
   if (!item) return;
   // An object that already speaks the shared-object interface is shared as is.
   const objects = typeof item.getClientText === 'function' ? [item] : sharedObjectsFor(item, radioGroups);
-  if (objects.length === 0) debug(`nothing to share in ${item.id || item}`);
+  if (objects.length === 0) debug(`nothing to share in ${item.id || item.localName || item}`);
   for (const object of objects) {
     if (!client.share(object)) continue;
     const element = object.element;
@@ -70,7 +70,8 @@ function shareOne(target) {
 }
 
 function unshareOne(target) {
-  const name = typeof target === 'string' ? target : target?.id ?? target?.name;
+  const element = typeof target === 'string' ? document.getElementById(target) : target;
+  const name = element?.localName ? sharedName(element) : element?.name ?? target;
   if (!name || !client.unshare(name)) return;
   listeners.get(name)?.();
   listeners.delete(name);

@@ -53,7 +53,7 @@ class Gateway:
     def __init__(self, daemon: DaemonAddress, editor_url: str | None, timeout: float,
                  limits: Limits) -> None:
         self.daemon = daemon
-        # httpform appends the editor's paths ("/", "/?NAME") to this base.
+        # httpform appends the editor's paths (its start page, a document's page) to this base.
         self.editor = None if editor_url is None else editor_url.rstrip("/")
         self.timeout = timeout
         self.limits = limits
@@ -107,11 +107,10 @@ def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
 
     Raises ValueError for a Content-Length that is not a number.
     """
-    declared = environ.get("CONTENT_LENGTH") or ""
-    if declared.strip() and not declared.strip().isdigit():
-        raise ValueError(f"Content-Length {declared[:40]!r} is not a number of bytes")
-    stream = environ["wsgi.input"]
-    if declared.strip():
+    declared = (environ.get("CONTENT_LENGTH") or "").strip()
+    if declared:
+        if not (declared.isascii() and declared.isdigit()):
+            raise ValueError(f"Content-Length {declared[:40]!r} is not a number of bytes")
         length = int(declared)
         if length > cap:
             return None
@@ -120,6 +119,7 @@ def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
         length = cap + 1
     else:
         return b""
+    stream = environ["wsgi.input"]
     chunks = []
     wanted = length
     while wanted > 0:

@@ -16,6 +16,7 @@ import pytest
 from daemon import Daemon
 from http_client import fetch, form, get, post_q
 from mobwrite import relay, wsgi
+from mobwrite.clientcore import ClientSession
 from mobwrite.httpform import document_path
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import SettingError
@@ -283,3 +284,30 @@ def test_exchange_bounds_the_answer(daemon: Daemon) -> None:
     address = DaemonAddress("127.0.0.1", daemon.ports["tcp"])
     with pytest.raises(RelayError, match="longer than 4 bytes"):
         relay.exchange(address, memo()[0], max_reply_bytes=4)
+
+
+def test_clients_on_every_door_converge(daemon: Daemon, gateway: WsgiServer) -> None:
+    """Editors syncing over TCP, the built-in gateway and the WSGI gateway end with one text."""
+    doors = [
+        daemon.exchange,
+        lambda request: post_q(daemon.ports["gateway"], request).body[:-1],
+        lambda request: post_q(gateway.port, request).body[:-1],
+    ]
+    name = f"doors{secrets.randbelow(10**12)}"
+    clients = [ClientSession() for _ in doors]
+    clients[0].share(name, "The quick brown fox jumps over the lazy dog.")
+    for client in clients[1:]:
+        client.share(name)
+    for _ in range(2):
+        for client, door in zip(clients, doors):
+            client.apply_response(door(client.build_request()))
+    # Each client inserts a word in front of a different one, all before syncing.
+    for client, (before, word) in zip(clients, [("The", "Very "), ("brown", "big "),
+                                                ("dog", "sleepy ")]):
+        document = client.documents[name]
+        document.text = document.text.replace(before, word + before, 1)
+    for _ in range(3):
+        for client, door in zip(clients, doors):
+            client.apply_response(door(client.build_request()))
+    texts = {client.documents[name].text for client in clients}
+    assert texts == {"Very The quick big brown fox jumps over the lazy sleepy dog."}

@@ -101,9 +101,11 @@ def test_supervisord_runs_the_mobwrite_plugin_in_the_foreground() -> None:
     assert options["nodaemon"]
     assert options["logfile"] == "-"
     assert options.subOptions["data-dir"] == "/var/lib/mobwrite"
-    program = supervisor_programs()["mobwrite"]
-    assert program.getboolean("autorestart")
-    assert program["stopsignal"] == "TERM"
+    programs = supervisor_programs()
+    assert programs["mobwrite"].getboolean("autorestart")
+    assert programs["mobwrite"]["stopsignal"] == "TERM"
+    # The daemon starts before the gateways that forward to it, and stops after them.
+    assert programs["mobwrite"].getint("priority") < programs["mobwrite-wsgi"].getint("priority")
 
 
 def test_supervisord_runs_gunicorn_with_the_gateway_application(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from twisted.web import pages, resource, server
+from twisted.web import http, pages, resource, server
 
 from mobwrite.gateway import other_site
 from mobwrite.logs import logger
@@ -105,7 +105,7 @@ class StaticFiles(ReadOnly):
 
     def render_GET(self, request: server.Request) -> bytes:
         # Mounted at the site's root: the whole URL path names the file.
-        path = file_for(self.root, request.prepath + request.postpath)
+        path = file_for(self.root, (request.prepath or []) + (request.postpath or []))
         if path is None:
             return not_found(request)
         request.setHeader("Content-Type",
@@ -157,7 +157,7 @@ class EditorSite(server.Site):
 
     noisy = False
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         log.debug("{method} {code}", method=request.method, code=request.code)
 
 

@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
-from twisted.web import server
+from twisted.web import http, server
 from twisted.web.resource import Resource
 
 from mobwrite import httpform
@@ -43,7 +43,7 @@ def other_site(request: server.Request, ports: BoundPorts, name: str) -> str | N
     local = request.getHost()
     fallback = local.host if isinstance(local, (IPv4Address, IPv6Address)) else "localhost"
     host = request.getHeader(b"host")
-    return httpform.public_url(host and host.decode("latin-1"), fallback, port,
+    return httpform.public_url(host.decode("latin-1") if host else None, fallback, port,
                                request.isSecure())
 
 
@@ -79,6 +79,8 @@ class GatewayRequest(server.Request):
         log.info("refused an HTTP body over {limit} bytes from {peer}",
                  limit=self.limits.body_bytes, peer=self.getClientAddress())
         self.refused = True
+        # No "100 Continue" after the refusal: the client must not send the body.
+        self.requestHeaders.removeHeader(b"expect")
         transport = self.channel.transport
         transport.write(httpform.raw_response(httpform.too_large_body(self.limits)))
         transport.loseConnection()
@@ -150,7 +152,7 @@ class GatewaySite(server.Site):
                          parsePOSTFormSubmission=False, reactor=resource.clock)
         self.limits = resource.limits
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         log.debug("{method} {code}", method=request.method, code=request.code)
 
 

@@ -102,7 +102,8 @@ SETTINGS = (
     Setting("CONNECTION_ORIGIN", parse_address, "",
             "if set, the only peer IP address allowed on the TCP port"),
     Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, in seconds"),
+            "a TCP request not complete this long after connecting is dropped, and an "
+            "HTTP request not answered this long gets 503, in seconds"),
     Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
             "largest request in bytes, on TCP and HTTP alike"),
     Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,

@@ -69,7 +69,7 @@ export function decodeRaw(encoded) {
 }
 
 /** True when offset falls between the two halves of a surrogate pair. */
-export function splitsPair(text, offset) {
+function splitsPair(text, offset) {
   if (offset <= 0 || offset >= text.length) return false;
   const before = text.charCodeAt(offset - 1);
   const after = text.charCodeAt(offset);
@@ -124,13 +124,6 @@ export function fromDelta(base, delta) {
 export function resultText(diffs) {
   let text = '';
   for (const [op, part] of diffs) if (op !== DIFF_DELETE) text += part;
-  return text;
-}
-
-/** The text a diff starts from (its equalities and deletions). */
-export function sourceText(diffs) {
-  let text = '';
-  for (const [op, part] of diffs) if (op !== DIFF_INSERT) text += part;
   return text;
 }
 

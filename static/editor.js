@@ -1,13 +1,13 @@
 // The editor page: editor.html?doc=NAME shares a title (document NAME_title)
 // and a large text (document NAME).
-import { connect, documentName, mobwrite, nameProblem, showProblem, showState } from './page.js';
+import { connect, documentName, mobwrite, nameProblem, refuseName, showState } from './page.js';
 
 const name = documentName();
 const problem = nameProblem(name);
 
 if (problem) {
   document.getElementById('problem').hidden = false;
-  showProblem(document.getElementById('name-error'),
+  refuseName(document.getElementById('editor'),
     name ? `"${name}" is not a document name. ${problem}` : 'No document named: open editor.html?doc=NAME.');
 } else {
   const title = document.getElementById('title');

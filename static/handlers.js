@@ -24,20 +24,29 @@ function fireChange(element) {
   element.dispatchEvent(new Event('change', { bubbles: true }));
 }
 
-function gone(element) {
-  return !element.isConnected;
-}
-
-/** textarea, input text/password (and other one-line text types). */
-class TextField {
-  constructor(element) {
+/**
+ * One shared element: named after it, null once it has left the page (the
+ * core then unshares it). Subclasses read() the text to send.
+ */
+class SharedElement {
+  constructor(element, mergeChanges) {
     this.element = element;
     this.name = sharedName(element);
-    this.mergeChanges = true;
+    this.mergeChanges = mergeChanges;
   }
 
   getClientText() {
-    if (gone(this.element)) return null;
+    return this.element.isConnected ? this.read() : null;
+  }
+}
+
+/** textarea, input text/password (and other one-line text types). */
+class TextField extends SharedElement {
+  constructor(element) {
+    super(element, true);
+  }
+
+  read() {
     const text = normalizeText(this.element.value);
     if (this.element.type === 'password') this.mergeChanges = false;
     else if (this.element.localName === 'input') this.mergeChanges = !TEXT_NUMBER.test(text);
@@ -94,15 +103,12 @@ class TextField {
 }
 
 /** input type=hidden: overwrite when it holds a number; no change event. */
-class HiddenField {
+class HiddenField extends SharedElement {
   constructor(element) {
-    this.element = element;
-    this.name = sharedName(element);
-    this.mergeChanges = true;
+    super(element, true);
   }
 
-  getClientText() {
-    if (gone(this.element)) return null;
+  read() {
     const text = this.element.value;
     this.mergeChanges = !HIDDEN_NUMBER.test(text);
     return text;
@@ -114,19 +120,16 @@ class HiddenField {
 }
 
 /** input type=checkbox: its value when checked, "" when not; overwrite. */
-class Checkbox {
+class Checkbox extends SharedElement {
   constructor(element) {
-    this.element = element;
-    this.name = sharedName(element);
-    this.mergeChanges = false;
+    super(element, false);
   }
 
   #value() {
     return this.element.value || 'on';
   }
 
-  getClientText() {
-    if (gone(this.element)) return null;
+  read() {
     return this.element.checked ? this.#value() : '';
   }
 
@@ -139,11 +142,9 @@ class Checkbox {
 }
 
 /** A radio group, named after the first button shared; overwrite. */
-class RadioGroup {
+class RadioGroup extends SharedElement {
   constructor(element) {
-    this.element = element;
-    this.name = sharedName(element);
-    this.mergeChanges = false;
+    super(element, false);
   }
 
   buttons() {
@@ -153,8 +154,7 @@ class RadioGroup {
       .filter((button) => button.name === name && button.form === form);
   }
 
-  getClientText() {
-    if (gone(this.element)) return null;
+  read() {
     const checked = this.buttons().find((button) => button.checked);
     return checked ? checked.value : '';
   }
@@ -171,16 +171,13 @@ class RadioGroup {
 }
 
 /** select-one (overwrite) and select-multiple (values joined by NUL; merge). */
-class Select {
+class Select extends SharedElement {
   constructor(element) {
-    this.element = element;
-    this.name = sharedName(element);
-    this.multiple = element.type === 'select-multiple';
-    this.mergeChanges = this.multiple;
+    super(element, element.type === 'select-multiple');
+    this.multiple = this.mergeChanges;
   }
 
-  getClientText() {
-    if (gone(this.element)) return null;
+  read() {
     const selected = [...this.element.options].filter((option) => option.selected);
     return selected.map((option) => option.value).join('\0');
   }

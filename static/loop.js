@@ -1,8 +1,6 @@
 // The sync loop: timing, watchdog, retries and connection state
 // (PROTOCOL.md 10.5-10.8). No DOM: timers and the transport are passed in.
 
-export const STATES = Object.freeze(['synced', 'syncing', 'offline']);
-
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
   clearTimeout: (handle) => globalThis.clearTimeout(handle),
@@ -93,45 +91,57 @@ export class SyncLoop {
   }
 
   /** Send one sync now, unless one is in flight; resolves when it is settled. */
-  async sync() {
+  sync() {
     if (this.inFlight) return this.inFlight;
     this.#cancelTimer();
+    this.inFlight = this.#exchange().catch((error) => {
+      // A failing page handler must not stop the loop: log it and carry on.
+      this.log(`sync error: ${error?.stack ?? error}`);
+      return this.client.settings.maxSyncInterval;
+    }).then((delay) => {
+      this.inFlight = null;
+      if (delay !== null) this.#continue(delay);
+    });
+    return this.inFlight;
+  }
+
+  /** One exchange; resolves with the delay until the next, or null to stop. */
+  async #exchange() {
     const request = this.client.buildRequest();
     if (request === null) {
       this.#setState('synced');
-      return undefined;
+      return null;
     }
     if (this.client.changedLocally || this.client.pending) this.#setState(this.failures ? 'offline' : 'syncing');
     const controller = new AbortController();
     this.#armWatchdog(controller);
     this.log(`sending\n${request}`);
-    this.inFlight = this.transport.send(request, {
-      signal: controller.signal,
-      rearm: () => this.#armWatchdog(controller),
-    }).then((response) => {
-      this.log(`received\n${response}`);
-      this.#disarmWatchdog();
-      this.failures = 0;
-      this.applying = true;
-      let interval;
-      try {
-        interval = this.client.applyResponse(response);
-      } finally {
-        this.applying = false;
-      }
-      this.inFlight = null;
-      this.#setState(this.client.pending ? 'syncing' : 'synced');
-      this.#continue(interval);
-    }, (error) => {
-      this.#disarmWatchdog();
+    let response;
+    try {
+      response = await this.transport.send(request, {
+        signal: controller.signal,
+        rearm: () => this.#armWatchdog(controller),
+      });
+    } catch (error) {
       this.failures += 1;
       this.log(`sync failed (${error.message}); retry ${this.failures}`);
       // The edit stacks keep what was not acknowledged; the next request resends it.
-      this.inFlight = null;
       this.#setState('offline');
-      this.#continue(retryDelay(this.failures, this.client.settings));
-    });
-    return this.inFlight;
+      return retryDelay(this.failures, this.client.settings);
+    } finally {
+      this.#disarmWatchdog();
+    }
+    this.log(`received\n${response}`);
+    this.failures = 0;
+    this.applying = true;
+    let interval;
+    try {
+      interval = this.client.applyResponse(response);
+    } finally {
+      this.applying = false;
+    }
+    this.#setState(this.client.pending ? 'syncing' : 'synced');
+    return interval;
   }
 
   #continue(delay) {

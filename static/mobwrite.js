@@ -2,7 +2,7 @@
 // client (share, unshare, syncGateway, idPrefix, debug, nullifyAll,
 // callback), wiring the DOM handlers to the sync core and loop.
 
-import { DEFAULTS, NAME_PATTERN, SyncClient, randomId } from './core.js';
+import { NAME_PATTERN, SyncClient, randomId } from './core.js';
 import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
 import { fetchTransport, jsonpTransport } from './transport.js';
@@ -47,14 +47,17 @@ function resolve(target) {
   return element;
 }
 
+/** Share one target; true when something new is shared. */
 function shareOne(target) {
   const item = resolve(target);
-  if (!item) return;
+  if (!item) return false;
   // An object that already speaks the shared-object interface is shared as is.
   const objects = typeof item.getClientText === 'function' ? [item] : sharedObjectsFor(item, radioGroups);
   if (objects.length === 0) debug(`nothing to share in ${item.id || item.localName || item}`);
+  let added = false;
   for (const object of objects) {
     if (!client.share(object)) continue;
+    added = true;
     const element = object.element;
     if (element) {
       const onInput = () => loop.noteLocalChange();
@@ -67,6 +70,7 @@ function shareOne(target) {
       });
     }
   }
+  return added;
 }
 
 function unshareOne(target) {
@@ -90,7 +94,9 @@ const mobwrite = {
 
   /** Share elements, element ids, forms, or objects with getClientText(). */
   share(...targets) {
-    for (const target of targets) shareOne(target);
+    const added = targets.map(shareOne).some(Boolean);
+    // A new document is unsynced until its first exchange.
+    if (added) loop.noteLocalChange();
     if (client.shadows.size) loop.schedule(SHARE_DELAY);
   },
 
@@ -164,5 +170,5 @@ addEventListener('pagehide', () => loop.flush());
 
 globalThis.mobwrite = mobwrite;
 
-export { DEFAULTS, mobwrite };
+export { mobwrite };
 export default mobwrite;

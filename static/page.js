@@ -51,10 +51,37 @@ export function showState(element) {
   document.addEventListener('mobwrite:state', (event) => render(event.detail.state));
 }
 
-/** Show a problem in place of the page's content. */
+/** Show a problem message in element. */
 export function showProblem(element, message) {
   element.textContent = message;
   element.hidden = false;
+}
+
+/** Refuse a page's document name: no state badge, content hidden, the reason shown. */
+export function refuseName(content, message) {
+  document.getElementById('state').hidden = true;
+  content.hidden = true;
+  showProblem(document.getElementById('name-error'), message);
+}
+
+/**
+ * Start a demo page: documents named `<doc>_<element id>` (`?doc=`,
+ * default fallback), or a problem shown instead of `content`. Resolves
+ * with the name, or null when the name was refused.
+ */
+export async function startDemo(fallback, content, ...targets) {
+  const name = documentName(fallback);
+  const problem = nameProblem(name);
+  if (problem) {
+    refuseName(content, `"${name}" is not a document name. ${problem}`);
+    return null;
+  }
+  document.getElementById('doc-label').textContent = name;
+  showState(document.getElementById('state'));
+  await connect();
+  mobwrite.idPrefix = `${name}_`;
+  mobwrite.share(...targets);
+  return name;
 }
 
 export { mobwrite };

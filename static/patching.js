@@ -4,9 +4,7 @@
 // client's settings, keeps surrogate pairs whole, and applies patches while
 // moving cursor offsets along with the text.
 
-import {
-  DIFF_DELETE, DIFF_EQUAL, DIFF_INSERT, diff_match_patch as DiffMatchPatch,
-} from './vendor/diff-match-patch.mjs';
+import { DIFF_DELETE, DIFF_INSERT, diff_match_patch as DiffMatchPatch } from './vendor/diff-match-patch.mjs';
 import { scrubSurrogates } from './delta.js';
 
 export const CLIENT_DIFF_TIMEOUT = 0.5;
@@ -119,5 +117,3 @@ export function applyPatches(dmp, patches, text, offsets = []) {
   const clamp = (offset) => Math.min(Math.max(offset - padding.length, 0), result.length);
   return { text: result, offsets: moved.map(clamp), applied };
 }
-
-export { DIFF_DELETE, DIFF_EQUAL, DIFF_INSERT };

@@ -1,12 +1,10 @@
 // The spreadsheet demo: spreadsheet.html?doc=NAME shares each cell, id A1
 // to D8, as document NAME_<cell id> (NAME defaults to "sheet").
-import { connect, documentName, mobwrite, nameProblem, showProblem, showState } from './page.js';
+import { startDemo } from './page.js';
 
 const COLUMNS = ['A', 'B', 'C', 'D'];
 const ROWS = 8;
 
-const name = documentName('sheet');
-const problem = nameProblem(name);
 const head = document.getElementById('sheet-head');
 const body = document.getElementById('sheet-body');
 const totals = document.getElementById('sheet-totals');
@@ -57,13 +55,4 @@ document.getElementById('sheet').addEventListener('input', renderTotals);
 document.getElementById('sheet').addEventListener('change', renderTotals);
 renderTotals();
 
-if (problem) {
-  showProblem(document.getElementById('name-error'), `"${name}" is not a document name. ${problem}`);
-  document.getElementById('sheet').hidden = true;
-} else {
-  document.getElementById('doc-label').textContent = name;
-  showState(document.getElementById('state'));
-  await connect();
-  mobwrite.idPrefix = `${name}_`;
-  mobwrite.share(...cells);
-}
+await startDemo('sheet', document.getElementById('sheet'), ...cells);

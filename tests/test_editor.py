@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -17,7 +18,7 @@ from twisted.web.http_headers import Headers
 from daemon import ROOT, Daemon
 from http_client import fetch
 from mobwrite.editor import STATIC_CANDIDATES, config_module, editor_site, file_for, static_directory
-from mobwrite.services import BoundPorts
+from mobwrite.services import BoundPorts, ListeningService
 
 PAGE = b"<!doctype html><title>start</title>"
 MODULE = b"export const answer = 42;\n"
@@ -33,10 +34,19 @@ def site_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def serve(root: Path, ports: BoundPorts) -> IListeningPort:
-    port: IListeningPort = reactor.listenTCP(  # type: ignore[attr-defined]
-        0, editor_site(ports, root), interface="127.0.0.1")
-    return port
+@pytest.fixture
+def bound() -> BoundPorts:
+    """The port numbers the site links to; no gateway until a test sets one."""
+    return BoundPorts()
+
+
+@pytest.fixture
+def port(site_root: Path, bound: BoundPorts) -> Iterator[IListeningPort]:
+    """The editor site for *site_root*, listening on a loopback port."""
+    listening: IListeningPort = reactor.listenTCP(  # type: ignore[attr-defined]
+        0, editor_site(bound, site_root), interface="127.0.0.1")
+    yield listening
+    pytest_twisted.blockon(listening.stopListening())
 
 
 class BodyReader(Protocol):
@@ -73,86 +83,63 @@ def header(headers: Headers, name: str) -> str | None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_root_serves_the_start_page(site_root: Path) -> None:
+async def test_root_serves_the_start_page(port: IListeningPort) -> None:
     """``/`` (with or without a query) is index.html, as UTF-8 HTML, not sniffable."""
-    port = await serve(site_root, BoundPorts())
-    try:
-        for path in ("/", "/?notes"):
-            code, headers, body = await get(port, path)
-            assert (code, body) == (200, PAGE)
-            assert header(headers, "Content-Type") == "text/html; charset=utf-8"
-            assert header(headers, "X-Content-Type-Options") == "nosniff"
-    finally:
-        await port.stopListening()
+    for path in ("/", "/?notes"):
+        code, headers, body = await get(port, path)
+        assert (code, body) == (200, PAGE)
+        assert header(headers, "Content-Type") == "text/html; charset=utf-8"
+        assert header(headers, "X-Content-Type-Options") == "nosniff"
 
 
 @pytest_twisted.ensureDeferred
-async def test_modules_are_javascript(site_root: Path) -> None:
+async def test_modules_are_javascript(port: IListeningPort) -> None:
     """``.mjs`` and ``.js`` are served as text/javascript, which module scripts require."""
-    port = await serve(site_root, BoundPorts())
-    try:
-        for path in ("/lib/module.mjs", "/lib/script.js"):
-            code, headers, body = await get(port, path)
-            assert (code, body) == (200, MODULE)
-            assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
-        assert header((await get(port, "/lib/data.bin"))[1], "Content-Type") == (
-            "application/octet-stream")
-    finally:
-        await port.stopListening()
+    for path in ("/lib/module.mjs", "/lib/script.js"):
+        code, headers, body = await get(port, path)
+        assert (code, body) == (200, MODULE)
+        assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
+    assert header((await get(port, "/lib/data.bin"))[1], "Content-Type") == (
+        "application/octet-stream")
 
 
 @pytest_twisted.ensureDeferred
-async def test_missing_files_directories_and_escapes_are_404(site_root: Path) -> None:
+async def test_missing_files_directories_and_escapes_are_404(
+        site_root: Path, port: IListeningPort) -> None:
     """No such file, a directory without index, and ``..`` all get a 404 page."""
     (site_root.parent / "secret.txt").write_text("secret")
-    port = await serve(site_root, BoundPorts())
-    try:
-        for path in ("/nothing.js", "/lib", "/lib/", "/lib/../../secret.txt",
-                     "/%2e%2e/secret.txt", "/lib/%2Fetc%2Fpasswd", "/%ff"):
-            code, headers, body = await get(port, path)
-            assert code == 404, path
-            assert b"secret" not in body
-    finally:
-        await port.stopListening()
+    for path in ("/nothing.js", "/lib", "/lib/", "/lib/../../secret.txt",
+                 "/%2e%2e/secret.txt", "/lib/%2Fetc%2Fpasswd", "/%ff"):
+        code, headers, body = await get(port, path)
+        assert code == 404, path
+        assert b"secret" not in body
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_post_to_a_page_is_405(site_root: Path) -> None:
+async def test_a_post_to_a_page_is_405(port: IListeningPort) -> None:
     """The editor site only serves; it does not take uploads."""
-    port = await serve(site_root, BoundPorts())
-    try:
-        assert (await get(port, "/", method=b"POST"))[0] == 405
-    finally:
-        await port.stopListening()
+    assert (await get(port, "/", method=b"POST"))[0] == 405
 
 
 @pytest_twisted.ensureDeferred
-async def test_config_names_the_bound_gateway_under_the_browsers_host_name(site_root: Path) -> None:
+async def test_config_names_the_bound_gateway_under_the_browsers_host_name(
+        bound: BoundPorts, port: IListeningPort) -> None:
     """``/config.js`` is an uncached module naming the gateway's bound port on this host name."""
-    ports = BoundPorts()
-    ports.numbers["gateway"] = 4321
-    port = await serve(site_root, ports)
-    try:
-        code, headers, body = await get(port, "/config.js", host="editor.example:8000")
-        assert (code, body) == (200, config_module("http://editor.example:4321/"))
-        assert b'export const gateway = "http://editor.example:4321/";' in body
-        assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
-        assert header(headers, "Cache-Control") == "no-store"
-        code, _, body = await get(port, "/config.js")
-        assert f'"http://127.0.0.1:4321/"'.encode() in body
-    finally:
-        await port.stopListening()
+    bound.numbers["gateway"] = 4321
+    code, headers, body = await get(port, "/config.js", host="editor.example:8000")
+    assert (code, body) == (200, config_module("http://editor.example:4321/"))
+    assert b'export const gateway = "http://editor.example:4321/";' in body
+    assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
+    assert header(headers, "Cache-Control") == "no-store"
+    code, _, body = await get(port, "/config.js")
+    assert f'"http://127.0.0.1:4321/"'.encode() in body
 
 
 @pytest_twisted.ensureDeferred
-async def test_config_without_a_gateway_port_is_503(site_root: Path) -> None:
+async def test_config_without_a_gateway_port_is_503(port: IListeningPort) -> None:
     """Before the gateway listens (or if it is not on TCP) the page is told plainly."""
-    port = await serve(site_root, BoundPorts())
-    try:
-        code, _, body = await get(port, "/config.js")
-        assert code == 503 and b"gateway" in body
-    finally:
-        await port.stopListening()
+    code, _, body = await get(port, "/config.js")
+    assert code == 503 and b"gateway" in body
 
 
 def test_file_for_refuses_climbing_out(tmp_path: Path) -> None:
@@ -179,3 +166,17 @@ def test_the_daemon_serves_static_files_and_config(daemon: Daemon) -> None:
     config = fetch(editor + "/config.js")
     assert f'"http://127.0.0.1:{daemon.ports["gateway"]}/"'.encode() in config.body
     assert fetch(editor + "/no-such-page.html").status == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_bound_ports_follow_the_listening_services(site_root: Path) -> None:
+    """A service records the port it actually got (port 0) and forgets it when it stops."""
+    bound = BoundPorts()
+    service = ListeningService(
+        "editor", "editor web site", TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+        editor_site(bound, site_root), bound)
+    service.startService()
+    assert service.port is not None
+    assert bound.get("editor") == service.port.getHost().port != 0
+    await service.stopService()
+    assert bound.get("editor") is None

@@ -95,6 +95,22 @@ test('a repeated server delta is skipped, a future one forces a raw', () => {
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:2:memo\nr:4:abcde\n\n');
 });
 
+test('a lost answer is repaired: the server resends from its backup and the edit arrives once', () => {
+  const memo = field('memo', 'ab');
+  const client = session(memo);
+  client.buildRequest();
+  client.applyResponse('F:1:memo\nd:0:=2\n\n');
+  memo.text = 'abc';
+  client.buildRequest();
+  // The answer "F:2 / d:1:=3 +X" was lost: the client still expects server edit 1.
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:1:memo\nd:1:=2\t+c\n\n');
+  client.applyResponse('F:2:memo\nd:1:=3\t+X\n\n');
+  assert.equal(memo.text, 'abcX');
+  client.applyResponse('F:2:memo\nd:1:=3\t+X\n\n');
+  assert.equal(memo.text, 'abcX');
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:2:memo\nd:2:=4\n\n');
+});
+
 test('a delta after an acknowledgement that does not match our version forces a raw', () => {
   const memo = field('memo', 'xy');
   const client = session(memo);

@@ -210,3 +210,20 @@ test('unload sends one last request with keepalive unless one is in flight', asy
   assert.equal(transport.last.options.keepalive, true);
   assert.equal(transport.last.request, 'u:wkq7r2mz\nF:1:memo\nd:1:=1\t+b\n\n');
 });
+
+test('a page handler that throws does not stop the loop', async () => {
+  const broken = field('memo', 'a');
+  let calls = 0;
+  broken.getClientText = () => {
+    calls += 1;
+    if (calls === 1) throw new Error('handler bug');
+    return 'a';
+  };
+  const { clock, transport, loop } = setup(broken);
+  await loop.sync();
+  assert.equal(transport.sent.length, 0);
+  assert.equal(clock.nextDelay, 10000);
+  await clock.advance(10000);
+  assert.equal(transport.sent.length, 1);
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:0:memo\nr:1:a\n\n');
+});

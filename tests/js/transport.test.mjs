@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { TransportError, fetchTransport, formBody, jsonpUrls } from '../../static/transport.js';
+import {
+  TransportError, fetchTransport, formBody, jsonpTransport, jsonpUrls,
+} from '../../static/transport.js';
 
 const REQUEST = 'u:wkq7r2mz\nF:0:memo\nr:1:Hi there\n\n';
 const GATEWAY = 'http://example.org/mw';
@@ -80,4 +82,48 @@ test('fetchTransport turns an error status or a network failure into a Transport
     throw new TypeError('Failed to fetch');
   });
   await assert.rejects(down.send(REQUEST), (error) => error instanceof TransportError && error.status === 0);
+});
+
+/** Just enough of a document for script-tag JSONP. */
+function fakeDocument() {
+  const scripts = new Map();
+  return {
+    scripts,
+    head: { appendChild: (script) => scripts.set(script.id, script) },
+    getElementById: (id) => scripts.get(id) ?? null,
+    createElement: () => {
+      const script = { remove: () => scripts.delete(script.id) };
+      return script;
+    },
+  };
+}
+
+test('JSONP loads one script per fragment and resolves on the real answer', async () => {
+  const document = fakeDocument();
+  const transport = jsonpTransport(GATEWAY, { document, maxChars: 70, newId: () => 'p4s8k2dx' });
+  let rearmed = 0;
+  const answer = transport.send(REQUEST, { rearm: () => { rearmed += 1; } });
+  assert.deepEqual([...document.scripts.keys()], ['mobwrite_sync0', 'mobwrite_sync1', 'mobwrite_sync2', 'mobwrite_sync3']);
+  assert.equal(document.scripts.get('mobwrite_sync3').src, 'http://example.org/mw?p=b%3Ap4s8k2dx+4+4+%250A%0A%0A');
+  transport.callback('');
+  transport.callback('');
+  assert.equal(rearmed, 2);
+  transport.callback('F:1:memo\nd:0:=8\n');
+  assert.equal(await answer, 'F:1:memo\nd:0:=8\n\n');
+  assert.equal(document.scripts.size, 0);
+});
+
+test('JSONP rejects on a script error or an abort and cleans up its scripts', async () => {
+  const document = fakeDocument();
+  const transport = jsonpTransport(GATEWAY, { document, newId: () => 'p4s8k2dx' });
+  const failed = transport.send(REQUEST);
+  document.scripts.get('mobwrite_sync0').onerror();
+  await assert.rejects(failed, TransportError);
+  const controller = new AbortController();
+  const aborted = transport.send(REQUEST, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(aborted, TransportError);
+  assert.equal(document.scripts.size, 0);
+  // A late answer for an abandoned request is ignored.
+  transport.callback('F:1:memo\n');
 });

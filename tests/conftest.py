@@ -9,6 +9,7 @@ import pytest
 
 from daemon import Daemon
 from servers import Endpoint, GatewayFixture
+from wsgiserver import SERVERS, WsgiServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,16 @@ def endpoint(request: pytest.FixtureRequest, daemon: Daemon) -> Endpoint:
     if request.param == "tcp":
         return Endpoint("tcp", daemon.ports["tcp"])
     return Endpoint("http", request.getfixturevalue("gateway_fixture").port)
+
+
+@pytest.fixture(scope="session", params=("built-in",) + SERVERS)
+def gateway_port(request: pytest.FixtureRequest, daemon: Daemon,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Each HTTP gateway to the session daemon: its own, and the WSGI one under each server."""
+    if request.param == "built-in":
+        yield daemon.ports["gateway"]
+        return
+    server = WsgiServer(tmp_path_factory.mktemp(f"wsgi-{request.param}"), request.param,
+                        MOBWRITE_DAEMON=f"127.0.0.1:{daemon.ports['tcp']}").start()
+    yield server.port
+    server.stop()

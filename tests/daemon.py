@@ -55,13 +55,7 @@ class Daemon:
         return env
 
     def start(self, timeout: float = 30.0) -> Daemon:
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.workdir, env=self.environment(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            pass_fds=self.pass_fds,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.launch()
         while len(self.ports) < 3:
             line = self._lines.get(timeout=timeout)
             if line is None:
@@ -70,6 +64,16 @@ class Daemon:
             if match:
                 self.ports[match[1]] = int(match[2])
         return self
+
+    def launch(self) -> None:
+        """Start the process and collect its output lines."""
+        self.process = subprocess.Popen(
+            self.command(), cwd=self.workdir, env=self.environment(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            pass_fds=self.pass_fds,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None

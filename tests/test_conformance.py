@@ -42,10 +42,10 @@ def test_tcp(case: Case, daemon: Daemon) -> None:
 
 
 @pytest.mark.parametrize("case", CASES + ORIGINAL, ids=case_id)
-def test_http_post_q(case: Case, daemon: Daemon) -> None:
+def test_http_post_q(case: Case, gateway_port: int) -> None:
     """Over HTTP POST ``q=``, each answer is the TCP answer plus one LF, as plain text."""
     for request, response in case.instantiate():
-        reply = post_q(daemon.ports["gateway"], request)
+        reply = post_q(gateway_port, request)
         assert (reply.status, reply.body) == (200, response + b"\n")
         assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
 
@@ -58,17 +58,17 @@ BY_GET = [case for case in CASES if case.name in (
 
 
 @pytest.mark.parametrize("case", BY_GET, ids=case_id)
-def test_http_get_q(case: Case, daemon: Daemon) -> None:
+def test_http_get_q(case: Case, gateway_port: int) -> None:
     """``q=`` in the URL of a GET answers as the POST does."""
     for request, response in case.instantiate():
-        reply = get(daemon.ports["gateway"], "q", request)
+        reply = get(gateway_port, "q", request)
         assert (reply.status, reply.body) == (200, response + b"\n")
 
 
 @pytest.mark.parametrize("case", BY_GET, ids=case_id)
-def test_http_get_p(case: Case, daemon: Daemon) -> None:
+def test_http_get_p(case: Case, gateway_port: int) -> None:
     """``p=`` answers with the TCP answer as the escaped argument of ``mobwrite.callback``."""
     for request, response in case.instantiate():
-        reply = get(daemon.ports["gateway"], "p", request, path="/scripts/q.py")
+        reply = get(gateway_port, "p", request, path="/scripts/q.py")
         assert (reply.status, reply.body) == (200, callback(response))
         assert reply.headers["Content-Type"] == "text/javascript; charset=utf-8"

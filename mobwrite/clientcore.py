@@ -144,7 +144,7 @@ class ClientSession:
         return {"user": self.user, "prefix": self.prefix, "documents": documents}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "ClientSession":
+    def from_state(cls, state: dict[str, Any]) -> ClientSession:
         """The session ``to_state`` described; ``ValueError`` if *state* is not one."""
         try:
             session = cls(str(state["user"]), str(state["prefix"]))

@@ -14,8 +14,9 @@ open (it is the first child of the service tree), writes periodically in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -169,7 +170,7 @@ class StorageService(Service):
             documents, views = self.database.load(self.store)
         except StorageError as error:
             self.database.close()
-            raise SystemExit(f"cannot use the stored documents: {error}")
+            raise SystemExit(f"cannot use the stored documents: {error}") from None
         self.loaded = True
         log.info("storage: {documents} documents and {views} views loaded from {path} "
                  "(durability {mode})", documents=documents, views=views,

@@ -9,8 +9,8 @@ browser used and the port the gateway actually bound.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from twisted.web import http, pages, resource, server
 
@@ -139,7 +139,7 @@ def config_module(gateway: str) -> bytes:
         "// Written by the mobwrite daemon for this request.\n"
         f"export const gateway = {json.dumps(gateway)};\n"
         "export default { gateway };\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 class EditorRoot(resource.Resource):

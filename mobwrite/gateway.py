@@ -9,7 +9,8 @@ ready within REQUEST_DEADLINE becomes a 503; an internal error a 500.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address

@@ -62,7 +62,7 @@ class Limits:
     line_bytes: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         """A body cap that fits any request of MAX_REQUEST_BYTES, however it is encoded."""
         return cls(3 * settings.max_request_bytes + FORM_OVERHEAD,
                    settings.max_request_bytes, settings.max_line_bytes)
@@ -103,7 +103,7 @@ def refusal(status: int, message: str, **headers: str) -> Answer:
 
 def see_other(location: str) -> Answer:
     """303 See Other to *location*."""
-    return Answer(303, f"See {location}\n".encode("utf-8"), PLAIN, {"Location": location})
+    return Answer(303, f"See {location}\n".encode(), PLAIN, {"Location": location})
 
 
 def decode_component(encoded: bytes) -> bytes:

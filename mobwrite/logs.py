@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from twisted.logger import (
@@ -56,7 +56,7 @@ def _plain(value: Any) -> Any:
 def json_line(event: dict[str, Any]) -> str:
     """One log event as one line of JSON with its named fields at the top level."""
     record: dict[str, Any] = {
-        "time": datetime.fromtimestamp(event.get("log_time", 0.0), timezone.utc)
+        "time": datetime.fromtimestamp(event.get("log_time", 0.0), UTC)
         .isoformat(timespec="milliseconds"),
         "level": getattr(event.get("log_level"), "name", "info"),
         "namespace": event.get("log_namespace", ""),

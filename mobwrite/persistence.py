@@ -24,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from mobwrite.store import Changes, Document, Store, View, ViewKey
 
@@ -135,12 +135,12 @@ class Database:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StorageError(f"cannot create the data directory {self.directory}: {error}")
+            raise StorageError(f"cannot create the data directory {self.directory}: {error}") from None
         try:
             connection = sqlite3.connect(
                 self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
-            raise StorageError(f"cannot open {self.path}: {error}")
+            raise StorageError(f"cannot open {self.path}: {error}") from None
         try:
             self._configure(connection)
         except sqlite3.OperationalError as error:
@@ -148,11 +148,11 @@ class Database:
             if "locked" in str(error):
                 raise StorageError(
                     f"{self.path} is in use by another process (another mobwrite daemon "
-                    "on the same --data-dir?)")
-            raise StorageError(self._damaged(error))
+                    "on the same --data-dir?)") from None
+            raise StorageError(self._damaged(error)) from None
         except sqlite3.Error as error:
             connection.close()
-            raise StorageError(self._damaged(error))
+            raise StorageError(self._damaged(error)) from None
         except StorageError:
             connection.close()
             raise
@@ -212,7 +212,7 @@ class Database:
                 "SELECT user, name, shadow, backup_shadow, client_version, server_version,"
                 " backup_server_version, edit_stack, lasttime FROM views"))
         except (sqlite3.Error, UnicodeDecodeError) as error:
-            raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.")
+            raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.") from None
         for name, digest, lasttime in documents:
             text = self._text(texts, digest, f"document {name!r}")
             store.documents[name] = Document(name, text, lasttime)
@@ -245,7 +245,7 @@ class Database:
         try:
             entries = [(int(version), str(line)) for version, line in json.loads(stack)]
         except (ValueError, TypeError) as error:
-            raise StorageError(f"{self.path} is damaged: the edit stack of {where}: {error}")
+            raise StorageError(f"{self.path} is damaged: the edit stack of {where}: {error}") from None
         return entries
 
     def _remember(self, key: RowKey, digests: tuple[bytes, ...],

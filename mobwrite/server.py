@@ -15,7 +15,6 @@ from twisted.internet.interfaces import IReactorTime
 
 from mobwrite.engine import Engine, Report
 from mobwrite.logs import logger
-from mobwrite.settings import Settings
 from mobwrite.store import Store
 
 log = logger("server")
@@ -83,12 +82,6 @@ class MobwriteServer:
         self.engine = engine
         self.clock = clock
         self.committer = committer
-
-    @classmethod
-    def in_memory(cls, settings: Settings, clock: IReactorTime) -> MobwriteServer:
-        """A server whose documents live in memory only."""
-        store = Store(settings.max_chars)
-        return cls(Engine(store, settings, report_event), clock, MemoryOnly(store))
 
     @property
     def store(self) -> Store:

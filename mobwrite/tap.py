@@ -121,7 +121,7 @@ class Options(usage.Options):
                     f"--{name} {self[name]!r}: no socket was passed at that index; "
                     "start the daemon through its systemd socket unit, or give an "
                     "endpoint such as tcp:3017:interface=127.0.0.1"
-                )
+                ) from None
             except (ValueError, TypeError, KeyError) as error:
                 raise usage.UsageError(
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Endpoint
+from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
-from servers import Endpoint, GatewayFixture
-from wsgiserver import SERVERS, WsgiServer
 
 
 @pytest.fixture(scope="session")
@@ -29,20 +29,10 @@ def fresh_daemon(tmp_path: Path) -> Iterator[Daemon]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
-def gateway_fixture() -> Iterator[GatewayFixture]:
-    """The stand-in HTTP gateway of tests/gateway_fixture.py, in its own process."""
-    running = GatewayFixture()
-    yield running
-    running.stop()
-
-
 @pytest.fixture(params=["tcp", "http"])
 def endpoint(request: pytest.FixtureRequest, daemon: Daemon) -> Endpoint:
-    """The real daemon over TCP, and an HTTP gateway over the real engine."""
-    if request.param == "tcp":
-        return Endpoint("tcp", daemon.ports["tcp"])
-    return Endpoint("http", request.getfixturevalue("gateway_fixture").port)
+    """The real daemon over TCP and over its HTTP gateway."""
+    return Endpoint(request.param, daemon.ports["tcp" if request.param == "tcp" else "gateway"])
 
 
 @pytest.fixture(scope="session", params=("built-in",) + SERVERS)

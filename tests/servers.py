@@ -6,15 +6,12 @@ under test: raw sockets for TCP, urllib for HTTP.
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from daemon import ROOT, tcp_exchange
+from daemon import tcp_exchange
 
 
 @dataclass
@@ -47,25 +44,3 @@ class Endpoint:
         answer = self.exchange(f"u:{user}\nf:0:{name}\nd:0:=1\n\n".encode())
         letter, _, text = answer.split(b"\n")[1].partition(b":0:")
         return None if letter == b"r" else urllib.parse.unquote(text.decode())
-
-
-class GatewayFixture:
-    """``tests/gateway_fixture.py`` in a subprocess (a stand-in for the daemon's gateway)."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "gateway_fixture.py")],
-            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
-            stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("gateway fixture listening on port "):
-            self.stop()
-            raise RuntimeError(f"gateway fixture did not start: {line!r}")
-        self.port = int(line.rsplit(" ", 1)[1])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-        assert self.process.stdout is not None
-        self.process.stdout.close()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from browser import Tab, launch
+from http_client import post_q
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
-from browser import Tab, launch
 from daemon import Daemon
-from http_client import post_q
 
 TEXT = "#text"
 

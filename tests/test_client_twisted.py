@@ -1,24 +1,20 @@
-"""``TwistedClient`` against in-process servers on loopback port 0."""
+"""``TwistedClient`` against the real daemon and against misbehaving servers."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_twisted
 from fakes import closed_port
-from gateway_fixture import site
 from twisted.internet import protocol
 from twisted.web import resource, server
 
+from daemon import Daemon
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.txclient import TwistedClient
 from mobwrite.clientcore import ClientSession
-from mobwrite.server import MobwriteServer
-from mobwrite.settings import Settings
-from mobwrite.tcp import RequestFactory
 
 
 def reactor() -> Any:
@@ -49,18 +45,12 @@ def listen(factory: Any) -> Any:
     return reactor().listenTCP(0, factory, interface="127.0.0.1")
 
 
-@pytest_twisted.async_yield_fixture(params=["tcp", "http"])
-async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A real server in this process: the TCP front end, or the gateway fixture."""
+@pytest.fixture(params=["tcp", "http"])
+def url(request: pytest.FixtureRequest, daemon: Daemon) -> str:
+    """The real daemon, over its TCP port or its HTTP gateway."""
     if request.param == "tcp":
-        settings = Settings.defaults()
-        mobwrite = MobwriteServer.in_memory(settings, reactor())
-        port = listen(RequestFactory(mobwrite, settings, reactor()))
-        yield f"telnet://127.0.0.1:{port.getHost().port}"
-    else:
-        port = listen(site(reactor()))
-        yield f"http://127.0.0.1:{port.getHost().port}/"
-    await port.stopListening()
+        return f"telnet://127.0.0.1:{daemon.ports['tcp']}"
+    return f"http://127.0.0.1:{daemon.ports['gateway']}/"
 
 
 @pytest_twisted.ensureDeferred

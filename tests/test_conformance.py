@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from http_client import callback, get, post_q
 
 from conformance import CASES, ORIGINAL_FILE, Case, original_cases
 from daemon import Daemon
-from http_client import callback, get, post_q
 from mobwrite.engine import Engine
 from mobwrite.settings import Settings
 from mobwrite.store import Store

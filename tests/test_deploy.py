@@ -13,7 +13,6 @@ import pytest
 from gunicorn.app.wsgiapp import WSGIApplication
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
-from twisted.plugins import mobwrite_plugin
 from twisted.scripts.twistd import ServerOptions
 
 from daemon import ROOT
@@ -21,6 +20,7 @@ from mobwrite import editor, relay, tap, wsgi
 from mobwrite.httpform import Limits
 from mobwrite.relay import DaemonAddress
 from mobwrite.settings import Settings
+from twisted.plugins import mobwrite_plugin
 
 DEPLOY = ROOT / "deploy"
 # Where the examples expect the virtual environment and the gunicorn settings.

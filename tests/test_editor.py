@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted
+from http_client import fetch
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
@@ -16,8 +18,13 @@ from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 
 from daemon import ROOT, Daemon
-from http_client import fetch
-from mobwrite.editor import STATIC_CANDIDATES, config_module, editor_site, file_for, static_directory
+from mobwrite.editor import (
+    STATIC_CANDIDATES,
+    config_module,
+    editor_site,
+    file_for,
+    static_directory,
+)
 from mobwrite.services import BoundPorts, ListeningService
 
 PAGE = b"<!doctype html><title>start</title>"
@@ -132,7 +139,7 @@ async def test_config_names_the_bound_gateway_under_the_browsers_host_name(
     assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
     assert header(headers, "Cache-Control") == "no-store"
     code, _, body = await get(port, "/config.js")
-    assert f'"http://127.0.0.1:4321/"'.encode() in body
+    assert b'"http://127.0.0.1:4321/"' in body
 
 
 @pytest_twisted.ensureDeferred

@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from http_client import fetch, post_q
 
 from daemon import ROOT, Daemon
-from http_client import fetch, post_q
 
 # What a build of the package reads from a checkout.
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "mobwrite", "twisted", "static")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from http_client import callback, fetch, form, get, post_q
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import ROOT, Daemon, tcp_exchange
-from http_client import callback, fetch, form, get, post_q
 from mobwrite import httpform
 from mobwrite.gateway import GatewayResource
 from mobwrite.httpform import Limits
@@ -235,8 +235,9 @@ def test_a_client_gone_before_the_answer_is_not_written_to() -> None:
 
 def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     """The daemon's gateway uses REQUEST_DEADLINE and the body cap from MAX_REQUEST_BYTES."""
-    from mobwrite.tap import Options, build
     from twisted.internet.testing import MemoryReactorClock
+
+    from mobwrite.tap import Options, build
 
     options = Options()
     options.parseOptions(["--request-deadline", "3", "--max-request-bytes", "50",

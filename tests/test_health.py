@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from http_client import fetch_path
 from twisted.internet.task import Clock
 
 from daemon import Daemon
-from http_client import fetch_path
 from mobwrite.health import HealthProbe, probe_directory
 
 

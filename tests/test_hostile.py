@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

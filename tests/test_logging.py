@@ -6,11 +6,11 @@ import json
 import signal
 from pathlib import Path
 
+from http_client import fetch_path
 from twisted.logger import Logger, LogLevel, eventAsText
 from twisted.python.failure import Failure
 
 from daemon import Daemon
-from http_client import fetch_path
 from mobwrite.logs import json_line
 
 SHARE = b"u:logger01\nF:0:logged-doc\nr:1:secret words\n\n"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest_twisted
+from http_client import fetch_path, post_q
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from daemon import Daemon
-from http_client import fetch_path, post_q
 from mobwrite.engine import Engine
 from mobwrite.metrics import Metered, Metrics
 from mobwrite.server import MemoryOnly, MobwriteServer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from http_client import fetch_path
 from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import Daemon
-from http_client import fetch_path
 from mobwrite import __version__
 from mobwrite.status import MAX_LISTED, StatusResource, describe_age
 from mobwrite.store import Store

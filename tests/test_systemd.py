@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from http_client import fetch_path
 
 from daemon import ROOT, Daemon, twistd_command
-from http_client import fetch_path
 from mobwrite.tap import ENDPOINTS, Options
 
 DEPLOY = ROOT / "deploy"

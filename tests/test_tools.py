@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon import ROOT
 from fakes import FakeServer, closed_port
 from servers import Endpoint
 
+from daemon import ROOT
 from mobwrite.escaping import encode_text
 
 TOOL_TIMEOUT = 60

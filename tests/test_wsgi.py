@@ -12,15 +12,15 @@ from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
+from http_client import fetch, form, get, post_q
+from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
-from http_client import fetch, form, get, post_q
 from mobwrite import relay, wsgi
 from mobwrite.clientcore import ClientSession
 from mobwrite.httpform import document_path
 from mobwrite.relay import DaemonAddress, RelayError
 from mobwrite.settings import SettingError
-from wsgiserver import SERVERS, WsgiServer
 
 EDITOR = "http://127.0.0.1:8000"
 
@@ -299,15 +299,15 @@ def test_clients_on_every_door_converge(daemon: Daemon, gateway: WsgiServer) -> 
     for client in clients[1:]:
         client.share(name)
     for _ in range(2):
-        for client, door in zip(clients, doors):
+        for client, door in zip(clients, doors, strict=True):
             client.apply_response(door(client.build_request()))
     # Each client inserts a word in front of a different one, all before syncing.
     for client, (before, word) in zip(clients, [("The", "Very "), ("brown", "big "),
-                                                ("dog", "sleepy ")]):
+                                                ("dog", "sleepy ")], strict=True):
         document = client.documents[name]
         document.text = document.text.replace(before, word + before, 1)
     for _ in range(3):
-        for client, door in zip(clients, doors):
+        for client, door in zip(clients, doors, strict=True):
             client.apply_response(door(client.build_request()))
     texts = {client.documents[name].text for client in clients}
     assert texts == {"Very The quick big brown fox jumps over the lazy sleepy dog."}

@@ -72,7 +72,8 @@ async def test_sessions_converge(url: str) -> None:
     """Two sessions merge each other's edits through the Twisted client."""
     client = TwistedClient(reactor(), url)
     one, two = ClientSession(), ClientSession()
-    first, second = one.share("doc", "b\n"), two.share("doc")
+    name = f"tx_{secrets.token_hex(4)}"
+    first, second = one.share(name, "b\n"), two.share(name)
     await client.sync(one)
     await client.sync(two)
     first.text = "a\n" + first.text

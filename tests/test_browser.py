@@ -67,11 +67,15 @@ def test_two_pages_converge(daemon: Daemon, context: BrowserContext, name: str) 
         context, editor(daemon, "editor.html", name))
     one.type_at(TEXT, 0, "Hello from one. ")
     two.type_at(TEXT, 0, "Greetings from two.")
-    one.wait("() => { const v = document.querySelector('#text').value;"
-             " return v.includes('Hello from one. ') && v.includes('Greetings from two.'); }")
-    merged = one.value(TEXT)
+    for tab in (one, two):
+        # Each page shows the other's whole edit, and the server acknowledged its own:
+        # every keystroke is in the server's text, and nothing more will change it.
+        tab.wait("() => { const v = document.querySelector('#text').value;"
+                 " return v.includes('Hello from one. ') && v.includes('Greetings from two.'); }")
+        tab.wait_for_state("synced")
+    merged = server_text(daemon, name)
+    one.wait_for_value(TEXT, merged)
     two.wait_for_value(TEXT, merged)
-    assert server_text(daemon, name) == merged
     no_script_errors(one, two)
 
 

@@ -28,6 +28,8 @@ export class SyncLoop {
     this.onState = onState;
     this.log = log;
     this.state = 'synced';
+    // A local edit arrived after the request in flight was built.
+    this.editedSinceSend = false;
     this.failures = 0;
     this.inFlight = null;
     this.timer = null;
@@ -63,6 +65,7 @@ export class SyncLoop {
   noteLocalChange() {
     // Our own synthetic change events while applying an answer are not edits.
     if (this.applying) return;
+    this.editedSinceSend = true;
     if (this.state === 'synced') this.#setState('syncing');
     this.schedule(this.client.settings.minSyncInterval);
   }
@@ -108,6 +111,7 @@ export class SyncLoop {
   /** One exchange; resolves with the delay until the next, or null to stop. */
   async #exchange() {
     const request = this.client.buildRequest();
+    this.editedSinceSend = false;
     if (request === null) {
       this.#setState('synced');
       return null;
@@ -140,7 +144,7 @@ export class SyncLoop {
     } finally {
       this.applying = false;
     }
-    this.#setState(this.client.pending ? 'syncing' : 'synced');
+    this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
     return interval;
   }
 

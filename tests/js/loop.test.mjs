@@ -186,6 +186,22 @@ test('local edits show as syncing until the server acknowledges them', async () 
   assert.equal(loop.state, 'synced');
 });
 
+test('an edit made while a request is in flight keeps the state at syncing', async () => {
+  const memo = field('memo', 'a');
+  const { transport, loop } = setup(memo);
+  loop.sync();
+  memo.text = 'ab';
+  loop.noteLocalChange();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'syncing');
+  loop.sync();
+  assert.match(transport.last.request, /d:1:=1\t\+b/);
+  transport.last.resolve('F:2:memo\nd:1:=2\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+});
+
 test('nullifyAll stops the loop once the N lines are sent', async () => {
   const { clock, transport, client, loop } = setup(field('memo', 'a'));
   client.nullifyAll = true;

@@ -42,8 +42,8 @@ serve: setup
 	$(BIN)/twistd -n --pidfile= mobwrite
 
 lint: test-setup
-	$(BIN)/ruff check mobwrite tests twisted mobwrite.tac
+	$(BIN)/ruff check .
 
-test: test-setup
+test: lint
 	$(BIN)/python -m pytest
 	npm test

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from twisted.web import http, pages, resource, server
 
@@ -84,15 +85,15 @@ class ReadOnly(resource.Resource):
 
     isLeaf = True
 
-    def render(self, request: server.Request) -> bytes:
+    def render(self, request: server.Request) -> bytes | int:
         for name, value in COMMON.items():
             request.setHeader(name, value)
         if request.method in (b"GET", b"HEAD"):
             return self.render_GET(request)
         request.setHeader("Allow", "GET, HEAD")
-        page: bytes = pages.errorPage(
-            405, "Method Not Allowed", "This site only serves pages.").render(request)
-        return page
+        # The error page renders itself asynchronously (NOT_DONE_YET).
+        return cast(int, pages.errorPage(
+            405, "Method Not Allowed", "This site only serves pages.").render(request))
 
     def render_GET(self, request: server.Request) -> bytes:
         raise NotImplementedError

@@ -84,6 +84,7 @@ class GatewayRequest(server.Request):
         # No "100 Continue" after the refusal: the client must not send the body.
         self.requestHeaders.removeHeader(b"expect")
         transport = self.channel.transport
+        assert transport is not None
         transport.write(httpform.raw_response(httpform.too_large_body(self.limits)))
         transport.loseConnection()
 
@@ -104,7 +105,8 @@ class GatewayResource(Resource):
 
     def render(self, request: server.Request) -> bytes | int:
         method = request.method.decode("latin-1")
-        body = request.content.read(self.limits.body_bytes + 1) if method == "POST" else b""
+        content = request.content
+        body = content.read(self.limits.body_bytes + 1) if method == "POST" and content else b""
         decision = httpform.decide(
             method, request.path, request.uri.partition(b"?")[2], body,
             (request.getHeader(b"content-type") or b"").decode("latin-1"), self.limits,

@@ -80,4 +80,4 @@ def log_destination(logfile: str, nodaemon: bool) -> IO[str]:
     """Where twistd would have written its text log, given its own options."""
     if logfile == "-" or (nodaemon and not logfile):
         return sys.stdout
-    return LogFile.fromFullPath(logfile or "twistd.log")  # type: ignore[return-value]
+    return LogFile.fromFullPath(logfile or "twistd.log")

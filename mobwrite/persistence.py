@@ -321,7 +321,7 @@ class _Plan:
         if texts is None:
             return
         previous = self.database.row_texts.get(key, ())
-        digests = []
+        digests: list[bytes] = []
         for index, text in enumerate(texts):
             if index < len(previous) and previous[index] is text:
                 digest = old[index]

@@ -45,7 +45,7 @@ class ListeningService(Service):
 
     def __init__(self, name: str, label: str, endpoint: IStreamServerEndpoint,
                  factory: Factory, bound: BoundPorts | None = None) -> None:
-        self.name = name
+        self.name = self.port_name = name
         self.label = label
         self.endpoint = endpoint
         self.factory = factory
@@ -71,9 +71,9 @@ class ListeningService(Service):
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
         if self.bound is not None:
-            self.bound.record(self.name, port)
+            self.bound.record(self.port_name, port)
         log.info("{name}: {label} listening on {address}",
-                 name=self.name, label=self.label, address=port.getHost())
+                 name=self.port_name, label=self.label, address=port.getHost())
 
     def stopService(self) -> Deferred[None] | None:
         Service.stopService(self)
@@ -81,7 +81,7 @@ class ListeningService(Service):
             return None
         port, self.port = self.port, None
         if self.bound is not None:
-            self.bound.forget(self.name)
+            self.bound.forget(self.port_name)
         return port.stopListening()
 
 

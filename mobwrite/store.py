@@ -189,7 +189,7 @@ class Store:
                 if document.text is not None:
                     self.changes.documents.add(name)
                 yield "document", name
-        for (name, size), buffer in list(self.buffers.items()):
+        for (buffer_name, size), buffer in list(self.buffers.items()):
             if buffer.lasttime < now - timeout_buffer:
-                self.drop_buffer(name, size)
-                yield "buffer", name.decode("utf-8", "replace")
+                self.drop_buffer(buffer_name, size)
+                yield "buffer", buffer_name.decode("utf-8", "replace")

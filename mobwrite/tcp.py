@@ -10,9 +10,16 @@ one that does not read its answer within REQUEST_DEADLINE is aborted.
 from __future__ import annotations
 
 from ipaddress import ip_address
+from typing import cast
 
 from twisted.internet import address
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IPushProducer,
+    IReactorTime,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
@@ -44,12 +51,18 @@ class RequestProtocol(Protocol):
         self.idle: IDelayedCall | None = None
         self.deadline: IDelayedCall | None = None
 
+    @property
+    def connection(self) -> ITCPTransport:
+        """The transport, once connected (TCP and its wrappers abort and pause)."""
+        assert self.transport is not None
+        return self.transport  # type: ignore[return-value]
+
     def connectionMade(self) -> None:
         origin = self.settings.connection_origin
-        peer = self.transport.getPeer()
+        peer = self.connection.getPeer()
         if origin and not _same_address(peer, origin):
             log.info("refused a connection from {peer}: not CONNECTION_ORIGIN", peer=peer)
-            self.transport.abortConnection()
+            self.connection.abortConnection()
             return
         clock = self.factory.clock
         self.idle = clock.callLater(self.settings.timeout_telnet, self._give_up, "idle")
@@ -87,13 +100,14 @@ class RequestProtocol(Protocol):
     def _answer(self, request: bytes) -> None:
         self.answering = True
         self._stop_timers()
-        self.transport.pauseProducing()
+        # Stop reading: bytes after the blank line are never read (PROTOCOL.md 2.2).
+        cast(IPushProducer, self.transport).pauseProducing()
         self.factory.server.answer(request).addCallbacks(self._reply, self._failed)
 
     def _reply(self, body: bytes) -> None:
         if body:
-            self.transport.write(body)
-        self.transport.loseConnection()
+            self.connection.write(body)
+        self.connection.loseConnection()
         # A peer that never reads its answer must not hold the connection
         # (and the answer's bytes) forever: it gets REQUEST_DEADLINE again.
         self.deadline = self.factory.clock.callLater(
@@ -101,18 +115,18 @@ class RequestProtocol(Protocol):
 
     def _abort_unread(self) -> None:
         log.info("aborted a TCP connection whose peer did not read its answer")
-        self.transport.abortConnection()
+        self.connection.abortConnection()
 
     def _failed(self, failure: Failure) -> None:
         log.failure("answering a TCP request failed", failure)
-        self.transport.loseConnection()
+        self.connection.loseConnection()
 
     def _give_up(self, reason: str) -> None:
         """Close without answering: nothing of the request is executed."""
         log.debug("closed a TCP connection unanswered: {reason}", reason=reason)
         self.answering = True
         self._stop_timers()
-        self.transport.loseConnection()
+        self.connection.loseConnection()
 
     def _stop_timers(self) -> None:
         for call in (self.idle, self.deadline):
@@ -136,7 +150,7 @@ class RequestFactory(Factory):
         self.open_connections = 0
         self.refused = 0
 
-    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
         if self.open_connections >= self.settings.max_connections:
             # One line per flood, not per connection: the log stays bounded too.
             if not self.refused:

@@ -71,6 +71,7 @@ class _Collector(Protocol):
 
     def connectionMade(self) -> None:
         if self.request:
+            assert self.transport is not None
             self.transport.write(self.request)
 
     def dataReceived(self, data: bytes) -> None:

@@ -36,7 +36,9 @@ PREFLIGHT = {
 # and never reinterpreted as another type.
 COMMON = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **CORS}
 
-DOCUMENT_NAME = re.compile(r"[-_:.A-Za-z0-9]+")
+# The editor pages accept the same names (static/page.js): the letters of the
+# original gateway, a letter first, at most 100, never "--" (HTML comments).
+DOCUMENT_NAME = re.compile(r"(?!.*--)[A-Za-z][-_:.A-Za-z0-9]{0,99}")
 _HOST = re.compile(r"(?P<name>[-A-Za-z0-9.]+|\[[0-9A-Fa-f:.]+\])(?::\d*)?")
 _JS_SPECIAL = re.compile(rb'[\\"\n\r<]|\xe2\x80[\xa8\xa9]')
 _JS_ESCAPES = {
@@ -171,8 +173,9 @@ def bare_get(query: bytes, editor: str | None) -> Answer:
         return see_other(editor + EDITOR_START)
     name = query.decode("ascii", "replace")
     if not DOCUMENT_NAME.fullmatch(name):
-        return refusal(400, f"illegal document name {name[:100]!r}: use only letters, "
-                            "digits and - _ : . (or send a q or p parameter)")
+        return refusal(400, f"illegal document name {name[:100]!r}: start with a letter, "
+                            "then use only letters, digits and - _ : . (at most 100, "
+                            "never two hyphens in a row), or send a q or p parameter")
     return see_other(editor + document_path(name))
 
 

@@ -202,9 +202,10 @@ def test_a_bare_name_goes_to_its_editor_page() -> None:
     assert answer.headers["Location"] == EDITOR + "/editor.html?doc=Shopping-list_2:v.1"
 
 
-@pytest.mark.parametrize("query", [b"two%20words", b"a/b", b"x=1", "caf\u00e9".encode()])
+@pytest.mark.parametrize("query", [b"two%20words", b"a/b", b"x=1", "caf\u00e9".encode(),
+                                   b"1abc", b"a--b", b"a" * 101])
 def test_an_illegal_name_gets_400(query: bytes) -> None:
-    """Names outside ``[-_:.A-Za-z0-9]`` are refused with the rule spelled out."""
+    """Names the editor page would refuse are refused here, with the rule spelled out."""
     assert "letters, digits and - _ : ." in refused(gateway(query=query), 400)
 
 

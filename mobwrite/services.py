@@ -7,14 +7,52 @@ from collections.abc import Callable
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IProtocolFactory,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
 from twisted.internet.task import LoopingCall
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
 from mobwrite.logs import logger
 
 log = logger("services")
+
+
+class ConnectionCap(WrappingFactory):
+    """Lets at most *limit* connections be open at once on one port (MAX_CONNECTIONS).
+
+    Connections beyond it are closed at once; the log gets one line when a
+    flood starts and one with its count when a connection is admitted again.
+    """
+
+    noisy = False
+
+    def __init__(self, wrapped: IProtocolFactory, limit: int, label: str) -> None:
+        super().__init__(wrapped)
+        self.limit = limit
+        self.label = label
+        self.refused = 0
+
+    # None (refuse the connection) is what Factory.buildProtocol may return;
+    # WrappingFactory's annotation forgets it.
+    def buildProtocol(self, addr: IAddress | None) -> ProtocolWrapper | None:  # type: ignore[override]
+        if len(self.protocols) >= self.limit:
+            if not self.refused:
+                log.warn("MAX_CONNECTIONS ({limit}) reached on the {label}: "
+                         "connection from {peer} refused",
+                         limit=self.limit, label=self.label, peer=addr)
+            self.refused += 1
+            return None
+        if self.refused:
+            log.warn("{count} connections to the {label} were refused at MAX_CONNECTIONS",
+                     count=self.refused, label=self.label)
+            self.refused = 0
+        return super().buildProtocol(addr)
 
 
 class BoundPorts:
@@ -44,7 +82,7 @@ class ListeningService(Service):
     """Listens on one endpoint while running; failing to bind stops start-up."""
 
     def __init__(self, name: str, label: str, endpoint: IStreamServerEndpoint,
-                 factory: Factory, bound: BoundPorts | None = None) -> None:
+                 factory: IProtocolFactory, bound: BoundPorts | None = None) -> None:
         self.name = self.port_name = name
         self.label = label
         self.endpoint = endpoint

@@ -151,7 +151,7 @@ SETTINGS = (
     Setting("MAX_BUFFER_DEPTH", parse_count, 4,
             "deepest nesting of buffers inside buffers"),
     Setting("MAX_CONNECTIONS", parse_count, 1000,
-            "most TCP connections open at once; more are closed at once"),
+            "most connections open at once on each port; more are closed at once"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -8,7 +8,7 @@ from typing import Any
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
@@ -24,7 +24,7 @@ from mobwrite.housekeeping import Housekeeping
 from mobwrite.httpform import Limits
 from mobwrite.metrics import Metered, Metrics, MetricsResource
 from mobwrite.server import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
-from mobwrite.services import BoundPorts, ListeningService, PeriodicService
+from mobwrite.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -209,7 +209,7 @@ def build(options: Options, reactor: Any) -> MultiService:
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
     ports = BoundPorts()
-    factories = {
+    factories: dict[str, IProtocolFactory] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
@@ -217,8 +217,9 @@ def build(options: Options, reactor: Any) -> MultiService:
         "editor": editor_site(ports, children=editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:
+        capped = ConnectionCap(factories[name], settings.max_connections, what)
         ListeningService(
-            name, what, serverFromString(reactor, options[name]), factories[name], ports
+            name, what, serverFromString(reactor, options[name]), capped, ports
         ).setServiceParent(top)
     return top
 

@@ -135,11 +135,10 @@ class RequestProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._stop_timers()
-        self.factory.open_connections -= 1
 
 
 class RequestFactory(Factory):
-    """Builds request protocols and bounds how many are open at once."""
+    """Builds request protocols (``ConnectionCap`` bounds how many are open)."""
 
     noisy = False
 
@@ -147,19 +146,6 @@ class RequestFactory(Factory):
         self.server = server
         self.settings = settings
         self.clock = clock
-        self.open_connections = 0
-        self.refused = 0
 
-    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        if self.open_connections >= self.settings.max_connections:
-            # One line per flood, not per connection: the log stays bounded too.
-            if not self.refused:
-                log.warn("MAX_CONNECTIONS ({limit}) reached: connection from {peer} refused",
-                         limit=self.settings.max_connections, peer=addr)
-            self.refused += 1
-            return None
-        if self.refused:
-            log.warn("{count} connections were refused at MAX_CONNECTIONS", count=self.refused)
-            self.refused = 0
-        self.open_connections += 1
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
         return RequestProtocol(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -243,6 +244,30 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     options.parseOptions(["--request-deadline", "3", "--max-request-bytes", "50",
                           "--data-dir", str(tmp_path)])
     top = build(options, MemoryReactorClock())
-    site = top.getServiceNamed("gateway").factory
+    site = top.getServiceNamed("gateway").factory.wrappedFactory
     assert site.resource.gateway.deadline == 3.0
     assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 4 * 1024 * 1024)
+
+
+def test_http_connections_are_capped_like_tcp(tmp_path: Path) -> None:
+    """MAX_CONNECTIONS bounds the gateway too: one more is closed at once, then admitted again."""
+    daemon = Daemon(tmp_path, "--max-connections", "3").start()
+    try:
+        port = daemon.ports["gateway"]
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+                try:
+                    extra.sendall(b"GET /?q=%0A%0A HTTP/1.1\r\nHost: x\r\n\r\n")
+                    closed = extra.recv(100) == b""
+                except ConnectionResetError:
+                    closed = True
+                assert closed
+        finally:
+            held.pop().close()
+        daemon.wait_for_log("MAX_CONNECTIONS \\(3\\) reached on the HTTP gateway")
+        for sock in held:
+            sock.close()
+        assert post_q(port, b"u:a\nF:0:capped\nr:1:x\n\n").body == b"F:1:capped\nd:0:=1\n\n"
+    finally:
+        daemon.stop()

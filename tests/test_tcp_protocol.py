@@ -7,9 +7,11 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
+from twisted.protocols.policies import ProtocolWrapper
 
 from mobwrite.engine import Engine
 from mobwrite.server import MemoryOnly, MobwriteServer
+from mobwrite.services import ConnectionCap
 from mobwrite.settings import Settings
 from mobwrite.store import Store
 from mobwrite.tcp import RequestFactory, RequestProtocol
@@ -167,18 +169,25 @@ def test_origin_restriction() -> None:
 def test_connection_limit() -> None:
     """MAX_CONNECTIONS open at once; the next is refused until one closes."""
     factory, _ = make_factory()
-    open_ones = [connect(factory) for _ in range(3)]
+    cap = ConnectionCap(factory, SETTINGS.max_connections, "raw TCP protocol")
+    peer = IPv4Address("TCP", "127.0.0.1", 1)
+    open_ones = [cap.buildProtocol(peer) for _ in range(3)]
+    for wrapper in open_ones:
+        assert wrapper is not None
+        wrapper.makeConnection(StringTransport(peerAddress=peer))
     with capturedLogs() as events:
         for _ in range(50):
-            assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)) is None
-    assert len(events) == 1 and factory.refused == 50
-    protocol, _transport = open_ones[0]
-    protocol.dataReceived(REQUEST)
-    protocol.connectionLost(None)
-    assert factory.open_connections == 2
+            assert cap.buildProtocol(peer) is None
+    assert len(events) == 1 and cap.refused == 50
+    first = open_ones[0]
+    assert first is not None
+    first.dataReceived(REQUEST)
+    first.connectionLost(None)
+    assert len(cap.protocols) == 2
     with capturedLogs() as events:
-        assert isinstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)),
-                          RequestProtocol)
+        admitted = cap.buildProtocol(peer)
+    assert isinstance(admitted, ProtocolWrapper)
+    assert isinstance(admitted.wrappedProtocol, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 

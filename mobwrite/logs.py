@@ -38,10 +38,16 @@ def logger(name: str) -> Logger:
     return Logger(namespace=f"{NAMESPACE}.{name}", observer=_observer)
 
 
+# LOGGING's names, as the original daemon spelled them, to Twisted's levels.
+_TWISTED_LEVELS = {
+    "CRITICAL": LogLevel.critical, "ERROR": LogLevel.error, "WARNING": LogLevel.warn,
+    "INFO": LogLevel.info, "DEBUG": LogLevel.debug,
+}
+
+
 def set_level(level: str) -> None:
     """Apply a LOGGING value (CRITICAL, ERROR, WARNING, INFO or DEBUG)."""
-    name = "critical" if level == "CRITICAL" else level.lower()
-    _levels.setLogLevelForNamespace(NAMESPACE, LogLevel.levelWithName(name))
+    _levels.setLogLevelForNamespace(NAMESPACE, _TWISTED_LEVELS[level])
 
 
 def _plain(value: Any) -> Any:

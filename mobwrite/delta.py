@@ -8,7 +8,9 @@ A diff is a list of ``(operation, text)`` pairs as diff-match-patch uses.
 from __future__ import annotations
 
 import re
+import time
 
+import fast_diff_match_patch
 from diff_match_patch import diff_match_patch
 
 from mobwrite.escaping import DecodeError, decode_text, encode_text
@@ -108,17 +110,63 @@ def is_no_op(diffs: list[Diff]) -> bool:
     return all(operation == EQUAL for operation, _ in diffs)
 
 
+_OPERATIONS = {"=": EQUAL, "-": DELETE, "+": INSERT}
+# The native library works on whole code points only where wchar_t is 32
+# bits wide; with 16-bit units it could split a surrogate pair.
+NATIVE = fast_diff_match_patch.CHAR_WIDTH == 4
+
+
+def _native_diff(old: str, new: str, timeout: float, checklines: bool,
+                 cleanup: str) -> list[Diff]:
+    """diff-match-patch's diff computed by its C++ port, as Python tuples.
+
+    Given the same time budget it returns the very same diffs as the pure
+    Python ``diff_main`` (and ``diff_cleanupEfficiency``), ten to a hundred
+    times faster; only when the budget runs out can they differ, and then
+    the native one has simply got further.
+    """
+    parts = fast_diff_match_patch.diff(
+        old, new, timelimit=max(timeout, 0.0), checklines=checklines,
+        cleanup=cleanup, counts_only=False)
+    return [(_OPERATIONS[operation], text) for operation, text in parts]
+
+
+class _NativeDiffMatchPatch(diff_match_patch):
+    """diff-match-patch whose diffs and fuzzy matches are native.
+
+    ``patch_apply`` stays the pure Python one, so patching follows the same
+    steps; only its two hot loops (``diff_main`` and the bitap search in
+    ``match_main``) run in C++, with the same results.
+    """
+
+    def diff_main(self, text1: str, text2: str, checklines: bool = True,
+                  deadline: float | None = None) -> list[Diff]:
+        if deadline is None:
+            timeout = self.Diff_Timeout
+        else:
+            timeout = max(deadline - time.time(), 1e-6)
+        return _native_diff(text1, text2, timeout, checklines, "No")
+
+    def match_main(self, text: str, pattern: str, loc: int) -> int:
+        return fast_diff_match_patch.match(
+            text, pattern, loc, match_threshold=self.Match_Threshold,
+            match_distance=self.Match_Distance, match_maxbits=self.Match_MaxBits)
+
+
 class Differ:
     """Computes server-side diffs with a time budget (PROTOCOL.md 4)."""
 
-    def __init__(self, timeout: float) -> None:
-        self.dmp = diff_match_patch()
+    def __init__(self, timeout: float, native: bool = NATIVE) -> None:
+        self.native = native
+        self.dmp = _NativeDiffMatchPatch() if native else diff_match_patch()
         self.dmp.Diff_Timeout = timeout
 
     def diff(self, old: str, new: str) -> list[Diff]:
         """Diff *old* into *new*, cleaned up for efficiency."""
         if old == new:
             return [(EQUAL, old)] if old else []
+        if self.native:
+            return _native_diff(old, new, self.dmp.Diff_Timeout, True, "Efficiency")
         diffs = self.dmp.diff_main(old, new)
         self.dmp.diff_cleanupEfficiency(diffs)
         return diffs

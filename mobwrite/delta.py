@@ -131,6 +131,12 @@ def _native_diff(old: str, new: str, timeout: float, checklines: bool,
     return [(_OPERATIONS[operation], text) for operation, text in parts]
 
 
+# Above this many characters (both texts together), handing the whole texts
+# to the native library costs more than the diff itself: it copies them to
+# 32-bit strings and back (30 ms for a 1 MB document with one edit).
+LARGE_TEXTS = 8192
+
+
 class _NativeDiffMatchPatch(diff_match_patch):
     """diff-match-patch whose diffs and fuzzy matches are native.
 
@@ -145,7 +151,33 @@ class _NativeDiffMatchPatch(diff_match_patch):
             timeout = self.Diff_Timeout
         else:
             timeout = max(deadline - time.time(), 1e-6)
-        return _native_diff(text1, text2, timeout, checklines, "No")
+        return self.diff_native(text1, text2, timeout, checklines, "No")
+
+    def diff_native(self, text1: str, text2: str, timeout: float, checklines: bool,
+                    cleanup: str) -> list[Diff]:
+        """The native diff; of large texts, only the part between their common ends.
+
+        diff_main itself starts by setting the common prefix and suffix
+        aside and merges them back at the end, so doing that here, with
+        the pure Python helpers (which compare in C without copying much),
+        gives the same diffs.
+        """
+        if len(text1) + len(text2) <= LARGE_TEXTS:
+            return _native_diff(text1, text2, timeout, checklines, cleanup)
+        head = self.diff_commonPrefix(text1, text2)
+        tail = self.diff_commonSuffix(text1[head:], text2[head:])
+        if not head and not tail:
+            return _native_diff(text1, text2, timeout, checklines, cleanup)
+        diffs = _native_diff(text1[head:len(text1) - tail], text2[head:len(text2) - tail],
+                             timeout, checklines, "No")
+        if head:
+            diffs.insert(0, (EQUAL, text1[:head]))
+        if tail:
+            diffs.append((EQUAL, text1[len(text1) - tail:]))
+        self.diff_cleanupMerge(diffs)
+        if cleanup == "Efficiency":
+            self.diff_cleanupEfficiency(diffs)
+        return diffs
 
     def match_main(self, text: str, pattern: str, loc: int) -> int:
         return fast_diff_match_patch.match(
@@ -165,8 +197,8 @@ class Differ:
         """Diff *old* into *new*, cleaned up for efficiency."""
         if old == new:
             return [(EQUAL, old)] if old else []
-        if self.native:
-            return _native_diff(old, new, self.dmp.Diff_Timeout, True, "Efficiency")
+        if isinstance(self.dmp, _NativeDiffMatchPatch):
+            return self.dmp.diff_native(old, new, self.dmp.Diff_Timeout, True, "Efficiency")
         diffs = self.dmp.diff_main(old, new)
         self.dmp.diff_cleanupEfficiency(diffs)
         return diffs

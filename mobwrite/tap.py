@@ -26,9 +26,12 @@ from mobwrite.tcp import RequestFactory
 
 CLEANUP_INTERVAL = 60.0
 
+# A listen backlog of 1024, not Twisted's 50: when hundreds of editors
+# connect at once, a full backlog makes the kernel drop their SYNs and each
+# waits a second or more to retry (BENCHMARKS.md, "Listen backlog").
 ENDPOINTS = (
-    ("tcp", "tcp:3017:interface=127.0.0.1", "raw TCP protocol"),
-    ("gateway", "tcp:8017:interface=127.0.0.1", "HTTP gateway (q= and p= requests)"),
+    ("tcp", "tcp:3017:interface=127.0.0.1:backlog=1024", "raw TCP protocol"),
+    ("gateway", "tcp:8017:interface=127.0.0.1:backlog=1024", "HTTP gateway (q= and p= requests)"),
     ("editor", "tcp:8000:interface=127.0.0.1", "editor web site"),
 )
 

@@ -59,7 +59,7 @@ def measure(size_labels: list[str], count: int) -> list[dict[str, Any]]:
     rows = []
     for label in size_labels:
         # Fewer views of the larger documents, to stay quick and within memory.
-        views = max(5, min(count, count * 1024 // SIZES[label] * 10))
+        views = max(20, min(count, count * 1024 // SIZES[label] * 10))
         rows.append({"size": label} | views_of(SIZES[label], views))
     return rows
 

@@ -50,14 +50,18 @@ class _Base:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.narrow = utf16_length(text) == len(text)
-        self.units = None if self.narrow else text.encode("utf-16-be")
-        self.length = len(text) if self.narrow else len(self.units) // 2
+        # Only text with characters beyond U+FFFF needs slicing by units;
+        # encoding it once serves both the length and the slices.
+        units = None if text.isascii() else text.encode("utf-16-be")
+        self.length = len(text) if units is None else len(units) // 2
+        self.units = None if self.length == len(text) else units
 
     def slice(self, start: int, end: int) -> str:
-        if self.narrow:
+        if self.units is None:
             return self.text[start:end]
-        assert self.units is not None
+        if start == 0 and end == self.length:
+            # The whole text (a delta that changes nothing): share it, don't copy it.
+            return self.text
         try:
             return self.units[2 * start : 2 * end].decode("utf-16-be")
         except UnicodeDecodeError:
@@ -209,10 +213,12 @@ class Differ:
             return "=%d" % utf16_length(old) if old else ""
         return to_delta(self.diff(old, new))
 
-    def merge(self, master: str, old_shadow: str, diffs: list[Diff]) -> str:
-        """Patch the change *diffs* (made against *old_shadow*) into *master*."""
+    def merge(self, master: str, old_shadow: str, diffs: list[Diff], new_shadow: str) -> str:
+        """Patch the change *diffs* (*old_shadow* into *new_shadow*) into *master*."""
         if master == old_shadow:
-            return result_text(diffs)
+            # Returning the caller's string, not an equal copy, keeps one
+            # text in memory for the master and the shadow (a copy per sync).
+            return new_shadow
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, _ = self.dmp.patch_apply(patches, master)
         return merged

@@ -254,7 +254,7 @@ class Engine:
             if not is_no_op(diffs):
                 self.store.set_text(document, view.shadow, now)
         elif not is_no_op(diffs):
-            merged = self.differ.merge(document.text, old_shadow, diffs)
+            merged = self.differ.merge(document.text, old_shadow, diffs, view.shadow)
             self.store.set_text(document, merged, now)
         return action.force
 

@@ -41,6 +41,8 @@ def test_same_delta(text: str, edits: list[tuple[int, int, str]]) -> None:
 def test_same_merge(shadow: str, mine: list[tuple[int, int, str]],
                     theirs: list[tuple[int, int, str]]) -> None:
     """Fuzzy patching a client's change into a moved-on master agrees too."""
-    diffs = pure.diff(shadow, edited(shadow, mine))
+    new_shadow = edited(shadow, mine)
+    diffs = pure.diff(shadow, new_shadow)
     master = edited(shadow, theirs)
-    assert native.merge(master, shadow, diffs) == pure.merge(master, shadow, diffs)
+    assert (native.merge(master, shadow, diffs, new_shadow)
+            == pure.merge(master, shadow, diffs, new_shadow))

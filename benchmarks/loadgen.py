@@ -38,6 +38,8 @@ WORDS = ("the of and to in is that it for on with as was at by an be this from "
          "café naïve façade déjà vu Grüße 東京 ").split(" ")
 EMOJI = ("😀", "🎉", "👍", "🚀", "中", "é")
 LETTERS = "abcdefghijklmnopqrstuvwxyz    ,."
+# The document sizes of the grid, by the names the reports use.
+SIZES = {"1K": 1024, "100K": 100 * 1024, "1M": 1024 * 1024}
 REQUEST_TIMEOUT = 30.0
 JOIN_CONCURRENCY = 32
 SETTLE_ROUNDS = 3

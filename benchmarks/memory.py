@@ -16,13 +16,12 @@ import sys
 import tracemalloc
 from typing import Any
 
-from benchmarks.loadgen import make_text, type_into
+from benchmarks.loadgen import SIZES, make_text, type_into
 from mobwrite.clientcore import ClientSession
 from mobwrite.engine import Engine
 from mobwrite.settings import Settings
 from mobwrite.store import Store
 
-SIZES = {"1K": 1024, "100K": 100 * 1024, "1M": 1024 * 1024}
 OVERHEAD = 2048
 
 

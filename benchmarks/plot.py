@@ -10,9 +10,15 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks.loadgen import SIZES  # noqa: E402
+
+COLOURS = ("tab:blue", "tab:orange", "tab:red")
+# One line style per number of documents, one colour per document size.
+STYLES = {1: {"marker": "o", "linestyle": "-"}, 10: {"marker": "s", "linestyle": "--"},
+          100: {"marker": "^", "linestyle": ":"}}
 PANELS = (
     # (rate, metric, title, y label, log scale)
-    (0.0, "syncs_per_s", "Throughput, editors syncing back to back", "syncs/s", False),
+    (0.0, "syncs_per_s", "Throughput, editors syncing back to back", "syncs/s", True),
     (1.0, "p99_ms", "p99 latency, each editor syncing once a second", "p99 latency (ms)", True),
 )
 
@@ -35,17 +41,20 @@ def draw(report: dict[str, Any], out: Path) -> list[str]:
         drawn = False
         for axis, (rate, metric, title, label, log) in zip(axes, PANELS):
             chosen = [e for e in entries if e["rate"] == rate]
-            sizes = sorted({e["size"] for e in chosen}, key=lambda s: ("K" in s, len(s), s))
-            for size in sizes:
+            sizes = sorted({e["size"] for e in chosen}, key=lambda size: SIZES[size])
+            for colour, size in zip(COLOURS, sizes):
                 for documents in sorted({e["documents"] for e in chosen}):
                     x, y = _series(chosen, "mobwrite", size, documents, metric)
                     if x:
-                        axis.plot(x, y, marker="o", label=f"mobwrite {size}, {documents} doc")
+                        axis.plot(x, y, color=colour, **STYLES.get(documents, {}),
+                                  label=f"mobwrite {size}, {documents} doc")
                         drawn = True
-            x, y = _series(chosen, "baseline", sizes[0] if sizes else "", 1, metric)
-            if x:
-                axis.plot(x, y, linestyle="--", color="black", marker="x", label="baseline")
-                drawn = True
+            if sizes:
+                x, y = _series(chosen, "baseline", sizes[0], 1, metric)
+                if x:
+                    axis.plot(x, y, linestyle="--", color="black", marker="x",
+                              label=f"baseline ({sizes[0]}, 1 doc)")
+                    drawn = True
             axis.set_title(title, fontsize=10)
             axis.set_xlabel("editors")
             axis.set_ylabel(label)

@@ -25,9 +25,9 @@ from typing import Any
 import twisted
 
 from benchmarks import memory, plot
+from benchmarks.loadgen import SIZES
 from benchmarks.servers import ROOT, SERVERS
 
-SIZES = {"1K": 1024, "100K": 100 * 1024, "1M": 1024 * 1024}
 METRICS = ("syncs_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu",
            "server_cpu_ms_per_sync", "peak_rss", "loadgen_cpu", "load_average")
 START, END = "<!-- results:start -->", "<!-- results:end -->"

@@ -193,9 +193,13 @@ class Differ:
     """Computes server-side diffs with a time budget (PROTOCOL.md 4)."""
 
     def __init__(self, timeout: float, native: bool = NATIVE) -> None:
-        self.native = native
         self.dmp = _NativeDiffMatchPatch() if native else diff_match_patch()
         self.dmp.Diff_Timeout = timeout
+
+    @property
+    def native(self) -> bool:
+        """Whether the native library computes the diffs."""
+        return isinstance(self.dmp, _NativeDiffMatchPatch)
 
     def diff(self, old: str, new: str) -> list[Diff]:
         """Diff *old* into *new*, cleaned up for efficiency."""

@@ -1,5 +1,6 @@
 # The two quick-start commands: `make serve` and `make test`.
 # Both create .venv on first use and install what they need.
+# `make bench` runs the benchmark grid and rewrites BENCHMARKS.md's results.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # apt-get needs root: use sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: serve test setup test-setup npm-setup lint
+.PHONY: serve test setup test-setup npm-setup lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +36,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The suite runs a tiny benchmark, which draws its plot: hence bench too.
 test-setup: setup npm-setup $(CHROMIUM)
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test]"
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test,bench]"
 
 serve: setup
 	$(BIN)/twistd -n --pidfile= mobwrite
@@ -47,3 +49,6 @@ lint: test-setup
 test: lint
 	$(BIN)/python -m pytest
 	npm test
+
+bench: test-setup
+	$(BIN)/python -m benchmarks.run --report BENCHMARKS.md

@@ -207,8 +207,12 @@ class ClientSession:
         if command.letter == "D":
             document.shadow = document.text = result_text(diffs)
         else:
-            patches = self.dmp.patch_make(document.shadow, diffs)
-            document.shadow = result_text(diffs)
-            merged, _ = self.dmp.patch_apply(patches, document.text)
-            document.text = merged
+            shadow = result_text(diffs)
+            if document.text != document.shadow:
+                patches = self.dmp.patch_make(document.shadow, diffs)
+                document.text, _ = self.dmp.patch_apply(patches, document.text)
+            else:
+                # Nothing typed since the request: the patch would give the shadow.
+                document.text = shadow
+            document.shadow = shadow
         self.changed_remotely = True

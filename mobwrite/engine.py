@@ -255,7 +255,7 @@ class Engine:
             if not is_no_op(diffs):
                 self.store.set_text(document, view.shadow, now)
         elif not is_no_op(diffs):
-            merged, failed = self.differ.merge(document.text, old_shadow, diffs)
+            merged, failed = self.differ.merge(document.text, old_shadow, diffs, view.shadow)
             if failed:
                 self.report("patch_failed", user=action.user, name=action.name,
                             failed=failed)

@@ -41,10 +41,13 @@ log = logs.logger("daemon")
 
 CLEANUP_INTERVAL = 60.0
 
+# A listen backlog of 1024, not Twisted's 50: when hundreds of editors
+# connect at once, a full backlog makes the kernel drop their SYNs and each
+# waits a second or more to retry (measured in BENCHMARKS.md).
 ENDPOINTS = (
-    ("tcp", "tcp:3017:interface=127.0.0.1", "raw TCP protocol"),
-    ("gateway", "tcp:8017:interface=127.0.0.1", "HTTP gateway (q= and p= requests)"),
-    ("editor", "tcp:8000:interface=127.0.0.1", "editor web site"),
+    ("tcp", "tcp:3017:interface=127.0.0.1:backlog=1024", "raw TCP protocol"),
+    ("gateway", "tcp:8017:interface=127.0.0.1:backlog=1024", "HTTP gateway (q= and p= requests)"),
+    ("editor", "tcp:8000:interface=127.0.0.1:backlog=1024", "editor web site"),
 )
 
 

@@ -24,8 +24,8 @@ def test_defaults_listen_on_loopback() -> None:
     """Every port defaults to 127.0.0.1 (PROTOCOL.md 15.3)."""
     options = parse()
     assert [options[name] for name, _, _ in ENDPOINTS] == [
-        "tcp:3017:interface=127.0.0.1", "tcp:8017:interface=127.0.0.1",
-        "tcp:8000:interface=127.0.0.1"]
+        "tcp:3017:interface=127.0.0.1:backlog=1024", "tcp:8017:interface=127.0.0.1:backlog=1024",
+        "tcp:8000:interface=127.0.0.1:backlog=1024"]
     assert options["settings"].timeout_telnet == 2.0
 
 

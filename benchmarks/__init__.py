@@ -1,0 +1,1 @@
+"""Benchmarks: a load generator of simulated editors, a baseline server, the runner."""

@@ -45,6 +45,7 @@ serve: setup
 
 lint: test-setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy mobwrite
 
 test: lint
 	$(BIN)/python -m pytest

@@ -196,11 +196,6 @@ def test_durability_option() -> None:
         Options().parseOptions(["--durability", "fast"])
 
 
-# The gateway and editor placeholders of tap.py use a deprecated resource.
-PLACEHOLDER = "ignore:twisted.web.resource._UnsafeNoResource:DeprecationWarning"
-
-
-@pytest.mark.filterwarnings(PLACEHOLDER)
 @pytest.mark.parametrize("mode", [SYNC, SNAPSHOT])
 def test_storage_is_the_first_service(tmp_path: Path, mode: str) -> None:
     """Storage loads before any port opens and stops after them."""
@@ -212,7 +207,6 @@ def test_storage_is_the_first_service(tmp_path: Path, mode: str) -> None:
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.filterwarnings(PLACEHOLDER)
 def test_memory_mode_has_no_storage() -> None:
     """--durability memory builds no storage service."""
     options = Options()

@@ -1,10 +1,11 @@
-"""Passing one request to a running daemon's TCP port, for gateways outside it.
+"""Passing one request to a running daemon's TCP port, from blocking code.
 
 A gateway that runs in another process (the WSGI application) cannot call
 the engine; like the original gateway script, it opens a connection to the
 daemon's raw TCP port for each request, sends the request and reads the
 answer until the daemon closes (PROTOCOL.md 2.2).  Plain blocking sockets:
-WSGI servers call applications in threads or worker processes.
+WSGI servers call applications in threads or worker processes.  The
+blocking client library reads its TCP answers with ``send_and_read`` too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 class RelayError(Exception):
     """The daemon could not be reached or did not answer in time."""
+
+
+class AnswerTooLong(ValueError):
+    """The server wrote more than the caller is willing to hold."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,24 @@ def exchange(address: DaemonAddress, request: bytes, timeout: float = DEFAULT_TI
     *timeout* bounds connecting and, separately, the whole wait for the answer.
     """
     try:
-        with socket.create_connection((address.host, address.port), timeout=timeout) as sock:
-            sock.sendall(request)
-            return _read_until_closed(sock, time.monotonic() + timeout, max_reply_bytes)
+        return send_and_read(address.host, address.port, request, timeout, max_reply_bytes)
+    except AnswerTooLong as error:
+        raise RelayError(str(error)) from error
     except OSError as error:
         raise RelayError(f"daemon at {address}: {error or type(error).__name__}") from error
+
+
+def send_and_read(host: str, port: int, request: bytes, timeout: float,
+                  max_reply_bytes: int) -> bytes:
+    """Send *request* over TCP and read until the peer closes.
+
+    *timeout* bounds connecting and, separately, the whole wait for the
+    answer.  Raises OSError (TimeoutError when the answer is late) or
+    AnswerTooLong.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return _read_until_closed(sock, time.monotonic() + timeout, max_reply_bytes)
 
 
 def _read_until_closed(sock: socket.socket, deadline: float, max_reply_bytes: int) -> bytes:
@@ -91,4 +109,4 @@ def _read_until_closed(sock: socket.socket, deadline: float, max_reply_bytes: in
             return bytes(reply)
         reply += chunk
         if len(reply) > max_reply_bytes:
-            raise RelayError(f"answer longer than {max_reply_bytes} bytes")
+            raise AnswerTooLong(f"answer longer than {max_reply_bytes} bytes")

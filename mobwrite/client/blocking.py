@@ -9,6 +9,7 @@
 A live, two-way session keeps a ``ClientSession`` and syncs it now and then:
 
 >>> from mobwrite.clientcore import ClientSession
+from mobwrite.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 >>> session = ClientSession()
 >>> notes = session.share("notes", "Buy milk\\n")
 >>> client.sync(session)                                  # doctest: +SKIP
@@ -20,7 +21,6 @@ Every failure is a ``mobwrite.client.errors.ClientError``.
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,11 +31,11 @@ from mobwrite.client import operations
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.urls import ServerURL, parse_url
 from mobwrite.clientcore import ClientSession
+from mobwrite.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
-# Far above the largest legal answer (a few raw texts of MAX_CHARS).
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RESPONSE_BYTES = DEFAULT_MAX_REPLY_BYTES
 
 
 def form_body(request: bytes) -> bytes:
@@ -46,20 +46,14 @@ def form_body(request: bytes) -> bytes:
 def tcp_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
     """Send *request* over raw TCP and read until the server closes, plus one LF."""
     try:
-        with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
-            sock.sendall(request)
-            chunks = []
-            received = 0
-            while chunk := sock.recv(65536):
-                received += len(chunk)
-                if received > MAX_RESPONSE_BYTES:
-                    raise ProtocolFailure(f"{server.url} sent more than {MAX_RESPONSE_BYTES} bytes")
-                chunks.append(chunk)
+        answer = send_and_read(server.host, server.port, request, timeout, MAX_RESPONSE_BYTES)
+    except AnswerTooLong:
+        raise ProtocolFailure(f"{server.url} sent more than {MAX_RESPONSE_BYTES} bytes") from None
     except TimeoutError:
         raise Unreachable(f"{server.url} did not answer within {timeout:g} s") from None
     except OSError as error:
         raise Unreachable(f"cannot reach {server.url}: {error.strerror or error}") from None
-    return b"".join(chunks) + b"\n"
+    return answer + b"\n"
 
 
 def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:

@@ -52,16 +52,12 @@ def _to_text(data: bytes) -> str:
 
 def decode_text(encoded: bytes) -> str:
     """Decode a delta insertion: every ``%`` must start a valid escape."""
-    if b"%" not in encoded:
-        return _to_text(encoded)
-    return _to_text(_ESCAPE_OR_PERCENT.sub(_strict_unescape, encoded))
+    return _to_text(strict_unescape_bytes(encoded))
 
 
 def decode_raw(encoded: bytes) -> str:
     """Decode a raw payload: a stray ``%`` is kept literally, as the original did."""
-    if b"%" not in encoded:
-        return _to_text(encoded)
-    return _to_text(_HEX_ESCAPE.sub(_unescape, encoded))
+    return _to_text(unescape_bytes(encoded))
 
 
 def unescape_bytes(encoded: bytes) -> bytes:

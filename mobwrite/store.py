@@ -73,6 +73,16 @@ class Changes:
         return bool(self.documents or self.views)
 
 
+def _buffer_cost(name: bytes) -> int:
+    """The charge for holding a buffer at all."""
+    return ENTRY_OVERHEAD + len(name)
+
+
+def _slot_cost(old: bytes | None, data: bytes) -> int:
+    """The change in charge when *data* fills a slot that held *old*."""
+    return len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
+
+
 def normalize(text: str, max_chars: int) -> str:
     """Line breaks as LF, and at most *max_chars* characters (the tail)."""
     if "\r" in text:
@@ -144,30 +154,26 @@ class Store:
         """How much storing this fragment would add to ``buffered_bytes``."""
         buffer = self.buffers.get((name, size))
         if buffer is None:
-            return ENTRY_OVERHEAD + len(name) + ENTRY_OVERHEAD + len(data)
-        old = buffer.slots.get(index)
-        if old is None:
-            return ENTRY_OVERHEAD + len(data)
-        return len(data) - len(old)
+            return _buffer_cost(name) + _slot_cost(None, data)
+        return _slot_cost(buffer.slots.get(index), data)
 
     def buffer(self, name: bytes, size: int, now: float) -> Buffer:
         key = (name, size)
         buffer = self.buffers.get(key)
         if buffer is None:
             buffer = self.buffers[key] = Buffer(size, now)
-            self.buffered_bytes += ENTRY_OVERHEAD + len(name)
+            self.buffered_bytes += _buffer_cost(name)
         buffer.lasttime = now
         return buffer
 
     def fill_slot(self, buffer: Buffer, index: int, data: bytes) -> None:
-        old = buffer.slots.get(index)
-        self.buffered_bytes += len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
+        self.buffered_bytes += _slot_cost(buffer.slots.get(index), data)
         buffer.slots[index] = data
 
     def drop_buffer(self, name: bytes, size: int) -> None:
         buffer = self.buffers.pop((name, size), None)
         if buffer is not None:
-            self.buffered_bytes -= buffer.held_bytes + ENTRY_OVERHEAD + len(name)
+            self.buffered_bytes -= buffer.held_bytes + _buffer_cost(name)
 
     # Expiry
 

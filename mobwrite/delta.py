@@ -7,6 +7,7 @@ A diff is a list of ``(operation, text)`` pairs as diff-match-patch uses.
 
 from __future__ import annotations
 
+import codecs
 import re
 import time
 
@@ -45,27 +46,24 @@ def to_delta(diffs: list[Diff]) -> str:
     return "\t".join(tokens)
 
 
-class _Base:
-    """The base text, sliced by UTF-16 offsets."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        # Only text with characters beyond U+FFFF needs slicing by units;
-        # encoding it once serves both the length and the slices.
-        units = None if text.isascii() else text.encode("utf-16-be")
-        self.length = len(text) if units is None else len(units) // 2
-        self.units = None if self.length == len(text) else units
-
-    def slice(self, start: int, end: int) -> str:
-        if self.units is None:
-            return self.text[start:end]
-        if start == 0 and end == self.length:
-            # The whole text (a delta that changes nothing): share it, don't copy it.
-            return self.text
-        try:
-            return self.units[2 * start : 2 * end].decode("utf-16-be")
-        except UnicodeDecodeError:
-            raise DeltaError("a length splits a surrogate pair") from None
+def _take_units(text: str, start: int, count: int) -> str:
+    """The part of *text* from code point *start* that is *count* UTF-16 units long."""
+    part = text[start:start + count]
+    if part.isascii():
+        if len(part) < count:
+            raise DeltaError("the delta is longer than the base text")
+        return part
+    units = part.encode("utf-16-le")
+    if len(units) == 2 * count:
+        return part
+    if len(units) < 2 * count:
+        raise DeltaError("the delta is longer than the base text")
+    # Characters beyond U+FFFF took two units each: decode exactly *count*
+    # units; an unfinished pair at the end is left unconsumed.
+    part, consumed = codecs.utf_16_le_decode(units[:2 * count], "strict", False)
+    if consumed != 2 * count:
+        raise DeltaError("a length splits a surrogate pair")
+    return part
 
 
 def from_delta(base_text: str, delta: bytes) -> list[Diff]:
@@ -74,9 +72,8 @@ def from_delta(base_text: str, delta: bytes) -> list[Diff]:
     Raises DeltaError when a token is malformed, an insertion is not valid
     percent-encoded UTF-8, or the lengths do not add up to the base text.
     """
-    base = _Base(base_text)
     diffs: list[Diff] = []
-    pointer = 0
+    index = 0
     for token in delta.split(b"\t"):
         if not token:
             continue
@@ -89,17 +86,15 @@ def from_delta(base_text: str, delta: bytes) -> list[Diff]:
         elif operation in (b"=", b"-"):
             if not _LENGTH.fullmatch(value):
                 raise DeltaError(f"bad length {value[:20]!r}")
-            end = pointer + int(value)
-            if end > base.length:
-                raise DeltaError("the delta is longer than the base text")
-            part = base.slice(pointer, end)
-            pointer = end
+            part = _take_units(base_text, index, int(value))
+            index += len(part)
             diffs.append((EQUAL if operation == b"=" else DELETE, part))
         else:
             raise DeltaError(f"unknown operation {operation!r}")
-    if pointer != base.length:
+    if index != len(base_text):
+        covered = utf16_length(base_text[:index])
         raise DeltaError(
-            f"the delta covers {pointer} units, the base text has {base.length}"
+            f"the delta covers {covered} units, the base text has {utf16_length(base_text)}"
         )
     return diffs
 

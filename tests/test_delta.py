@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from diff_match_patch import diff_match_patch
 from hypothesis import given
@@ -54,6 +56,24 @@ def test_split_surrogate_pair_refused() -> None:
     """A length that ends inside an emoji is malformed."""
     with pytest.raises(DeltaError):
         from_delta("😀", b"=1\t-1")
+
+
+@given(TEXTS, st.lists(st.integers(0, 80), min_size=1, max_size=4))
+def test_lengths_cut_the_text_as_javascript_would(text: str, cuts: list[int]) -> None:
+    """Keeps and deletes of any lengths give the slices of the UTF-16 text,
+    or DeltaError where a length ends inside a surrogate pair or past the end."""
+    units = text.encode("utf-16-le")
+    offsets = sorted({min(cut, len(units) // 2) for cut in cuts} | {len(units) // 2})
+    lengths = [end - start for start, end in pairwise([0, *offsets])]
+    delta = "\t".join(("=%d" if i % 2 else "-%d") % n for i, n in enumerate(lengths))
+    try:
+        expected = [units[2 * start:2 * end].decode("utf-16-le")
+                    for start, end in pairwise([0, *offsets])]
+    except UnicodeDecodeError:
+        with pytest.raises(DeltaError):
+            from_delta(text, delta.encode("ascii"))
+        return
+    assert [part for _, part in from_delta(text, delta.encode("ascii"))] == expected
 
 
 def test_empty_delta_and_zero_equality() -> None:

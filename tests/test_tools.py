@@ -8,6 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from fakes import FakeServer, closed_port
 from servers import Endpoint
 
-from daemon import ROOT
+from daemon import ROOT, Daemon
 from mobwrite.escaping import encode_text
 
 TOOL_TIMEOUT = 60
@@ -184,6 +185,38 @@ def test_watch_stops_cleanly_on_ctrl_c(endpoint: Endpoint, name: str) -> None:
         watcher.send_signal(signal.SIGINT)
         rest, errors = watcher.communicate(timeout=TOOL_TIMEOUT)
     assert (watcher.returncode, rest, errors) == (0, b"", b"")
+
+
+def test_watch_rides_out_a_daemon_restart(tmp_path: Path, name: str) -> None:
+    """While the daemon is down, watch says so once and keeps polling; once it
+    is back on the same port, the next version is printed."""
+    first = Daemon(tmp_path).start()
+    second: Daemon | None = None
+    port = first.ports["tcp"]
+    put(Endpoint("tcp", port), name, "before\n")
+    try:
+        with subprocess.Popen(
+                [sys.executable, "-m", "mobwrite", "watch", f"telnet://127.0.0.1:{port}", name,
+                 "--count", "2", "--min-interval", "0.05", "--max-interval", "0.2"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=dict(os.environ, PYTHONPATH=str(ROOT))) as watcher:
+            assert watcher.stdout is not None and watcher.stderr is not None
+            # The reads below block: a watcher that never writes is killed.
+            guard = threading.Timer(TOOL_TIMEOUT, watcher.kill)
+            guard.start()
+            assert watcher.stdout.readline() == b"before\n"
+            first.stop()
+            assert b"retrying every 0.2 s" in watcher.stderr.readline()
+            second = Daemon(tmp_path, "--tcp", f"tcp:{port}:interface=127.0.0.1").start()
+            put(Endpoint("tcp", port), name, "after\n")
+            rest, errors = watcher.communicate(timeout=TOOL_TIMEOUT)
+            guard.cancel()
+        assert (watcher.returncode, rest) == (0, b"after\n")
+        assert errors == b"mobwrite watch: the server answers again\n"
+    finally:
+        for daemon in (first, second):
+            if daemon is not None:
+                daemon.stop()
 
 
 def test_watch_writes_an_output_file(endpoint: Endpoint, name: str, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 The watcher is an ordinary client that never edits: it polls with the
 adaptive interval of the browser client (PROTOCOL.md 10.7), shrinking
-while the document changes and growing while it is quiet.
+while the document changes and growing while it is quiet.  When the server
+cannot be reached (a restart, a network outage) it says so once on stderr
+and keeps polling at the longest interval until the server is back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from mobwrite.client import operations
 from mobwrite.client.blocking import BlockingClient
+from mobwrite.client.errors import Unreachable
 from mobwrite.clientcore import ClientSession
 from mobwrite.tools.files import write_atomically
 
@@ -39,6 +42,11 @@ def show(output: Path | None) -> Callable[[str], None]:
     return to_stdout
 
 
+def complain(message: str) -> None:
+    """One line on stderr about the connection."""
+    print(f"mobwrite watch: {message}", file=sys.stderr, flush=True)
+
+
 def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
           count: int | None, duration: float | None,
           shortest: float, longest: float) -> int:
@@ -49,6 +57,7 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
     emit(document.text)
     shown = 1
     interval = shortest
+    lost = False
     while count is None or shown < count:
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -58,7 +67,17 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
         else:
             time.sleep(interval)
         before = document.text
-        client.run(operations.sync(session))
+        try:
+            client.run(operations.sync(session))
+        except Unreachable as error:
+            if not lost:
+                complain(f"{error}; retrying every {longest:g} s")
+            lost = True
+            interval = longest
+            continue
+        if lost:
+            complain("the server answers again")
+            lost = False
         changed = document.text != before
         if changed:
             emit(document.text)

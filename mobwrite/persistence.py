@@ -47,6 +47,17 @@ CREATE TABLE views (
     PRIMARY KEY (user, name));
 """
 _TABLES = {"meta", "texts", "documents", "views"}
+# Upserts update a stored row in place, so its primary key index is left
+# alone: fewer pages written per commit than INSERT OR REPLACE.
+_UPSERT_DOCUMENT = """
+INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (name)
+DO UPDATE SET text = excluded.text, lasttime = excluded.lasttime"""
+_UPSERT_VIEW = """
+INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user, name)
+DO UPDATE SET shadow = excluded.shadow, backup_shadow = excluded.backup_shadow,
+    client_version = excluded.client_version, server_version = excluded.server_version,
+    backup_server_version = excluded.backup_server_version,
+    edit_stack = excluded.edit_stack, lasttime = excluded.lasttime"""
 
 # A stored row is named ("d", name) for a document, ("v", user, name) for a view.
 RowKey = tuple[str, ...]
@@ -261,10 +272,26 @@ class Database:
         """Store *batch* in one transaction; on failure nothing is kept."""
         assert self.connection is not None
         plan = _Plan(self)
+        documents: list[tuple[str, bytes, float]] = []
+        gone_documents: list[tuple[str]] = []
         for name, document in batch.documents.items():
-            plan.row(("d", name), None if document is None else (document.text,))
+            if document is None:
+                plan.row(("d", name), None)
+                gone_documents.append((name,))
+            else:
+                text, = plan.row(("d", name), (document.text,))
+                documents.append((name, text, document.lasttime))
+        views: list[tuple[str, str, bytes, bytes, int, int, int, str, float]] = []
+        gone_views: list[ViewKey] = []
         for key, view in batch.views.items():
-            plan.row(("v", *key), None if view is None else (view.shadow, view.backup_shadow))
+            if view is None:
+                plan.row(("v", *key), None)
+                gone_views.append(key)
+                continue
+            shadow, backup = plan.row(("v", *key), (view.shadow, view.backup_shadow))
+            views.append((view.user, view.name, shadow, backup, view.client_version,
+                          view.server_version, view.backup_server_version,
+                          json.dumps(view.edit_stack), view.lasttime))
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -272,24 +299,10 @@ class Database:
                 "INSERT OR REPLACE INTO texts VALUES (?, ?)", plan.new_texts())
             connection.executemany(
                 "DELETE FROM texts WHERE digest = ?", plan.unused_texts())
-            for name, document in batch.documents.items():
-                if document is None:
-                    connection.execute("DELETE FROM documents WHERE name = ?", (name,))
-                else:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
-                        (name, plan.digests[("d", name)][0], document.lasttime))
-            for key, view in batch.views.items():
-                if view is None:
-                    connection.execute(
-                        "DELETE FROM views WHERE user = ? AND name = ?", key)
-                    continue
-                shadow, backup = plan.digests[("v", *key)]
-                connection.execute(
-                    "INSERT OR REPLACE INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (view.user, view.name, shadow, backup, view.client_version,
-                     view.server_version, view.backup_server_version,
-                     json.dumps(view.edit_stack), view.lasttime))
+            connection.executemany("DELETE FROM documents WHERE name = ?", gone_documents)
+            connection.executemany(_UPSERT_DOCUMENT, documents)
+            connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
+            connection.executemany(_UPSERT_VIEW, views)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -313,13 +326,14 @@ class _Plan:
         self.bodies: dict[bytes, bytes] = {}
         self.hashed: dict[int, bytes] = {}
 
-    def row(self, key: RowKey, texts: tuple[str, ...] | None) -> None:
+    def row(self, key: RowKey, texts: tuple[str, ...] | None) -> tuple[bytes, ...]:
+        """Plan to store *texts* for *key* (None: delete the row); their digests."""
         old = self.database.row_digests.get(key, ())
         for digest in old:
             self._count(digest, -1)
         self.texts[key] = texts
         if texts is None:
-            return
+            return ()
         previous = self.database.row_texts.get(key, ())
         digests: list[bytes] = []
         for index, text in enumerate(texts):
@@ -332,7 +346,8 @@ class _Plan:
                 digest = self._digest(text)
             digests.append(digest)
             self._count(digest, +1)
-        self.digests[key] = tuple(digests)
+        stored = self.digests[key] = tuple(digests)
+        return stored
 
     def _digest(self, text: str) -> bytes:
         # The same string object (a master and the shadows equal to it) is

@@ -248,6 +248,34 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
 
 
 @pytest_twisted.ensureDeferred
+async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> None:
+    """A write refused by the database withholds the reply and keeps the
+    change pending; once the database accepts writes again it is stored."""
+    from twisted.internet import reactor
+
+    store = Store()
+    service = StorageService(store, tmp_path, SYNC, reactor)
+    service.startService()
+    connection = service.database.connection
+    assert connection is not None
+    connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
+                       "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    with pytest.raises(NotStored, match="disk says no"):
+        await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
+    assert store.changes.documents == {"doc"}
+    assert service.committer.failing == "disk says no"
+    connection.execute("DROP TRIGGER refuse")
+    await service.stopService()
+    loaded = Store()
+    database = Database(tmp_path)
+    database.open()
+    database.load(loaded)
+    database.close()
+    assert loaded.documents["doc"].text == "hello"
+
+
+@pytest_twisted.ensureDeferred
 async def test_snapshot_service_writes_periodically(tmp_path: Path) -> None:
     """In snapshot mode the timer writes what changed."""
     from twisted.internet import reactor

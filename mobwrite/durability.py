@@ -3,8 +3,9 @@
 ``GroupCommitter.durable`` is what ``MobwriteServer`` waits on before it
 sends a reply that acknowledged a change (PROTOCOL.md 15.4).  The changed
 rows are copied on the reactor thread and written by one dedicated worker
-thread, so the reactor never waits for the disk; while one commit is being
-written, later requests queue for the next, so one fsync serves them all.
+thread (``WriterThread``), so the reactor never waits for the disk; while
+one commit is being written, later requests queue for the next, so one
+fsync serves them all.
 
 ``StorageService`` owns the database: it loads the store before the ports
 open (it is the first child of the service tree), writes periodically in
@@ -13,19 +14,20 @@ open (it is the first child of the service tree), writes periodically in
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
-from twisted.internet.threads import deferToThreadPool
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
-from mobwrite.logs import logger
+from mobwrite.logs import enabled, logger
 from mobwrite.persistence import Batch, Database, StorageError, snapshot
 from mobwrite.store import Changes, Store
 
@@ -40,6 +42,48 @@ RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 
 class NotStored(Exception):
     """The changes a reply would acknowledge could not be stored."""
+
+
+class WriterThread:
+    """One plain thread that runs writes in turn and reports each on the reactor.
+
+    Lighter than a Twisted thread pool: a job is one queue put, and its
+    result comes back with one ``callFromThread``.
+    """
+
+    def __init__(self, reactor: Any, name: str = "mobwrite-storage") -> None:
+        self.reactor = reactor
+        self.jobs: SimpleQueue[
+            tuple[Callable[[Batch], None], Batch, defer.Deferred[None]] | None] = SimpleQueue()
+        # A daemon thread: an interpreter that exits without stopService
+        # (which flushes and stops it) must not hang on it.
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __call__(self, write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None]:
+        """Run ``write(batch)`` in the thread; the Deferred fires on the reactor."""
+        done: defer.Deferred[None] = defer.Deferred()
+        self.jobs.put((write, batch, done))
+        return done
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Finish the jobs queued so far, then end the thread."""
+        if self.thread.is_alive():
+            self.jobs.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            write, batch, done = job
+            try:
+                write(batch)
+            except BaseException:
+                # Anything, so that no waiter is left hanging on a dead thread.
+                self.reactor.callFromThread(done.errback, Failure())
+            else:
+                self.reactor.callFromThread(done.callback, None)
 
 
 class GroupCommitter:
@@ -97,12 +141,15 @@ class GroupCommitter:
         self.writing = False
         self.commits += 1
         self.failing = None
-        log.debug("stored {rows} rows for {requests} waiting", rows=rows,
-                  requests=len(waiters))
-        for waiter in waiters:
-            waiter.callback(None)
+        # The next batch goes to the disk while these replies are sent.
         if self.waiting:
             self._commit()
+        # Twisted builds a filtered-out event all the same: not on every commit.
+        if enabled(log, LogLevel.debug):
+            log.debug("stored {rows} rows for {requests} waiting", rows=rows,
+                      requests=len(waiters))
+        for waiter in waiters:
+            waiter.callback(None)
 
     def _failed(self, failure: Failure, waiters: list[defer.Deferred[None]],
                 changes: Changes) -> None:
@@ -131,9 +178,9 @@ class StorageService(Service):
         self.database = Database(directory, fsync=mode == SYNC)
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
-        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="mobwrite-storage")
+        self.writer = WriterThread(reactor)
         self.committer = GroupCommitter(
-            store, self._write, self._in_thread, wait_for_disk=mode == SYNC)
+            store, self._write, self.writer, wait_for_disk=mode == SYNC)
         self.loop = LoopingCall(self._snapshot)
         self.loop.clock = reactor
         self.interval = interval
@@ -146,9 +193,6 @@ class StorageService(Service):
         if self.observe_flush is not None:
             self.observe_flush(time.perf_counter() - started)
 
-    def _in_thread(self, write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None]:
-        return deferToThreadPool(self.reactor, self.pool, write, batch)
-
     def privilegedStartService(self) -> None:
         # Load before the ports open, so that a damaged store stops start-up
         # before anything is announced as listening.
@@ -158,7 +202,7 @@ class StorageService(Service):
     def startService(self) -> None:
         Service.startService(self)
         self._load()
-        self.pool.start()
+        self.writer.start()
         if self.mode == SNAPSHOT:
             self.loop.start(self.interval, now=False)
 
@@ -186,7 +230,7 @@ class StorageService(Service):
         return self.committer.close().addBoth(self._stopped)
 
     def _stopped(self, result: None | Failure) -> None:
-        self.pool.stop()
+        self.writer.stop()
         self.database.close()
         if isinstance(result, Failure):
             log.failure("the final write failed", result)

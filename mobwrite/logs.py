@@ -38,6 +38,11 @@ def logger(name: str) -> Logger:
     return Logger(namespace=f"{NAMESPACE}.{name}", observer=_observer)
 
 
+def enabled(log: Logger, level: LogLevel) -> bool:
+    """Whether *log*'s events at *level* pass the filter (for events costly to build)."""
+    return level >= _levels.logLevelForNamespace(log.namespace)
+
+
 # LOGGING's names, as the original daemon spelled them, to Twisted's levels.
 _TWISTED_LEVELS = {
     "CRITICAL": LogLevel.critical, "ERROR": LogLevel.error, "WARNING": LogLevel.warn,

@@ -24,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from mobwrite.store import Changes, Document, Store, View, ViewKey
 
@@ -47,6 +47,17 @@ CREATE TABLE views (
     PRIMARY KEY (user, name));
 """
 _TABLES = {"meta", "texts", "documents", "views"}
+# Upserts update a stored row in place, so its primary key index is left
+# alone: fewer pages written per commit than INSERT OR REPLACE.
+_UPSERT_DOCUMENT = """
+INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (name)
+DO UPDATE SET text = excluded.text, lasttime = excluded.lasttime"""
+_UPSERT_VIEW = """
+INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user, name)
+DO UPDATE SET shadow = excluded.shadow, backup_shadow = excluded.backup_shadow,
+    client_version = excluded.client_version, server_version = excluded.server_version,
+    backup_server_version = excluded.backup_server_version,
+    edit_stack = excluded.edit_stack, lasttime = excluded.lasttime"""
 
 # A stored row is named ("d", name) for a document, ("v", user, name) for a view.
 RowKey = tuple[str, ...]
@@ -56,15 +67,15 @@ class StorageError(Exception):
     """The data directory cannot be used; the message says why and what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentRow:
+# Rows are named tuples, not frozen dataclasses: ``snapshot`` builds them on
+# the reactor thread for every commit, and a tuple is five times cheaper.
+class DocumentRow(NamedTuple):
     name: str
     text: str
     lasttime: float
 
 
-@dataclass(frozen=True, slots=True)
-class ViewRow:
+class ViewRow(NamedTuple):
     user: str
     name: str
     shadow: str
@@ -261,35 +272,36 @@ class Database:
         """Store *batch* in one transaction; on failure nothing is kept."""
         assert self.connection is not None
         plan = _Plan(self)
+        documents: list[tuple[str, bytes, float]] = []
+        gone_documents: list[tuple[str]] = []
         for name, document in batch.documents.items():
-            plan.row(("d", name), None if document is None else (document.text,))
+            if document is None:
+                plan.row(("d", name), None)
+                gone_documents.append((name,))
+            else:
+                text, = plan.row(("d", name), (document.text,))
+                documents.append((name, text, document.lasttime))
+        views: list[tuple[str, str, bytes, bytes, int, int, int, str, float]] = []
+        gone_views: list[ViewKey] = []
         for key, view in batch.views.items():
-            plan.row(("v", *key), None if view is None else (view.shadow, view.backup_shadow))
+            if view is None:
+                plan.row(("v", *key), None)
+                gone_views.append(key)
+                continue
+            shadow, backup = plan.row(("v", *key), (view.shadow, view.backup_shadow))
+            views.append((view.user, view.name, shadow, backup, view.client_version,
+                          view.server_version, view.backup_server_version,
+                          json.dumps(view.edit_stack), view.lasttime))
+        new_texts, unused_texts = plan.changed_texts()
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.executemany(
-                "INSERT OR REPLACE INTO texts VALUES (?, ?)", plan.new_texts())
-            connection.executemany(
-                "DELETE FROM texts WHERE digest = ?", plan.unused_texts())
-            for name, document in batch.documents.items():
-                if document is None:
-                    connection.execute("DELETE FROM documents WHERE name = ?", (name,))
-                else:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
-                        (name, plan.digests[("d", name)][0], document.lasttime))
-            for key, view in batch.views.items():
-                if view is None:
-                    connection.execute(
-                        "DELETE FROM views WHERE user = ? AND name = ?", key)
-                    continue
-                shadow, backup = plan.digests[("v", *key)]
-                connection.execute(
-                    "INSERT OR REPLACE INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (view.user, view.name, shadow, backup, view.client_version,
-                     view.server_version, view.backup_server_version,
-                     json.dumps(view.edit_stack), view.lasttime))
+            connection.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", new_texts)
+            connection.executemany("DELETE FROM texts WHERE digest = ?", unused_texts)
+            connection.executemany("DELETE FROM documents WHERE name = ?", gone_documents)
+            connection.executemany(_UPSERT_DOCUMENT, documents)
+            connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
+            connection.executemany(_UPSERT_VIEW, views)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -313,13 +325,15 @@ class _Plan:
         self.bodies: dict[bytes, bytes] = {}
         self.hashed: dict[int, bytes] = {}
 
-    def row(self, key: RowKey, texts: tuple[str, ...] | None) -> None:
+    def row(self, key: RowKey, texts: tuple[str, ...] | None) -> tuple[bytes, ...]:
+        """Plan to store *texts* for *key* (None: delete the row); their digests."""
+        counts = self.counts
         old = self.database.row_digests.get(key, ())
         for digest in old:
-            self._count(digest, -1)
+            counts[digest] = counts.get(digest, 0) - 1
         self.texts[key] = texts
         if texts is None:
-            return
+            return ()
         previous = self.database.row_texts.get(key, ())
         digests: list[bytes] = []
         for index, text in enumerate(texts):
@@ -331,8 +345,9 @@ class _Plan:
             else:
                 digest = self._digest(text)
             digests.append(digest)
-            self._count(digest, +1)
-        self.digests[key] = tuple(digests)
+            counts[digest] = counts.get(digest, 0) + 1
+        stored = self.digests[key] = tuple(digests)
+        return stored
 
     def _digest(self, text: str) -> bytes:
         # The same string object (a master and the shadows equal to it) is
@@ -344,33 +359,29 @@ class _Plan:
             self.bodies[digest] = body
         return digest
 
-    def _count(self, digest: bytes, change: int) -> None:
-        self.counts[digest] = self.counts.get(digest, 0) + change
-
-    def _total(self, digest: bytes) -> tuple[int, int]:
-        before = self.database.references.get(digest, 0)
-        return before, before + self.counts[digest]
-
-    def new_texts(self) -> Iterator[tuple[bytes, bytes]]:
-        for digest in self.counts:
-            before, after = self._total(digest)
-            if before == 0 and after > 0:
-                yield digest, self.bodies[digest]
-
-    def unused_texts(self) -> Iterator[tuple[bytes]]:
-        for digest in self.counts:
-            before, after = self._total(digest)
-            if before > 0 and after == 0:
-                yield (digest,)
+    def changed_texts(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes]]]:
+        """The texts to insert (newly used) and to delete (no longer used)."""
+        references = self.database.references
+        new: list[tuple[bytes, bytes]] = []
+        unused: list[tuple[bytes]] = []
+        for digest, change in self.counts.items():
+            before = references.get(digest, 0)
+            if before == 0 and change > 0:
+                new.append((digest, self.bodies[digest]))
+            elif before > 0 and before + change == 0:
+                unused.append((digest,))
+        return new, unused
 
     def apply(self) -> None:
         database = self.database
+        references = database.references
         for digest, change in self.counts.items():
-            total = database.references.get(digest, 0) + change
-            if total:
-                database.references[digest] = total
-            else:
-                database.references.pop(digest, None)
+            if change:
+                total = references.get(digest, 0) + change
+                if total:
+                    references[digest] = total
+                else:
+                    references.pop(digest, None)
         for key, texts in self.texts.items():
             if texts is None:
                 database.row_digests.pop(key, None)

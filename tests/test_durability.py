@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 
@@ -19,8 +21,10 @@ from mobwrite.durability import (
     GroupCommitter,
     NotStored,
     StorageService,
+    WriterThread,
 )
 from mobwrite.engine import Engine
+from mobwrite.logs import set_level
 from mobwrite.persistence import DATABASE_NAME, Batch, Database
 from mobwrite.server import MobwriteServer
 from mobwrite.settings import Settings
@@ -89,6 +93,36 @@ def test_requests_during_a_write_share_the_next_one() -> None:
     assert len(written) == 2 and thread.pending == []
 
 
+def test_next_batch_is_written_while_replies_go_out() -> None:
+    """Edits queued during a write are handed to the disk before its replies fire."""
+    thread, written = ManualThread(), []
+    server = server_with(lambda store: GroupCommitter(store, written.append, thread))
+    pending_at_reply: list[int] = []
+    server.answer(b"u:u0\nF:0:doc0\nr:1:zero\n\n").addCallback(
+        lambda _: pending_at_reply.append(len(thread.pending)))
+    record(server.answer(b"u:u1\nF:0:doc1\nr:1:one\n\n"))
+    thread.finish()
+    assert pending_at_reply == [1]
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_commits_are_logged_at_debug_only(level: str) -> None:
+    """Each commit is logged when LOGGING is DEBUG, and not otherwise."""
+    thread = ManualThread()
+    server = server_with(lambda store: GroupCommitter(store, lambda batch: None, thread))
+    messages: list[str] = []
+    globalLogPublisher.addObserver(seen := lambda event: messages.append(formatEvent(event)))
+    try:
+        set_level(level)
+        server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
+        thread.finish()
+    finally:
+        globalLogPublisher.removeObserver(seen)
+        set_level("INFO")
+    stored = [message for message in messages if message.startswith("stored ")]
+    assert stored == (["stored 2 rows for 1 waiting"] if level == "DEBUG" else [])
+
+
 def test_read_only_request_does_not_wait() -> None:
     """A request that changed nothing is answered at once."""
     thread = ManualThread()
@@ -136,6 +170,61 @@ def test_closed_committer_refuses() -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_writer_thread_runs_writes_in_order_and_reports_failures() -> None:
+    """Each write runs in the thread, in turn; a failing one errbacks with its error."""
+    from twisted.internet import reactor
+
+    writer = WriterThread(reactor)
+    writer.start()
+    threads: list[str] = []
+
+    def write(batch: Batch) -> None:
+        threads.append(threading.current_thread().name)
+        if batch.documents:
+            raise OSError("disk full")
+
+    try:
+        first, failing, last = writer(write, Batch()), writer(write, Batch({"doc": None})), \
+            writer(write, Batch())
+        await first
+        with pytest.raises(OSError, match="disk full"):
+            await failing
+        await last
+    finally:
+        writer.stop()
+    assert threads == ["mobwrite-storage"] * 3
+    assert not writer.thread.is_alive()
+
+
+class CallsFromThreads:
+    """A reactor that only collects what threads ask it to call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+
+    def callFromThread(self, function: Callable[..., object], *args: object) -> None:
+        self.calls.append((function, args))
+
+
+def test_writer_thread_stop_finishes_queued_writes() -> None:
+    """Stopping runs what was queued before, then ends the thread; an
+    unstarted thread stops at once."""
+    reactor = CallsFromThreads()
+    writer = WriterThread(reactor)
+    written: list[Batch] = []
+    batches = [Batch({f"doc{i}": None}) for i in range(3)]
+    replies = [record(writer(written.append, batch)) for batch in batches]
+    writer.stop()
+    assert written == []
+    writer.start()
+    writer.stop()
+    assert written == batches and not writer.thread.is_alive()
+    for function, args in reactor.calls:
+        function(*args)
+    assert replies == [[None]] * 3
+
+
+@pytest_twisted.ensureDeferred
 async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> None:
     """Edits answered by a started service are in the file after it stops."""
     from twisted.internet import reactor
@@ -156,6 +245,34 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
     database.close()
     assert loaded.documents["doc"].text == "hello"
     assert loaded.documents["doc"].views == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> None:
+    """A write refused by the database withholds the reply and keeps the
+    change pending; once the database accepts writes again it is stored."""
+    from twisted.internet import reactor
+
+    store = Store()
+    service = StorageService(store, tmp_path, SYNC, reactor)
+    service.startService()
+    connection = service.database.connection
+    assert connection is not None
+    connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
+                       "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    with pytest.raises(NotStored, match="disk says no"):
+        await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
+    assert store.changes.documents == {"doc"}
+    assert service.committer.failing == "disk says no"
+    connection.execute("DROP TRIGGER refuse")
+    await service.stopService()
+    loaded = Store()
+    database = Database(tmp_path)
+    database.open()
+    database.load(loaded)
+    database.close()
+    assert loaded.documents["doc"].text == "hello"
 
 
 @pytest_twisted.ensureDeferred

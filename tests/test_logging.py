@@ -12,7 +12,7 @@ from twisted.logger import Logger, LogLevel, eventAsText, globalLogPublisher
 from twisted.python.failure import Failure
 
 from daemon import Daemon
-from mobwrite.logs import json_line, logger, set_level
+from mobwrite.logs import enabled, json_line, logger, set_level
 from mobwrite.settings import LOG_LEVELS
 
 SHARE = b"u:logger01\nF:0:logged-doc\nr:1:secret words\n\n"
@@ -101,17 +101,19 @@ def test_the_tac_file_logs_json_too(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("level", LOG_LEVELS)
 def test_every_logging_level_filters_our_events(level: str) -> None:
-    """Each LOGGING value is accepted and lets through that level and above only."""
+    """Each LOGGING value is accepted and lets through that level and above
+    only, as ``enabled`` says beforehand."""
+    order = [LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical]
     seen: list[LogLevel] = []
     globalLogPublisher.addObserver(seen_levels := lambda event: seen.append(event["log_level"]))
     try:
         set_level(level)
         log = logger("test")
+        passing = [one for one in order if enabled(log, one)]
         for emit in (log.debug, log.info, log.warn, log.error, log.critical):
             emit("an event at LOGGING {setting}", setting=level)
     finally:
         globalLogPublisher.removeObserver(seen_levels)
         set_level("INFO")
-    order = [LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical]
     lowest = order[LOG_LEVELS[::-1].index(level)]
-    assert seen == [one for one in order if one >= lowest]
+    assert seen == passing == [one for one in order if one >= lowest]

@@ -130,6 +130,28 @@ def test_deletions(database: Database) -> None:
     assert list(loaded.views) == [("alice", "kept")]
 
 
+def test_rewritten_rows_are_updated_in_place(database: Database) -> None:
+    """Storing a document or view again updates its row (same rowid), and a
+    deleted one can come back."""
+    store = Store()
+    engine = Engine(store, Settings.defaults())
+    engine.handle(b"u:alice\nF:0:doc\nr:1:first\n\n", 1.0)
+    save(store, database)
+    assert database.connection is not None
+    rowids = "SELECT (SELECT rowid FROM documents), (SELECT rowid FROM views)"
+    before = database.connection.execute(rowids).fetchone()
+    engine.handle(b"u:alice\nF:1:doc\nd:1:=5\t+ second\n\n", 2.0)
+    save(store, database)
+    assert database.connection.execute(rowids).fetchone() == before
+    engine.handle(b"u:alice\nn:doc\n\n", 3.0)
+    save(store, database)
+    engine.handle(b"u:alice\nF:0:doc\nr:1:again\n\n", 4.0)
+    save(store, database)
+    loaded = reload(database)
+    assert loaded.documents["doc"].text == "again"
+    assert view_state(loaded) == view_state(store)
+
+
 def test_a_failed_write_changes_nothing(database: Database) -> None:
     """A write that fails half-way is rolled back, and the next one succeeds."""
     store = Store()

@@ -7,7 +7,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
-from twisted.protocols.policies import ProtocolWrapper
 
 from mobwrite.engine import Engine
 from mobwrite.server import MemoryOnly, MobwriteServer
@@ -172,9 +171,9 @@ def test_connection_limit() -> None:
     cap = ConnectionCap(factory, SETTINGS.max_connections, "raw TCP protocol")
     peer = IPv4Address("TCP", "127.0.0.1", 1)
     open_ones = [cap.buildProtocol(peer) for _ in range(3)]
-    for wrapper in open_ones:
-        assert wrapper is not None
-        wrapper.makeConnection(StringTransport(peerAddress=peer))
+    for protocol in open_ones:
+        assert protocol is not None
+        protocol.makeConnection(StringTransport(peerAddress=peer))
     with capturedLogs() as events:
         for _ in range(50):
             assert cap.buildProtocol(peer) is None
@@ -183,11 +182,10 @@ def test_connection_limit() -> None:
     assert first is not None
     first.dataReceived(REQUEST)
     first.connectionLost(None)
-    assert len(cap.protocols) == 2
+    assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, ProtocolWrapper)
-    assert isinstance(admitted.wrappedProtocol, RequestProtocol)
+    assert isinstance(admitted, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 

@@ -38,6 +38,11 @@ def logger(name: str) -> Logger:
     return Logger(namespace=f"{NAMESPACE}.{name}", observer=_observer)
 
 
+def debugging() -> bool:
+    """Whether mobwrite's DEBUG events are logged: when not, a hot path need not build them."""
+    return _levels.logLevelForNamespace(NAMESPACE) is LogLevel.debug
+
+
 # LOGGING's names, as the original daemon spelled them, to Twisted's levels.
 _TWISTED_LEVELS = {
     "CRITICAL": LogLevel.critical, "ERROR": LogLevel.error, "WARNING": LogLevel.warn,

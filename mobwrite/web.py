@@ -11,9 +11,13 @@ from __future__ import annotations
 from twisted.logger import Logger
 from twisted.web.http import Request
 
+from mobwrite.logs import debugging
+
 
 def log_access(log: Logger, request: Request) -> None:
     """One DEBUG event for *request*: method, path, status and client."""
+    if not debugging():
+        return
     log.debug("{method} {path} answered {code} to {client}",
               method=request.method.decode("ascii", "replace"),
               path=request.path.decode("utf-8", "replace"),

@@ -12,7 +12,7 @@ from twisted.logger import Logger, LogLevel, eventAsText, globalLogPublisher
 from twisted.python.failure import Failure
 
 from daemon import Daemon
-from mobwrite.logs import json_line, logger, set_level
+from mobwrite.logs import debugging, json_line, logger, set_level
 from mobwrite.settings import LOG_LEVELS
 
 SHARE = b"u:logger01\nF:0:logged-doc\nr:1:secret words\n\n"
@@ -115,3 +115,13 @@ def test_every_logging_level_filters_our_events(level: str) -> None:
     order = [LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical]
     lowest = order[LOG_LEVELS[::-1].index(level)]
     assert seen == [one for one in order if one >= lowest]
+
+
+@pytest.mark.parametrize("level", LOG_LEVELS)
+def test_debugging_tells_whether_debug_events_pass(level: str) -> None:
+    """``debugging()`` (which lets hot paths skip building events) follows LOGGING."""
+    try:
+        set_level(level)
+        assert debugging() == (level == "DEBUG")
+    finally:
+        set_level("INFO")

@@ -110,7 +110,7 @@ class GatewayResource(Resource):
         decision = httpform.decide(
             method, request.path, request.uri.partition(b"?")[2], body,
             (request.getHeader(b"content-type") or b"").decode("latin-1"), self.limits,
-            other_site(request, self.ports, "editor"),
+            lambda: other_site(request, self.ports, "editor"),
         )
         if isinstance(decision, Answer):
             return write_answer(request, decision)
@@ -118,32 +118,53 @@ class GatewayResource(Resource):
         return server.NOT_DONE_YET
 
     def _answer(self, request: server.Request, sync: httpform.Sync) -> None:
-        """Run *sync* and write its answer once it is ready, or a 503 past the deadline."""
-        finished: list[object] = []
+        """Run *sync* and write its answer once it is ready, or a 503 past the deadline.
 
-        def send(answer: Answer) -> None:
-            if finished:
-                return
-            request.write(write_answer(request, answer))
-            request.finish()
+        Most answers are ready at once (nothing to wait for on disk): those
+        are written straight away, with no deadline timer to set and cancel.
+        """
+        try:
+            answering = self.mobwrite.answer(sync.request)
+        except Exception:
+            answering = defer.fail()
+        reply = _Reply(request)
+        answering.addCallbacks(self._format, self._failed, (sync.parameter,)).addCallback(
+            reply.send)
+        if not request.finished:
+            reply.wait(self.clock.callLater(self.deadline, reply.send, httpform.refusal(
+                503, f"no answer within {self.deadline:g} s; try again")))
 
-        timer: IDelayedCall = self.clock.callLater(
-            self.deadline, send, httpform.refusal(
-                503, f"no answer within {self.deadline:g} s; try again"))
-
-        def ended(result: object) -> None:
-            finished.append(result)
-            if timer.active():
-                timer.cancel()
-
-        request.notifyFinish().addBoth(ended)
-        defer.maybeDeferred(self.mobwrite.answer, sync.request).addCallbacks(
-            lambda output: httpform.sync_answer(sync.parameter, output), self._failed,
-        ).addCallback(send)
+    @staticmethod
+    def _format(output: bytes, parameter: str) -> Answer:
+        return httpform.sync_answer(parameter, output)
 
     def _failed(self, failure: Failure) -> Answer:
         log.failure("answering an HTTP request failed", failure)
         return httpform.refusal(500, "internal error; the request may not have been applied")
+
+
+class _Reply:
+    """Writes one request's answer, unless the request is over (answered or disconnected)."""
+
+    def __init__(self, request: server.Request) -> None:
+        self.request = request
+        self.over = False
+        self.timer: IDelayedCall | None = None
+
+    def send(self, answer: Answer) -> None:
+        if not self.over:
+            self.request.write(write_answer(self.request, answer))
+            self.request.finish()
+
+    def wait(self, timer: IDelayedCall) -> None:
+        """The answer is not ready yet: *timer* sends the 503, unless the request ends first."""
+        self.timer = timer
+        self.request.notifyFinish().addBoth(self._ended)
+
+    def _ended(self, _: object) -> None:
+        self.over = True
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
 
 
 class GatewayRoot(Resource):

@@ -215,6 +215,34 @@ def test_an_answer_past_the_deadline_is_a_503() -> None:
     assert request.finished == 1
 
 
+def test_an_answer_within_the_deadline_is_written_and_the_timer_stops() -> None:
+    """An answer that waits (for the disk) is written when it comes; no 503 follows."""
+    clock, server = Clock(), StuckServer()
+    request = sync_request()
+    resource(server, clock).render(request)
+    clock.advance(5.0)
+    server.pending[0].callback(b"F:1:late\n")
+    assert request.responseCode == 200 and b"".join(request.written) == b"F:1:late\n\n"
+    assert not clock.getDelayedCalls()
+
+
+class ReadyServer:
+    """An answerer whose answer is ready when it returns."""
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        return defer.succeed(b"F:1:now\n")
+
+
+def test_an_answer_ready_at_once_arms_no_deadline() -> None:
+    """An answer the server has at once is written straight away, with no timer left over."""
+    clock = Clock()
+    request = sync_request()
+    GatewayResource(ReadyServer(), Limits(1000, 100, 100), BoundPorts(),  # type: ignore[arg-type]
+                    clock, deadline=10.0).render(request)
+    assert request.finished and b"".join(request.written) == b"F:1:now\n\n"
+    assert not clock.getDelayedCalls()
+
+
 def test_an_internal_error_is_a_prompt_500() -> None:
     """A failing server gives a 500 at once, not a hang."""
     clock = Clock()

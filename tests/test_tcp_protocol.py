@@ -198,3 +198,17 @@ def test_timers_stop_with_the_connection() -> None:
     answered.dataReceived(REQUEST)
     answered.connectionLost(None)
     assert clock.getDelayedCalls() == []
+
+
+def test_a_capped_connection_still_runs_its_own_cleanup() -> None:
+    """Closing a connection admitted by ConnectionCap frees its place and stops its timers."""
+    factory, clock = make_factory()
+    cap = ConnectionCap(factory, 1, "raw TCP protocol")
+    peer = IPv4Address("TCP", "127.0.0.1", 1)
+    protocol = cap.buildProtocol(peer)
+    assert protocol is not None
+    protocol.makeConnection(StringTransport(peerAddress=peer))
+    assert clock.getDelayedCalls() and cap.buildProtocol(peer) is None
+    protocol.connectionLost(None)
+    assert clock.getDelayedCalls() == [] and cap.open == 0
+    assert cap.buildProtocol(peer) is not None

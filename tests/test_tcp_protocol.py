@@ -212,3 +212,35 @@ def test_a_capped_connection_still_runs_its_own_cleanup() -> None:
     protocol.connectionLost(None)
     assert clock.getDelayedCalls() == [] and cap.open == 0
     assert cap.buildProtocol(peer) is not None
+
+
+def test_no_limit_runs_while_the_answer_waits() -> None:
+    """Waiting for durability past both limits closes nothing; the unread answer then gets
+    REQUEST_DEADLINE from when it was written."""
+    factory, clock = make_factory(held=True)
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    clock.advance(30.0)
+    assert not transport.disconnecting
+    committer = factory.server.committer
+    assert isinstance(committer, HeldCommitter)
+    committer.waiting.pop().callback(None)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n" and transport.disconnecting
+    clock.advance(9.9)
+    assert not transport.disconnected
+    clock.advance(0.2)
+    assert transport.disconnected
+
+
+def test_a_reply_before_the_idle_limit_moves_the_one_timer() -> None:
+    """An answer written within TIMEOUT_TELNET is not cut off when the idle limit would
+    have come: it has REQUEST_DEADLINE to be read."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    clock.advance(1.0)
+    protocol.dataReceived(REQUEST)
+    clock.advance(5.0)
+    assert not transport.disconnected
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(5.1)
+    assert transport.disconnected

@@ -127,29 +127,30 @@ class GatewayResource(Resource):
             answering = self.mobwrite.answer(sync.request)
         except Exception:
             answering = defer.fail()
-        reply = _Reply(request)
-        answering.addCallbacks(self._format, self._failed, (sync.parameter,)).addCallback(
-            reply.send)
+        reply = _Reply(request, sync.parameter)
+        answering.addBoth(reply.answered)
         if not request.finished:
             reply.wait(self.clock.callLater(self.deadline, reply.send, httpform.refusal(
                 503, f"no answer within {self.deadline:g} s; try again")))
-
-    @staticmethod
-    def _format(output: bytes, parameter: str) -> Answer:
-        return httpform.sync_answer(parameter, output)
-
-    def _failed(self, failure: Failure) -> Answer:
-        log.failure("answering an HTTP request failed", failure)
-        return httpform.refusal(500, "internal error; the request may not have been applied")
 
 
 class _Reply:
     """Writes one request's answer, unless the request is over (answered or disconnected)."""
 
-    def __init__(self, request: server.Request) -> None:
+    def __init__(self, request: server.Request, parameter: str) -> None:
         self.request = request
+        self.parameter = parameter
         self.over = False
         self.timer: IDelayedCall | None = None
+
+    def answered(self, output: bytes | Failure) -> None:
+        """The server's output (or failure, a 500) for the ``q`` or ``p`` parameter."""
+        if isinstance(output, Failure):
+            log.failure("answering an HTTP request failed", output)
+            self.send(httpform.refusal(
+                500, "internal error; the request may not have been applied"))
+        else:
+            self.send(httpform.sync_answer(self.parameter, output))
 
     def send(self, answer: Answer) -> None:
         if not self.over:

@@ -65,8 +65,7 @@ class RequestProtocol(Protocol):
 
     def connectionMade(self) -> None:
         origin = self.settings.connection_origin
-        peer = self.connection.getPeer()
-        if origin and not _same_address(peer, origin):
+        if origin and not _same_address(peer := self.connection.getPeer(), origin):
             log.info("refused a connection from {peer}: not CONNECTION_ORIGIN", peer=peer)
             self.connection.abortConnection()
             return

@@ -14,7 +14,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.resource import Resource
@@ -182,10 +182,36 @@ class GatewayRoot(Resource):
         return self.gateway
 
 
+class GatewayChannel(http.HTTPChannel):
+    """An HTTP/1.x connection to the gateway that reads its two addresses once.
+
+    twisted.web asks the socket for both again for every request it parses
+    (a system call and two objects each time); a kept-alive gateway
+    connection carries thousands.  The channel is not wrapped for HTTP/2
+    negotiation, which the daemon does not install.
+    """
+
+    peer: IAddress
+    host: IAddress
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.peer = self.transport.getPeer()
+        self.host = self.transport.getHost()
+        super().connectionMade()
+
+    def getPeer(self) -> IAddress:
+        return self.peer
+
+    def getHost(self) -> IAddress:
+        return self.host
+
+
 class GatewaySite(server.Site):
     """The gateway's site: bodies are capped, decoded by us, and logged at DEBUG only."""
 
     noisy = False
+    protocol = GatewayChannel  # type: ignore[assignment]  # HTTP/1.x only, see GatewayChannel
 
     def __init__(self, resource: GatewayResource,
                  children: Mapping[bytes, Resource] | None = None) -> None:

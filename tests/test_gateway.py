@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 from http_client import Reply, callback, fetch, form, get, post_q
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.web.server import NOT_DONE_YET
+from twisted.internet.testing import StringTransport
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import ROOT, Daemon, tcp_exchange
 from mobwrite import httpform
-from mobwrite.gateway import GatewayResource
+from mobwrite.gateway import GatewayResource, gateway_site
 from mobwrite.httpform import Limits
 from mobwrite.services import BoundPorts
 from mobwrite.settings import Settings
@@ -313,3 +316,30 @@ def test_http_connections_are_capped_like_tcp(tmp_path: Path) -> None:
             b"F:1:capped\nd:0:=1\n\n")
     finally:
         daemon.stop()
+
+
+class Addresses(Resource):
+    """Answers with the client's and the server's address as the request saw them."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return f"{request.getClientAddress()} {request.getHost()}".encode()
+
+
+def test_each_request_on_a_kept_alive_connection_knows_both_addresses() -> None:
+    """The gateway's channel reads the connection's addresses once; every request has them."""
+    site = gateway_site(StuckServer(), Limits(1000, 100, 100), BoundPorts(),  # type: ignore[arg-type]
+                        Clock(), 10.0, {b"addresses": Addresses()})
+    peer = IPv4Address("TCP", "10.0.0.7", 5555)
+    host = IPv4Address("TCP", "10.0.0.1", 8080)
+    channel = site.buildProtocol(peer)
+    assert channel is not None
+    transport = StringTransport(hostAddress=host, peerAddress=peer)
+    channel.makeConnection(transport)
+    for _ in range(2):
+        channel.dataReceived(b"GET /addresses HTTP/1.1\r\nHost: x\r\n\r\n")
+    answers = transport.value().split(b"HTTP/1.1 200 OK")
+    assert len(answers) == 3
+    for answer in answers[1:]:
+        assert answer.endswith(f"{peer} {host}".encode())

@@ -17,8 +17,12 @@ _UNSAFE_BYTE = re.compile(
     b"[^" + b"".join(b"\\x%02x" % c for c in SAFE_CHARACTERS) + b"]"
 )
 _ESCAPES = {i: b"%%%02X" % i for i in range(256)}
-_ESCAPE_OR_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})?")
-_HEX_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")
+# The byte each two hex digits after a "%" stand for, in either case: decoding
+# splits at every "%" and looks the next two bytes up (much faster than a
+# regular expression calling back into Python for each escape).
+_HEX = b"0123456789ABCDEFabcdef"
+_UNESCAPED = {bytes((high, low)): bytes((int(bytes((high, low)), 16),))
+              for high in _HEX for low in _HEX}
 
 
 class DecodeError(ValueError):
@@ -31,16 +35,6 @@ def encode_text(text: str) -> str:
     if data.isascii() and not _UNSAFE_BYTE.search(data):
         return text
     return _UNSAFE_BYTE.sub(lambda m: _ESCAPES[m[0][0]], data).decode("ascii")
-
-
-def _unescape(match: re.Match[bytes]) -> bytes:
-    return bytes((int(match[0][1:], 16),))
-
-
-def _strict_unescape(match: re.Match[bytes]) -> bytes:
-    if match[1] is None:
-        raise DecodeError("a '%' is not followed by two hex digits")
-    return bytes((int(match[1], 16),))
 
 
 def _to_text(data: bytes) -> str:
@@ -64,11 +58,21 @@ def unescape_bytes(encoded: bytes) -> bytes:
     """Percent-decode to bytes once, keeping stray ``%`` (used for buffers)."""
     if b"%" not in encoded:
         return encoded
-    return _HEX_ESCAPE.sub(_unescape, encoded)
+    parts = encoded.split(b"%")
+    unescaped = _UNESCAPED.get
+    for index in range(1, len(parts)):
+        part = parts[index]
+        byte = unescaped(part[:2])
+        parts[index] = b"%" + part if byte is None else byte + part[2:]
+    return b"".join(parts)
 
 
 def strict_unescape_bytes(encoded: bytes) -> bytes:
     """Percent-decode to bytes once; a ``%`` without two hex digits raises DecodeError."""
     if b"%" not in encoded:
         return encoded
-    return _ESCAPE_OR_PERCENT.sub(_strict_unescape, encoded)
+    first, *rest = encoded.split(b"%")
+    try:
+        return first + b"".join([_UNESCAPED[part[:2]] + part[2:] for part in rest])
+    except KeyError:
+        raise DecodeError("a '%' is not followed by two hex digits") from None

@@ -14,7 +14,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.resource import Resource
@@ -110,7 +110,7 @@ class GatewayResource(Resource):
         decision = httpform.decide(
             method, request.path, request.uri.partition(b"?")[2], body,
             (request.getHeader(b"content-type") or b"").decode("latin-1"), self.limits,
-            other_site(request, self.ports, "editor"),
+            lambda: other_site(request, self.ports, "editor"),
         )
         if isinstance(decision, Answer):
             return write_answer(request, decision)
@@ -118,32 +118,54 @@ class GatewayResource(Resource):
         return server.NOT_DONE_YET
 
     def _answer(self, request: server.Request, sync: httpform.Sync) -> None:
-        """Run *sync* and write its answer once it is ready, or a 503 past the deadline."""
-        finished: list[object] = []
+        """Run *sync* and write its answer once it is ready, or a 503 past the deadline.
 
-        def send(answer: Answer) -> None:
-            if finished:
-                return
-            request.write(write_answer(request, answer))
-            request.finish()
+        Most answers are ready at once (nothing to wait for on disk): those
+        are written straight away, with no deadline timer to set and cancel.
+        """
+        try:
+            answering = self.mobwrite.answer(sync.request)
+        except Exception:
+            answering = defer.fail()
+        reply = _Reply(request, sync.parameter)
+        answering.addBoth(reply.answered)
+        if not request.finished:
+            reply.wait(self.clock.callLater(self.deadline, reply.send, httpform.refusal(
+                503, f"no answer within {self.deadline:g} s; try again")))
 
-        timer: IDelayedCall = self.clock.callLater(
-            self.deadline, send, httpform.refusal(
-                503, f"no answer within {self.deadline:g} s; try again"))
 
-        def ended(result: object) -> None:
-            finished.append(result)
-            if timer.active():
-                timer.cancel()
+class _Reply:
+    """Writes one request's answer, unless the request is over (answered or disconnected)."""
 
-        request.notifyFinish().addBoth(ended)
-        defer.maybeDeferred(self.mobwrite.answer, sync.request).addCallbacks(
-            lambda output: httpform.sync_answer(sync.parameter, output), self._failed,
-        ).addCallback(send)
+    def __init__(self, request: server.Request, parameter: str) -> None:
+        self.request = request
+        self.parameter = parameter
+        self.over = False
+        self.timer: IDelayedCall | None = None
 
-    def _failed(self, failure: Failure) -> Answer:
-        log.failure("answering an HTTP request failed", failure)
-        return httpform.refusal(500, "internal error; the request may not have been applied")
+    def answered(self, output: bytes | Failure) -> None:
+        """The server's output (or failure, a 500) for the ``q`` or ``p`` parameter."""
+        if isinstance(output, Failure):
+            log.failure("answering an HTTP request failed", output)
+            self.send(httpform.refusal(
+                500, "internal error; the request may not have been applied"))
+        else:
+            self.send(httpform.sync_answer(self.parameter, output))
+
+    def send(self, answer: Answer) -> None:
+        if not self.over:
+            self.request.write(write_answer(self.request, answer))
+            self.request.finish()
+
+    def wait(self, timer: IDelayedCall) -> None:
+        """The answer is not ready yet: *timer* sends the 503, unless the request ends first."""
+        self.timer = timer
+        self.request.notifyFinish().addBoth(self._ended)
+
+    def _ended(self, _: object) -> None:
+        self.over = True
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
 
 
 class GatewayRoot(Resource):
@@ -160,10 +182,36 @@ class GatewayRoot(Resource):
         return self.gateway
 
 
+class GatewayChannel(http.HTTPChannel):
+    """An HTTP/1.x connection to the gateway that reads its two addresses once.
+
+    twisted.web asks the socket for both again for every request it parses
+    (a system call and two objects each time); a kept-alive gateway
+    connection carries thousands.  The channel is not wrapped for HTTP/2
+    negotiation, which the daemon does not install.
+    """
+
+    peer: IAddress
+    host: IAddress
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.peer = self.transport.getPeer()
+        self.host = self.transport.getHost()
+        super().connectionMade()
+
+    def getPeer(self) -> IAddress:
+        return self.peer
+
+    def getHost(self) -> IAddress:
+        return self.host
+
+
 class GatewaySite(server.Site):
     """The gateway's site: bodies are capped, decoded by us, and logged at DEBUG only."""
 
     noisy = False
+    protocol = GatewayChannel  # type: ignore[assignment]  # HTTP/1.x only, see GatewayChannel
 
     def __init__(self, resource: GatewayResource,
                  children: Mapping[bytes, Resource] | None = None) -> None:

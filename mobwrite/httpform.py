@@ -13,6 +13,7 @@ other HTTP front end.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -180,11 +181,11 @@ def bare_get(query: bytes, editor: str | None) -> Answer:
 
 
 def decide(method: str, path: bytes, query: bytes, body: bytes, content_type: str,
-           limits: Limits, editor: str | None) -> Sync | Answer:
+           limits: Limits, editor: Callable[[], str | None]) -> Sync | Answer:
     """What to do with one HTTP request to the gateway.
 
-    *editor* is the editor site's public base URL (``http://host:port``),
-    or None when there is none.
+    *editor* returns the editor site's public base URL (``http://host:port``),
+    or None when there is none; it is called only for a redirect.
     """
     if path not in GATEWAY_PATHS:
         return refusal(404, "not found: the gateway answers at / and /scripts/q.py")
@@ -209,7 +210,7 @@ def decide(method: str, path: bytes, query: bytes, body: bytes, content_type: st
             return oversized(request, limits) or Sync(parameter, request)
     if method == "POST":
         return refusal(400, "send the request in a q or p parameter")
-    return bare_get(query, editor)
+    return bare_get(query, editor())
 
 
 def public_url(host_header: str | None, fallback_host: str, port: int, secure: bool) -> str:

@@ -84,6 +84,7 @@ class Metrics:
         self.flush_seconds = Histogram(
             "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
             registry=registry)
+        self._request_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         info = Counter("mobwrite_build", "Constant 1, labelled with the version",
                        ["version"], registry=registry)
         info.labels(version=__version__).inc()
@@ -107,8 +108,15 @@ class Metrics:
         self.flush_seconds.observe(seconds)
 
     def observe_request(self, transport: str, outcome: str, seconds: float) -> None:
-        self.requests.labels(transport=transport, outcome=outcome).inc()
-        self.sync_seconds.labels(transport=transport).observe(seconds)
+        key = (transport, outcome)
+        series = self._request_series.get(key)
+        if series is None:
+            # Looking a labelled series up costs more than counting in it: once per label pair.
+            series = self._request_series[key] = (
+                self.requests.labels(transport=transport, outcome=outcome),
+                self.sync_seconds.labels(transport=transport))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def text(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -124,20 +132,13 @@ class Metered:
         self.transport = transport
 
     def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        started = self.metrics.timer()
+        return self.server.answer(request).addBoth(self._record, self.metrics.timer())
 
-        def answered(body: bytes) -> bytes:
-            self._record("answered" if body else "empty", started)
-            return body
-
-        def failed(failure: Failure) -> Failure:
-            self._record("failed", started)
-            return failure
-
-        return self.server.answer(request).addCallbacks(answered, failed)
-
-    def _record(self, outcome: str, started: float) -> None:
+    def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
+        """Count *result* (an answer or a failure) and pass it on."""
+        outcome = "failed" if isinstance(result, Failure) else "answered" if result else "empty"
         self.metrics.observe_request(self.transport, outcome, self.metrics.timer() - started)
+        return result
 
 
 class MetricsResource(resource.Resource):

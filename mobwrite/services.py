@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -14,8 +15,8 @@ from twisted.internet.interfaces import (
     IReactorTime,
     IStreamServerEndpoint,
 )
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
 from mobwrite.logs import logger
@@ -23,25 +24,36 @@ from mobwrite.logs import logger
 log = logger("services")
 
 
-class ConnectionCap(WrappingFactory):
+class ConnectionCap(Factory):
     """Lets at most *limit* connections be open at once on one port (MAX_CONNECTIONS).
 
     Connections beyond it are closed at once; the log gets one line when a
     flood starts and one with its count when a connection is admitted again.
+    The wrapped factory's protocols are handed out as they are, not wrapped
+    (a wrapper would cost a call on every read and write): each one's
+    ``connectionLost`` is chained to a counter instead.
     """
 
     noisy = False
 
-    def __init__(self, wrapped: IProtocolFactory, limit: int, label: str) -> None:
-        super().__init__(wrapped)
+    def __init__(self, wrapped: Factory[Any], limit: int, label: str) -> None:
+        self.wrappedFactory = wrapped
         self.limit = limit
         self.label = label
+        self.open = 0
         self.refused = 0
 
-    # None (refuse the connection) is what Factory.buildProtocol may return;
-    # WrappingFactory's annotation forgets it.
-    def buildProtocol(self, addr: IAddress | None) -> ProtocolWrapper | None:  # type: ignore[override]
-        if len(self.protocols) >= self.limit:
+    def logPrefix(self) -> str:
+        return self.wrappedFactory.logPrefix()
+
+    def doStart(self) -> None:
+        self.wrappedFactory.doStart()
+
+    def doStop(self) -> None:
+        self.wrappedFactory.doStop()
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        if self.open >= self.limit:
             if not self.refused:
                 log.warn("MAX_CONNECTIONS ({limit}) reached on the {label}: "
                          "connection from {peer} refused",
@@ -52,7 +64,18 @@ class ConnectionCap(WrappingFactory):
             log.warn("{count} connections to the {label} were refused at MAX_CONNECTIONS",
                      count=self.refused, label=self.label)
             self.refused = 0
-        return super().buildProtocol(addr)
+        protocol = self.wrappedFactory.buildProtocol(addr)
+        if protocol is None:
+            return None
+        self.open += 1
+        lost = protocol.connectionLost
+
+        def counted(reason: Failure) -> None:
+            self.open -= 1
+            lost(reason)
+
+        protocol.connectionLost = counted
+        return protocol
 
 
 class BoundPorts:

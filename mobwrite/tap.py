@@ -8,7 +8,8 @@ from typing import Any
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IProtocolFactory, IReactorTime
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory
 from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
@@ -212,7 +213,7 @@ def build(options: Options, reactor: Any) -> MultiService:
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
     ports = BoundPorts()
-    factories: dict[str, IProtocolFactory] = {
+    factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,

@@ -40,7 +40,12 @@ def _same_address(peer: IAddress, allowed: str) -> bool:
 
 
 class RequestProtocol(Protocol):
-    """Reads one request, answers it and closes."""
+    """Reads one request, answers it and closes.
+
+    One timer per connection serves all three limits (idle, overall
+    deadline, unread answer): it is moved rather than replaced, as setting
+    and cancelling a timer costs more than the rest of a short connection.
+    """
 
     def __init__(self, factory: RequestFactory) -> None:
         self.factory = factory
@@ -48,8 +53,9 @@ class RequestProtocol(Protocol):
         self.received = bytearray()
         self.scanned = 0
         self.answering = False
-        self.idle: IDelayedCall | None = None
-        self.deadline: IDelayedCall | None = None
+        self.replied = False
+        self.started = self.last_data = 0.0
+        self.timer: IDelayedCall | None = None
 
     @property
     def connection(self) -> ITCPTransport:
@@ -59,21 +65,37 @@ class RequestProtocol(Protocol):
 
     def connectionMade(self) -> None:
         origin = self.settings.connection_origin
-        peer = self.connection.getPeer()
-        if origin and not _same_address(peer, origin):
+        if origin and not _same_address(peer := self.connection.getPeer(), origin):
             log.info("refused a connection from {peer}: not CONNECTION_ORIGIN", peer=peer)
             self.connection.abortConnection()
             return
         clock = self.factory.clock
-        self.idle = clock.callLater(self.settings.timeout_telnet, self._give_up, "idle")
-        self.deadline = clock.callLater(
-            self.settings.request_deadline, self._give_up, "past the request deadline")
+        self.started = self.last_data = clock.seconds()
+        self.timer = clock.callLater(
+            min(self.settings.timeout_telnet, self.settings.request_deadline), self._check)
+
+    def _check(self) -> None:
+        """The timer: enforce whichever limit is due, or wait for the next one."""
+        if self.replied:
+            log.info("aborted a TCP connection whose peer did not read its answer")
+            self.connection.abortConnection()
+            return
+        if self.answering:
+            return
+        now = self.factory.clock.seconds()
+        deadline = self.started + self.settings.request_deadline
+        idle = self.last_data + self.settings.timeout_telnet
+        if now >= deadline:
+            self._give_up("past the request deadline")
+        elif now >= idle:
+            self._give_up("idle")
+        else:
+            self.timer = self.factory.clock.callLater(min(deadline, idle) - now, self._check)
 
     def dataReceived(self, data: bytes) -> None:
         if self.answering:
             return
-        if self.idle is not None and self.idle.active():
-            self.idle.reset(self.settings.timeout_telnet)
+        self.last_data = self.factory.clock.seconds()
         self.received += data
         if len(self.received) > self.settings.max_request_bytes:
             self._give_up("over MAX_REQUEST_BYTES")
@@ -98,8 +120,8 @@ class RequestProtocol(Protocol):
                 return newline + 1
 
     def _answer(self, request: bytes) -> None:
+        # No limit runs while the server answers (the timer, if it fires, waits).
         self.answering = True
-        self._stop_timers()
         # Stop reading: bytes after the blank line are never read (PROTOCOL.md 2.2).
         cast(IPushProducer, self.transport).pauseProducing()
         self.factory.server.answer(request).addCallbacks(self._reply, self._failed)
@@ -110,12 +132,11 @@ class RequestProtocol(Protocol):
         self.connection.loseConnection()
         # A peer that never reads its answer must not hold the connection
         # (and the answer's bytes) forever: it gets REQUEST_DEADLINE again.
-        self.deadline = self.factory.clock.callLater(
-            self.settings.request_deadline, self._abort_unread)
-
-    def _abort_unread(self) -> None:
-        log.info("aborted a TCP connection whose peer did not read its answer")
-        self.connection.abortConnection()
+        self.replied = True
+        if self.timer is not None and self.timer.active():
+            self.timer.reset(self.settings.request_deadline)
+        else:
+            self.timer = self.factory.clock.callLater(self.settings.request_deadline, self._check)
 
     def _failed(self, failure: Failure) -> None:
         log.failure("answering a TCP request failed", failure)
@@ -125,16 +146,15 @@ class RequestProtocol(Protocol):
         """Close without answering: nothing of the request is executed."""
         log.debug("closed a TCP connection unanswered: {reason}", reason=reason)
         self.answering = True
-        self._stop_timers()
+        self._stop_timer()
         self.connection.loseConnection()
 
-    def _stop_timers(self) -> None:
-        for call in (self.idle, self.deadline):
-            if call is not None and call.active():
-                call.cancel()
+    def _stop_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        self._stop_timers()
+        self._stop_timer()
 
 
 class RequestFactory(Factory):

@@ -8,12 +8,16 @@ string (it carries whole documents in JSONP requests).
 
 from __future__ import annotations
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.web.http import Request
+
+from mobwrite.logs import enabled
 
 
 def log_access(log: Logger, request: Request) -> None:
     """One DEBUG event for *request*: method, path, status and client."""
+    if not enabled(log, LogLevel.debug):
+        return
     log.debug("{method} {path} answered {code} to {client}",
               method=request.method.decode("ascii", "replace"),
               path=request.path.decode("utf-8", "replace"),

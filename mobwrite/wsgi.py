@@ -82,7 +82,7 @@ class Gateway:
             # WSGI carries the raw bytes of the path and query as latin-1 text.
             (environ.get("PATH_INFO") or "/").encode("latin-1"),
             environ.get("QUERY_STRING", "").encode("latin-1"),
-            body, environ.get("CONTENT_TYPE", ""), self.limits, self.editor,
+            body, environ.get("CONTENT_TYPE", ""), self.limits, lambda: self.editor,
         )
         if isinstance(decision, Answer):
             return decision

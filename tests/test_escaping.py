@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import pytest
@@ -14,8 +15,14 @@ from mobwrite.escaping import (
     decode_raw,
     decode_text,
     encode_text,
+    strict_unescape_bytes,
     unescape_bytes,
 )
+
+# Any bytes, with plenty of "%", hex digits and near misses among them.
+_PERCENT_HEAVY = st.lists(
+    st.sampled_from([b"%", b"4", b"f", b"F", b"g", b"0", b"a", b"%4", b"%zz", b"\xff"])
+    | st.binary(max_size=3)).map(b"".join)
 
 
 def test_safe_set_has_83_characters() -> None:
@@ -89,3 +96,22 @@ def test_invalid_utf8_refused_by_both(bad: bytes) -> None:
 def test_unescape_bytes_decodes_once() -> None:
     """Buffer joining decodes one layer only."""
     assert unescape_bytes(b"u%3Aa%250A") == b"u:a%0A"
+
+
+@given(_PERCENT_HEAVY)
+def test_unescape_bytes_matches_a_regular_expression(data: bytes) -> None:
+    """The lenient decoder turns each %XX into its byte and keeps every other byte."""
+    expected = re.sub(rb"%[0-9A-Fa-f]{2}", lambda match: bytes((int(match[0][1:], 16),)), data)
+    assert unescape_bytes(data) == expected
+
+
+@given(_PERCENT_HEAVY)
+def test_strict_unescape_refuses_exactly_the_broken_escapes(data: bytes) -> None:
+    """The strict decoder decodes like the lenient one, or refuses a '%' not before two
+    hex digits."""
+    if re.search(rb"%(?![0-9A-Fa-f]{2})", data):
+        with pytest.raises(DecodeError):
+            strict_unescape_bytes(data)
+    else:
+        assert strict_unescape_bytes(data) == unescape_bytes(data) == (
+            urllib.parse.unquote_to_bytes(data))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import socket
+import time
+import urllib.error
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
 import pytest
-from http_client import callback, fetch, form, get, post_q
+from http_client import Reply, callback, fetch, form, get, post_q
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.web.server import NOT_DONE_YET
+from twisted.internet.testing import StringTransport
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import ROOT, Daemon, tcp_exchange
 from mobwrite import httpform
-from mobwrite.gateway import GatewayResource
+from mobwrite.gateway import GatewayResource, gateway_site
 from mobwrite.httpform import Limits
 from mobwrite.services import BoundPorts
 from mobwrite.settings import Settings
@@ -213,6 +218,34 @@ def test_an_answer_past_the_deadline_is_a_503() -> None:
     assert request.finished == 1
 
 
+def test_an_answer_within_the_deadline_is_written_and_the_timer_stops() -> None:
+    """An answer that waits (for the disk) is written when it comes; no 503 follows."""
+    clock, server = Clock(), StuckServer()
+    request = sync_request()
+    resource(server, clock).render(request)
+    clock.advance(5.0)
+    server.pending[0].callback(b"F:1:late\n")
+    assert request.responseCode == 200 and b"".join(request.written) == b"F:1:late\n\n"
+    assert not clock.getDelayedCalls()
+
+
+class ReadyServer:
+    """An answerer whose answer is ready when it returns."""
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        return defer.succeed(b"F:1:now\n")
+
+
+def test_an_answer_ready_at_once_arms_no_deadline() -> None:
+    """An answer the server has at once is written straight away, with no timer left over."""
+    clock = Clock()
+    request = sync_request()
+    GatewayResource(ReadyServer(), Limits(1000, 100, 100), BoundPorts(),  # type: ignore[arg-type]
+                    clock, deadline=10.0).render(request)
+    assert request.finished and b"".join(request.written) == b"F:1:now\n\n"
+    assert not clock.getDelayedCalls()
+
+
 def test_an_internal_error_is_a_prompt_500() -> None:
     """A failing server gives a 500 at once, not a hang."""
     clock = Clock()
@@ -249,6 +282,17 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 4 * 1024 * 1024)
 
 
+def post_once_admitted(port: int, request: bytes) -> Reply:
+    """POST *request*, trying again while the daemon has not yet seen closed connections go
+    (it may accept the new one first and refuse it at MAX_CONNECTIONS)."""
+    for _ in range(100):
+        try:
+            return post_q(port, request)
+        except (ConnectionError, urllib.error.URLError):
+            time.sleep(0.05)
+    raise AssertionError("never admitted again")
+
+
 def test_http_connections_are_capped_like_tcp(tmp_path: Path) -> None:
     """MAX_CONNECTIONS bounds the gateway too: one more is closed at once, then admitted again."""
     daemon = Daemon(tmp_path, "--max-connections", "3").start()
@@ -268,6 +312,34 @@ def test_http_connections_are_capped_like_tcp(tmp_path: Path) -> None:
         daemon.wait_for_log("MAX_CONNECTIONS \\(3\\) reached on the HTTP gateway")
         for sock in held:
             sock.close()
-        assert post_q(port, b"u:a\nF:0:capped\nr:1:x\n\n").body == b"F:1:capped\nd:0:=1\n\n"
+        assert post_once_admitted(port, b"u:a\nF:0:capped\nr:1:x\n\n").body == (
+            b"F:1:capped\nd:0:=1\n\n")
     finally:
         daemon.stop()
+
+
+class Addresses(Resource):
+    """Answers with the client's and the server's address as the request saw them."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return f"{request.getClientAddress()} {request.getHost()}".encode()
+
+
+def test_each_request_on_a_kept_alive_connection_knows_both_addresses() -> None:
+    """The gateway's channel reads the connection's addresses once; every request has them."""
+    site = gateway_site(StuckServer(), Limits(1000, 100, 100), BoundPorts(),  # type: ignore[arg-type]
+                        Clock(), 10.0, {b"addresses": Addresses()})
+    peer = IPv4Address("TCP", "10.0.0.7", 5555)
+    host = IPv4Address("TCP", "10.0.0.1", 8080)
+    channel = site.buildProtocol(peer)
+    assert channel is not None
+    transport = StringTransport(hostAddress=host, peerAddress=peer)
+    channel.makeConnection(transport)
+    for _ in range(2):
+        channel.dataReceived(b"GET /addresses HTTP/1.1\r\nHost: x\r\n\r\n")
+    answers = transport.value().split(b"HTTP/1.1 200 OK")
+    assert len(answers) == 3
+    for answer in answers[1:]:
+        assert answer.endswith(f"{peer} {host}".encode())

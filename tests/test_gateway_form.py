@@ -19,7 +19,7 @@ EDITOR = "http://localhost:8000"
 def gateway(method: str = "GET", query: bytes = b"", body: bytes = b"",
             path: bytes = b"/", content_type: str = "application/x-www-form-urlencoded",
             editor: str | None = EDITOR) -> Sync | Answer:
-    return decide(method, path, query, body, content_type, LIMITS, editor)
+    return decide(method, path, query, body, content_type, LIMITS, lambda: editor)
 
 
 def refused(decision: Sync | Answer, status: int) -> str:

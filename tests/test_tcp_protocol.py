@@ -7,7 +7,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
-from twisted.protocols.policies import ProtocolWrapper
 
 from mobwrite.engine import Engine
 from mobwrite.server import MemoryOnly, MobwriteServer
@@ -172,9 +171,9 @@ def test_connection_limit() -> None:
     cap = ConnectionCap(factory, SETTINGS.max_connections, "raw TCP protocol")
     peer = IPv4Address("TCP", "127.0.0.1", 1)
     open_ones = [cap.buildProtocol(peer) for _ in range(3)]
-    for wrapper in open_ones:
-        assert wrapper is not None
-        wrapper.makeConnection(StringTransport(peerAddress=peer))
+    for protocol in open_ones:
+        assert protocol is not None
+        protocol.makeConnection(StringTransport(peerAddress=peer))
     with capturedLogs() as events:
         for _ in range(50):
             assert cap.buildProtocol(peer) is None
@@ -183,11 +182,10 @@ def test_connection_limit() -> None:
     assert first is not None
     first.dataReceived(REQUEST)
     first.connectionLost(None)
-    assert len(cap.protocols) == 2
+    assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, ProtocolWrapper)
-    assert isinstance(admitted.wrappedProtocol, RequestProtocol)
+    assert isinstance(admitted, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 
@@ -200,3 +198,49 @@ def test_timers_stop_with_the_connection() -> None:
     answered.dataReceived(REQUEST)
     answered.connectionLost(None)
     assert clock.getDelayedCalls() == []
+
+
+def test_a_capped_connection_still_runs_its_own_cleanup() -> None:
+    """Closing a connection admitted by ConnectionCap frees its place and stops its timers."""
+    factory, clock = make_factory()
+    cap = ConnectionCap(factory, 1, "raw TCP protocol")
+    peer = IPv4Address("TCP", "127.0.0.1", 1)
+    protocol = cap.buildProtocol(peer)
+    assert protocol is not None
+    protocol.makeConnection(StringTransport(peerAddress=peer))
+    assert clock.getDelayedCalls() and cap.buildProtocol(peer) is None
+    protocol.connectionLost(None)
+    assert clock.getDelayedCalls() == [] and cap.open == 0
+    assert cap.buildProtocol(peer) is not None
+
+
+def test_no_limit_runs_while_the_answer_waits() -> None:
+    """Waiting for durability past both limits closes nothing; the unread answer then gets
+    REQUEST_DEADLINE from when it was written."""
+    factory, clock = make_factory(held=True)
+    protocol, transport = connect(factory)
+    protocol.dataReceived(REQUEST)
+    clock.advance(30.0)
+    assert not transport.disconnecting
+    committer = factory.server.committer
+    assert isinstance(committer, HeldCommitter)
+    committer.waiting.pop().callback(None)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n" and transport.disconnecting
+    clock.advance(9.9)
+    assert not transport.disconnected
+    clock.advance(0.2)
+    assert transport.disconnected
+
+
+def test_a_reply_before_the_idle_limit_moves_the_one_timer() -> None:
+    """An answer written within TIMEOUT_TELNET is not cut off when the idle limit would
+    have come: it has REQUEST_DEADLINE to be read."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    clock.advance(1.0)
+    protocol.dataReceived(REQUEST)
+    clock.advance(5.0)
+    assert not transport.disconnected
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(5.1)
+    assert transport.disconnected

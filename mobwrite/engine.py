@@ -15,10 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from mobwrite import request
-from mobwrite.delta import DeltaError, Differ, from_delta, is_no_op, result_text
+from mobwrite.delta import (
+    DeltaError,
+    Diff,
+    Differ,
+    from_delta,
+    is_no_op,
+    result_text,
+    to_delta,
+)
 from mobwrite.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
+from mobwrite.history import History
 from mobwrite.settings import Settings
-from mobwrite.store import Store, View
+from mobwrite.store import Document, Store, View
 
 Report = Callable[..., None]
 
@@ -67,6 +76,9 @@ class Engine:
         self.settings = settings
         self.differ = Differ(settings.diff_timeout)
         self.report = report
+        # The view whose delta was just merged, the version of the master
+        # its shadow was, and the version its own change made (if any).
+        self._lineage: tuple[View, int, int | None] | None = None
 
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
@@ -197,6 +209,7 @@ class Engine:
     def _apply(self, view: View, action: Action, now: float) -> bool:
         """Run one delta or raw action on *view*; return the reply's force flag."""
         self.store.touch_view(view)
+        self._lineage = None
         if (action.acknowledged != view.server_version
                 and action.acknowledged == view.backup_server_version):
             view.shadow = view.backup_shadow
@@ -251,6 +264,23 @@ class Engine:
         if document.text is None:
             self.store.set_text(document, view.shadow, now)
             return False
+        history = self._history(document)
+        if history is None:
+            self._merge(view, action, diffs, old_shadow, now)
+            return action.force
+        since = history.version_of(old_shadow)
+        before = history.version
+        self._merge(view, action, diffs, old_shadow, now)
+        if since is not None and self._history(document) is history:
+            own = history.version if history.version != before else None
+            self._lineage = (view, since, own)
+        return action.force
+
+    def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
+               now: float) -> None:
+        """Bring the client's change (*old_shadow* into the view's shadow) to the master."""
+        document = view.document
+        assert document.text is not None
         if action.force:
             if not is_no_op(diffs):
                 self.store.set_text(document, view.shadow, now)
@@ -260,7 +290,31 @@ class Engine:
                 self.report("patch_failed", user=action.user, name=action.name,
                             failed=failed)
             self.store.set_text(document, merged, now)
-        return action.force
+
+    def _history(self, document: Document) -> History | None:
+        """The document's history, brought up to its text; None while it has one view."""
+        text = document.text
+        if text is None or document.views < 2:
+            document.history = None
+            return None
+        history = document.history
+        if history is None:
+            history = document.history = History(text, self.differ.diff)
+        elif history.text is not text:
+            history.record(text, document.views)
+        return history
+
+    def _reply_delta(self, view: View, master: str) -> str:
+        """The delta from the view's shadow to *master*, from the history if it can."""
+        lineage = self._lineage
+        shadow = view.shadow
+        if lineage is not None and lineage[0] is view and shadow != master:
+            history = view.document.history
+            if history is not None and history.text is master:
+                diffs = history.diffs(lineage[1], lineage[2], shadow)
+                if diffs is not None:
+                    return to_delta(diffs)
+        return self.differ.delta(shadow, master)
 
     def _emit(
         self, view: View, action: Action, force: bool,
@@ -274,7 +328,7 @@ class Engine:
         master = view.document.text
         version = view.server_version
         if view.delta_ok:
-            delta = self.differ.delta(view.shadow, master or "")
+            delta = self._reply_delta(view, master or "")
             letter = "D" if force else "d"
             view.edit_stack.append((version, f"{letter}:{version}:{delta}"))
             view.server_version += 1
@@ -289,3 +343,4 @@ class Engine:
             view.edit_stack[:] = [(version, line)]
         view.shadow = master or ""
         output.extend(line for _, line in view.edit_stack)
+

@@ -227,6 +227,71 @@ class Differ:
             # Returning the caller's string, not an equal copy, keeps one
             # text in memory for the master and the shadow (a copy per sync).
             return new_shadow, 0
+        merged = self._merge_hunk(master, old_shadow, diffs)
+        if merged is not None:
+            return merged
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, applied = self.dmp.patch_apply(patches, master)
         return merged, applied.count(False)
+
+    def _merge_hunk(self, master: str, old_shadow: str,
+                    diffs: list[Diff]) -> tuple[str, int] | None:
+        """``merge`` for a change that is one hunk found intact in the master.
+
+        Takes the steps of ``patch_make`` and ``patch_apply`` for a single
+        patch (its context, the padding, the search from the expected place)
+        without building patch objects; returns None where those would go
+        further (several patches, a patch longer than a match can be, a
+        fuzzy match), for the caller to run them.
+        """
+        first = 1 if diffs and diffs[0][0] == EQUAL else 0
+        last = len(diffs) - 1 if len(diffs) > first and diffs[-1][0] == EQUAL else len(diffs)
+        if first >= last:
+            return None
+        removed: list[str] = []
+        added: list[str] = []
+        for operation, text in diffs[first:last]:
+            if operation == DELETE:
+                removed.append(text)
+            elif operation == INSERT:
+                added.append(text)
+            else:
+                return None
+        dmp = self.dmp
+        margin = dmp.Patch_Margin
+        start = len(diffs[0][1]) if first else 0
+        end = start + sum(map(len, removed))
+        prefix = suffix = ""
+        if old_shadow:
+            # The context patch_addContext gives: grown until the pattern is unique.
+            pattern = old_shadow[start:end]
+            padding = 0
+            while (old_shadow.find(pattern) != old_shadow.rfind(pattern)
+                   and (not dmp.Match_MaxBits
+                        or len(pattern) < dmp.Match_MaxBits - 2 * margin)):
+                padding += margin
+                pattern = old_shadow[max(0, start - padding):end + padding]
+            padding += margin
+            prefix = old_shadow[max(0, start - padding):start]
+            suffix = old_shadow[end:end + padding]
+        # patch_addPadding: the texts get null characters on both ends, which
+        # the context takes in where it reaches an end.
+        null = "".join(map(chr, range(1, margin + 1)))
+        if len(prefix) < margin:
+            prefix = null[len(prefix):] + prefix
+        if len(suffix) < margin:
+            suffix += null[:margin - len(suffix)]
+        before = prefix + "".join(removed) + suffix
+        if dmp.Match_MaxBits and len(before) > dmp.Match_MaxBits:
+            return None
+        text = null + master + null
+        expected = start + margin - len(prefix)
+        found = expected
+        if text[expected:expected + len(before)] != before:
+            found = dmp.match_main(text, before, expected)
+            if found == -1:
+                return master, 1
+            if text[found:found + len(before)] != before:
+                return None
+        merged = text[:found] + prefix + "".join(added) + suffix + text[found + len(before):]
+        return merged[margin:len(merged) - margin], 0

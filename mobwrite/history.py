@@ -24,7 +24,7 @@ from mobwrite.delta import DELETE, EQUAL, INSERT, Diff
 ALIVE = 1 << 62
 # How many versions back a history reaches: views lag about one change per
 # other editor, so this many per view plus some slack, up to a cap.
-VERSIONS_PER_VIEW = 2
+VERSIONS_PER_VIEW = 1
 SLACK = 16
 MAX_VERSIONS = 512
 # Deleted text kept for lagging views, at most this many times the master
@@ -103,7 +103,7 @@ class History:
             self._compact(self.version)
             return
         window = min(VERSIONS_PER_VIEW * views + SLACK, MAX_VERSIONS)
-        if self.version - self.base > window + window // 2:
+        if self.version - self.base > window + window // 4:
             self._compact(self.version - window)
 
     def _hunks(self, old: str, new: str, offset: int) -> list[tuple[int, int, int]]:
@@ -195,42 +195,51 @@ class History:
         own = ALIVE if own is None else own
         master = self.text
         diffs: list[Diff] = []
+        # The shadow's text as the walk finds it, to check against *shadow*.
+        seen: list[str] = []
         deleted: list[str] = []
         position = 0
         equal_from = 0
         changed_from = -1
         for length, born, died, text in self.pieces:
-            seen = born <= since or born == own
             if died == ALIVE:
-                if seen:
+                if born <= since or born == own:
                     if changed_from >= 0:
-                        _flush_change(diffs, deleted, master[changed_from:position])
+                        _end_change(diffs, seen, deleted, master[changed_from:position])
+                        deleted = []
                         changed_from = -1
                         equal_from = position
                 elif changed_from < 0:
                     if position > equal_from:
-                        diffs.append((EQUAL, master[equal_from:position]))
+                        part = master[equal_from:position]
+                        diffs.append((EQUAL, part))
+                        seen.append(part)
                     changed_from = position
                 position += length
-            elif seen and died > since and died != own:
+            elif died > since and died != own and (born <= since or born == own):
                 if changed_from < 0:
                     if position > equal_from:
-                        diffs.append((EQUAL, master[equal_from:position]))
+                        part = master[equal_from:position]
+                        diffs.append((EQUAL, part))
+                        seen.append(part)
                     changed_from = position
                 deleted.append(text)
         if changed_from >= 0:
-            _flush_change(diffs, deleted, master[changed_from:position])
+            _end_change(diffs, seen, deleted, master[changed_from:position])
         elif position > equal_from:
-            diffs.append((EQUAL, master[equal_from:position]))
-        if "".join(text for operation, text in diffs if operation != INSERT) != shadow:
+            part = master[equal_from:position]
+            diffs.append((EQUAL, part))
+            seen.append(part)
+        if "".join(seen) != shadow:
             return None
         return diffs
 
 
-def _flush_change(diffs: list[Diff], deleted: list[str], inserted: str) -> None:
+def _end_change(diffs: list[Diff], seen: list[str], deleted: list[str], inserted: str) -> None:
     """Append one change (deletions before insertions, as diff-match-patch orders them)."""
     if deleted:
-        diffs.append((DELETE, "".join(deleted)))
-        deleted.clear()
+        removed = "".join(deleted)
+        diffs.append((DELETE, removed))
+        seen.append(removed)
     if inserted:
         diffs.append((INSERT, inserted))

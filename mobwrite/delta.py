@@ -285,13 +285,30 @@ class Differ:
         if dmp.Match_MaxBits and len(before) > dmp.Match_MaxBits:
             return None
         text = null + master + null
-        expected = start + margin - len(prefix)
-        found = expected
-        if text[expected:expected + len(before)] != before:
-            found = dmp.match_main(text, before, expected)
-            if found == -1:
-                return master, 1
-            if text[found:found + len(before)] != before:
-                return None
+        found = self._match(text, before, start + margin - len(prefix))
+        if found == -1:
+            return master, 1
+        if text[found:found + len(before)] != before:
+            return None
         merged = text[:found] + prefix + "".join(added) + suffix + text[found + len(before):]
         return merged[margin:len(merged) - margin], 0
+
+    def _match(self, text: str, pattern: str, loc: int) -> int:
+        """``match_main``, with no search where an exact occurrence must win.
+
+        Its score is errors / len(pattern) + distance / Match_Distance, so
+        an exact occurrence closer than Match_Distance / len(pattern) beats
+        any inexact one, and the closest exact one wins unless one on each
+        side is as close (which the search itself settles).
+        """
+        loc = max(0, min(loc, len(text)))
+        if text.startswith(pattern, loc):
+            return loc
+        right = text.find(pattern, loc)
+        left = text.rfind(pattern, 0, loc - 1 + len(pattern)) if loc else -1
+        after = right - loc if right != -1 else len(text)
+        before = loc - left if left != -1 else len(text)
+        distance = min(after, before)
+        if after != before and distance * len(pattern) < self.dmp.Match_Distance:
+            return right if after < before else left
+        return self.dmp.match_main(text, pattern, loc)

@@ -104,3 +104,14 @@ def test_a_lost_context_fails_as_a_patch_does() -> None:
     master = "Something else entirely, nothing like it at all, 1234567890."
     assert differ.merge(master, shadow, diffs, "") == (master, 1)
     assert by_patches(differ, master, shadow, diffs) == (master, 1)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(TEXT, st.integers(0, 200), st.integers(1, 32), st.integers(-10, 260),
+       st.sampled_from(differs))
+def test_match_agrees_with_match_main(text: str, at: int, length: int, loc: int,
+                                      differ: Differ) -> None:
+    """The shortcut for exact occurrences finds what match_main finds."""
+    pattern = text[at:at + length] or "a"
+    assert differ._match(text, pattern, loc) == differ.dmp.match_main(
+        text, pattern, max(0, loc))

@@ -17,6 +17,8 @@ from mobwrite.escaping import DecodeError, decode_text, encode_text
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 Diff = tuple[int, str]
+# A change of a text: the characters from start to end replaced by a string.
+Splice = tuple[int, int, str]
 
 _LENGTH = re.compile(rb"[0-9]{1,15}")
 
@@ -223,44 +225,42 @@ class Differ:
 
         Returns the merged text and how many patches found no place to apply.
         """
+        merged, failed, _ = self.merge_edit(master, old_shadow, diffs, new_shadow)
+        return merged, failed
+
+    def merge_edit(self, master: str, old_shadow: str, diffs: list[Diff],
+                   new_shadow: str) -> tuple[str, int, Splice | None]:
+        """``merge``, also giving the change to *master* as a splice where it is one.
+
+        A change that is one hunk, with its context found intact in the
+        master, is placed by the same steps as ``patch_make`` and
+        ``patch_apply`` take for a single patch (its context, the padding,
+        the search from the expected place) without building patches; any
+        other change goes through them.
+        """
+        hunk = _hunk(diffs)
         if master == old_shadow:
             # Returning the caller's string, not an equal copy, keeps one
             # text in memory for the master and the shadow (a copy per sync).
-            return new_shadow, 0
-        merged = self._merge_hunk(master, old_shadow, diffs)
-        if merged is not None:
-            return merged
+            return new_shadow, 0, hunk
+        if hunk is not None:
+            placed = self._place(master, old_shadow, hunk)
+            if placed == -1:
+                return master, 1, None
+            if placed is not None:
+                start = placed
+                end = start + hunk[1] - hunk[0]
+                return master[:start] + hunk[2] + master[end:], 0, (start, end, hunk[2])
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, applied = self.dmp.patch_apply(patches, master)
-        return merged, applied.count(False)
+        return merged, applied.count(False), None
 
-    def _merge_hunk(self, master: str, old_shadow: str,
-                    diffs: list[Diff]) -> tuple[str, int] | None:
-        """``merge`` for a change that is one hunk found intact in the master.
-
-        Takes the steps of ``patch_make`` and ``patch_apply`` for a single
-        patch (its context, the padding, the search from the expected place)
-        without building patch objects; returns None where those would go
-        further (several patches, a patch longer than a match can be, a
-        fuzzy match), for the caller to run them.
-        """
-        first = 1 if diffs and diffs[0][0] == EQUAL else 0
-        last = len(diffs) - 1 if len(diffs) > first and diffs[-1][0] == EQUAL else len(diffs)
-        if first >= last:
-            return None
-        removed: list[str] = []
-        added: list[str] = []
-        for operation, text in diffs[first:last]:
-            if operation == DELETE:
-                removed.append(text)
-            elif operation == INSERT:
-                added.append(text)
-            else:
-                return None
+    def _place(self, master: str, old_shadow: str, hunk: Splice) -> int | None:
+        """Where in *master* patching puts *hunk* of *old_shadow*: -1 for nowhere,
+        None where patching would go further than an exact match."""
+        start, end, _ = hunk
         dmp = self.dmp
         margin = dmp.Patch_Margin
-        start = len(diffs[0][1]) if first else 0
-        end = start + sum(map(len, removed))
         prefix = suffix = ""
         if old_shadow:
             # The context patch_addContext gives: grown until the pattern is unique.
@@ -281,34 +281,66 @@ class Differ:
             prefix = null[len(prefix):] + prefix
         if len(suffix) < margin:
             suffix += null[:margin - len(suffix)]
-        before = prefix + "".join(removed) + suffix
+        before = prefix + old_shadow[start:end] + suffix
         if dmp.Match_MaxBits and len(before) > dmp.Match_MaxBits:
             return None
-        text = null + master + null
-        found = self._match(text, before, start + margin - len(prefix))
-        if found == -1:
-            return master, 1
-        if text[found:found + len(before)] != before:
+        size = len(master) + 2 * margin
+        loc = max(0, min(start + margin - len(prefix), size))
+        padded = None
+        # Without a null character the pattern can only match inside the
+        # master, so the exact search needs no padded copy.
+        if any(character in before for character in null):
+            padded = null + master + null
+            found = _nearest(padded, 0, size, before, loc, dmp.Match_Distance)
+        else:
+            found = _nearest(master, margin, size, before, loc, dmp.Match_Distance)
+        if found is None:
+            padded = padded or null + master + null
+            found = dmp.match_main(padded, before, loc)
+            if found == -1:
+                return -1
+            if not padded.startswith(before, found):
+                return None
+        at = found + len(prefix) - margin
+        return at if 0 <= at and at + end - start <= len(master) else None
+
+
+
+def _hunk(diffs: list[Diff]) -> Splice | None:
+    """The change *diffs* makes as one splice, if its changes are all together."""
+    first = 1 if diffs and diffs[0][0] == EQUAL else 0
+    last = len(diffs) - 1 if len(diffs) > first and diffs[-1][0] == EQUAL else len(diffs)
+    if first >= last:
+        return None
+    start = end = len(diffs[0][1]) if first else 0
+    added: list[str] = []
+    for operation, text in diffs[first:last]:
+        if operation == DELETE:
+            end += len(text)
+        elif operation == INSERT:
+            added.append(text)
+        else:
             return None
-        merged = text[:found] + prefix + "".join(added) + suffix + text[found + len(before):]
-        return merged[margin:len(merged) - margin], 0
+    return start, end, "".join(added)
 
-    def _match(self, text: str, pattern: str, loc: int) -> int:
-        """``match_main``, with no search where an exact occurrence must win.
 
-        Its score is errors / len(pattern) + distance / Match_Distance, so
-        an exact occurrence closer than Match_Distance / len(pattern) beats
-        any inexact one, and the closest exact one wins unless one on each
-        side is as close (which the search itself settles).
-        """
-        loc = max(0, min(loc, len(text)))
-        if text.startswith(pattern, loc):
-            return loc
-        right = text.find(pattern, loc)
-        left = text.rfind(pattern, 0, loc - 1 + len(pattern)) if loc else -1
-        after = right - loc if right != -1 else len(text)
-        before = loc - left if left != -1 else len(text)
-        distance = min(after, before)
-        if after != before and distance * len(pattern) < self.dmp.Match_Distance:
-            return right if after < before else left
-        return self.dmp.match_main(text, pattern, loc)
+def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,
+             distance: int) -> int | None:
+    """``match_main``'s answer where an exact occurrence must win, else None.
+
+    *text* starts at *offset* of the searched text of *size* characters.
+    The score is errors / len(pattern) + distance / Match_Distance, so an
+    exact occurrence closer than Match_Distance / len(pattern) beats any
+    inexact one, and the closest exact one wins unless one on each side
+    is as close (which the search itself settles).
+    """
+    at = loc - offset
+    if at >= 0 and text.startswith(pattern, at):
+        return loc
+    right = text.find(pattern, max(at, 0))
+    left = text.rfind(pattern, 0, at - 1 + len(pattern)) if at > 0 else -1
+    after = right + offset - loc if right != -1 else size
+    before = loc - left - offset if left != -1 else size
+    if after != before and min(after, before) * len(pattern) < distance:
+        return right + offset if after < before else left + offset
+    return None

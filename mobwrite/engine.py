@@ -19,6 +19,7 @@ from mobwrite.delta import (
     DeltaError,
     Diff,
     Differ,
+    Splice,
     from_delta,
     is_no_op,
     result_text,
@@ -270,26 +271,35 @@ class Engine:
             return action.force
         since = history.version_of(old_shadow)
         before = history.version
-        self._merge(view, action, diffs, old_shadow, now)
+        master = document.text
+        splice = self._merge(view, action, diffs, old_shadow, now)
+        if splice is not None and document.text is not master and history.text is master:
+            # The merge knows where it changed the master: no need to look.
+            history.record(document.text, document.views, splice)
         if since is not None and self._history(document) is history:
             own = history.version if history.version != before else None
             self._lineage = (view, since, own)
         return action.force
 
     def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
-               now: float) -> None:
-        """Bring the client's change (*old_shadow* into the view's shadow) to the master."""
+               now: float) -> Splice | None:
+        """Bring the client's change (*old_shadow* into the view's shadow) to the
+        master; return the change to the master as a splice if it is one."""
         document = view.document
         assert document.text is not None
+        if is_no_op(diffs):
+            return None
         if action.force:
-            if not is_no_op(diffs):
-                self.store.set_text(document, view.shadow, now)
-        elif not is_no_op(diffs):
-            merged, failed = self.differ.merge(document.text, old_shadow, diffs, view.shadow)
-            if failed:
-                self.report("patch_failed", user=action.user, name=action.name,
-                            failed=failed)
-            self.store.set_text(document, merged, now)
+            self.store.set_text(document, view.shadow, now)
+            return None
+        merged, failed, splice = self.differ.merge_edit(
+            document.text, old_shadow, diffs, view.shadow)
+        if failed:
+            self.report("patch_failed", user=action.user, name=action.name,
+                        failed=failed)
+        self.store.set_text(document, merged, now)
+        # Normalizing (line breaks, the length cap) may have changed more.
+        return splice if document.text is merged else None
 
     def _history(self, document: Document) -> History | None:
         """The document's history, brought up to its text; None while it has one view."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Diff
+from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice
 
 # The "deleted in" version of a piece still alive.
 ALIVE = 1 << 62
@@ -77,28 +77,33 @@ class History:
         """The version whose master is the very string *text*, if still held."""
         return self._ids.get(id(text))
 
-    def record(self, text: str, views: int) -> None:
+    def record(self, text: str, views: int, splice: Splice | None = None) -> None:
         """Log the master's change into *text*, a document with *views* views.
 
-        A change that only inserts or only deletes is one splice between the
-        common ends; a replacement is diffed, so that edits at both ends of
-        the text stay two small edits for the views that lag.
+        *splice*, if given, is the change (old text from start to end
+        replaced).  Else a change that only inserts or only deletes is one
+        splice between the common ends, and a replacement is diffed, so that
+        edits at both ends of the text stay two small edits for the views
+        that lag.
         """
         old = self.text
-        start = _common_prefix(old, text)
-        tail = _common_suffix(old[start:], text[start:])
-        end = len(old) - tail
         self.version += 1
         self.text = text
         self._ids[id(text)] = self.version
         self._order.append(id(text))
-        if start == end or start == len(text) - tail:
-            self._splice(old, start, end, len(text) - tail - start)
+        if splice is not None and len(old) - splice[1] + splice[0] + len(splice[2]) == len(text):
+            self._splice(old, splice[0], splice[1], len(splice[2]))
         else:
-            # Right to left, so that each splice's offsets still hold.
-            for at, removed, inserted in reversed(self._hunks(
-                    old[start:end], text[start:len(text) - tail], start)):
-                self._splice(old, at, at + removed, inserted)
+            start = _common_prefix(old, text)
+            tail = _common_suffix(old[start:], text[start:])
+            end = len(old) - tail
+            if start == end or start == len(text) - tail:
+                self._splice(old, start, end, len(text) - tail - start)
+            else:
+                # Right to left, so that each splice's offsets still hold.
+                for at, removed, inserted in reversed(self._hunks(
+                        old[start:end], text[start:len(text) - tail], start)):
+                    self._splice(old, at, at + removed, inserted)
         if self.dead_chars > DEAD_CHARS_PER_CHAR * len(text) + DEAD_CHARS_SLACK:
             self._compact(self.version)
             return
@@ -230,9 +235,15 @@ class History:
             part = master[equal_from:position]
             diffs.append((EQUAL, part))
             seen.append(part)
-        if "".join(seen) != shadow:
+        if position != len(master):
             return None
-        return diffs
+        # Part by part, which spares joining a copy of a long shadow.
+        offset = 0
+        for part in seen:
+            if not shadow.startswith(part, offset):
+                return None
+            offset += len(part)
+        return diffs if offset == len(shadow) else None
 
 
 def _end_change(diffs: list[Diff], seen: list[str], deleted: list[str], inserted: str) -> None:

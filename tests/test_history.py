@@ -31,14 +31,17 @@ def source_text(diffs: list[tuple[int, str]]) -> str:
     return "".join(text for operation, text in diffs if operation != INSERT)
 
 
-@given(texts, st.lists(splices, max_size=25))
-def test_diffs_turn_every_logged_version_into_the_master(start, changes):
-    """From each version still logged, the diffs rebuild it and lead to the master."""
+@given(texts, st.lists(splices, max_size=25), st.booleans())
+def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
+    """From each version still logged, the diffs rebuild it and lead to the master,
+    whether the change was given as a splice or found by comparing."""
     history = History(start, DIFFER.diff)
     versions = [start]
     for change in changes:
         versions.append(spliced(versions[-1], change))
-        history.record(versions[-1], views=2)
+        at = min(change[0], len(versions[-2]))
+        splice = (at, min(at + change[1], len(versions[-2])), change[2])
+        history.record(versions[-1], 2, splice if told else None)
     for since in range(history.base, history.version + 1):
         diffs = history.diffs(since, None, versions[since])
         assert diffs is not None

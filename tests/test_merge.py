@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, result_text
+from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, _nearest, result_text
 
 ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "中", "\x01"])
 TEXT = st.lists(ALPHABET, max_size=200).map("".join)
@@ -18,6 +18,7 @@ EDIT = st.tuples(st.integers(0, 300), st.integers(0, 6), st.lists(ALPHABET, max_
 TOKENS = st.lists(st.tuples(st.sampled_from([EQUAL, DELETE, INSERT]), st.integers(0, 30), SHORT),
                   max_size=6)
 
+NULL = "\x01\x02\x03\x04"
 differs = [Differ(0, native=True), Differ(0, native=False)]
 
 
@@ -60,10 +61,14 @@ def test_one_edit_merges_as_patches_do(shadow: str, mine: tuple[int, int, str],
     new_shadow = edited(shadow, [mine])
     diffs = differ.diff(shadow, new_shadow)
     master = edited(shadow, theirs)
-    if master == shadow or not diffs:
+    if not diffs:
         return
-    assert differ.merge(master, shadow, diffs, new_shadow) == by_patches(
-        differ, master, shadow, diffs)
+    merged, failed, splice = differ.merge_edit(master, shadow, diffs, new_shadow)
+    if splice is not None:
+        start, end, inserted = splice
+        assert master[:start] + inserted + master[end:] == merged
+    if master != shadow:
+        assert (merged, failed) == by_patches(differ, master, shadow, diffs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -108,10 +113,19 @@ def test_a_lost_context_fails_as_a_patch_does() -> None:
 
 @settings(max_examples=1000, deadline=None)
 @given(TEXT, st.integers(0, 200), st.integers(1, 32), st.integers(-10, 260),
-       st.sampled_from(differs))
-def test_match_agrees_with_match_main(text: str, at: int, length: int, loc: int,
-                                      differ: Differ) -> None:
-    """The shortcut for exact occurrences finds what match_main finds."""
+       st.sampled_from(differs), st.booleans())
+def test_nearest_exact_occurrence_is_what_match_main_finds(
+        text: str, at: int, length: int, loc: int, differ: Differ, padded: bool) -> None:
+    """Where the shortcut answers, match_main answers the same, on the padded
+    text too (searched without its padding when the pattern has none)."""
     pattern = text[at:at + length] or "a"
-    assert differ._match(text, pattern, loc) == differ.dmp.match_main(
-        text, pattern, max(0, loc))
+    distance = differ.dmp.Match_Distance
+    loc = max(0, loc)
+    if padded and not any(character in pattern for character in NULL):
+        size = len(text) + 2 * len(NULL)
+        found = _nearest(text, len(NULL), size, pattern, min(loc, size), distance)
+        text = NULL + text + NULL
+    else:
+        found = _nearest(text, 0, len(text), pattern, min(loc, len(text)), distance)
+    if found is not None:
+        assert found == differ.dmp.match_main(text, pattern, loc)

@@ -250,7 +250,8 @@ class Differ:
             if placed is not None:
                 start = placed
                 end = start + hunk[1] - hunk[0]
-                return master[:start] + hunk[2] + master[end:], 0, (start, end, hunk[2])
+                merged = "".join((master[:start], hunk[2], master[end:]))
+                return merged, 0, (start, end, hunk[2])
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, applied = self.dmp.patch_apply(patches, master)
         return merged, applied.count(False), None
@@ -337,8 +338,10 @@ def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,
     at = loc - offset
     if at >= 0 and text.startswith(pattern, at):
         return loc
-    right = text.find(pattern, max(at, 0))
-    left = text.rfind(pattern, 0, at - 1 + len(pattern)) if at > 0 else -1
+    # Farther than this an exact occurrence decides nothing: look no further.
+    reach = -(-distance // len(pattern))
+    right = text.find(pattern, max(at, 0), max(at, 0) + reach + len(pattern))
+    left = text.rfind(pattern, max(at - reach, 0), at - 1 + len(pattern)) if at > 0 else -1
     after = right + offset - loc if right != -1 else size
     before = loc - left - offset if left != -1 else size
     if after != before and min(after, before) * len(pattern) < distance:

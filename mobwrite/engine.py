@@ -23,7 +23,6 @@ from mobwrite.delta import (
     from_delta,
     is_no_op,
     result_text,
-    to_delta,
 )
 from mobwrite.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.history import History
@@ -321,9 +320,9 @@ class Engine:
         if lineage is not None and lineage[0] is view and shadow != master:
             history = view.document.history
             if history is not None and history.text is master:
-                diffs = history.diffs(lineage[1], lineage[2], shadow)
-                if diffs is not None:
-                    return to_delta(diffs)
+                delta = history.delta(lineage[1], lineage[2], shadow)
+                if delta is not None:
+                    return delta
         return self.differ.delta(shadow, master)
 
     def _emit(

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice
+from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice, utf16_length
+from mobwrite.escaping import encode_text
 
 # The "deleted in" version of a piece still alive.
 ALIVE = 1 << 62
@@ -32,9 +33,9 @@ MAX_VERSIONS = 512
 DEAD_CHARS_PER_CHAR = 2
 DEAD_CHARS_SLACK = 4096
 
-Piece = tuple[int, int, int, str]
-"""Length (alive pieces take their text from the master), version inserted,
-version deleted (or ALIVE), text (deleted pieces only)."""
+Piece = tuple[int, int, int, int, str]
+"""Length, length in UTF-16 units (what deltas count), version inserted,
+version deleted (or ALIVE), text (of deleted pieces; alive ones are the master's)."""
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -68,7 +69,7 @@ class History:
         self._diff = diff
         self.text = text
         self.version = self.base = 0
-        self.pieces: list[Piece] = [(len(text), 0, ALIVE, "")] if text else []
+        self.pieces: list[Piece] = [(len(text), utf16_length(text), 0, ALIVE, "")] if text else []
         self._ids = {id(text): 0}
         self._order = [id(text)]
         self.dead_chars = 0
@@ -92,18 +93,18 @@ class History:
         self._ids[id(text)] = self.version
         self._order.append(id(text))
         if splice is not None and len(old) - splice[1] + splice[0] + len(splice[2]) == len(text):
-            self._splice(old, splice[0], splice[1], len(splice[2]))
+            self._splice(old, *splice)
         else:
             start = _common_prefix(old, text)
             tail = _common_suffix(old[start:], text[start:])
             end = len(old) - tail
             if start == end or start == len(text) - tail:
-                self._splice(old, start, end, len(text) - tail - start)
+                self._splice(old, start, end, text[start:len(text) - tail])
             else:
                 # Right to left, so that each splice's offsets still hold.
-                for at, removed, inserted in reversed(self._hunks(
+                for hunk in reversed(self._hunks(
                         old[start:end], text[start:len(text) - tail], start)):
-                    self._splice(old, at, at + removed, inserted)
+                    self._splice(old, *hunk)
         if self.dead_chars > DEAD_CHARS_PER_CHAR * len(text) + DEAD_CHARS_SLACK:
             self._compact(self.version)
             return
@@ -111,54 +112,59 @@ class History:
         if self.version - self.base > window + window // 4:
             self._compact(self.version - window)
 
-    def _hunks(self, old: str, new: str, offset: int) -> list[tuple[int, int, int]]:
-        """The edits of the diff from *old* to *new*, as (start, removed, inserted)
-        with starts in the coordinates of the text *old* begins at *offset* of."""
-        hunks: list[tuple[int, int, int]] = []
+    def _hunks(self, old: str, new: str, offset: int) -> list[Splice]:
+        """The edits of the diff from *old* to *new*, as splices with offsets in
+        the coordinates of the text *old* begins at *offset* of."""
+        hunks: list[Splice] = []
         at = offset
         for operation, part in self._diff(old, new):
             if operation == EQUAL:
                 at += len(part)
                 continue
-            if not hunks or hunks[-1][0] + hunks[-1][1] != at:
-                hunks.append((at, 0, 0))
-            start, removed, inserted = hunks[-1]
+            if not hunks or hunks[-1][1] != at:
+                hunks.append((at, at, ""))
+            start, end, inserted = hunks[-1]
             if operation == DELETE:
-                hunks[-1] = (start, removed + len(part), inserted)
                 at += len(part)
+                hunks[-1] = (start, at, inserted)
             else:
-                hunks[-1] = (start, removed, inserted + len(part))
+                hunks[-1] = (start, end, inserted + part)
         return hunks
 
-    def _splice(self, old: str, start: int, end: int, inserted: int) -> None:
-        """Mark *old*[start:end] deleted and insert *inserted* new characters at
-        *end* (offsets in *old*, which the pieces before *end* still follow)."""
-        first, position = self._boundary(start, 0, 0)
-        last, _ = self._boundary(end, first, position)
+    def _splice(self, old: str, start: int, end: int, inserted: str) -> None:
+        """Mark *old*[start:end] deleted and put *inserted* at *end* (offsets in
+        *old*, which the pieces before *end* still follow)."""
+        first, position = self._boundary(old, start, 0, 0)
+        last, _ = self._boundary(old, end, first, position)
         version = self.version
         pieces = self.pieces
         for index in range(first, last):
-            length, born, died, _ = pieces[index]
+            length, units, born, died, _ = pieces[index]
             if died == ALIVE:
-                pieces[index] = (length, born, version, old[position:position + length])
+                pieces[index] = (length, units, born, version, old[position:position + length])
                 self.dead_chars += length
                 position += length
         if inserted:
-            pieces.insert(last, (inserted, version, ALIVE, ""))
+            pieces.insert(last, (len(inserted), utf16_length(inserted), version, ALIVE, ""))
 
-    def _boundary(self, offset: int, index: int, position: int) -> tuple[int, int]:
+    def _boundary(self, old: str, offset: int, index: int, position: int) -> tuple[int, int]:
         """The index of the first alive piece starting at *offset* (splitting one
         if need be) and *offset*, walking from piece *index* at *position*."""
         pieces = self.pieces
         while index < len(pieces):
-            length, born, died, _ = pieces[index]
+            length, units, born, died, _ = pieces[index]
             if died == ALIVE:
                 if position == offset:
                     break
                 if position + length > offset:
-                    cut = offset - position
-                    pieces[index:index + 1] = [(cut, born, ALIVE, ""),
-                                               (length - cut, born, ALIVE, "")]
+                    # Count the units of the shorter side only.
+                    if 2 * (offset - position) <= length:
+                        left = utf16_length(old[position:offset])
+                    else:
+                        left = units - utf16_length(old[offset:position + length])
+                    pieces[index:index + 1] = [
+                        (offset - position, left, born, ALIVE, ""),
+                        (position + length - offset, units - left, born, ALIVE, "")]
                     index += 1
                     break
                 position += length
@@ -169,16 +175,17 @@ class History:
         """Forget the versions before *base*: drop their deletions, merge their pieces."""
         pieces: list[Piece] = []
         dead = 0
-        for length, born, died, text in self.pieces:
+        for length, units, born, died, text in self.pieces:
             if died <= base:
                 continue
             born = max(born, base)
-            if died == ALIVE and born == base and pieces and pieces[-1][1:3] == (base, ALIVE):
-                pieces[-1] = (pieces[-1][0] + length, base, ALIVE, "")
+            if died == ALIVE and born == base and pieces and pieces[-1][2:4] == (base, ALIVE):
+                previous = pieces[-1]
+                pieces[-1] = (previous[0] + length, previous[1] + units, base, ALIVE, "")
                 continue
             if died != ALIVE:
                 dead += len(text)
-            pieces.append((length, born, died, text))
+            pieces.append((length, units, born, died, text))
         self.pieces = pieces
         self.dead_chars = dead
         cut = base - self.base
@@ -195,62 +202,97 @@ class History:
         version *own* (the view's own edit, just merged) applied to it; the
         walk rebuilds that text and gives up if it is not *shadow*.
         """
+        walked = self._walk(since, own, shadow)
+        return None if walked is None else walked[0]
+
+    def delta(self, since: int, own: int | None, shadow: str) -> str | None:
+        """``to_delta`` of ``diffs``, with the lengths the pieces keep (no encoding)."""
+        walked = self._walk(since, own, shadow)
+        if walked is None:
+            return None
+        tokens = []
+        for (operation, text), units in zip(*walked, strict=True):
+            if operation == INSERT:
+                tokens.append("+" + encode_text(text))
+            else:
+                tokens.append(("=%d" if operation == EQUAL else "-%d") % units)
+        return "\t".join(tokens)
+
+    def _walk(self, since: int, own: int | None,
+              shadow: str) -> tuple[list[Diff], list[int]] | None:
+        """The diffs of ``diffs`` and the UTF-16 length of each."""
         if since < self.base:
             return None
         own = ALIVE if own is None else own
-        master = self.text
-        diffs: list[Diff] = []
-        # The shadow's text as the walk finds it, to check against *shadow*.
-        seen: list[str] = []
+        out = _Diffs(self.text)
         deleted: list[str] = []
-        position = 0
-        equal_from = 0
+        deleted_units = equal_units = 0
+        position = equal_from = 0
         changed_from = -1
-        for length, born, died, text in self.pieces:
+        for length, units, born, died, text in self.pieces:
             if died == ALIVE:
                 if born <= since or born == own:
                     if changed_from >= 0:
-                        _end_change(diffs, seen, deleted, master[changed_from:position])
+                        out.change(deleted, deleted_units, changed_from, position)
                         deleted = []
+                        deleted_units = 0
                         changed_from = -1
                         equal_from = position
+                    equal_units += units
                 elif changed_from < 0:
-                    if position > equal_from:
-                        part = master[equal_from:position]
-                        diffs.append((EQUAL, part))
-                        seen.append(part)
+                    out.equal(equal_from, position, equal_units)
+                    equal_units = 0
                     changed_from = position
                 position += length
             elif died > since and died != own and (born <= since or born == own):
                 if changed_from < 0:
-                    if position > equal_from:
-                        part = master[equal_from:position]
-                        diffs.append((EQUAL, part))
-                        seen.append(part)
+                    out.equal(equal_from, position, equal_units)
+                    equal_units = 0
                     changed_from = position
                 deleted.append(text)
+                deleted_units += units
         if changed_from >= 0:
-            _end_change(diffs, seen, deleted, master[changed_from:position])
-        elif position > equal_from:
-            part = master[equal_from:position]
-            diffs.append((EQUAL, part))
-            seen.append(part)
-        if position != len(master):
+            out.change(deleted, deleted_units, changed_from, position)
+        else:
+            out.equal(equal_from, position, equal_units)
+        if position != len(self.text) or not out.rebuilds(shadow):
             return None
-        # Part by part, which spares joining a copy of a long shadow.
+        return out.diffs, out.sizes
+
+
+class _Diffs:
+    """The diffs a walk finds, their UTF-16 lengths, and the old text's parts."""
+
+    def __init__(self, master: str) -> None:
+        self.master = master
+        self.diffs: list[Diff] = []
+        self.sizes: list[int] = []
+        self.seen: list[str] = []
+
+    def equal(self, start: int, end: int, units: int) -> None:
+        if end > start:
+            part = self.master[start:end]
+            self.diffs.append((EQUAL, part))
+            self.sizes.append(units)
+            self.seen.append(part)
+
+    def change(self, deleted: list[str], units: int, start: int, end: int) -> None:
+        """One change: deletions before insertions, as diff-match-patch orders them."""
+        if deleted:
+            removed = "".join(deleted)
+            self.diffs.append((DELETE, removed))
+            self.sizes.append(units)
+            self.seen.append(removed)
+        if end > start:
+            self.diffs.append((INSERT, self.master[start:end]))
+            self.sizes.append(0)
+
+    def rebuilds(self, shadow: str) -> bool:
+        """Whether the old text found is *shadow* (compared part by part,
+        which spares joining a copy of a long text)."""
         offset = 0
-        for part in seen:
+        for part in self.seen:
             if not shadow.startswith(part, offset):
-                return None
+                return False
             offset += len(part)
-        return diffs if offset == len(shadow) else None
-
-
-def _end_change(diffs: list[Diff], seen: list[str], deleted: list[str], inserted: str) -> None:
-    """Append one change (deletions before insertions, as diff-match-patch orders them)."""
-    if deleted:
-        removed = "".join(deleted)
-        diffs.append((DELETE, removed))
-        seen.append(removed)
-    if inserted:
-        diffs.append((INSERT, inserted))
+        return offset == len(shadow)

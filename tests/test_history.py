@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobwrite.clientcore import ClientSession
-from mobwrite.delta import DELETE, INSERT, Differ, result_text
+from mobwrite.delta import DELETE, INSERT, Differ, result_text, to_delta
 from mobwrite.engine import Engine
-from mobwrite.history import MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
+from mobwrite.history import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
 from mobwrite.settings import Settings
 from mobwrite.store import Store
 
@@ -47,6 +47,7 @@ def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
         assert diffs is not None
         assert source_text(diffs) == versions[since]
         assert result_text(diffs) == versions[-1]
+        assert history.delta(since, None, versions[since]) == to_delta(diffs)
 
 
 @given(texts, texts, st.lists(splices, max_size=12), splices)
@@ -65,9 +66,11 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
     master = spliced(history.text, own)
     before = history.version
     history.record(master, views=2)
-    diffs = history.diffs(0, None if history.version == before else history.version, shadow)
+    own = None if history.version == before else history.version
+    diffs = history.diffs(0, own, shadow)
     assert diffs is not None
     assert source_text(diffs) == shadow and result_text(diffs) == master
+    assert history.delta(0, own, shadow) == to_delta(diffs)
 
 
 @given(texts, st.lists(splices, min_size=1, max_size=12), texts)
@@ -119,7 +122,7 @@ def test_large_deletions_reset_the_history():
     history.record("x" * 100 + "y" * 50000, views=2)
     history.record("x" * 100, views=2)
     assert history.base == history.version == 2
-    assert history.pieces == [(100, 2, history.pieces[0][2], "")]
+    assert history.pieces == [(100, 100, 2, ALIVE, "")]
 
 
 def test_deletions_come_before_insertions_in_a_change():

@@ -287,24 +287,25 @@ class Differ:
             return None
         size = len(master) + 2 * margin
         loc = max(0, min(start + margin - len(prefix), size))
-        padded = None
-        # Without a null character the pattern can only match inside the
-        # master, so the exact search needs no padded copy.
-        if any(character in before for character in null):
-            padded = null + master + null
-            found = _nearest(padded, 0, size, before, loc, dmp.Match_Distance)
-        else:
-            found = _nearest(master, margin, size, before, loc, dmp.Match_Distance)
+        # The padded text only as far around the expected place as a match
+        # can score (no copy of a long master, and a short search).
+        low, high = 0, size
+        if dmp.Match_Threshold < 1:
+            reach = max(int(dmp.Match_Threshold * dmp.Match_Distance) + 1,
+                        -(-dmp.Match_Distance // len(before))) + 2 * len(before)
+            low, high = max(0, loc - reach), min(size, loc + reach)
+        window = _padded(master, null, low, high)
+        found = _nearest(window, low, size, before, loc, dmp.Match_Distance,
+                         dmp.Match_Threshold)
         if found is None:
-            padded = padded or null + master + null
-            found = dmp.match_main(padded, before, loc)
+            found = dmp.match_main(window, before, loc - low)
             if found == -1:
                 return -1
-            if not padded.startswith(before, found):
+            found += low
+            if not window.startswith(before, found - low):
                 return None
         at = found + len(prefix) - margin
         return at if 0 <= at and at + end - start <= len(master) else None
-
 
 
 def _hunk(diffs: list[Diff]) -> Splice | None:
@@ -326,14 +327,15 @@ def _hunk(diffs: list[Diff]) -> Splice | None:
 
 
 def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,
-             distance: int) -> int | None:
+             distance: int, threshold: float) -> int | None:
     """``match_main``'s answer where an exact occurrence must win, else None.
 
     *text* starts at *offset* of the searched text of *size* characters.
-    The score is errors / len(pattern) + distance / Match_Distance, so an
-    exact occurrence closer than Match_Distance / len(pattern) beats any
-    inexact one, and the closest exact one wins unless one on each side
-    is as close (which the search itself settles).
+    The score is errors / len(pattern) + distance / Match_Distance (at
+    most Match_Threshold), so an exact occurrence closer than
+    Match_Distance / len(pattern) beats any inexact one, and the closest
+    exact one wins unless one on each side is as close (which the search
+    itself settles).
     """
     at = loc - offset
     if at >= 0 and text.startswith(pattern, at):
@@ -344,6 +346,15 @@ def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,
     left = text.rfind(pattern, max(at - reach, 0), at - 1 + len(pattern)) if at > 0 else -1
     after = right + offset - loc if right != -1 else size
     before = loc - left - offset if left != -1 else size
-    if after != before and min(after, before) * len(pattern) < distance:
+    nearest = min(after, before)
+    if after != before and nearest * len(pattern) < distance and nearest < threshold * distance:
         return right + offset if after < before else left + offset
     return None
+
+
+def _padded(text: str, null: str, low: int, high: int) -> str:
+    """``(null + text + null)[low:high]``, without building the whole."""
+    pad = len(null)
+    return "".join((null[low:min(high, pad)],
+                    text[max(low - pad, 0):max(high - pad, 0)],
+                    null[max(low - pad - len(text), 0):max(high - pad - len(text), 0)]))

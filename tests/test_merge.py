@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, _nearest, result_text
+from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, _nearest, _padded, result_text
 
 ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "中", "\x01"])
 TEXT = st.lists(ALPHABET, max_size=200).map("".join)
@@ -20,6 +20,18 @@ TOKENS = st.lists(st.tuples(st.sampled_from([EQUAL, DELETE, INSERT]), st.integer
 
 NULL = "\x01\x02\x03\x04"
 differs = [Differ(0, native=True), Differ(0, native=False)]
+
+
+def _near(native: bool, distance: int, threshold: float) -> Differ:
+    differ = Differ(0, native=native)
+    differ.dmp.Match_Distance = distance
+    differ.dmp.Match_Threshold = threshold
+    return differ
+
+
+# Matches that must stay near: the search windows cut these short texts.
+differs += [_near(True, 10, 0.5), _near(False, 10, 0.5), _near(True, 30, 0.3),
+            _near(False, 0, 0.5)]
 
 
 def edited(text: str, edits: list[tuple[int, int, str]]) -> str:
@@ -119,13 +131,20 @@ def test_nearest_exact_occurrence_is_what_match_main_finds(
     """Where the shortcut answers, match_main answers the same, on the padded
     text too (searched without its padding when the pattern has none)."""
     pattern = text[at:at + length] or "a"
-    distance = differ.dmp.Match_Distance
+    distance, threshold = differ.dmp.Match_Distance, differ.dmp.Match_Threshold
     loc = max(0, loc)
     if padded and not any(character in pattern for character in NULL):
         size = len(text) + 2 * len(NULL)
-        found = _nearest(text, len(NULL), size, pattern, min(loc, size), distance)
+        found = _nearest(text, len(NULL), size, pattern, min(loc, size), distance, threshold)
         text = NULL + text + NULL
     else:
-        found = _nearest(text, 0, len(text), pattern, min(loc, len(text)), distance)
+        found = _nearest(text, 0, len(text), pattern, min(loc, len(text)), distance,
+                         threshold)
     if found is not None:
         assert found == differ.dmp.match_main(text, pattern, loc)
+
+
+@given(TEXT, st.integers(0, 220), st.integers(0, 220))
+def test_padded_part_is_a_slice_of_the_padded_text(text: str, low: int, high: int) -> None:
+    """The window of the padded text is the same slice of it."""
+    assert _padded(text, NULL, low, high) == (NULL + text + NULL)[low:high]

@@ -83,6 +83,7 @@ class Engine:
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
         body = self._run(data, now, depth=0)
+        self._lineage = None
         return Outcome(body, bool(self.store.changes))
 
     # Parsing (7.1)
@@ -315,7 +316,7 @@ class Engine:
 
     def _reply_delta(self, view: View, master: str) -> str:
         """The delta from the view's shadow to *master*, from the history if it can."""
-        lineage = self._lineage
+        lineage, self._lineage = self._lineage, None
         shadow = view.shadow
         if lineage is not None and lineage[0] is view and shadow != master:
             history = view.document.history
@@ -352,4 +353,3 @@ class Engine:
             view.edit_stack[:] = [(version, line)]
         view.shadow = master or ""
         output.extend(line for _, line in view.edit_stack)
-

@@ -35,7 +35,9 @@ DEAD_CHARS_SLACK = 4096
 
 Piece = tuple[int, int, int, int, str]
 """Length, length in UTF-16 units (what deltas count), version inserted,
-version deleted (or ALIVE), text (of deleted pieces; alive ones are the master's)."""
+version deleted (or ALIVE), and text: a deleted piece's own, an inserted
+piece's as a delta writes it (each view that lags gets it), else ""
+(alive pieces' text is the master's)."""
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -145,7 +147,8 @@ class History:
                 self.dead_chars += length
                 position += length
         if inserted:
-            pieces.insert(last, (len(inserted), utf16_length(inserted), version, ALIVE, ""))
+            pieces.insert(last, (len(inserted), utf16_length(inserted), version, ALIVE,
+                                 encode_text(inserted)))
 
     def _boundary(self, old: str, offset: int, index: int, position: int) -> tuple[int, int]:
         """The index of the first alive piece starting at *offset* (splitting one
@@ -178,11 +181,15 @@ class History:
         for length, units, born, died, text in self.pieces:
             if died <= base:
                 continue
-            born = max(born, base)
-            if died == ALIVE and born == base and pieces and pieces[-1][2:4] == (base, ALIVE):
-                previous = pieces[-1]
-                pieces[-1] = (previous[0] + length, previous[1] + units, base, ALIVE, "")
-                continue
+            if born <= base:
+                born = base
+                if died == ALIVE:
+                    # No view is still without it: it merges into its neighbours.
+                    text = ""
+                    if pieces and pieces[-1][2:4] == (base, ALIVE):
+                        previous = pieces[-1]
+                        pieces[-1] = (previous[0] + length, previous[1] + units, base, ALIVE, "")
+                        continue
             if died != ALIVE:
                 dead += len(text)
             pieces.append((length, units, born, died, text))
@@ -211,16 +218,17 @@ class History:
         if walked is None:
             return None
         tokens = []
-        for (operation, text), units in zip(*walked, strict=True):
+        for (operation, text), units, code in zip(*walked, strict=True):
             if operation == INSERT:
-                tokens.append("+" + encode_text(text))
+                tokens.append("+" + (code or encode_text(text)))
             else:
                 tokens.append(("=%d" if operation == EQUAL else "-%d") % units)
         return "\t".join(tokens)
 
     def _walk(self, since: int, own: int | None,
-              shadow: str) -> tuple[list[Diff], list[int]] | None:
-        """The diffs of ``diffs`` and the UTF-16 length of each."""
+              shadow: str) -> tuple[list[Diff], list[int], list[str]] | None:
+        """The diffs of ``diffs``, the UTF-16 length of each, and the encoded
+        text of insertions that are one piece (else "")."""
         if since < self.base:
             return None
         own = ALIVE if own is None else own
@@ -229,20 +237,24 @@ class History:
         deleted_units = equal_units = 0
         position = equal_from = 0
         changed_from = -1
+        code = ""
         for length, units, born, died, text in self.pieces:
             if died == ALIVE:
                 if born <= since or born == own:
                     if changed_from >= 0:
-                        out.change(deleted, deleted_units, changed_from, position)
+                        out.change(deleted, deleted_units, changed_from, position, code)
                         deleted = []
                         deleted_units = 0
                         changed_from = -1
                         equal_from = position
                     equal_units += units
-                elif changed_from < 0:
-                    out.equal(equal_from, position, equal_units)
-                    equal_units = 0
-                    changed_from = position
+                else:
+                    if changed_from < 0:
+                        out.equal(equal_from, position, equal_units)
+                        equal_units = 0
+                        changed_from = position
+                    # An insertion of one piece can use the piece's encoding.
+                    code = text if position == changed_from else ""
                 position += length
             elif died > since and died != own and (born <= since or born == own):
                 if changed_from < 0:
@@ -252,12 +264,12 @@ class History:
                 deleted.append(text)
                 deleted_units += units
         if changed_from >= 0:
-            out.change(deleted, deleted_units, changed_from, position)
+            out.change(deleted, deleted_units, changed_from, position, code)
         else:
             out.equal(equal_from, position, equal_units)
         if position != len(self.text) or not out.rebuilds(shadow):
             return None
-        return out.diffs, out.sizes
+        return out.diffs, out.sizes, out.codes
 
 
 class _Diffs:
@@ -267,6 +279,7 @@ class _Diffs:
         self.master = master
         self.diffs: list[Diff] = []
         self.sizes: list[int] = []
+        self.codes: list[str] = []
         self.seen: list[str] = []
 
     def equal(self, start: int, end: int, units: int) -> None:
@@ -274,18 +287,22 @@ class _Diffs:
             part = self.master[start:end]
             self.diffs.append((EQUAL, part))
             self.sizes.append(units)
+            self.codes.append("")
             self.seen.append(part)
 
-    def change(self, deleted: list[str], units: int, start: int, end: int) -> None:
+    def change(self, deleted: list[str], units: int, start: int, end: int,
+               code: str) -> None:
         """One change: deletions before insertions, as diff-match-patch orders them."""
         if deleted:
             removed = "".join(deleted)
             self.diffs.append((DELETE, removed))
             self.sizes.append(units)
+            self.codes.append("")
             self.seen.append(removed)
         if end > start:
             self.diffs.append((INSERT, self.master[start:end]))
             self.sizes.append(0)
+            self.codes.append(code)
 
     def rebuilds(self, shadow: str) -> bool:
         """Whether the old text found is *shadow* (compared part by part,

@@ -18,6 +18,8 @@ from mobwrite.escaping import DecodeError, decode_text, encode_text
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 Diff = tuple[int, str]
+# A change of a text: the characters from start to end replaced by a string.
+Splice = tuple[int, int, str]
 
 _LENGTH = re.compile(rb"[0-9]{1,15}")
 
@@ -218,10 +220,136 @@ class Differ:
 
         Returns the merged text and how many patches found no place to apply.
         """
+        merged, failed, _ = self.merge_edit(master, old_shadow, diffs, new_shadow)
+        return merged, failed
+
+    def merge_edit(self, master: str, old_shadow: str, diffs: list[Diff],
+                   new_shadow: str) -> tuple[str, int, Splice | None]:
+        """``merge``, also giving the change to *master* as a splice where it is one.
+
+        A change that is one hunk, with its context found intact in the
+        master, is placed by the same steps as ``patch_make`` and
+        ``patch_apply`` take for a single patch (its context, the padding,
+        the search from the expected place) without building patches; any
+        other change goes through them.
+        """
+        hunk = _hunk(diffs)
         if master == old_shadow:
             # Returning the caller's string, not an equal copy, keeps one
             # text in memory for the master and the shadow (a copy per sync).
-            return new_shadow, 0
+            return new_shadow, 0, hunk
+        if hunk is not None:
+            placed = self._place(master, old_shadow, hunk)
+            if placed == -1:
+                return master, 1, None
+            if placed is not None:
+                start = placed
+                end = start + hunk[1] - hunk[0]
+                merged = "".join((master[:start], hunk[2], master[end:]))
+                return merged, 0, (start, end, hunk[2])
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, applied = self.dmp.patch_apply(patches, master)
-        return merged, applied.count(False)
+        return merged, applied.count(False), None
+
+    def _place(self, master: str, old_shadow: str, hunk: Splice) -> int | None:
+        """Where in *master* patching puts *hunk* of *old_shadow*: -1 for nowhere,
+        None where patching would go further than an exact match."""
+        start, end, _ = hunk
+        dmp = self.dmp
+        margin = dmp.Patch_Margin
+        prefix = suffix = ""
+        if old_shadow:
+            # The context patch_addContext gives: grown until the pattern is unique.
+            pattern = old_shadow[start:end]
+            padding = 0
+            while (old_shadow.find(pattern) != old_shadow.rfind(pattern)
+                   and (not dmp.Match_MaxBits
+                        or len(pattern) < dmp.Match_MaxBits - 2 * margin)):
+                padding += margin
+                pattern = old_shadow[max(0, start - padding):end + padding]
+            padding += margin
+            prefix = old_shadow[max(0, start - padding):start]
+            suffix = old_shadow[end:end + padding]
+        # patch_addPadding: the texts get null characters on both ends, which
+        # the context takes in where it reaches an end.
+        null = "".join(map(chr, range(1, margin + 1)))
+        if len(prefix) < margin:
+            prefix = null[len(prefix):] + prefix
+        if len(suffix) < margin:
+            suffix += null[:margin - len(suffix)]
+        before = prefix + old_shadow[start:end] + suffix
+        if dmp.Match_MaxBits and len(before) > dmp.Match_MaxBits:
+            return None
+        size = len(master) + 2 * margin
+        loc = max(0, min(start + margin - len(prefix), size))
+        # The padded text only as far around the expected place as a match
+        # can score (no copy of a long master, and a short search).
+        low, high = 0, size
+        if dmp.Match_Threshold < 1:
+            reach = max(int(dmp.Match_Threshold * dmp.Match_Distance) + 1,
+                        -(-dmp.Match_Distance // len(before))) + 2 * len(before)
+            low, high = max(0, loc - reach), min(size, loc + reach)
+        window = _padded(master, null, low, high)
+        found = _nearest(window, low, size, before, loc, dmp.Match_Distance,
+                         dmp.Match_Threshold)
+        if found is None:
+            found = dmp.match_main(window, before, loc - low)
+            if found == -1:
+                return -1
+            found += low
+            if not window.startswith(before, found - low):
+                return None
+        at = found + len(prefix) - margin
+        return at if 0 <= at and at + end - start <= len(master) else None
+
+
+def _hunk(diffs: list[Diff]) -> Splice | None:
+    """The change *diffs* makes as one splice, if its changes are all together."""
+    first = 1 if diffs and diffs[0][0] == EQUAL else 0
+    last = len(diffs) - 1 if len(diffs) > first and diffs[-1][0] == EQUAL else len(diffs)
+    if first >= last:
+        return None
+    start = end = len(diffs[0][1]) if first else 0
+    added: list[str] = []
+    for operation, text in diffs[first:last]:
+        if operation == DELETE:
+            end += len(text)
+        elif operation == INSERT:
+            added.append(text)
+        else:
+            return None
+    return start, end, "".join(added)
+
+
+def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,
+             distance: int, threshold: float) -> int | None:
+    """``match_main``'s answer where an exact occurrence must win, else None.
+
+    *text* starts at *offset* of the searched text of *size* characters.
+    The score is errors / len(pattern) + distance / Match_Distance (at
+    most Match_Threshold), so an exact occurrence closer than
+    Match_Distance / len(pattern) beats any inexact one, and the closest
+    exact one wins unless one on each side is as close (which the search
+    itself settles).
+    """
+    at = loc - offset
+    if at >= 0 and text.startswith(pattern, at):
+        return loc
+    # Farther than this an exact occurrence decides nothing: look no further.
+    reach = -(-distance // len(pattern))
+    right = text.find(pattern, max(at, 0), max(at, 0) + reach + len(pattern))
+    left = text.rfind(pattern, max(at - reach, 0), at - 1 + len(pattern)) if at > 0 else -1
+    after = right + offset - loc if right != -1 else size
+    before = loc - left - offset if left != -1 else size
+    nearest = min(after, before)
+    if after != before and nearest * len(pattern) < distance and nearest < threshold * distance:
+        return right + offset if after < before else left + offset
+    return None
+
+
+def _padded(text: str, null: str, low: int, high: int) -> str:
+    """``(null + text + null)[low:high]``, without building the whole."""
+    pad = len(null)
+    return "".join((null[low:min(high, pad)],
+                    text[max(low - pad, 0):max(high - pad, 0)],
+                    null[max(low - pad - len(text), 0):max(high - pad - len(text), 0)]))

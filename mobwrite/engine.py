@@ -15,10 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from mobwrite import request
-from mobwrite.delta import DeltaError, Differ, from_delta, is_no_op, result_text
+from mobwrite.delta import (
+    DeltaError,
+    Diff,
+    Differ,
+    Splice,
+    from_delta,
+    is_no_op,
+    result_text,
+)
 from mobwrite.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
+from mobwrite.history import History
 from mobwrite.settings import Settings
-from mobwrite.store import Store, View
+from mobwrite.store import Document, Store, View
 
 Report = Callable[..., None]
 
@@ -67,10 +76,14 @@ class Engine:
         self.settings = settings
         self.differ = Differ(settings.diff_timeout)
         self.report = report
+        # The view whose delta was just merged, the version of the master
+        # its shadow was, and the version its own change made (if any).
+        self._lineage: tuple[View, int, int | None] | None = None
 
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
         body = self._run(data, now, depth=0)
+        self._lineage = None
         return Outcome(body, bool(self.store.changes))
 
     # Parsing (7.1)
@@ -197,6 +210,7 @@ class Engine:
     def _apply(self, view: View, action: Action, now: float) -> bool:
         """Run one delta or raw action on *view*; return the reply's force flag."""
         self.store.touch_view(view)
+        self._lineage = None
         if (action.acknowledged != view.server_version
                 and action.acknowledged == view.backup_server_version):
             view.shadow = view.backup_shadow
@@ -251,16 +265,66 @@ class Engine:
         if document.text is None:
             self.store.set_text(document, view.shadow, now)
             return False
-        if action.force:
-            if not is_no_op(diffs):
-                self.store.set_text(document, view.shadow, now)
-        elif not is_no_op(diffs):
-            merged, failed = self.differ.merge(document.text, old_shadow, diffs, view.shadow)
-            if failed:
-                self.report("patch_failed", user=action.user, name=action.name,
-                            failed=failed)
-            self.store.set_text(document, merged, now)
+        history = self._history(document)
+        if history is None:
+            self._merge(view, action, diffs, old_shadow, now)
+            return action.force
+        since = history.version_of(old_shadow)
+        before = history.version
+        master = document.text
+        splice = self._merge(view, action, diffs, old_shadow, now)
+        if splice is not None and document.text is not master and history.text is master:
+            # The merge knows where it changed the master: no need to look.
+            history.record(document.text, document.views, splice)
+        if since is not None and self._history(document) is history:
+            own = history.version if history.version != before else None
+            self._lineage = (view, since, own)
         return action.force
+
+    def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
+               now: float) -> Splice | None:
+        """Bring the client's change (*old_shadow* into the view's shadow) to the
+        master; return the change to the master as a splice if it is one."""
+        document = view.document
+        assert document.text is not None
+        if is_no_op(diffs):
+            return None
+        if action.force:
+            self.store.set_text(document, view.shadow, now)
+            return None
+        merged, failed, splice = self.differ.merge_edit(
+            document.text, old_shadow, diffs, view.shadow)
+        if failed:
+            self.report("patch_failed", user=action.user, name=action.name,
+                        failed=failed)
+        self.store.set_text(document, merged, now)
+        # Normalizing (line breaks, the length cap) may have changed more.
+        return splice if document.text is merged else None
+
+    def _history(self, document: Document) -> History | None:
+        """The document's history, brought up to its text; None while it has one view."""
+        text = document.text
+        if text is None or document.views < 2:
+            document.history = None
+            return None
+        history = document.history
+        if history is None:
+            history = document.history = History(text, self.differ.diff)
+        elif history.text is not text:
+            history.record(text, document.views)
+        return history
+
+    def _reply_delta(self, view: View, master: str) -> str:
+        """The delta from the view's shadow to *master*, from the history if it can."""
+        lineage, self._lineage = self._lineage, None
+        shadow = view.shadow
+        if lineage is not None and lineage[0] is view and shadow != master:
+            history = view.document.history
+            if history is not None and history.text is master:
+                delta = history.delta(lineage[1], lineage[2], shadow)
+                if delta is not None:
+                    return delta
+        return self.differ.delta(shadow, master)
 
     def _emit(
         self, view: View, action: Action, force: bool,
@@ -274,7 +338,7 @@ class Engine:
         master = view.document.text
         version = view.server_version
         if view.delta_ok:
-            delta = self.differ.delta(view.shadow, master or "")
+            delta = self._reply_delta(view, master or "")
             letter = "D" if force else "d"
             view.edit_stack.append((version, f"{letter}:{version}:{delta}"))
             view.server_version += 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from mobwrite.history import History
+
 ViewKey = tuple[str, str]
 
 # Bookkeeping bytes charged against MAX_BUFFERED_BYTES for each buffer and
@@ -26,6 +28,8 @@ class Document:
     text: str | None
     lasttime: float
     views: int = 0
+    # Recent changes of the text, kept while several views share it.
+    history: History | None = None
 
 
 @dataclass(slots=True, eq=False)

@@ -1,0 +1,150 @@
+"""Merging one hunk without patch objects gives what patch_make and patch_apply give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, _nearest, _padded, result_text
+
+ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "中", "\x01"])
+TEXT = st.lists(ALPHABET, max_size=200).map("".join)
+SHORT = st.lists(ALPHABET, max_size=40).map("".join)
+EDIT = st.tuples(st.integers(0, 300), st.integers(0, 6), st.lists(ALPHABET, max_size=5).map("".join))
+# A client's change as from_delta may read it: any run of tokens, empty ones too.
+TOKENS = st.lists(st.tuples(st.sampled_from([EQUAL, DELETE, INSERT]), st.integers(0, 30), SHORT),
+                  max_size=6)
+
+NULL = "\x01\x02\x03\x04"
+differs = [Differ(0, native=True), Differ(0, native=False)]
+
+
+def _near(native: bool, distance: int, threshold: float) -> Differ:
+    differ = Differ(0, native=native)
+    differ.dmp.Match_Distance = distance
+    differ.dmp.Match_Threshold = threshold
+    return differ
+
+
+# Matches that must stay near: the search windows cut these short texts.
+differs += [_near(True, 10, 0.5), _near(False, 10, 0.5), _near(True, 30, 0.3),
+            _near(False, 0, 0.5)]
+
+
+def edited(text: str, edits: list[tuple[int, int, str]]) -> str:
+    for position, length, insertion in edits:
+        at = position % (len(text) + 1)
+        text = text[:at] + insertion + text[at + length:]
+    return text
+
+
+def by_patches(differ: Differ, master: str, shadow: str,
+               diffs: list[tuple[int, str]]) -> tuple[str, int]:
+    """The general path: diff-match-patch's own patch_make and patch_apply."""
+    patches = differ.dmp.patch_make(shadow, diffs)
+    merged, applied = differ.dmp.patch_apply(patches, master)
+    return merged, applied.count(False)
+
+
+def tokens_to_diffs(shadow: str, tokens: list[tuple[int, int, str]]) -> list[tuple[int, str]]:
+    """Diffs covering *shadow* built from arbitrary tokens (lengths cut to fit)."""
+    diffs = []
+    at = 0
+    for operation, length, text in tokens:
+        if operation == INSERT:
+            diffs.append((INSERT, text))
+        else:
+            diffs.append((operation, shadow[at:at + length]))
+            at += len(diffs[-1][1])
+    if at < len(shadow):
+        diffs.append((EQUAL, shadow[at:]))
+    return diffs
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, EDIT, st.lists(EDIT, max_size=12), st.sampled_from(differs))
+def test_one_edit_merges_as_patches_do(shadow: str, mine: tuple[int, int, str],
+                                       theirs: list[tuple[int, int, str]],
+                                       differ: Differ) -> None:
+    """A typing burst merged into a master others moved on: the same text and failures."""
+    new_shadow = edited(shadow, [mine])
+    diffs = differ.diff(shadow, new_shadow)
+    master = edited(shadow, theirs)
+    if not diffs:
+        return
+    merged, failed, splice = differ.merge_edit(master, shadow, diffs, new_shadow)
+    if splice is not None:
+        start, end, inserted = splice
+        assert master[:start] + inserted + master[end:] == merged
+    if master != shadow:
+        assert (merged, failed) == by_patches(differ, master, shadow, diffs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, TOKENS, st.lists(EDIT, max_size=6), st.sampled_from(differs))
+def test_any_change_merges_as_patches_do(shadow: str, tokens: list[tuple[int, int, str]],
+                                         theirs: list[tuple[int, int, str]],
+                                         differ: Differ) -> None:
+    """Changes of any shape (several hunks, empty tokens) agree as well."""
+    diffs = tokens_to_diffs(shadow, tokens)
+    master = edited(shadow, theirs)
+    if master == shadow or not diffs:
+        return
+    new_shadow = result_text(diffs)
+    assert differ.merge(master, shadow, diffs, new_shadow) == by_patches(
+        differ, master, shadow, diffs)
+
+
+def test_an_intact_hunk_needs_no_patch_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common case (one edit whose context the master still holds) skips them."""
+    differ = Differ(0.1)
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("patch_make called")
+
+    monkeypatch.setattr(differ.dmp, "patch_make", refuse)
+    shadow = "The quick brown fox jumps over the lazy dog."
+    diffs = differ.diff(shadow, shadow.replace("brown", "red"))
+    master = "So: " + shadow + " The end."
+    assert differ.merge(master, shadow, diffs, "") == (
+        "So: The quick red fox jumps over the lazy dog. The end.", 0)
+
+
+def test_a_lost_context_fails_as_a_patch_does() -> None:
+    """A hunk whose surroundings are gone from the master leaves it as it is."""
+    differ = Differ(0.1)
+    shadow = "The quick brown fox jumps over the lazy dog."
+    diffs = differ.diff(shadow, shadow.replace("brown", "red"))
+    master = "Something else entirely, nothing like it at all, 1234567890."
+    assert differ.merge(master, shadow, diffs, "") == (master, 1)
+    assert by_patches(differ, master, shadow, diffs) == (master, 1)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(TEXT, st.integers(0, 200), st.integers(1, 32), st.integers(-10, 260),
+       st.sampled_from(differs), st.booleans())
+def test_nearest_exact_occurrence_is_what_match_main_finds(
+        text: str, at: int, length: int, loc: int, differ: Differ, padded: bool) -> None:
+    """Where the shortcut answers, match_main answers the same, on the padded
+    text too (searched without its padding when the pattern has none)."""
+    pattern = text[at:at + length] or "a"
+    distance, threshold = differ.dmp.Match_Distance, differ.dmp.Match_Threshold
+    loc = max(0, loc)
+    if padded and not any(character in pattern for character in NULL):
+        size = len(text) + 2 * len(NULL)
+        found = _nearest(text, len(NULL), size, pattern, min(loc, size), distance, threshold)
+        text = NULL + text + NULL
+    else:
+        found = _nearest(text, 0, len(text), pattern, min(loc, len(text)), distance,
+                         threshold)
+    if found is not None:
+        assert found == differ.dmp.match_main(text, pattern, loc)
+
+
+@given(TEXT, st.integers(0, 220), st.integers(0, 220))
+def test_padded_part_is_a_slice_of_the_padded_text(text: str, low: int, high: int) -> None:
+    """The window of the padded text is the same slice of it."""
+    assert _padded(text, NULL, low, high) == (NULL + text + NULL)[low:high]

@@ -67,14 +67,20 @@ def make_text(size: int, rng: random.Random) -> str:
     return "".join(parts)[:size]
 
 
-def type_into(text: str, rng: random.Random) -> str:
-    """One burst of typing: insert a few letters, delete a few, or add an emoji."""
+def type_into(text: str, rng: random.Random, length: int | None = None) -> str:
+    """One burst of typing: insert a few letters, delete a few, or add an emoji.
+
+    Bursts add about two characters on average; once the text is *length*
+    characters long, deletions become more likely than the rest, so that a
+    document keeps about the size its grid cell names.
+    """
     at = rng.randint(0, len(text))
     roll = rng.random()
-    if roll < 0.2 and text:
+    deleting = 0.2 if length is None or len(text) < length else 0.6
+    if roll < deleting and text:
         at = min(at, len(text) - 1)
         return text[:at] + text[at + rng.randint(1, 3):]
-    if roll < 0.3:
+    if roll < deleting + 0.1:
         return text[:at] + rng.choice(EMOJI) + text[at:]
     return text[:at] + "".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 5))) + text[at:]
 
@@ -168,6 +174,7 @@ class Editor:
     session: ClientSession
     document: str
     rng: random.Random
+    length: int
     http: HttpConnection | None = None
 
     @property
@@ -207,7 +214,8 @@ class Load:
                 # Nothing to join on a server that keeps no state.
                 shared.shadow, shared.delta_ok = shared.text, True
             http = HttpConnection(options.port, options.path) if options.transport == "http" else None
-            self.editors.append(Editor(session, name, random.Random(rng.random()), http))
+            self.editors.append(Editor(
+                session, name, random.Random(rng.random()), len(texts[number]), http))
         self.tally = Tally()
 
     async def exchange(self, editor: Editor, data: bytes) -> bytes:
@@ -283,7 +291,7 @@ class Load:
 
     def type(self, editor: Editor) -> None:
         document = editor.session.documents[editor.document]
-        document.text = type_into(document.text, editor.rng)
+        document.text = type_into(document.text, editor.rng, editor.length)
 
     async def settle(self) -> int:
         """Sync without typing until quiet; return how many documents diverged."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import GatewayMissing, HttpConnection
+from benchmarks.loadgen import GatewayMissing, HttpConnection, make_text, type_into
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +62,15 @@ def test_http_transport_names_a_missing_gateway() -> None:
 
     with pytest.raises(GatewayMissing, match="answered 404"):
         asyncio.run(attempt())
+
+
+def test_typing_keeps_a_document_near_its_size() -> None:
+    """Typing grows a text by about two characters a burst, unless told its size."""
+    rng = random.Random(7)
+    start = make_text(1024, rng)
+    free = bounded = start
+    for _ in range(5000):
+        free = type_into(free, rng)
+        bounded = type_into(bounded, rng, len(start))
+    assert len(free) > len(start) + 5000
+    assert abs(len(bounded) - len(start)) < 200

@@ -46,17 +46,24 @@ def sizes(text: str) -> list[str]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--editors", type=numbers, default=[1, 10, 100, 500])
-    parser.add_argument("--documents", type=numbers, default=[1, 10, 100])
-    parser.add_argument("--sizes", type=sizes, default=list(SIZES))
+    parser.add_argument("--editors", type=numbers, default=[1, 10, 100, 500],
+                        help="editors per cell, comma-separated (default 1,10,100,500)")
+    parser.add_argument("--documents", type=numbers, default=[1, 10, 100],
+                        help="documents the editors share, comma-separated (default 1,10,100)")
+    parser.add_argument("--sizes", type=sizes, default=list(SIZES),
+                        help="document sizes among 1K,100K,1M (default all)")
     parser.add_argument("--rates", type=lambda t: [float(r) for r in t.split(",")],
                         default=[1.0, 0.0],
                         help="syncs per second per editor; 0 = back to back (throughput)")
-    parser.add_argument("--transports", type=lambda t: t.split(","), default=["tcp", "http"])
-    parser.add_argument("--servers", type=lambda t: t.split(","), default=["baseline", "mobwrite"])
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--transports", type=lambda t: t.split(","), default=["tcp", "http"],
+                        help="tcp, http or both (default tcp,http)")
+    parser.add_argument("--servers", type=lambda t: t.split(","), default=["baseline", "mobwrite"],
+                        help="baseline, mobwrite or both (default both; ratios need both)")
+    parser.add_argument("--trials", type=int, default=3,
+                        help="trials per cell and server; figures are their medians (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per trial")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="directory for results.json and the plots (default benchmarks/results)")
     parser.add_argument("--report", type=Path, help="Markdown file whose results section to rewrite")
     parser.add_argument("--max-text-mb", type=float, default=100,
                         help="leave out cells whose editors hold more text than this in all")

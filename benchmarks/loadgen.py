@@ -377,17 +377,22 @@ async def run(options: argparse.Namespace) -> dict[str, object]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
-    parser.add_argument("--transport", choices=("tcp", "http"), default="tcp")
+    parser.add_argument("--port", type=int, required=True,
+                        help="the server's TCP or HTTP gateway port on 127.0.0.1")
+    parser.add_argument("--server-pid", type=int, required=True,
+                        help="the server's process id, for its CPU time and peak RSS")
+    parser.add_argument("--transport", choices=("tcp", "http"), default="tcp",
+                        help="raw TCP (one connection per sync) or HTTP POST q= (default tcp)")
     parser.add_argument("--path", default="/", help="URL path of the HTTP gateway")
-    parser.add_argument("--editors", type=int, default=10)
-    parser.add_argument("--documents", type=int, default=1)
+    parser.add_argument("--editors", type=int, default=10, help="simulated editors (default 10)")
+    parser.add_argument("--documents", type=int, default=1,
+                        help="documents, shared round-robin by the editors (default 1)")
     parser.add_argument("--size", type=int, default=1024, help="document size in bytes")
     parser.add_argument("--rate", type=float, default=1.0,
                         help="syncs per second per editor; 0 = back to back")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the texts and the typing (default 1)")
     parser.add_argument("--prefix", default="", help="prefix of the document names")
     parser.add_argument("--baseline", action="store_true",
                         help="the server is the baseline: treat every reply as an acknowledgement")

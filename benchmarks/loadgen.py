@@ -152,7 +152,7 @@ class HttpConnection:
 
     @staticmethod
     async def _chunks(reader: asyncio.StreamReader) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

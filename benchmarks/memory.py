@@ -10,6 +10,7 @@ store.  Target (issue 6): at most twice the shadow plus 2 KB per view.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import random
 import sys
@@ -74,5 +75,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("views", nargs="?", type=int, default=200,
+                        help="views of the 1 KB document (fewer of the larger ones; default 200)")
+    parser.add_argument("--sizes", type=lambda t: t.split(","), default=list(SIZES),
+                        help="document sizes among 1K,100K,1M (default all)")
+    options = parser.parse_args()
+    if options.views < 1 or not set(options.sizes) <= set(SIZES):
+        parser.error(f"views must be positive and sizes among {','.join(SIZES)}")
+    print(table(measure(options.sizes, options.views)))
+
+
 if __name__ == "__main__":
-    print(table(measure(list(SIZES), int(sys.argv[1]) if len(sys.argv) > 1 else 200)))
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -249,23 +250,22 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
 
 @pytest_twisted.ensureDeferred
 async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> None:
-    """A write refused by the database withholds the reply and keeps the
-    change pending; once the database accepts writes again it is stored."""
+    """A write the journal refuses withholds the reply and keeps the change
+    pending; once the journal accepts writes again it is stored."""
     from twisted.internet import reactor
 
     store = Store()
     service = StorageService(store, tmp_path, SYNC, reactor)
     service.startService()
-    connection = service.database.connection
-    assert connection is not None
-    connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
-                       "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    writable = service.journal.fd
+    service.journal.fd = os.open(service.journal.path, os.O_RDONLY)
     server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
-    with pytest.raises(NotStored, match="disk says no"):
+    with pytest.raises(NotStored, match="Bad file descriptor"):
         await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     assert store.changes.documents == {"doc"}
-    assert service.committer.failing == "disk says no"
-    connection.execute("DROP TRIGGER refuse")
+    assert "Bad file descriptor" in (service.committer.failing or "")
+    os.close(service.journal.fd)
+    service.journal.fd = writable
     await service.stopService()
     loaded = Store()
     database = Database(tmp_path)

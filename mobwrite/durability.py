@@ -244,6 +244,10 @@ class StorageService(Service):
                  views=views, path=str(self.database.path), records=replay.records,
                  mode=self.mode)
 
+    def failure(self) -> str | None:
+        """Why the latest commit or checkpoint failed, until one succeeds."""
+        return self.committer.failing or self.checkpointer.failing
+
     def _checkpoint_if_due(self) -> None:
         if self.checkpointer.due():
             self.checkpointer.checkpoint()

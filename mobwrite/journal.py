@@ -291,6 +291,10 @@ class Checkpointer:
         self.max_seconds = max_seconds
         self.pending = Batch()
         self.since = 0.0
+        # After a failed checkpoint, the next waits as long as the age limit
+        # (rather than being retried, and logged, after every commit).
+        self.retry_at = 0.0
+        self.failing: str | None = None
 
     def write(self, batch: Batch) -> None:
         """Journal *batch*; once this returns it is durable."""
@@ -300,9 +304,11 @@ class Checkpointer:
         merge(self.pending, batch)
 
     def due(self) -> bool:
-        return bool(self.pending) and (
-            self.journal.position >= self.max_bytes
-            or self.clock() - self.since >= self.max_seconds)
+        if not self.pending:
+            return False
+        now = self.clock()
+        return now >= self.retry_at and (
+            self.journal.position >= self.max_bytes or now - self.since >= self.max_seconds)
 
     def checkpoint(self) -> None:
         """Write the journaled rows to the database; restart the journal."""
@@ -311,11 +317,14 @@ class Checkpointer:
         generation = self.journal.generation + 1
         try:
             self.database.write(self.pending, generation=generation)
-        except BaseException:
+        except BaseException as error:
             # The database may hold *generation* after all (a failed flush
             # that still reached the disk): later records use it, so that
             # they are replayed whatever the database says.
             self.journal.generation = generation
+            self.retry_at = self.clock() + self.max_seconds
+            self.failing = f"checkpoint failed: {error}"
             raise
+        self.failing = None
         self.journal.restart(generation)
         self.pending = Batch()

@@ -9,7 +9,9 @@ immutable), ``Database.write`` may then run on any one other thread.
 Why SQLite: it is in the standard library, its transactions are atomic and
 survive ``kill -9`` and power loss (WAL journal, ``synchronous=FULL``), one
 commit can carry the changes of many requests (group commit), and a damaged
-file is detected rather than silently half-read.
+file is detected rather than silently half-read.  In ``--durability sync``
+commits go to the journal first (``journal.py``) and reach this database
+in checkpoints.
 
 Texts are stored once per distinct content, keyed by their SHA-256, and
 documents and views refer to them by digest.  A view's shadow is nearly

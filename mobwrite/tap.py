@@ -205,7 +205,7 @@ def build(options: Options, reactor: Any) -> MultiService:
         storage.setServiceParent(top)
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
-                            storage_failure=lambda: storage.committer.failing)
+                            storage_failure=storage.failure)
     mobwrite = MobwriteServer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(

@@ -225,6 +225,34 @@ def test_writer_thread_stop_finishes_queued_writes() -> None:
     assert replies == [[None]] * 3
 
 
+def test_writer_thread_runs_after_each_job_and_logs_its_failures() -> None:
+    """*after* runs in the thread once each result is on its way; a failing
+    one is logged and the thread carries on."""
+    reactor = CallsFromThreads()
+    order: list[str] = []
+
+    def after() -> None:
+        order.append("after")
+        if len(order) == 2:
+            raise OSError("checkpoint says no")
+
+    writer = WriterThread(reactor, after=after)
+    replies = [record(writer(lambda _: order.append("write"), Batch())) for _ in range(2)]
+    writer.start()
+    writer.stop()
+    assert order == ["write", "after", "write", "after"]
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        for function, args in reactor.calls:
+            function(*args)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert replies == [[None]] * 2
+    assert [formatEvent(event) for event in events] == ["background storage work failed"]
+    assert "checkpoint says no" in str(events[0]["log_failure"])
+
+
 @pytest_twisted.ensureDeferred
 async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> None:
     """Edits answered by a started service are in the file after it stops."""
@@ -273,6 +301,18 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     database.load(loaded)
     database.close()
     assert loaded.documents["doc"].text == "hello"
+
+
+def test_storage_failure_names_a_failing_commit_or_checkpoint(tmp_path: Path) -> None:
+    """What /healthz reports: the failing commit first, else the failing checkpoint."""
+    from twisted.internet import reactor
+
+    service = StorageService(Store(), tmp_path, SYNC, reactor)
+    assert service.failure() is None
+    service.checkpointer.failing = "checkpoint failed: disk says no"
+    assert service.failure() == "checkpoint failed: disk says no"
+    service.committer.failing = "disk full"
+    assert service.failure() == "disk full"
 
 
 @pytest_twisted.ensureDeferred

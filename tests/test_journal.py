@@ -191,18 +191,25 @@ def test_crash_between_checkpoint_and_restart(database: Database) -> None:
 
 
 def test_failed_checkpoint_keeps_later_records(database: Database) -> None:
-    """After a checkpoint the database refused, new records still replay."""
+    """After a checkpoint the database refused, new records still replay; the
+    failure is reported, and the next try waits for the age limit."""
+    now = [0.0]
     store = Store()
     journal = journal_for(database)
-    checkpointer = Checkpointer(database, journal)
+    checkpointer = Checkpointer(database, journal, clock=lambda: now[0], max_bytes=1)
     checkpointer.write(edit(store, "doc", "before"))
     assert database.connection is not None
     database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
                                 "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    assert checkpointer.due()
     with pytest.raises(sqlite3.Error, match="disk says no"):
         checkpointer.checkpoint()
+    assert checkpointer.failing == "checkpoint failed: disk says no"
     database.connection.execute("DROP TRIGGER refuse")
     checkpointer.write(edit(store, "doc", "after"))
+    assert not checkpointer.due()
+    now[0] = 30.0
+    assert checkpointer.due()
     journal.close()
     loaded, again, _, records = restart(database)
     assert records == 2 and loaded.documents["doc"].text == "after"

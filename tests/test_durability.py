@@ -344,6 +344,26 @@ def test_damaged_store_stops_start_up(tmp_path: Path) -> None:
         service.privilegedStartService()
 
 
+@pytest_twisted.ensureDeferred
+async def test_second_service_on_the_directory_leaves_the_journal_alone(
+        tmp_path: Path) -> None:
+    """A second daemon on the same directory is refused before it touches the
+    journal, whose records are the first one's acknowledged edits."""
+    from twisted.internet import reactor
+
+    store = Store()
+    first = StorageService(store, tmp_path, SYNC, reactor)
+    first.startService()
+    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), first.committer)
+    await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
+    journal = first.journal.path.read_bytes()
+    second = StorageService(Store(), tmp_path, SYNC, reactor)
+    with pytest.raises(SystemExit, match="in use by another process"):
+        second.privilegedStartService()
+    assert first.journal.path.read_bytes() == journal
+    await first.stopService()
+
+
 def test_durability_option() -> None:
     """--durability takes sync, snapshot or memory and names them when wrong."""
     options = Options()

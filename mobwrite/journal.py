@@ -13,7 +13,11 @@ At start-up the records of the database's generation or later are replayed
 in order until the first one that is torn or invalid (a crash while
 appending), checkpointed at once, and the file is started afresh.  Records
 of older generations are already in the database and are skipped, so a
-crash between a checkpoint and the journal's restart is harmless.
+crash between a checkpoint and the journal's restart is harmless.  Valid
+records after an invalid one mean damage, not a crash: it is reported and
+the file is kept aside.  After a checkpoint that failed, the records that
+follow take the next generation, so that they replay even if the failed
+transaction did reach the disk.
 
 A record is a header (magic, database identity, generation, sequence,
 payload length, CRC-32 of the payload) and a payload: the length of a JSON
@@ -42,8 +46,8 @@ MAGIC = b"MWJ1"
 # magic, database identity, generation, sequence, payload length, CRC-32
 _HEADER = struct.Struct("<4s8sQQII")
 _HEAD_LENGTH = struct.Struct("<I")
-# The file grows by whole chunks, so that most appends change no file size
-# and fdatasync has no metadata to flush.
+# The file grows by whole preallocated chunks, so that an append changes no
+# file size and fdatasync need not write the inode for it.
 CHUNK = 4 << 20
 CHECKPOINT_BYTES = 16 << 20
 CHECKPOINT_SECONDS = 30.0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import struct
 import time
 import zlib
@@ -271,7 +272,12 @@ def recover(database: Database, journal: Journal, store: Store) -> tuple[int, in
     replay = journal.replay(database.generation)
     if replay.records:
         database.load(Store())
-        database.write(replay.batch, generation=replay.generation + 1)
+        try:
+            database.write(replay.batch, generation=replay.generation + 1)
+        except sqlite3.Error as error:
+            raise StorageError(
+                f"cannot write the records of {journal.path} to {database.path} ({error}); "
+                "both were left as they are.") from None
     documents, views = database.load(store)
     if replay.damage:
         replay.damage += f"; it was kept as {journal.set_aside()}"

@@ -216,6 +216,22 @@ def test_failed_checkpoint_keeps_later_records(database: Database) -> None:
     again.close()
 
 
+def test_replay_the_database_refuses_stops_start_up(database: Database) -> None:
+    """If the start-up checkpoint fails, start-up stops with a message and the
+    journal is left as it was."""
+    store = Store()
+    journal = journal_for(database)
+    journal.append(edit(store, "doc", "journaled"))
+    journal.close()
+    content = journal.path.read_bytes()
+    assert database.connection is not None
+    database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
+                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    with pytest.raises(StorageError, match="cannot write the records of .*disk says no"):
+        recover(database, Journal(database.directory, database.identity), Store())
+    assert journal.path.read_bytes() == content
+
+
 def test_checkpoint_is_due_by_size_or_age(database: Database) -> None:
     """Nothing journaled: never due; then due past the size or the age."""
     now = [0.0]

@@ -7,9 +7,12 @@ thread (``WriterThread``), so the reactor never waits for the disk; while
 one commit is being written, later requests queue for the next, so one
 fsync serves them all.
 
-``StorageService`` owns the database: it loads the store before the ports
-open (it is the first child of the service tree), writes periodically in
-``snapshot`` mode, and flushes everything when the daemon stops.
+``StorageService`` owns the database and the journal: it loads the store
+(replaying the journal) before the ports open (it is the first child of the
+service tree).  In ``sync`` mode each commit is one journal record and the
+writer thread checkpoints the journal into the database now and then; in
+``snapshot`` mode the database is written periodically, without the
+journal.  Everything is flushed and checkpointed when the daemon stops.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
+from mobwrite.journal import Checkpointer, Journal, recover
 from mobwrite.logs import enabled, logger
 from mobwrite.persistence import Batch, Database, StorageError, snapshot
 from mobwrite.store import Changes, Store
@@ -48,11 +52,15 @@ class WriterThread:
     """One plain thread that runs writes in turn and reports each on the reactor.
 
     Lighter than a Twisted thread pool: a job is one queue put, and its
-    result comes back with one ``callFromThread``.
+    result comes back with one ``callFromThread``.  *after*, if given, runs
+    in the thread once each job's result is on its way (background work
+    that no reply waits for); its failures are logged.
     """
 
-    def __init__(self, reactor: Any, name: str = "mobwrite-storage") -> None:
+    def __init__(self, reactor: Any, name: str = "mobwrite-storage",
+                 after: Callable[[], None] | None = None) -> None:
         self.reactor = reactor
+        self.after = after
         self.jobs: SimpleQueue[
             tuple[Callable[[Batch], None], Batch, defer.Deferred[None]] | None] = SimpleQueue()
         # A daemon thread: an interpreter that exits without stopService
@@ -84,6 +92,12 @@ class WriterThread:
                 self.reactor.callFromThread(done.errback, Failure())
             else:
                 self.reactor.callFromThread(done.callback, None)
+            if self.after is not None:
+                try:
+                    self.after()
+                except BaseException:
+                    self.reactor.callFromThread(
+                        log.failure, "background storage work failed", Failure())
 
 
 class GroupCommitter:
@@ -176,9 +190,13 @@ class StorageService(Service):
         self.mode = mode
         self.reactor = reactor
         self.database = Database(directory, fsync=mode == SYNC)
+        self.journal = Journal(directory, b"")
+        self.checkpointer = Checkpointer(self.database, self.journal)
+        self.store_batch = self.checkpointer.write if mode == SYNC else self.database.write
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
-        self.writer = WriterThread(reactor)
+        self.writer = WriterThread(
+            reactor, after=self._checkpoint_if_due if mode == SYNC else None)
         self.committer = GroupCommitter(
             store, self._write, self.writer, wait_for_disk=mode == SYNC)
         self.loop = LoopingCall(self._snapshot)
@@ -189,7 +207,7 @@ class StorageService(Service):
     def _write(self, batch: Batch) -> None:
         """Write one batch (in the storage thread), reporting how long it took."""
         started = time.perf_counter()
-        self.database.write(batch)
+        self.store_batch(batch)
         if self.observe_flush is not None:
             self.observe_flush(time.perf_counter() - started)
 
@@ -211,14 +229,28 @@ class StorageService(Service):
             return
         try:
             self.database.open()
-            documents, views = self.database.load(self.store)
+            self.journal.identity = self.database.identity
+            documents, views, replay = recover(self.database, self.journal, self.store)
+            if self.mode == SYNC:
+                self.journal.start(self.database.generation)
         except StorageError as error:
             self.database.close()
             raise SystemExit(f"cannot use the stored documents: {error}") from None
         self.loaded = True
+        if replay.damage:
+            log.warn("storage: {damage}", damage=replay.damage)
         log.info("storage: {documents} documents and {views} views loaded from {path} "
-                 "(durability {mode})", documents=documents, views=views,
-                 path=str(self.database.path), mode=self.mode)
+                 "and {records} journal records (durability {mode})", documents=documents,
+                 views=views, path=str(self.database.path), records=replay.records,
+                 mode=self.mode)
+
+    def failure(self) -> str | None:
+        """Why the latest commit or checkpoint failed, until one succeeds."""
+        return self.committer.failing or self.checkpointer.failing
+
+    def _checkpoint_if_due(self) -> None:
+        if self.checkpointer.due():
+            self.checkpointer.checkpoint()
 
     def _snapshot(self) -> None:
         self.committer.flush().addErrback(lambda _: None)  # _failed has logged it
@@ -231,9 +263,16 @@ class StorageService(Service):
 
     def _stopped(self, result: None | Failure) -> None:
         self.writer.stop()
-        self.database.close()
         if isinstance(result, Failure):
             log.failure("the final write failed", result)
-        else:
+        try:
+            self.checkpointer.checkpoint()
+        except Exception:
+            # What was journaled is replayed at the next start.
+            log.failure("the final checkpoint failed")
+            result = Failure()
+        self.journal.close()
+        self.database.close()
+        if not isinstance(result, Failure):
             log.info("storage: everything stored in {path}", path=str(self.database.path))
 

@@ -9,7 +9,9 @@ immutable), ``Database.write`` may then run on any one other thread.
 Why SQLite: it is in the standard library, its transactions are atomic and
 survive ``kill -9`` and power loss (WAL journal, ``synchronous=FULL``), one
 commit can carry the changes of many requests (group commit), and a damaged
-file is detected rather than silently half-read.
+file is detected rather than silently half-read.  In ``--durability sync``
+commits go to the journal first (``journal.py``) and reach this database
+in checkpoints.
 
 Texts are stored once per distinct content, keyed by their SHA-256, and
 documents and views refer to them by digest.  A view's shadow is nearly
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +135,10 @@ class Database:
         self.path = directory / DATABASE_NAME
         self.fsync = fsync
         self.connection: sqlite3.Connection | None = None
+        # Which database this is (so that a journal cannot be replayed into
+        # another one), and the journal generation it holds everything before.
+        self.identity = b""
+        self.generation = 0
         # The digests each stored row refers to, the strings they were
         # computed from (so an unchanged object is not hashed again), and
         # how many rows refer to each digest.
@@ -206,6 +213,13 @@ class Database:
                 check = connection.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
                     raise StorageError(self._damaged(check))
+            meta = dict(connection.execute(
+                "SELECT key, value FROM meta WHERE key IN ('identity', 'journal')"))
+            if "identity" not in meta:
+                meta = {"identity": secrets.token_hex(8), "journal": "0"}
+                connection.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            self.identity = bytes.fromhex(meta["identity"])
+            self.generation = int(meta["journal"])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -214,6 +228,7 @@ class Database:
     def load(self, store: Store) -> tuple[int, int]:
         """Put every stored document and view into *store*; return their counts."""
         assert self.connection is not None
+        self.row_digests, self.row_texts, self.references = {}, {}, {}
         try:
             texts = {digest: _decode(body) for digest, body in
                      self.connection.execute("SELECT digest, body FROM texts")}
@@ -268,8 +283,12 @@ class Database:
 
     # Writing
 
-    def write(self, batch: Batch) -> None:
-        """Store *batch* in one transaction; on failure nothing is kept."""
+    def write(self, batch: Batch, generation: int | None = None) -> None:
+        """Store *batch* in one transaction; on failure nothing is kept.
+
+        With *generation*, the same transaction records that the journal
+        records before that generation are all in the database.
+        """
         assert self.connection is not None
         plan = _Plan(self)
         documents: list[tuple[str, bytes, float]] = []
@@ -302,11 +321,16 @@ class Database:
             connection.executemany(_UPSERT_DOCUMENT, documents)
             connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
             connection.executemany(_UPSERT_VIEW, views)
+            if generation is not None:
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'journal'",
+                                    (str(generation),))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         plan.apply()
+        if generation is not None:
+            self.generation = generation
 
     def close(self) -> None:
         if self.connection is not None:

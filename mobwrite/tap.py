@@ -73,9 +73,10 @@ class Options(usage.Options):
         ["data-dir", None, "mobwrite-data",
          "directory holding the stored documents and views (created if missing)"],
         ["durability", None, "sync",
-         "sync: no reply acknowledges an edit before it is on disk (fsync, group commit); "
-         f"snapshot: faster, changes are written every {SNAPSHOT_INTERVAL:g} s without "
-         "fsync, so a crash may lose the last seconds; memory: nothing is stored"],
+         "sync: no reply acknowledges an edit before it is on disk (group commit: one "
+         "fdatasynced journal record per commit, checkpointed into the database now and "
+         f"then); snapshot: faster, changes go straight to the database every "
+         f"{SNAPSHOT_INTERVAL:g} s without fsync (no journal), so a crash may lose the last seconds; memory: nothing is stored"],
         ["config", None, None, "settings file in the original NAME = value format"],
     ] + [
         [setting.option, None, None, _setting_help(setting)] for setting in SETTINGS
@@ -205,7 +206,7 @@ def build(options: Options, reactor: Any) -> MultiService:
         storage.setServiceParent(top)
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
-                            storage_failure=lambda: storage.committer.failing)
+                            storage_failure=storage.failure)
     mobwrite = MobwriteServer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(

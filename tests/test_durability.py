@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -224,6 +225,34 @@ def test_writer_thread_stop_finishes_queued_writes() -> None:
     assert replies == [[None]] * 3
 
 
+def test_writer_thread_runs_after_each_job_and_logs_its_failures() -> None:
+    """*after* runs in the thread once each result is on its way; a failing
+    one is logged and the thread carries on."""
+    reactor = CallsFromThreads()
+    order: list[str] = []
+
+    def after() -> None:
+        order.append("after")
+        if len(order) == 2:
+            raise OSError("checkpoint says no")
+
+    writer = WriterThread(reactor, after=after)
+    replies = [record(writer(lambda _: order.append("write"), Batch())) for _ in range(2)]
+    writer.start()
+    writer.stop()
+    assert order == ["write", "after", "write", "after"]
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        for function, args in reactor.calls:
+            function(*args)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert replies == [[None]] * 2
+    assert [formatEvent(event) for event in events] == ["background storage work failed"]
+    assert "checkpoint says no" in str(events[0]["log_failure"])
+
+
 @pytest_twisted.ensureDeferred
 async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> None:
     """Edits answered by a started service are in the file after it stops."""
@@ -249,23 +278,22 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
 
 @pytest_twisted.ensureDeferred
 async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> None:
-    """A write refused by the database withholds the reply and keeps the
-    change pending; once the database accepts writes again it is stored."""
+    """A write the journal refuses withholds the reply and keeps the change
+    pending; once the journal accepts writes again it is stored."""
     from twisted.internet import reactor
 
     store = Store()
     service = StorageService(store, tmp_path, SYNC, reactor)
     service.startService()
-    connection = service.database.connection
-    assert connection is not None
-    connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
-                       "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    writable = service.journal.fd
+    service.journal.fd = os.open(service.journal.path, os.O_RDONLY)
     server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
-    with pytest.raises(NotStored, match="disk says no"):
+    with pytest.raises(NotStored, match="Bad file descriptor"):
         await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     assert store.changes.documents == {"doc"}
-    assert service.committer.failing == "disk says no"
-    connection.execute("DROP TRIGGER refuse")
+    assert "Bad file descriptor" in (service.committer.failing or "")
+    os.close(service.journal.fd)
+    service.journal.fd = writable
     await service.stopService()
     loaded = Store()
     database = Database(tmp_path)
@@ -273,6 +301,18 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     database.load(loaded)
     database.close()
     assert loaded.documents["doc"].text == "hello"
+
+
+def test_storage_failure_names_a_failing_commit_or_checkpoint(tmp_path: Path) -> None:
+    """What /healthz reports: the failing commit first, else the failing checkpoint."""
+    from twisted.internet import reactor
+
+    service = StorageService(Store(), tmp_path, SYNC, reactor)
+    assert service.failure() is None
+    service.checkpointer.failing = "checkpoint failed: disk says no"
+    assert service.failure() == "checkpoint failed: disk says no"
+    service.committer.failing = "disk full"
+    assert service.failure() == "disk full"
 
 
 @pytest_twisted.ensureDeferred
@@ -302,6 +342,26 @@ def test_damaged_store_stops_start_up(tmp_path: Path) -> None:
     service = StorageService(Store(), tmp_path, SYNC, reactor)
     with pytest.raises(SystemExit, match="cannot use the stored documents"):
         service.privilegedStartService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_second_service_on_the_directory_leaves_the_journal_alone(
+        tmp_path: Path) -> None:
+    """A second daemon on the same directory is refused before it touches the
+    journal, whose records are the first one's acknowledged edits."""
+    from twisted.internet import reactor
+
+    store = Store()
+    first = StorageService(store, tmp_path, SYNC, reactor)
+    first.startService()
+    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), first.committer)
+    await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
+    journal = first.journal.path.read_bytes()
+    second = StorageService(Store(), tmp_path, SYNC, reactor)
+    with pytest.raises(SystemExit, match="in use by another process"):
+        second.privilegedStartService()
+    assert first.journal.path.read_bytes() == journal
+    await first.stopService()
 
 
 def test_durability_option() -> None:

@@ -19,6 +19,7 @@ import pytest
 from daemon import Daemon, tcp_exchange
 from mobwrite.clientcore import ClientSession
 from mobwrite.escaping import encode_text
+from mobwrite.journal import JOURNAL_NAME
 from mobwrite.persistence import DATABASE_NAME
 
 LIMITS = {
@@ -310,7 +311,7 @@ def test_odd_document_names(bench: Workbench, name: str) -> None:
     assert read_document(bench.port, name) == f"text of {name}"
     data = bench.workdir / "data"
     assert {p.name for p in data.iterdir()} <= {
-        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm"}
+        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm", JOURNAL_NAME}
     bench.healthy()
 
 

@@ -45,7 +45,7 @@ serve: setup
 
 lint: test-setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy mobwrite
+	$(BIN)/mypy mobwrite benchmarks
 
 test: lint
 	$(BIN)/python -m pytest

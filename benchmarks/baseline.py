@@ -9,13 +9,12 @@ Run as ``python -m benchmarks.baseline``; it prints one line per port,
 
 from __future__ import annotations
 
-import sys
-
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory, Protocol
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 
 REPLY = b"F:1:document\nd:1:=1024\n"
 
@@ -29,8 +28,18 @@ class FixedReply(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.received += data
         if b"\n\n" in self.received or b"\r\n\r\n" in self.received:
+            assert self.transport is not None
             self.transport.write(REPLY)
             self.transport.loseConnection()
+
+
+class QuietSite(server.Site):
+    """A site without an access log: a line per request is not the baseline's job."""
+
+    noisy = False
+
+    def log(self, request: http.Request) -> None:
+        pass
 
 
 class FixedResource(resource.Resource):
@@ -45,16 +54,16 @@ class FixedResource(resource.Resource):
 
 def _announce(label: str) -> object:
     def announce(port: IListeningPort) -> None:
-        print(f"baseline: {label} listening on port={port.getHost().port}", flush=True)
+        address = port.getHost()
+        assert isinstance(address, IPv4Address)
+        print(f"baseline: {label} listening on port={address.port}", flush=True)
     return announce
 
 
 def main() -> None:
     tcp = Factory.forProtocol(FixedReply)
     tcp.noisy = False
-    web = server.Site(FixedResource())
-    web.noisy = False
-    web.log = lambda request: None  # an access log line per request is not the baseline's job
+    web = QuietSite(FixedResource())
     TCP4ServerEndpoint(reactor, 0, backlog=1024, interface="127.0.0.1").listen(
         tcp).addCallback(_announce("tcp"))
     TCP4ServerEndpoint(reactor, 0, backlog=1024, interface="127.0.0.1").listen(
@@ -63,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -84,4 +85,4 @@ class Baseline:
         self.process.stdout.close()
 
 
-SERVERS = {"mobwrite": Mobwrite, "baseline": Baseline}
+SERVERS: dict[str, Callable[[], Server]] = {"mobwrite": Mobwrite, "baseline": Baseline}

@@ -88,11 +88,11 @@ class Daemon:
             if re.search(pattern, line):
                 return line
         while True:
-            line = self._lines.get(timeout=timeout)
-            if line is None:
+            arrived = self._lines.get(timeout=timeout)
+            if arrived is None:
                 raise RuntimeError(f"daemon exited before logging {pattern!r}")
-            if re.search(pattern, line):
-                return line
+            if re.search(pattern, arrived):
+                return arrived
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         assert self.process is not None

@@ -10,6 +10,16 @@ from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
+from mobwrite.persistence import Database
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    """An opened database in the test's own data directory."""
+    opened = Database(tmp_path / "data")
+    opened.open()
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

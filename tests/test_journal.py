@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from mobwrite.journal import (
 )
 from mobwrite.persistence import DATABASE_NAME, Batch, Database, StorageError, snapshot
 from mobwrite.store import Store
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = Database(tmp_path / "data")
-    opened.open()
-    yield opened
-    opened.close()
 
 
 def journal_for(database: Database) -> Journal:

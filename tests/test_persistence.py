@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ from mobwrite.engine import Engine
 from mobwrite.persistence import DATABASE_NAME, Database, StorageError, snapshot
 from mobwrite.settings import Settings
 from mobwrite.store import Changes, Store
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = Database(tmp_path / "data")
-    opened.open()
-    yield opened
-    opened.close()
 
 
 def save(store: Store, database: Database) -> None:

@@ -59,6 +59,16 @@ def server_with(committer_for: Callable[[Store], GroupCommitter]) -> MobwriteSer
     return MobwriteServer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
 
 
+def stored(directory: Path) -> Store:
+    """What the database in *directory* holds, read into a new store."""
+    loaded = Store()
+    database = Database(directory)
+    database.open()
+    database.load(loaded)
+    database.close()
+    return loaded
+
+
 def record(deferred: defer.Deferred[bytes]) -> list[object]:
     results: list[object] = []
     deferred.addBoth(results.append)
@@ -267,11 +277,7 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
     assert all(reply.startswith(b"F:1:doc") for reply in replies)
     await service.stopService()
     assert service.committer.commits <= 5
-    loaded = Store()
-    database = Database(tmp_path)
-    database.open()
-    database.load(loaded)
-    database.close()
+    loaded = stored(tmp_path)
     assert loaded.documents["doc"].text == "hello"
     assert loaded.documents["doc"].views == 5
 
@@ -295,11 +301,7 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     os.close(service.journal.fd)
     service.journal.fd = writable
     await service.stopService()
-    loaded = Store()
-    database = Database(tmp_path)
-    database.open()
-    database.load(loaded)
-    database.close()
+    loaded = stored(tmp_path)
     assert loaded.documents["doc"].text == "hello"
 
 

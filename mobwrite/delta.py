@@ -215,23 +215,16 @@ class Differ:
         return to_delta(self.diff(old, new))
 
     def merge(self, master: str, old_shadow: str, diffs: list[Diff],
-              new_shadow: str) -> tuple[str, int]:
+              new_shadow: str) -> tuple[str, int, Splice | None]:
         """Patch the change *diffs* (*old_shadow* into *new_shadow*) into *master*.
 
-        Returns the merged text and how many patches found no place to apply.
-        """
-        merged, failed, _ = self.merge_edit(master, old_shadow, diffs, new_shadow)
-        return merged, failed
-
-    def merge_edit(self, master: str, old_shadow: str, diffs: list[Diff],
-                   new_shadow: str) -> tuple[str, int, Splice | None]:
-        """``merge``, also giving the change to *master* as a splice where it is one.
-
-        A change that is one hunk, with its context found intact in the
-        master, is placed by the same steps as ``patch_make`` and
-        ``patch_apply`` take for a single patch (its context, the padding,
-        the search from the expected place) without building patches; any
-        other change goes through them.
+        Returns the merged text, how many patches found no place to apply,
+        and the change to *master* as a splice where it is one.  A change
+        that is one hunk, with its context found intact in the master, is
+        placed by the same steps as ``patch_make`` and ``patch_apply`` take
+        for a single patch (its context, the padding, the search from the
+        expected place) without building patches; any other change goes
+        through them.
         """
         hunk = _hunk(diffs)
         if master == old_shadow:

@@ -292,7 +292,7 @@ class Engine:
         if action.force:
             self.store.set_text(document, view.shadow, now)
             return None
-        merged, failed, splice = self.differ.merge_edit(
+        merged, failed, splice = self.differ.merge(
             document.text, old_shadow, diffs, view.shadow)
         if failed:
             self.report("patch_failed", user=action.user, name=action.name,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from diff_match_patch import diff_match_patch
+
 from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice, utf16_length
 from mobwrite.escaping import encode_text
 
@@ -33,35 +35,14 @@ MAX_VERSIONS = 512
 DEAD_CHARS_PER_CHAR = 2
 DEAD_CHARS_SLACK = 4096
 
+# The library's common prefix and suffix (binary searches comparing in C).
+_ENDS = diff_match_patch()
+
 Piece = tuple[int, int, int, int, str]
 """Length, length in UTF-16 units (what deltas count), version inserted,
 version deleted (or ALIVE), and text: a deleted piece's own, an inserted
 piece's as a delta writes it (each view that lags gets it), else ""
 (alive pieces' text is the master's)."""
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the longest common prefix, by halving (compares in C)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[low:middle] == b[low:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _common_suffix(a: str, b: str) -> int:
-    """Length of the longest common suffix."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[len(a) - middle:len(a) - low] == b[len(b) - middle:len(b) - low]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 class History:
@@ -97,8 +78,8 @@ class History:
         if splice is not None and len(old) - splice[1] + splice[0] + len(splice[2]) == len(text):
             self._splice(old, *splice)
         else:
-            start = _common_prefix(old, text)
-            tail = _common_suffix(old[start:], text[start:])
+            start = _ENDS.diff_commonPrefix(old, text)
+            tail = _ENDS.diff_commonSuffix(old[start:], text[start:])
             end = len(old) - tail
             if start == end or start == len(text) - tail:
                 self._splice(old, start, end, text[start:len(text) - tail])

@@ -296,22 +296,33 @@ class Differ:
         return at if 0 <= at and at + end - start <= len(master) else None
 
 
+def splices(diffs: list[Diff], offset: int = 0) -> list[Splice]:
+    """The changes *diffs* makes: one splice per run of deletions and
+    insertions between equalities, in offsets of its old text plus *offset*."""
+    found: list[Splice] = []
+    at = offset
+    changing = False
+    for operation, text in diffs:
+        if operation == EQUAL:
+            at += len(text)
+            changing = False
+            continue
+        if not changing:
+            found.append((at, at, ""))
+            changing = True
+        start, end, inserted = found[-1]
+        if operation == DELETE:
+            at += len(text)
+            found[-1] = (start, at, inserted)
+        else:
+            found[-1] = (start, end, inserted + text)
+    return found
+
+
 def _hunk(diffs: list[Diff]) -> Splice | None:
     """The change *diffs* makes as one splice, if its changes are all together."""
-    first = 1 if diffs and diffs[0][0] == EQUAL else 0
-    last = len(diffs) - 1 if len(diffs) > first and diffs[-1][0] == EQUAL else len(diffs)
-    if first >= last:
-        return None
-    start = end = len(diffs[0][1]) if first else 0
-    added: list[str] = []
-    for operation, text in diffs[first:last]:
-        if operation == DELETE:
-            end += len(text)
-        elif operation == INSERT:
-            added.append(text)
-        else:
-            return None
-    return start, end, "".join(added)
+    found = splices(diffs)
+    return found[0] if len(found) == 1 else None
 
 
 def _nearest(text: str, offset: int, size: int, pattern: str, loc: int,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from diff_match_patch import diff_match_patch
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice, utf16_length
+from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice, splices, utf16_length
 from mobwrite.escaping import encode_text
 
 # The "deleted in" version of a piece still alive.
@@ -85,8 +85,8 @@ class History:
                 self._splice(old, start, end, text[start:len(text) - tail])
             else:
                 # Right to left, so that each splice's offsets still hold.
-                for hunk in reversed(self._hunks(
-                        old[start:end], text[start:len(text) - tail], start)):
+                for hunk in reversed(splices(
+                        self._diff(old[start:end], text[start:len(text) - tail]), start)):
                     self._splice(old, *hunk)
         if self.dead_chars > DEAD_CHARS_PER_CHAR * len(text) + DEAD_CHARS_SLACK:
             self._compact(self.version)
@@ -94,25 +94,6 @@ class History:
         window = min(VERSIONS_PER_VIEW * views + SLACK, MAX_VERSIONS)
         if self.version - self.base > window + window // 4:
             self._compact(self.version - window)
-
-    def _hunks(self, old: str, new: str, offset: int) -> list[Splice]:
-        """The edits of the diff from *old* to *new*, as splices with offsets in
-        the coordinates of the text *old* begins at *offset* of."""
-        hunks: list[Splice] = []
-        at = offset
-        for operation, part in self._diff(old, new):
-            if operation == EQUAL:
-                at += len(part)
-                continue
-            if not hunks or hunks[-1][1] != at:
-                hunks.append((at, at, ""))
-            start, end, inserted = hunks[-1]
-            if operation == DELETE:
-                at += len(part)
-                hunks[-1] = (start, at, inserted)
-            else:
-                hunks[-1] = (start, end, inserted + part)
-        return hunks
 
     def _splice(self, old: str, start: int, end: int, inserted: str) -> None:
         """Mark *old*[start:end] deleted and put *inserted* at *end* (offsets in

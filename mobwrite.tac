@@ -8,7 +8,7 @@ import shlex
 
 from twisted.application.service import Application
 
-from mobwrite import tap
+from mobwrite.daemon import tap
 
 options = tap.Options()
 options.parseOptions(shlex.split(os.environ.get("MOBWRITE_OPTIONS", "")))

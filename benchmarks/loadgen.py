@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote_from_bytes
 
-from mobwrite.clientcore import ClientSession
+from mobwrite.client.session import ClientSession
 
 WORDS = ("the of and to in is that it for on with as was at by an be this from "
          "have or one had not but what all were when we there can your which "

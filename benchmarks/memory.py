@@ -18,10 +18,10 @@ import tracemalloc
 from typing import Any
 
 from benchmarks.loadgen import SIZES, make_text, type_into
-from mobwrite.clientcore import ClientSession
-from mobwrite.engine import Engine
+from mobwrite.client.session import ClientSession
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 OVERHEAD = 2048
 

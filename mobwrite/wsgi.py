@@ -1,9 +1,9 @@
 """The HTTP gateway as a WSGI application, forwarding to a running daemon (PROTOCOL.md 8).
 
-``mobwrite.httpform`` decides what each request means and formats every
+``mobwrite.core.httpform`` decides what each request means and formats every
 answer, exactly as for the built-in twisted.web gateway; this adapter reads
 the WSGI environ and hands each protocol request to the daemon's raw TCP
-port (``mobwrite.relay``), as the original gateway script did.  When the
+port (``mobwrite.client.relay``), as the original gateway script did.  When the
 daemon cannot be reached, or is silent past the timeout, the answer is the
 empty one, which every client treats as "nothing happened".
 
@@ -32,9 +32,10 @@ from http import HTTPStatus
 from pathlib import Path
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from mobwrite import httpform, relay
-from mobwrite.httpform import Answer, Limits
-from mobwrite.relay import DaemonAddress, RelayError
+from mobwrite.client import relay
+from mobwrite.client.relay import DaemonAddress, RelayError
+from mobwrite.core import httpform
+from mobwrite.core.httpform import Answer, Limits
 from mobwrite.settings import (
     SettingError,
     Settings,

@@ -10,7 +10,7 @@ from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
-from mobwrite.persistence import Database
+from mobwrite.storage.sqlite import Database
 
 
 @pytest.fixture

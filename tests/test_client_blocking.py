@@ -11,7 +11,7 @@ from servers import Endpoint
 
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import BadURL, NullDocument, ProtocolFailure, Unreachable
-from mobwrite.clientcore import ClientSession
+from mobwrite.client.session import ClientSession
 
 
 @pytest.fixture

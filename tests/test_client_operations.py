@@ -12,11 +12,11 @@ import pytest
 
 from mobwrite.client import operations
 from mobwrite.client.errors import BadURL, NullDocument, ProtocolFailure
+from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import parse_url
-from mobwrite.clientcore import ClientSession
-from mobwrite.engine import Engine
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 from mobwrite.tools.loadtest import percentile, typing_edit
 from mobwrite.tools.watch import next_interval
 

@@ -13,8 +13,8 @@ from twisted.web import resource, server
 
 from daemon import Daemon
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
+from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient
-from mobwrite.clientcore import ClientSession
 
 
 def reactor() -> Any:

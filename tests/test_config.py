@@ -10,8 +10,8 @@ import pytest
 from twisted.python import usage
 
 from daemon import ROOT, twistd_command
+from mobwrite.daemon.tap import Options
 from mobwrite.settings import SETTINGS
-from mobwrite.tap import Options
 
 
 def options_table() -> str:

@@ -7,9 +7,9 @@ from http_client import callback, get, post_q
 
 from conformance import CASES, ORIGINAL_FILE, Case, original_cases
 from daemon import Daemon
-from mobwrite.engine import Engine
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 ORIGINAL = original_cases() if ORIGINAL_FILE.exists() else []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mobwrite.clientcore import ClientSession
-from mobwrite.engine import Engine
+from mobwrite.client.session import ClientSession
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 ALPHABET = st.sampled_from(list("ab \n") + ["é", "😀", "𝄞", "中", "\U0001F469\u200D\U0001F4BB"])
 

@@ -9,7 +9,7 @@ from diff_match_patch import diff_match_patch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobwrite.delta import (
+from mobwrite.core.delta import (
     DELETE,
     EQUAL,
     INSERT,

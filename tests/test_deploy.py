@@ -16,9 +16,11 @@ from twisted.plugin import getPlugins
 from twisted.scripts.twistd import ServerOptions
 
 from daemon import ROOT
-from mobwrite import editor, relay, tap, wsgi
-from mobwrite.httpform import Limits
-from mobwrite.relay import DaemonAddress
+from mobwrite import wsgi
+from mobwrite.client import relay
+from mobwrite.client.relay import DaemonAddress
+from mobwrite.core.httpform import Limits
+from mobwrite.daemon import editor, tap
 from mobwrite.settings import Settings
 from twisted.plugins import mobwrite_plugin
 

@@ -16,7 +16,13 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 
-from mobwrite.durability import (
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import MobwriteServer
+from mobwrite.daemon.tap import Options, build
+from mobwrite.logs import set_level
+from mobwrite.settings import Settings
+from mobwrite.storage.committer import (
     SNAPSHOT,
     SYNC,
     GroupCommitter,
@@ -24,13 +30,7 @@ from mobwrite.durability import (
     StorageService,
     WriterThread,
 )
-from mobwrite.engine import Engine
-from mobwrite.logs import set_level
-from mobwrite.persistence import DATABASE_NAME, Batch, Database
-from mobwrite.server import MobwriteServer
-from mobwrite.settings import Settings
-from mobwrite.store import Store
-from mobwrite.tap import Options, build
+from mobwrite.storage.sqlite import DATABASE_NAME, Batch, Database
 
 
 class ManualThread:

@@ -18,14 +18,14 @@ from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 
 from daemon import ROOT, Daemon
-from mobwrite.editor import (
+from mobwrite.daemon.editor import (
     STATIC_CANDIDATES,
     config_module,
     editor_site,
     file_for,
     static_directory,
 )
-from mobwrite.services import BoundPorts, ListeningService
+from mobwrite.daemon.services import BoundPorts, ListeningService
 
 PAGE = b"<!doctype html><title>start</title>"
 MODULE = b"export const answer = 42;\n"

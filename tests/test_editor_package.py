@@ -57,7 +57,7 @@ def test_the_wheel_holds_the_static_files_and_the_plugin(wheel: Path) -> None:
                 for path in (ROOT / "static").rglob("*") if path.is_file()}
     assert expected and expected <= names
     assert f"mobwrite/static/{MARKER}" in names
-    assert {"twisted/plugins/mobwrite_plugin.py", "mobwrite/editor.py"} <= names
+    assert {"twisted/plugins/mobwrite_plugin.py", "mobwrite/daemon/editor.py"} <= names
     assert "twisted/plugins/__init__.py" not in names
 
 

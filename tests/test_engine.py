@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from mobwrite.engine import Engine
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 
 class Recorder:

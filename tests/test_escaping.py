@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobwrite.escaping import (
+from mobwrite.core.escaping import (
     SAFE_CHARACTERS,
     DecodeError,
     decode_raw,

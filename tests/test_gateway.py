@@ -20,10 +20,10 @@ from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import ROOT, Daemon, tcp_exchange
-from mobwrite import httpform
-from mobwrite.gateway import GatewayResource, gateway_site
-from mobwrite.httpform import Limits
-from mobwrite.services import BoundPorts
+from mobwrite.core import httpform
+from mobwrite.core.httpform import Limits
+from mobwrite.daemon.gateway import GatewayResource, gateway_site
+from mobwrite.daemon.services import BoundPorts
 from mobwrite.settings import Settings
 
 MEMO = b"u:wkq7r2mz\nF:0:memo{}\nr:1:Hi there\n\n"
@@ -271,7 +271,7 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     """The daemon's gateway uses REQUEST_DEADLINE and the body cap from MAX_REQUEST_BYTES."""
     from twisted.internet.testing import MemoryReactorClock
 
-    from mobwrite.tap import Options, build
+    from mobwrite.daemon.tap import Options, build
 
     options = Options()
     options.parseOptions(["--request-deadline", "3", "--max-request-bytes", "50",

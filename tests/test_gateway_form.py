@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobwrite import httpform
-from mobwrite.httpform import Answer, FormError, Limits, Sync, decide, parse_form
+from mobwrite.core import httpform
+from mobwrite.core.httpform import Answer, FormError, Limits, Sync, decide, parse_form
 from mobwrite.settings import Settings
 
 LIMITS = Limits(body_bytes=1000, request_bytes=300, line_bytes=100)

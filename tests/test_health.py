@@ -11,7 +11,7 @@ from http_client import fetch_path
 from twisted.internet.task import Clock
 
 from daemon import Daemon
-from mobwrite.health import HealthProbe, probe_directory
+from mobwrite.daemon.health import HealthProbe, probe_directory
 
 
 def test_probe_writes_and_removes_its_file(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.clientcore import ClientSession
-from mobwrite.delta import DELETE, INSERT, Differ, result_text, to_delta
-from mobwrite.engine import Engine
-from mobwrite.history import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
+from mobwrite.client.session import ClientSession
+from mobwrite.core.delta import DELETE, INSERT, Differ, result_text, to_delta
+from mobwrite.core.engine import Engine
+from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
+from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 DIFFER = Differ(0.1)
 # Short texts over few letters (and one astral character), so that edits

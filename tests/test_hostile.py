@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from daemon import Daemon, tcp_exchange
-from mobwrite.clientcore import ClientSession
-from mobwrite.escaping import encode_text
-from mobwrite.journal import JOURNAL_NAME
-from mobwrite.persistence import DATABASE_NAME
+from mobwrite.client.session import ClientSession
+from mobwrite.core.escaping import encode_text
+from mobwrite.storage.journal import JOURNAL_NAME
+from mobwrite.storage.sqlite import DATABASE_NAME
 
 LIMITS = {
     "--max-connections": "200",

@@ -9,14 +9,14 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from mobwrite.durability import GroupCommitter
-from mobwrite.engine import Engine
-from mobwrite.housekeeping import Housekeeping
-from mobwrite.persistence import Batch, Database
-from mobwrite.services import PeriodicService
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
+from mobwrite.daemon.housekeeping import Housekeeping
+from mobwrite.daemon.services import PeriodicService
+from mobwrite.daemon.tap import CLEANUP_INTERVAL
 from mobwrite.settings import Settings
-from mobwrite.store import Store
-from mobwrite.tap import CLEANUP_INTERVAL
+from mobwrite.storage.committer import GroupCommitter
+from mobwrite.storage.sqlite import Batch, Database
 
 SETTINGS = Settings.defaults(timeout_view=600.0, timeout_text=3600.0, timeout_buffer=300.0)
 

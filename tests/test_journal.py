@@ -10,8 +10,9 @@ import pytest
 from test_recovery import sync
 
 from daemon import Daemon
-from mobwrite.clientcore import ClientSession
-from mobwrite.journal import (
+from mobwrite.client.session import ClientSession
+from mobwrite.core.store import Store
+from mobwrite.storage.journal import (
     JOURNAL_NAME,
     Checkpointer,
     Journal,
@@ -19,8 +20,7 @@ from mobwrite.journal import (
     encode,
     recover,
 )
-from mobwrite.persistence import DATABASE_NAME, Batch, Database, StorageError, snapshot
-from mobwrite.store import Store
+from mobwrite.storage.sqlite import DATABASE_NAME, Batch, Database, StorageError, snapshot
 
 
 def journal_for(database: Database) -> Journal:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobwrite.engine import Engine
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import ENTRY_OVERHEAD, Store
+from mobwrite.daemon.tap import Options
 from mobwrite.settings import SETTINGS, Settings
-from mobwrite.store import ENTRY_OVERHEAD, Store
-from mobwrite.tap import Options
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

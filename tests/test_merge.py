@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Differ, _nearest, _padded, result_text
+from mobwrite.core.delta import DELETE, EQUAL, INSERT, Differ, _nearest, _padded, result_text
 
 ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "中", "\x01"])
 TEXT = st.lists(ALPHABET, max_size=200).map("".join)

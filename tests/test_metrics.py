@@ -11,11 +11,11 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from daemon import Daemon
-from mobwrite.engine import Engine
-from mobwrite.metrics import Metered, Metrics
-from mobwrite.server import MemoryOnly, MobwriteServer
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
+from mobwrite.daemon.metrics import Metered, Metrics
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

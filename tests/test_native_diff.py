@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.delta import NATIVE, Differ
+from mobwrite.core.delta import NATIVE, Differ
 
 ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "𝄞", "中"])
 TEXT = st.lists(ALPHABET, max_size=300).map("".join)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mobwrite.engine import Engine
-from mobwrite.persistence import DATABASE_NAME, Database, StorageError, snapshot
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Changes, Store
 from mobwrite.settings import Settings
-from mobwrite.store import Changes, Store
+from mobwrite.storage.sqlite import DATABASE_NAME, Database, StorageError, snapshot
 
 
 def save(store: Store, database: Database) -> None:

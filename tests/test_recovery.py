@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from daemon import Daemon, tcp_exchange
-from mobwrite.clientcore import ClientSession
-from mobwrite.persistence import DATABASE_NAME
+from mobwrite.client.session import ClientSession
+from mobwrite.storage.sqlite import DATABASE_NAME
 
 CLIENTS = 4
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobwrite.request import (
+from mobwrite.core.request import (
     MAX_VERSION,
     Command,
     command_lines,

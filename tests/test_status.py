@@ -10,8 +10,8 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from daemon import Daemon
 from mobwrite import __version__
-from mobwrite.status import MAX_LISTED, StatusResource, describe_age
-from mobwrite.store import Store
+from mobwrite.core.store import Store
+from mobwrite.daemon.status import MAX_LISTED, StatusResource, describe_age
 
 HOSTILE = '<script>alert("x")</script>&'
 

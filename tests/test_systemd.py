@@ -14,7 +14,7 @@ import pytest
 from http_client import fetch_path
 
 from daemon import ROOT, Daemon, twistd_command
-from mobwrite.tap import ENDPOINTS, Options
+from mobwrite.daemon.tap import ENDPOINTS, Options
 
 DEPLOY = ROOT / "deploy"
 SERVICES = [DEPLOY / "mobwrite.service", DEPLOY / "socket-activated" / "mobwrite.service"]

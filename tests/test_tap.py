@@ -10,8 +10,8 @@ import pytest
 from twisted.python import usage
 
 from daemon import ROOT, Daemon, twistd_command
+from mobwrite.daemon.tap import ENDPOINTS, Options
 from mobwrite.settings import SETTINGS
-from mobwrite.tap import ENDPOINTS, Options
 
 
 def parse(*args: str) -> Options:

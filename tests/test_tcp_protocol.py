@@ -8,12 +8,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 
-from mobwrite.engine import Engine
-from mobwrite.server import MemoryOnly, MobwriteServer
-from mobwrite.services import ConnectionCap
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
+from mobwrite.daemon.services import ConnectionCap
+from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
-from mobwrite.store import Store
-from mobwrite.tcp import RequestFactory, RequestProtocol
 
 SETTINGS = Settings.defaults(timeout_telnet=2.0, request_deadline=10.0,
                              max_request_bytes=1000, max_line_bytes=300,

@@ -17,7 +17,7 @@ from fakes import FakeServer, closed_port
 from servers import Endpoint
 
 from daemon import ROOT, Daemon
-from mobwrite.escaping import encode_text
+from mobwrite.core.escaping import encode_text
 
 TOOL_TIMEOUT = 60
 

@@ -16,10 +16,11 @@ from http_client import fetch, form, get, post_q
 from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
-from mobwrite import relay, wsgi
-from mobwrite.clientcore import ClientSession
-from mobwrite.httpform import document_path
-from mobwrite.relay import DaemonAddress, RelayError
+from mobwrite import wsgi
+from mobwrite.client import relay
+from mobwrite.client.relay import DaemonAddress, RelayError
+from mobwrite.client.session import ClientSession
+from mobwrite.core.httpform import document_path
 from mobwrite.settings import SettingError
 
 EDITOR = "http://127.0.0.1:8000"

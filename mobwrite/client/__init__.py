@@ -3,5 +3,5 @@
 Modules: ``urls`` (server URLs), ``operations`` (download, upload,
 nullify, sync as I/O-free steps), ``blocking`` (``BlockingClient`` on
 sockets and urllib) and ``txclient`` (``TwistedClient``, Deferreds).  The
-algorithm itself is ``mobwrite.clientcore.ClientSession``.
+algorithm itself is ``mobwrite.client.session.ClientSession``.
 """

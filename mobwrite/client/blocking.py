@@ -8,8 +8,8 @@
 
 A live, two-way session keeps a ``ClientSession`` and syncs it now and then:
 
->>> from mobwrite.clientcore import ClientSession
-from mobwrite.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
+>>> from mobwrite.client.session import ClientSession
+from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 >>> session = ClientSession()
 >>> notes = session.share("notes", "Buy milk\\n")
 >>> client.sync(session)                                  # doctest: +SKIP
@@ -29,9 +29,9 @@ from typing import TypeVar
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
+from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL, parse_url
-from mobwrite.clientcore import ClientSession
-from mobwrite.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0

@@ -16,10 +16,10 @@ from __future__ import annotations
 import random
 from collections.abc import Generator
 
-from mobwrite import request
 from mobwrite.client.errors import NullDocument, ProtocolFailure
-from mobwrite.clientcore import ClientSession, random_id
-from mobwrite.escaping import DecodeError, decode_raw, encode_text
+from mobwrite.client.session import ClientSession, random_id
+from mobwrite.core import request
+from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
 
 
 def _request(lines: list[str]) -> bytes:

@@ -37,8 +37,8 @@ from twisted.web.http_headers import Headers
 from mobwrite.client import operations
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
 from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL, parse_url
-from mobwrite.clientcore import ClientSession
 
 T = TypeVar("T")
 # What failing to connect or to get an answer can raise, from endpoints or Agent.

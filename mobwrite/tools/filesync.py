@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mobwrite.client import operations
 from mobwrite.client.blocking import BlockingClient
-from mobwrite.clientcore import ClientSession
+from mobwrite.client.session import ClientSession
 from mobwrite.tools.files import LocalFileError, read_text, write_atomically
 
 STATE_FORMAT = 1

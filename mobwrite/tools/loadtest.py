@@ -24,8 +24,8 @@ from twisted.internet import defer, task
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ClientError
+from mobwrite.client.session import ClientSession, random_id
 from mobwrite.client.txclient import TwistedClient
-from mobwrite.clientcore import ClientSession, random_id
 
 WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "café", "naïve", "😀", "中文", "\n")
 PROGRESS_INTERVAL = 0.25

@@ -17,7 +17,7 @@ from pathlib import Path
 from mobwrite.client import operations
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import Unreachable
-from mobwrite.clientcore import ClientSession
+from mobwrite.client.session import ClientSession
 from mobwrite.tools.files import write_atomically
 
 

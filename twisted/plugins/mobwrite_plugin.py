@@ -3,5 +3,5 @@
 from twisted.application.service import ServiceMaker
 
 mobwrite = ServiceMaker(
-    "mobwrite", "mobwrite.tap", "Real-time text synchronisation (MobWrite).", "mobwrite"
+    "mobwrite", "mobwrite.daemon.tap", "Real-time text synchronisation (MobWrite).", "mobwrite"
 )

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from diff_match_patch import diff_match_patch
 
-from mobwrite.delta import DELETE, EQUAL, INSERT, Diff, Splice, splices, utf16_length
-from mobwrite.escaping import encode_text
+from mobwrite.core.delta import DELETE, EQUAL, INSERT, Diff, Splice, splices, utf16_length
+from mobwrite.core.escaping import encode_text
 
 # The "deleted in" version of a piece still alive.
 ALIVE = 1 << 62

@@ -39,8 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobwrite.persistence import DATABASE_NAME, Batch, Database, DocumentRow, StorageError, ViewRow
-from mobwrite.store import Store
+from mobwrite.core.store import Store
+from mobwrite.storage.sqlite import (
+    DATABASE_NAME,
+    Batch,
+    Database,
+    DocumentRow,
+    StorageError,
+    ViewRow,
+)
 
 JOURNAL_NAME = "mobwrite.journal"
 MAGIC = b"MWJ1"

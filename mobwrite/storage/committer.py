@@ -30,10 +30,10 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
-from mobwrite.journal import Checkpointer, Journal, recover
+from mobwrite.core.store import Changes, Store
 from mobwrite.logs import enabled, logger
-from mobwrite.persistence import Batch, Database, StorageError, snapshot
-from mobwrite.store import Changes, Store
+from mobwrite.storage.journal import Checkpointer, Journal, recover
+from mobwrite.storage.sqlite import Batch, Database, StorageError, snapshot
 
 log = logger("storage")
 

@@ -14,7 +14,7 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
-from mobwrite.store import Store
+from mobwrite.core.store import Store
 
 MAX_LISTED = 500
 

@@ -1,6 +1,6 @@
 """The HTTP gateway front end: ``q=`` and ``p=`` requests on twisted.web (PROTOCOL.md 8).
 
-A thin adapter: ``mobwrite.httpform`` decides what each request means and
+A thin adapter: ``mobwrite.core.httpform`` decides what each request means and
 formats every answer; this module reads the request, refuses an oversized
 body before reading it all, hands protocol requests to the shared
 ``MobwriteServer`` and writes the answer back.  An answer that is not
@@ -19,12 +19,12 @@ from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.resource import Resource
 
-from mobwrite import httpform
-from mobwrite.httpform import Answer, Limits
+from mobwrite.core import httpform
+from mobwrite.core.httpform import Answer, Limits
+from mobwrite.daemon.access_log import log_access
+from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.services import BoundPorts
 from mobwrite.logs import logger
-from mobwrite.server import Answerer
-from mobwrite.services import BoundPorts
-from mobwrite.web import log_access
 
 log = logger("gateway")
 

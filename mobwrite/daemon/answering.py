@@ -13,9 +13,9 @@ from typing import Any, Protocol
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
-from mobwrite.engine import Engine, Report
+from mobwrite.core.engine import Engine, Report
+from mobwrite.core.store import Store
 from mobwrite.logs import logger
-from mobwrite.store import Store
 
 log = logger("server")
 

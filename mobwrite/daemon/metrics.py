@@ -22,8 +22,8 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
-from mobwrite.server import Answerer
-from mobwrite.store import Store
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import Answerer
 
 # Engine events counted as limits that refused work, by the limit's name.
 _LIMITS = {

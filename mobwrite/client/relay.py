@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from mobwrite.request import command_lines, is_complete
+from mobwrite.core.request import command_lines, is_complete
 
 DEFAULT_TIMEOUT = 10.0
 # A whole MAX_CHARS document percent-encoded is under 1 MB; far more than

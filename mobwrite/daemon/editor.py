@@ -15,14 +15,14 @@ from typing import cast
 
 from twisted.web import http, pages, resource, server
 
-from mobwrite.gateway import other_site
+from mobwrite.daemon.access_log import log_access
+from mobwrite.daemon.gateway import other_site
+from mobwrite.daemon.services import BoundPorts
 from mobwrite.logs import logger
-from mobwrite.services import BoundPorts
-from mobwrite.web import log_access
 
 log = logger("editor")
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent
 # The installed package's copy wins over the checkout's.
 STATIC_CANDIDATES = (PACKAGE / "static", PACKAGE.parent / "static")
 START_PAGE = "index.html"

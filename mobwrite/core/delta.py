@@ -14,7 +14,7 @@ import time
 import fast_diff_match_patch
 from diff_match_patch import diff_match_patch
 
-from mobwrite.escaping import DecodeError, decode_text, encode_text
+from mobwrite.core.escaping import DecodeError, decode_text, encode_text
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 Diff = tuple[int, str]

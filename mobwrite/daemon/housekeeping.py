@@ -10,10 +10,10 @@ from collections import Counter
 
 from twisted.internet.interfaces import IReactorTime
 
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import Committer
 from mobwrite.logs import logger
-from mobwrite.server import Committer
 from mobwrite.settings import Settings
-from mobwrite.store import Store
 
 log = logger("housekeeping")
 

@@ -16,16 +16,18 @@ from twisted.python.components import Componentized
 from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
-from mobwrite.durability import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
-from mobwrite.editor import editor_site
-from mobwrite.engine import Engine
-from mobwrite.gateway import gateway_site
-from mobwrite.health import HealthProbe, HealthResource
-from mobwrite.housekeeping import Housekeeping
-from mobwrite.httpform import Limits
-from mobwrite.metrics import Metered, Metrics, MetricsResource
-from mobwrite.server import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
-from mobwrite.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
+from mobwrite.core.engine import Engine
+from mobwrite.core.httpform import Limits
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.daemon.editor import editor_site
+from mobwrite.daemon.gateway import gateway_site
+from mobwrite.daemon.health import HealthProbe, HealthResource
+from mobwrite.daemon.housekeeping import Housekeeping
+from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
+from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
+from mobwrite.daemon.status import StatusResource
+from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -34,9 +36,7 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
-from mobwrite.status import StatusResource
-from mobwrite.store import Store
-from mobwrite.tcp import RequestFactory
+from mobwrite.storage.committer import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
 
 log = logs.logger("daemon")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from mobwrite.escaping import DecodeError, strict_unescape_bytes
+from mobwrite.core.escaping import DecodeError, strict_unescape_bytes
 from mobwrite.settings import Settings
 
 GATEWAY_PATHS = (b"/", b"/scripts/q.py")

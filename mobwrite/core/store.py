@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mobwrite.history import History
+from mobwrite.core.recent import History
 
 ViewKey = tuple[str, str]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from diff_match_patch import diff_match_patch
 
-from mobwrite import request
-from mobwrite.delta import (
+from mobwrite.core import request
+from mobwrite.core.delta import (
     DeltaError,
     from_delta,
     is_no_op,
@@ -23,7 +23,7 @@ from mobwrite.delta import (
     to_delta,
     utf16_length,
 )
-from mobwrite.escaping import DecodeError, decode_raw, encode_text
+from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
 
 CLIENT_DIFF_TIMEOUT = 0.5
 _FIRST = "abcdefghijklmnopqrstuvwxyz"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from mobwrite.store import Changes, Document, Store, View, ViewKey
+from mobwrite.core.store import Changes, Document, Store, View, ViewKey
 
 DATABASE_NAME = "mobwrite.sqlite3"
 FORMAT = "mobwrite-1"

@@ -23,8 +23,8 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from mobwrite.daemon.answering import Answerer
 from mobwrite.logs import logger
-from mobwrite.server import Answerer
 from mobwrite.settings import Settings
 
 log = logger("tcp")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mobwrite import request
-from mobwrite.delta import (
+from mobwrite.core import request
+from mobwrite.core.delta import (
     DeltaError,
     Diff,
     Differ,
@@ -24,10 +24,10 @@ from mobwrite.delta import (
     is_no_op,
     result_text,
 )
-from mobwrite.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
-from mobwrite.history import History
+from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
+from mobwrite.core.recent import History
+from mobwrite.core.store import Document, Store, View
 from mobwrite.settings import Settings
-from mobwrite.store import Document, Store, View
 
 Report = Callable[..., None]
 

@@ -1,0 +1,1 @@
+"""The daemon: Twisted front ends (TCP, HTTP gateway, editor site), services and ``tap``."""

@@ -12,7 +12,7 @@ from browser import Tab, launch
 from http_client import post_q
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 
 TEXT = "#text"
 

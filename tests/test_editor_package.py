@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from http_client import fetch, post_q
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 
 # What a build of the package reads from a checkout.
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "mobwrite", "twisted", "static")

@@ -117,7 +117,7 @@ def test_trickle_hits_the_deadline() -> None:
         assert not transport.disconnecting
     clock.advance(1.0)
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_oversized_request_is_dropped() -> None:
@@ -127,7 +127,7 @@ def test_oversized_request_is_dropped() -> None:
     for _ in range(50):
         protocol.dataReceived(b"u:alice\nF:0:doc\nd:0:=0\n")
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_endless_line_is_dropped() -> None:
@@ -152,7 +152,7 @@ def test_data_after_the_request_is_ignored() -> None:
     protocol, _transport = connect(factory)
     protocol.dataReceived(REQUEST + b"u:bob\nF:0:doc\nr:1:evil\n\n")
     protocol.dataReceived(b"u:bob\nF:0:doc\nr:1:evil\n\n")
-    assert set(factory.server.store.views) == {("alice", "doc")}
+    assert set(factory.server.engine.store.views) == {("alice", "doc")}
 
 
 def test_origin_restriction() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
 from mobwrite.core.delta import (
@@ -79,12 +80,15 @@ class Engine:
         # The view whose delta was just merged, the version of the master
         # its shadow was, and the version its own change made (if any).
         self._lineage: tuple[View, int, int | None] | None = None
+        # Recent changes of each document several views share; a document
+        # the store forgets takes its entry with it.
+        self._histories: WeakKeyDictionary[Document, History] = WeakKeyDictionary()
 
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
         body = self._run(data, now, depth=0)
         self._lineage = None
-        return Outcome(body, bool(self.store.changes))
+        return Outcome(body, self.store.changed)
 
     # Parsing (7.1)
 
@@ -204,8 +208,7 @@ class Engine:
         document = self.store.document(action.name, now)
         self.store.set_text(document, None, now)
         self.store.discard_view((action.user, action.name))
-        if document.views == 0:
-            del self.store.documents[action.name]
+        self.store.remove_document(action.name)
 
     def _apply(self, view: View, action: Action, now: float) -> bool:
         """Run one delta or raw action on *view*; return the reply's force flag."""
@@ -305,21 +308,26 @@ class Engine:
         """The document's history, brought up to its text; None while it has one view."""
         text = document.text
         if text is None or document.views < 2:
-            document.history = None
+            self._histories.pop(document, None)
             return None
-        history = document.history
+        history = self._histories.get(document)
         if history is None:
-            history = document.history = History(text, self.differ.diff)
+            history = self._histories[document] = History(text, self.differ.diff)
         elif history.text is not text:
             history.record(text, document.views)
         return history
+
+    def recent_changes(self, name: str) -> History | None:
+        """The recent changes kept for document *name* (None while it has one view)."""
+        document = self.store.documents.get(name)
+        return None if document is None else self._histories.get(document)
 
     def _reply_delta(self, view: View, master: str) -> str:
         """The delta from the view's shadow to *master*, from the history if it can."""
         lineage, self._lineage = self._lineage, None
         shadow = view.shadow
         if lineage is not None and lineage[0] is view and shadow != master:
-            history = view.document.history
+            history = self._histories.get(view.document)
             if history is not None and history.text is master:
                 delta = history.delta(lineage[1], lineage[2], shadow)
                 if delta is not None:

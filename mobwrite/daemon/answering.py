@@ -83,10 +83,6 @@ class MobwriteServer:
         self.clock = clock
         self.committer = committer
 
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
     def answer(self, request: bytes) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
         outcome = self.engine.handle(request, self.clock.seconds())

@@ -10,9 +10,7 @@ turn into log lines and metrics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
@@ -26,15 +24,10 @@ from mobwrite.core.delta import (
     result_text,
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
+from mobwrite.core.events import Event, Report, ignore
 from mobwrite.core.recent import History
 from mobwrite.core.store import Document, Store, View
 from mobwrite.settings import Settings
-
-Report = Callable[..., None]
-
-
-def _ignore(event: str, **fields: Any) -> None:
-    """The default report: events go nowhere."""
 
 DELTA, RAW, NULL = "delta", "raw", "null"
 
@@ -71,7 +64,7 @@ class Engine:
 
     def __init__(
         self, store: Store, settings: Settings,
-        report: Report = _ignore,
+        report: Report = ignore,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -129,7 +122,7 @@ class Engine:
                 assembled = self._feed_buffer(command.payload, now)
                 if assembled:
                     if depth + 1 >= self.settings.max_buffer_depth:
-                        self.report("buffer_too_deep",
+                        self.report(Event.BUFFER_TOO_DEEP,
                                     depth=self.settings.max_buffer_depth)
                         return b""
                     return self._run(assembled + assembled[-1:], now, depth + 1)
@@ -146,11 +139,11 @@ class Engine:
         if size == 1:
             return unescape_bytes(data)
         if size > self.settings.max_buffer_slots:
-            self.report("buffer_too_large", size=size)
+            self.report(Event.BUFFER_TOO_LARGE, size=size)
             return None
         growth = self.store.fragment_cost(name, size, index, data)
         if self.store.buffered_bytes + growth > self.settings.max_buffered_bytes:
-            self.report("buffers_full", held=self.store.buffered_bytes)
+            self.report(Event.BUFFERS_FULL, held=self.store.buffered_bytes)
             return None
         buffer = self.store.buffer(name, size, now)
         self.store.fill_slot(buffer, index, data)
@@ -201,7 +194,7 @@ class Engine:
         new = sum(1 for key in wanted if key not in self.store.views)
         if len(self.store.views) + new <= limit:
             return True
-        self.report("views_full", limit=limit, wanted=new)
+        self.report(Event.VIEWS_FULL, limit=limit, wanted=new)
         return False
 
     def _nullify(self, action: Action, now: float) -> None:
@@ -230,7 +223,7 @@ class Engine:
         try:
             text = decode_raw(action.payload)
         except DecodeError as error:
-            self.report("raw_refused", user=action.user, name=action.name,
+            self.report(Event.RAW_REFUSED, user=action.user, name=action.name,
                         error=str(error))
             view.delta_ok = False
             return action.force
@@ -257,7 +250,7 @@ class Engine:
         try:
             diffs = from_delta(view.shadow, action.payload)
         except DeltaError as error:
-            self.report("delta_refused", user=action.user, name=action.name,
+            self.report(Event.DELTA_REFUSED, user=action.user, name=action.name,
                         error=str(error))
             view.delta_ok = False
             return action.force
@@ -298,7 +291,7 @@ class Engine:
         merged, failed, splice = self.differ.merge(
             document.text, old_shadow, diffs, view.shadow)
         if failed:
-            self.report("patch_failed", user=action.user, name=action.name,
+            self.report(Event.PATCH_FAILED, user=action.user, name=action.name,
                         failed=failed)
         self.store.set_text(document, merged, now)
         # Normalizing (line breaks, the length cap) may have changed more.
@@ -351,7 +344,7 @@ class Engine:
             view.edit_stack.append((version, f"{letter}:{version}:{delta}"))
             view.server_version += 1
         else:
-            self.report("raw_reply", user=action.user, name=action.name)
+            self.report(Event.RAW_REPLY, user=action.user, name=action.name)
             if master is None:
                 line = f"r:{version}:"
             elif reseed:

@@ -10,7 +10,8 @@ turn into log lines and metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
@@ -26,17 +27,15 @@ from mobwrite.core.delta import (
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.core.events import Event, Report, ignore
 from mobwrite.core.recent import History
+from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.store import Document, Store, View
 from mobwrite.settings import Settings
-
-DELTA, RAW, NULL = "delta", "raw", "null"
-
 
 @dataclass(slots=True)
 class Action:
     """One executable line with the context it was read in (7.1)."""
 
-    kind: str
+    kind: Verb
     user: str
     name: str
     force: bool = False
@@ -48,7 +47,21 @@ class Action:
     @property
     def claims_history(self) -> bool:
         """Whether the client's numbers show it synced this view before."""
-        return self.acknowledged > 0 or (self.kind == DELTA and self.version > 0)
+        return self.acknowledged > 0 or (self.kind is Verb.DELTA and self.version > 0)
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What the lines of one request read so far say (7.1)."""
+
+    now: float
+    user: str | None = None
+    name: str | None = None
+    acknowledged: int = 0
+    echo: bool = False
+    actions: list[Action] = field(default_factory=list)
+    # A buffer's completed request, which replaces the one being read.
+    assembled: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,13 @@ class Engine:
         # Recent changes of each document several views share; a document
         # the store forgets takes its entry with it.
         self._histories: WeakKeyDictionary[Document, History] = WeakKeyDictionary()
+        # The command table: what each request letter does while reading.
+        handlers: dict[Verb, Callable[[_Reading, Command], None]] = {
+            Verb.USER: self._read_user, Verb.FILE: self._read_file,
+            Verb.NULLIFY: self._read_nullify, Verb.DELTA: self._read_edit,
+            Verb.RAW: self._read_edit, Verb.BUFFER: self._read_buffer,
+        }
+        self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
 
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
@@ -88,45 +108,50 @@ class Engine:
     def _run(self, data: bytes, now: float, depth: int) -> bytes:
         if not request.is_complete(data):
             return b""
-        actions: list[Action] = []
-        user: str | None = None
-        name: str | None = None
-        acknowledged = 0
-        echo = False
-        limit = self.settings.max_name_bytes
+        reading = _Reading(now)
+        readers = self._readers
         for line in request.command_lines(data):
             command = request.parse_command(line)
             if command is None:
                 continue
+            read = readers.get(command.letter)
+            if read is None:
+                continue
+            read(reading, command)
+            assembled = reading.assembled
+            if assembled:
+                if depth + 1 >= self.settings.max_buffer_depth:
+                    self.report(Event.BUFFER_TOO_DEEP, depth=self.settings.max_buffer_depth)
+                    return b""
+                return self._run(assembled + assembled[-1:], now, depth + 1)
+        return self._execute(reading.actions, now)
+
+    def _read_user(self, reading: _Reading, command: Command) -> None:
+        reading.user = request.parse_name(command.payload, self.settings.max_name_bytes)
+        reading.echo = command.letter == "U"
+
+    def _read_file(self, reading: _Reading, command: Command) -> None:
+        reading.name = request.parse_name(command.payload, self.settings.max_name_bytes)
+        reading.acknowledged = command.version or 0
+
+    def _read_nullify(self, reading: _Reading, command: Command) -> None:
+        target = request.parse_name(command.payload, self.settings.max_name_bytes)
+        if reading.user is not None and target is not None:
+            reading.actions.append(Action(Verb.NULLIFY, reading.user, target))
+        reading.name = None
+
+    def _read_edit(self, reading: _Reading, command: Command) -> None:
+        """A delta or raw line, for the user and file read before it."""
+        if reading.user is not None and reading.name is not None:
             letter = command.letter
-            if letter in "uU":
-                user = request.parse_name(command.payload, limit)
-                echo = letter == "U"
-            elif letter in "fF":
-                name = request.parse_name(command.payload, limit)
-                acknowledged = command.version or 0
-            elif letter in "nN":
-                target = request.parse_name(command.payload, limit)
-                if user is not None and target is not None:
-                    actions.append(Action(NULL, user, target))
-                name = None
-            elif letter in "dDrR":
-                if user is not None and name is not None:
-                    actions.append(Action(
-                        DELTA if letter in "dD" else RAW, user, name,
-                        force=letter.isupper(), acknowledged=acknowledged,
-                        version=command.version or 0, payload=command.payload,
-                        echo=echo,
-                    ))
-            elif letter in "bB":
-                assembled = self._feed_buffer(command.payload, now)
-                if assembled:
-                    if depth + 1 >= self.settings.max_buffer_depth:
-                        self.report(Event.BUFFER_TOO_DEEP,
-                                    depth=self.settings.max_buffer_depth)
-                        return b""
-                    return self._run(assembled + assembled[-1:], now, depth + 1)
-        return self._execute(actions, now)
+            reading.actions.append(Action(
+                VERBS[letter], reading.user, reading.name, force=letter.isupper(),
+                acknowledged=reading.acknowledged, version=command.version or 0,
+                payload=command.payload, echo=reading.echo,
+            ))
+
+    def _read_buffer(self, reading: _Reading, command: Command) -> None:
+        reading.assembled = self._feed_buffer(command.payload, reading.now)
 
     def _feed_buffer(self, payload: bytes, now: float) -> bytes | None:
         """Store a fragment (7.6); return the decoded request once complete."""
@@ -163,7 +188,7 @@ class Engine:
         view: View | None = None
         reseed = False
         for index, action in enumerate(actions):
-            if action.kind == NULL:
+            if action.kind is Verb.NULLIFY:
                 self._nullify(action, now)
                 view = None
                 continue
@@ -190,7 +215,7 @@ class Engine:
         limit = self.settings.max_views
         if not limit:
             return True
-        wanted = {(a.user, a.name) for a in actions if a.kind != NULL}
+        wanted = {(a.user, a.name) for a in actions if a.kind is not Verb.NULLIFY}
         new = sum(1 for key in wanted if key not in self.store.views)
         if len(self.store.views) + new <= limit:
             return True
@@ -215,7 +240,7 @@ class Engine:
         view.edit_stack[:] = [
             entry for entry in view.edit_stack if entry[0] > action.acknowledged
         ]
-        if action.kind == RAW:
+        if action.kind is Verb.RAW:
             return self._apply_raw(view, action, now)
         return self._apply_delta(view, action, now)
 

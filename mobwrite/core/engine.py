@@ -31,6 +31,7 @@ from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.store import Document, Store, View
 from mobwrite.settings import Settings
 
+
 @dataclass(slots=True)
 class Action:
     """One executable line with the context it was read in (7.1)."""

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
@@ -45,6 +45,10 @@ SNAPSHOT_INTERVAL = 2.0
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 
 
+class IStorageReactor(IReactorTime, IReactorFromThreads):
+    """What storage needs of a reactor: timers, and results from its thread."""
+
+
 class NotStored(Exception):
     """The changes a reply would acknowledge could not be stored."""
 
@@ -58,7 +62,7 @@ class WriterThread:
     that no reply waits for); its failures are logged.
     """
 
-    def __init__(self, reactor: Any, name: str = "mobwrite-storage",
+    def __init__(self, reactor: IReactorFromThreads, name: str = "mobwrite-storage",
                  after: Callable[[], None] | None = None) -> None:
         self.reactor = reactor
         self.after = after
@@ -187,7 +191,7 @@ def storage_for(mode: str, directory: Path) -> Storage:
 class StorageService(Service):
     """Loads the store from the data directory and keeps the directory current."""
 
-    def __init__(self, store: Store, directory: Path, mode: str, reactor: Any,
+    def __init__(self, store: Store, directory: Path, mode: str, reactor: IStorageReactor,
                  interval: float = SNAPSHOT_INTERVAL,
                  observe_flush: Callable[[float], None] | None = None) -> None:
         self.store = store

@@ -11,7 +11,7 @@ from twisted.logger import capturedLogs
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
-from mobwrite.daemon.services import ConnectionCap
+from mobwrite.daemon.services import ConnectionCap, CountedProtocol
 from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
 
@@ -185,7 +185,8 @@ def test_connection_limit() -> None:
     assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, RequestProtocol)
+    assert isinstance(admitted, CountedProtocol)
+    assert isinstance(admitted.wrapped, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobwrite.client.session import ClientSession
-from mobwrite.core.delta import DELETE, INSERT, Differ, result_text, to_delta
+from mobwrite.core.delta import DELETE, INSERT, Differ, from_delta, result_text, to_delta
 from mobwrite.core.engine import Engine
 from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
 from mobwrite.core.store import Store
@@ -27,6 +27,13 @@ def spliced(text: str, splice: tuple[int, int, str]) -> str:
     return text[:at] + inserted + text[at + removed:]
 
 
+def diffs_of(history: History, since: int, own: int | None,
+             shadow: str) -> list[tuple[int, str]] | None:
+    """The diffs the history's delta from *shadow* stands for (None if it has none)."""
+    delta = history.delta(since, own, shadow)
+    return None if delta is None else from_delta(shadow, delta.encode("utf-8"))
+
+
 def source_text(diffs: list[tuple[int, str]]) -> str:
     return "".join(text for operation, text in diffs if operation != INSERT)
 
@@ -43,7 +50,7 @@ def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
         splice = (at, min(at + change[1], len(versions[-2])), change[2])
         history.record(versions[-1], 2, splice if told else None)
     for since in range(history.base, history.version + 1):
-        diffs = history.diffs(since, None, versions[since])
+        diffs = diffs_of(history, since, None, versions[since])
         assert diffs is not None
         assert source_text(diffs) == versions[since]
         assert result_text(diffs) == versions[-1]
@@ -67,7 +74,7 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
     before = history.version
     history.record(master, views=2)
     own = None if history.version == before else history.version
-    diffs = history.diffs(0, own, shadow)
+    diffs = diffs_of(history, 0, own, shadow)
     assert diffs is not None
     assert source_text(diffs) == shadow and result_text(diffs) == master
     assert history.delta(0, own, shadow) == to_delta(diffs)
@@ -82,7 +89,7 @@ def test_a_shadow_that_is_not_the_version_gets_no_diffs(start, changes, other):
         text = spliced(text, change)
         history.record(text, views=2)
     if other != start:
-        assert history.diffs(0, None, other) is None
+        assert diffs_of(history, 0, None, other) is None
 
 
 def test_versions_are_known_by_the_very_string():
@@ -110,8 +117,8 @@ def test_history_forgets_what_no_view_should_still_need():
     window = VERSIONS_PER_VIEW * 10 + SLACK
     assert history.version - history.base <= window * 3 // 2
     assert len(history.pieces) <= 4 * window + 1
-    assert history.diffs(history.base - 1, None, versions[history.base - 1]) is None
-    diffs = history.diffs(history.base, None, versions[history.base])
+    assert diffs_of(history, history.base - 1, None, versions[history.base - 1]) is None
+    diffs = diffs_of(history, history.base, None, versions[history.base])
     assert diffs is not None and result_text(diffs) == text
     assert window < MAX_VERSIONS
 
@@ -129,7 +136,7 @@ def test_deletions_come_before_insertions_in_a_change():
     """A replaced stretch reads as one deletion then one insertion."""
     history = History("one two three", DIFFER.diff)
     history.record("one 2 three", views=2)
-    assert history.diffs(0, None, "one two three") == [
+    assert diffs_of(history, 0, None, "one two three") == [
         (0, "one "), (DELETE, "two"), (INSERT, "2"), (0, " three")]
 
 

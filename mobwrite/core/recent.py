@@ -164,18 +164,15 @@ class History:
         del self._order[:cut]
         self.base = base
 
-    def diffs(self, since: int, own: int | None, shadow: str) -> list[Diff] | None:
-        """The diff from *shadow* to the master, or None if the log cannot give it.
+    def delta(self, since: int, own: int | None, shadow: str) -> str | None:
+        """The delta from *shadow* to the master, or None if the log cannot give it.
 
         *shadow* should be the master of version *since*, with the change of
         version *own* (the view's own edit, just merged) applied to it; the
-        walk rebuilds that text and gives up if it is not *shadow*.
+        walk rebuilds that text and gives up if it is not *shadow*.  The
+        lengths come from the pieces, and one-piece insertions are already
+        encoded.
         """
-        walked = self._walk(since, own, shadow)
-        return None if walked is None else walked[0]
-
-    def delta(self, since: int, own: int | None, shadow: str) -> str | None:
-        """``to_delta`` of ``diffs``, with the lengths the pieces keep (no encoding)."""
         walked = self._walk(since, own, shadow)
         if walked is None:
             return None
@@ -189,8 +186,8 @@ class History:
 
     def _walk(self, since: int, own: int | None,
               shadow: str) -> tuple[list[Diff], list[int], list[str]] | None:
-        """The diffs of ``diffs``, the UTF-16 length of each, and the encoded
-        text of insertions that are one piece (else "")."""
+        """The diffs from *shadow* to the master, the UTF-16 length of each, and
+        the encoded text of insertions that are one piece (else "")."""
         if since < self.base:
             return None
         own = ALIVE if own is None else own

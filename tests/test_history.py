@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mobwrite.client.session import ClientSession
 from mobwrite.core.delta import DELETE, INSERT, Differ, from_delta, result_text, to_delta
 from mobwrite.core.engine import Engine
-from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
+from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, RecentChanges
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
 
@@ -27,7 +27,7 @@ def spliced(text: str, splice: tuple[int, int, str]) -> str:
     return text[:at] + inserted + text[at + removed:]
 
 
-def diffs_of(history: History, since: int, own: int | None,
+def diffs_of(history: RecentChanges, since: int, own: int | None,
              shadow: str) -> list[tuple[int, str]] | None:
     """The diffs the history's delta from *shadow* stands for (None if it has none)."""
     delta = history.delta(since, own, shadow)
@@ -42,7 +42,7 @@ def source_text(diffs: list[tuple[int, str]]) -> str:
 def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
     """From each version still logged, the diffs rebuild it and lead to the master,
     whether the change was given as a splice or found by comparing."""
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     versions = [start]
     for change in changes:
         versions.append(spliced(versions[-1], change))
@@ -62,7 +62,7 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
     """A shadow that is an old version plus the view's own, latest change gets
     the others' changes only (theirs in the tail, its own in the head)."""
     start = head + "|" + tail
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     for change in changes:
         text = history.text
         at = len(head) + 1 + min(change[0], len(text) - len(head) - 1)
@@ -83,7 +83,7 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
 @given(texts, st.lists(splices, min_size=1, max_size=12), texts)
 def test_a_shadow_that_is_not_the_version_gets_no_diffs(start, changes, other):
     """The walk checks the text it rebuilds, so a wrong version costs a real diff only."""
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     text = start
     for change in changes:
         text = spliced(text, change)
@@ -95,7 +95,7 @@ def test_a_shadow_that_is_not_the_version_gets_no_diffs(start, changes, other):
 def test_versions_are_known_by_the_very_string():
     """version_of finds a master by identity, not by an equal copy."""
     text = "hello world"
-    history = History(text, DIFFER.diff)
+    history = RecentChanges(text, DIFFER.diff)
     later = text + "!"
     history.record(later, views=2)
     assert history.version_of(text) == 0
@@ -107,7 +107,7 @@ def test_history_forgets_what_no_view_should_still_need():
     """Compaction keeps the pieces and the versions bounded by the number of views."""
     rng = random.Random(5)
     text = "".join(rng.choice("abcdef \n") for _ in range(1000))
-    history = History(text, DIFFER.diff)
+    history = RecentChanges(text, DIFFER.diff)
     versions = [text]
     for _ in range(2000):
         at = rng.randint(0, len(text))
@@ -125,7 +125,7 @@ def test_history_forgets_what_no_view_should_still_need():
 
 def test_large_deletions_reset_the_history():
     """Deleted text is kept only up to a bound; past it, only the present is known."""
-    history = History("x" * 100, DIFFER.diff)
+    history = RecentChanges("x" * 100, DIFFER.diff)
     history.record("x" * 100 + "y" * 50000, views=2)
     history.record("x" * 100, views=2)
     assert history.base == history.version == 2
@@ -134,7 +134,7 @@ def test_large_deletions_reset_the_history():
 
 def test_deletions_come_before_insertions_in_a_change():
     """A replaced stretch reads as one deletion then one insertion."""
-    history = History("one two three", DIFFER.diff)
+    history = RecentChanges("one two three", DIFFER.diff)
     history.record("one 2 three", views=2)
     assert diffs_of(history, 0, None, "one two three") == [
         (0, "one "), (DELETE, "two"), (INSERT, "2"), (0, " three")]

@@ -2,7 +2,7 @@
 
 When several editors share a document, each view's shadow lags the edits
 the others made since its last sync, and diffing the two texts costs time
-in the number of those edits times the text's length.  A ``History`` keeps
+in the number of those edits times the text's length.  A ``RecentChanges`` keeps
 the master as a list of pieces, each tagged with the version that inserted
 it and, once deleted, the version that deleted it (and its text).  The text
 of any recent version is then the pieces alive at that version, and the
@@ -45,7 +45,7 @@ piece's as a delta writes it (each view that lags gets it), else ""
 (alive pieces' text is the master's)."""
 
 
-class History:
+class RecentChanges:
     """The recent versions of one master text, from ``base`` to ``version``."""
 
     def __init__(self, text: str, diff: Callable[[str, str], list[Diff]]) -> None:

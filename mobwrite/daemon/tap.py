@@ -20,7 +20,7 @@ from mobwrite import __version__, logs
 from mobwrite.core.engine import Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.daemon.answering import Committer, MemoryOnly, RequestAnswerer, fan_out, report_event
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -228,7 +228,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
-    mobwrite = MobwriteServer(
+    mobwrite = RequestAnswerer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,

@@ -16,7 +16,8 @@ from mobwrite.daemon.services import PeriodicService
 from mobwrite.daemon.tap import CLEANUP_INTERVAL
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import GroupCommitter
-from mobwrite.storage.sqlite import Batch, Database
+from mobwrite.storage.rows import Batch
+from mobwrite.storage.sqlite import Database
 
 SETTINGS = Settings.defaults(timeout_view=600.0, timeout_text=3600.0, timeout_buffer=300.0)
 

@@ -20,7 +20,8 @@ from mobwrite.storage.journal import (
     encode,
     recover,
 )
-from mobwrite.storage.sqlite import DATABASE_NAME, Batch, Database, StorageError, snapshot
+from mobwrite.storage.rows import Batch, StorageError, snapshot
+from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 
 def journal_for(database: Database) -> Journal:

@@ -10,8 +10,8 @@ from twisted.logger import capturedLogs
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
-from mobwrite.daemon.services import ConnectionCap
+from mobwrite.daemon.answering import MemoryOnly, RequestAnswerer
+from mobwrite.daemon.services import ConnectionCap, CountedProtocol
 from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
 
@@ -40,7 +40,7 @@ def make_factory(settings: Settings = SETTINGS, held: bool = False
     clock = Clock()
     store = Store()
     committer = HeldCommitter(store) if held else MemoryOnly(store)
-    server = MobwriteServer(Engine(store, settings), clock, committer)
+    server = RequestAnswerer(Engine(store, settings), clock, committer)
     return RequestFactory(server, settings, clock), clock
 
 
@@ -117,7 +117,7 @@ def test_trickle_hits_the_deadline() -> None:
         assert not transport.disconnecting
     clock.advance(1.0)
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_oversized_request_is_dropped() -> None:
@@ -127,7 +127,7 @@ def test_oversized_request_is_dropped() -> None:
     for _ in range(50):
         protocol.dataReceived(b"u:alice\nF:0:doc\nd:0:=0\n")
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_endless_line_is_dropped() -> None:
@@ -152,7 +152,7 @@ def test_data_after_the_request_is_ignored() -> None:
     protocol, _transport = connect(factory)
     protocol.dataReceived(REQUEST + b"u:bob\nF:0:doc\nr:1:evil\n\n")
     protocol.dataReceived(b"u:bob\nF:0:doc\nr:1:evil\n\n")
-    assert set(factory.server.store.views) == {("alice", "doc")}
+    assert set(factory.server.engine.store.views) == {("alice", "doc")}
 
 
 def test_origin_restriction() -> None:
@@ -185,7 +185,8 @@ def test_connection_limit() -> None:
     assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, RequestProtocol)
+    assert isinstance(admitted, CountedProtocol)
+    assert isinstance(admitted.wrapped, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 

@@ -9,8 +9,9 @@ The transport, timing and retries belong to the caller.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from diff_match_patch import diff_match_patch
 
@@ -24,6 +25,7 @@ from mobwrite.core.delta import (
     utf16_length,
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
+from mobwrite.core.request import VERBS, Verb
 
 CLIENT_DIFF_TIMEOUT = 0.5
 _FIRST = "abcdefghijklmnopqrstuvwxyz"
@@ -121,17 +123,13 @@ class ClientSession:
             command = request.parse_command(line)
             if command is None:
                 continue
-            letter = command.letter
-            if letter in "fF":
+            verb = VERBS.get(command.letter)
+            if verb is Verb.FILE:
                 current = self._acknowledge(command)
                 if current is not None:
                     answered.add(current.name)
-            elif current is None:
-                continue
-            elif letter in "rR":
-                self._apply_raw(current, command)
-            elif letter in "dD":
-                self._apply_delta(current, command)
+            elif current is not None and verb in self._APPLY:
+                self._APPLY[verb](self, current, command)
         return answered
 
     def to_state(self) -> dict[str, Any]:
@@ -216,3 +214,8 @@ class ClientSession:
                 document.text = shadow
             document.shadow = shadow
         self.changed_remotely = True
+
+    # The reply lines that change a document, by what their letter means
+    # (the table of letters is the one the server reads requests with).
+    _APPLY: ClassVar[dict[Verb, Callable[[ClientSession, SharedText, request.Command], None]]] = {
+        Verb.RAW: _apply_raw, Verb.DELTA: _apply_delta}

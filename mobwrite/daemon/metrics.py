@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, assert_never
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -22,15 +22,16 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core.events import Event
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Answerer
 
 # Engine events counted as limits that refused work, by the limit's name.
-_LIMITS = {
-    "views_full": "MAX_VIEWS",
-    "buffers_full": "MAX_BUFFERED_BYTES",
-    "buffer_too_large": "MAX_BUFFER_SLOTS",
-    "buffer_too_deep": "MAX_BUFFER_DEPTH",
+LIMIT_EVENTS = {
+    Event.VIEWS_FULL: "MAX_VIEWS",
+    Event.BUFFERS_FULL: "MAX_BUFFERED_BYTES",
+    Event.BUFFER_TOO_LARGE: "MAX_BUFFER_SLOTS",
+    Event.BUFFER_TOO_DEEP: "MAX_BUFFER_DEPTH",
 }
 
 
@@ -90,18 +91,23 @@ class Metrics:
         info.labels(version=__version__).inc()
         registry.register(StoreCollector(store))
 
-    def observe_event(self, event: str, **fields: Any) -> None:
+    def observe_event(self, event: Event, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""
-        if event == "raw_reply":
-            self.raw_resyncs.inc()
-        elif event == "delta_refused":
-            self.delta_failures.inc()
-        elif event == "patch_failed":
-            self.patch_failures.inc(fields["failed"])
-        elif event == "raw_refused":
-            self.raw_failures.inc()
-        elif event in _LIMITS:
-            self.limit_refusals.labels(limit=_LIMITS[event]).inc()
+        match event:
+            case Event.RAW_REPLY:
+                self.raw_resyncs.inc()
+            case Event.DELTA_REFUSED:
+                self.delta_failures.inc()
+            case Event.PATCH_FAILED:
+                self.patch_failures.inc(fields["failed"])
+            case Event.RAW_REFUSED:
+                self.raw_failures.inc()
+            case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
+                  | Event.BUFFER_TOO_DEEP):
+                self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
+            case _:
+                # mypy: an event added to the enumeration must be counted here.
+                assert_never(event)
 
     def observe_flush(self, seconds: float) -> None:
         """Record how long one write to the data directory took (called by storage)."""

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
 from twisted.web.resource import Resource
+from zope.interface import implementer
 
 from mobwrite import __version__, logs
 from mobwrite.core.engine import Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.daemon.answering import Committer, MemoryOnly, RequestAnswerer, fan_out, report_event
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
-from mobwrite.daemon.health import HealthProbe, HealthResource
+from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
@@ -36,7 +37,13 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
-from mobwrite.storage.committer import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
+from mobwrite.storage.committer import (
+    DURABILITY_MODES,
+    MEMORY,
+    SNAPSHOT_INTERVAL,
+    IStorageReactor,
+    StorageService,
+)
 
 log = logs.logger("daemon")
 
@@ -54,6 +61,22 @@ ENDPOINTS = (
 
 def _setting_help(setting: Setting) -> str:
     return f"{setting.help} [{setting.name}; default: {setting.shown_default}]"
+
+
+@implementer(IReactorCore)
+class _ParseOnly:
+    """Stands in for the reactor while ``postOptions`` parses endpoint strings:
+    parsing only records the reactor, the service tree listens on the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"parsing an endpoint string used reactor.{name}")
+
+
+_PARSE_ONLY = cast(IReactorCore, _ParseOnly())
+
+
+class IDaemonReactor(IProbeReactor, IStorageReactor, IReactorCore):
+    """Everything the daemon's services use of the reactor."""
 
 
 class Options(usage.Options):
@@ -116,11 +139,9 @@ class Options(usage.Options):
             self["settings"] = check(Settings.defaults(**values))
         except SettingError as error:
             raise usage.UsageError(str(error)) from None
-        from twisted.internet import reactor
-
         for name, _, _ in ENDPOINTS:
             try:
-                serverFromString(reactor, self[name])
+                serverFromString(_PARSE_ONLY, self[name])
             except IndexError:
                 raise usage.UsageError(
                     f"--{name} {self[name]!r}: no socket was passed at that index; "
@@ -188,7 +209,7 @@ def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]
     return {b"status": StatusResource(store, clock, clock.seconds())}
 
 
-def build(options: Options, reactor: Any) -> MultiService:
+def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     """The service tree for *options*, on *reactor*."""
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
@@ -207,7 +228,7 @@ def build(options: Options, reactor: Any) -> MultiService:
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
-    mobwrite = MobwriteServer(
+    mobwrite = RequestAnswerer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
@@ -233,4 +254,6 @@ def makeService(options: Options) -> IService:
     """Build the daemon on the global reactor (twistd's entry point)."""
     from twisted.internet import reactor
 
-    return build(options, reactor)
+    # The global reactor's declared type names only its common interfaces;
+    # every reactor twistd installs also provides threads.
+    return build(options, cast(IDaemonReactor, reactor))

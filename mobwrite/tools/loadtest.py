@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ClientError
@@ -98,7 +99,7 @@ class Progress:
 class LoadTest:
     """Runs the ticks of one load test on a reactor."""
 
-    def __init__(self, reactor: Any, client: TwistedClient, rng: random.Random) -> None:
+    def __init__(self, reactor: IReactorTime, client: TwistedClient, rng: random.Random) -> None:
         self.reactor = reactor
         self.client = client
         self.rng = rng
@@ -166,7 +167,7 @@ class LoadTest:
         return elapsed
 
 
-async def load_test(reactor: Any, url: str, editors: int, documents: int, rate: float,
+async def load_test(reactor: IReactorTime, url: str, editors: int, documents: int, rate: float,
                     duration: float, original: bool, timeout: float,
                     progress: bool, keep: bool, seed: int | None) -> dict[str, Any]:
     """Run one bounded load test and return its summary."""

@@ -92,33 +92,37 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def loadtest(args: argparse.Namespace) -> int:
-    from twisted.internet import defer
-    from twisted.internet import reactor as global_reactor
+    from twisted.internet import task
+    from twisted.internet.interfaces import IReactorTime
 
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
     parse_url(args.url)  # a bad URL fails before the reactor starts
     progress = args.progress or sys.stderr.isatty()
-    reactor: Any = global_reactor
-    outcome: list[Any] = []
+    outcome: list[dict[str, Any]] = []
+    raised: list[BaseException] = []
 
-    def start() -> None:
-        running = defer.ensureDeferred(load_test(
-            reactor, args.url, args.editors, args.documents, args.rate, args.duration,
-            args.original, args.timeout, progress, args.keep, args.seed))
-        running.addBoth(lambda result: outcome.append(result))
-        running.addBoth(lambda _: reactor.stop())
+    async def run(reactor: IReactorTime) -> None:
+        # Whatever the test raises is raised again once the reactor has
+        # stopped, so that main() reports it like any other command's error.
+        try:
+            outcome.append(await load_test(
+                reactor, args.url, args.editors, args.documents, args.rate, args.duration,
+                args.original, args.timeout, progress, args.keep, args.seed))
+        except BaseException as error:
+            raised.append(error)
 
-    reactor.callWhenRunning(start)
-    reactor.run()
+    try:
+        task.react(run)
+    except SystemExit:
+        pass  # react exits when run() is over; the command's status is decided here
+    if raised:
+        raise raised[0]
     if not outcome:
         raise KeyboardInterrupt  # the reactor stopped on SIGINT before the test ended
-    result = outcome[0]
-    if hasattr(result, "raiseException"):
-        result.raiseException()
-    print_summary(result, args.json)
-    return LOADTEST_FAILED if result["errors"] else 0
+    print_summary(outcome[0], args.json)
+    return LOADTEST_FAILED if outcome[0]["errors"] else 0
 
 
 def parser() -> argparse.ArgumentParser:

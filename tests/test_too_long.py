@@ -7,9 +7,16 @@ edit back, keeps its text and succeeds once the text is short enough.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import Endpoint
+from test_tools import mobwrite, one_line_error
+
+from daemon import Daemon
 
 from mobwrite.client import operations
 from mobwrite.client.errors import DocumentTooLong
@@ -41,6 +48,11 @@ def view_state(engine: Engine, user: str, name: str) -> tuple[Any, ...]:
     view = engine.store.views[(user, name)]
     return (view.shadow, view.backup_shadow, view.client_version, view.server_version,
             view.backup_server_version, list(view.edit_stack))
+
+
+@pytest.fixture
+def name() -> str:
+    return f"long_{secrets.token_hex(6)}"
 
 
 def sync(engine: Engine, session: ClientSession) -> None:
@@ -165,3 +177,66 @@ def test_a_refused_session_state_survives_saving() -> None:
     session.build_request()
     restored = ClientSession.from_state(session.to_state())
     assert restored.documents["doc"].bases == session.documents["doc"].bases == {1: ""}
+
+
+# Through a real daemon and the ``mobwrite`` command.
+
+LONG = "".join(f"line {number:06d} of a long document\n" for number in range(4000))[:124_000]
+
+
+@pytest.fixture(scope="module")
+def small_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon whose documents hold at most 100,000 characters."""
+    running = Daemon(tmp_path_factory.mktemp("small"), "--max-chars", "100000").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["tcp", "http"])
+def small(request: pytest.FixtureRequest, small_daemon: Daemon) -> Endpoint:
+    return Endpoint(request.param,
+                    small_daemon.ports["tcp" if request.param == "tcp" else "gateway"])
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_upload_past_the_limit_fails_and_cuts_nothing(small: Endpoint, name: str,
+                                                      force: bool) -> None:
+    """A 124,000-character upload to a 100,000-character daemon exits 9 with one line,
+    and the document keeps its text whole."""
+    assert len(LONG) == 124_000
+    assert mobwrite("upload", small.url, name, stdin=b"short text\n").returncode == 0
+    result = mobwrite("upload", *(["--force"] if force else []), small.url, name,
+                      stdin=LONG.encode())
+    assert result.returncode == 9
+    assert "at most 100000 characters" in one_line_error(result)
+    assert small.text_of(name) == "short text\n"
+
+
+def test_sync_past_the_limit_fails_and_keeps_the_file(small: Endpoint, name: str,
+                                                      tmp_path: Path) -> None:
+    """sync of a file grown past the limit exits 9; the file and the document are kept."""
+    path = tmp_path / "notes.txt"
+    path.write_text("short\n")
+    assert mobwrite("sync", small.url, name, str(path)).returncode == 0
+    path.write_text(LONG)
+    result = mobwrite("sync", small.url, name, str(path))
+    assert result.returncode == 9
+    assert "at most 100000 characters" in one_line_error(result)
+    assert path.read_text() == LONG
+    assert small.text_of(name) == "short\n"
+    path.write_text(LONG[:99_000])
+    assert mobwrite("sync", small.url, name, str(path)).returncode == 0
+    assert small.text_of(name) == LONG[:99_000]
+
+
+@pytest.mark.parametrize("size", [124_000, 5 * 1024 * 1024])
+def test_the_default_limit_takes_long_documents_whole(endpoint: Endpoint, name: str,
+                                                      size: int) -> None:
+    """With the default settings, 124,000 characters and a 5 MiB document go up and
+    come back whole, over TCP and HTTP."""
+    text = (LONG * (size // len(LONG) + 1))[:size]
+    upload = mobwrite("upload", "--timeout", "120", endpoint.url, name, stdin=text.encode())
+    assert upload.returncode == 0, upload.stderr
+    download = mobwrite("download", "--timeout", "120", endpoint.url, name)
+    assert download.returncode == 0, download.stderr
+    assert download.stdout == text.encode()

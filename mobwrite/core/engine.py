@@ -3,7 +3,9 @@
 ``Engine.handle`` runs a whole request atomically against the store and
 returns the response bytes.  It takes the time as an argument, performs no
 I/O, and never raises for bad input: malformed lines are ignored and data
-that does not fit a view is answered with the server's text.  Noteworthy
+that does not fit a view is answered with the server's text.  A change that
+would make a document longer than MAX_CHARS is refused whole and the
+answer says so (``x:too_long:<limit>``, docs/defaults.md).  Noteworthy
 events go to a ``report(event, **fields)`` callable, which the adapters
 turn into log lines and metrics.
 """

@@ -8,7 +8,7 @@ import pytest
 from browser import WAIT_MS, launch
 from playwright.sync_api import sync_playwright
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 
 KEPT = "A new name creates a new document."
 

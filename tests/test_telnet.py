@@ -14,7 +14,7 @@ from pathlib import Path
 
 from servers import Endpoint
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 
 # Longer than the old 2 s limit a line; the default TIMEOUT_TELNET is 30 s.
 TYPING_PAUSE = 2.5

@@ -16,7 +16,7 @@ import pytest
 from servers import Endpoint
 from test_tools import mobwrite, one_line_error
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.client import operations
 from mobwrite.client.errors import DocumentTooLong
 from mobwrite.client.session import ClientSession

@@ -19,6 +19,7 @@ class Event(StrEnum):
     BUFFERS_FULL = "buffers_full"  # held
     BUFFER_TOO_LARGE = "buffer_too_large"  # size
     BUFFER_TOO_DEEP = "buffer_too_deep"  # depth
+    TOO_LONG = "too_long"  # user, name, limit
     RAW_REFUSED = "raw_refused"  # user, name, error
     DELTA_REFUSED = "delta_refused"  # user, name, error
     RAW_REPLY = "raw_reply"  # user, name

@@ -26,6 +26,8 @@ EVENT_LOG: dict[Event, tuple[str, str]] = {
     Event.BUFFERS_FULL: ("warn", "buffered bytes at their limit ({held}): fragment dropped"),
     Event.BUFFER_TOO_LARGE: ("info", "a buffer claiming {size} slots was refused"),
     Event.BUFFER_TOO_DEEP: ("warn", "a buffer nested deeper than {depth} levels was dropped"),
+    Event.TOO_LONG: ("info", "a change from {user!r} to {name!r} was refused: it would pass "
+                     "MAX_CHARS ({limit} characters); nothing was cut"),
     Event.RAW_REFUSED: ("info", "raw text from {user!r} for {name!r} refused: {error}"),
     Event.DELTA_REFUSED: ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     Event.RAW_REPLY: ("debug", "sent the whole text of {name!r} to {user!r}"),

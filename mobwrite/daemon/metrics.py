@@ -3,8 +3,9 @@
 Each daemon has its own ``CollectorRegistry``, so several daemons (or
 tests) in one process never mix their numbers.  Requests are counted by
 wrapping what each front end calls (``Metered``), engine events arrive as
-a report (``Metrics.observe_event``), and the store's sizes are read when
-the page is scraped.
+a report (``Metrics.observe_event``), and the store's sizes and the
+process's memory, CPU and file descriptors are read when the page is
+scraped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, assert_never
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from twisted.internet import defer
@@ -32,6 +33,7 @@ LIMIT_EVENTS = {
     Event.BUFFERS_FULL: "MAX_BUFFERED_BYTES",
     Event.BUFFER_TOO_LARGE: "MAX_BUFFER_SLOTS",
     Event.BUFFER_TOO_DEEP: "MAX_BUFFER_DEPTH",
+    Event.TOO_LONG: "MAX_CHARS",
 }
 
 
@@ -90,6 +92,8 @@ class Metrics:
                        ["version"], registry=registry)
         info.labels(version=__version__).inc()
         registry.register(StoreCollector(store))
+        # The process's memory, CPU time and open file descriptors (process_*).
+        ProcessCollector(registry=registry)
 
     def observe_event(self, event: Event, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""
@@ -103,7 +107,7 @@ class Metrics:
             case Event.RAW_REFUSED:
                 self.raw_failures.inc()
             case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
-                  | Event.BUFFER_TOO_DEEP):
+                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG):
                 self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
             case _:
                 # mypy: an event added to the enumeration must be counted here.

@@ -110,26 +110,27 @@ export class SyncClient {
     this.refused = new Map();
   }
 
-  /**
-   * Register a shared object; an already shared name keeps its state.
-   * `saved` (from snapshot()) restores the object's state and live text.
-   */
-  share(object, saved = null) {
+  /** Register a shared object; an already shared name keeps its state. */
+  share(object) {
     if (!NAME_PATTERN.test(object.name)) {
       this.log(`refusing to share ${JSON.stringify(object.name)}: not a valid name`);
       return false;
     }
     if (this.shadows.has(object.name)) return false;
-    const shadow = new Shadow(object);
-    this.shadows.set(object.name, shadow);
-    if (saved) {
-      for (const key of SAVED_FIELDS) shadow[key] = structuredClone(saved[key]);
-      shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
-      if (typeof saved.live === 'string' && object.getClientText() !== saved.live) {
-        object.setClientText(saved.live);
-      }
-    }
+    this.shadows.set(object.name, new Shadow(object));
     return true;
+  }
+
+  /**
+   * Give a shared object the state `saved` (one entry of snapshot(), from
+   * an earlier page) and put its live text back on the page.
+   */
+  restore(name, saved) {
+    const shadow = this.shadows.get(name);
+    if (!shadow) return;
+    for (const key of SAVED_FIELDS) shadow[key] = structuredClone(saved[key]);
+    shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
+    if (shadow.object.getClientText() !== saved.live) shadow.object.setClientText(saved.live);
   }
 
   /**
@@ -359,6 +360,16 @@ export class SyncClient {
     if (live === null) return;
     const merged = applyPatches(this.dmp, patches, live).text;
     if (merged !== live) object.setClientText(merged);
+  }
+
+  /** True while some object has edits not yet sent, or sent and not acknowledged. */
+  get unsent() {
+    if (this.pending) return true;
+    for (const shadow of this.shadows.values()) {
+      const live = shadow.object.getClientText();
+      if (live !== null && live !== shadow.text) return true;
+    }
+    return false;
   }
 
   /** True while some object has edits the server has not acknowledged. */

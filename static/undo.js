@@ -1,16 +1,20 @@
 // Undo and redo of the person's own edits in a text field, across other
-// people's changes. No DOM: positions and strings only (see handlers.js).
+// people's changes. No DOM: strings and positions only (see handlers.js).
 //
-// Every entry is kept in the coordinates of the text as it is now: the
-// region [start, start + inserted.length) holds what the edit inserted, and
-// undoing it puts `removed` back there. Each change moves the entries: the
-// person's own changes (and undos) widen an entry they touch, so undoing
-// them in order stays exact; a change by someone else that touches an
-// entry drops that entry, so an undo never removes another person's text.
+// Each step is kept as the field's text right after it had it: the step
+// put `inserted` at `start` in place of `removed`, between `left` and
+// `right`. Undoing is a patch from that text to the one without the step,
+// applied to the text as it is now, found by its context the way remote
+// changes are merged: with no remote change it lands exactly where it was;
+// after one, other people's text around it stays.
+
+import { applyPatches, createDmp } from './patching.js';
 
 // Typing within this many ms of the last edit, at its end, is one undo step.
 export const GROUP_MS = 1000;
 const LIMIT = 500;
+// Characters of context kept on either side of a step.
+const CONTEXT = 16;
 
 /**
  * The one change turning `before` into `after` as [start, removed, inserted].
@@ -26,108 +30,84 @@ export function splice(before, after, end = null) {
   return [prefix, before.slice(prefix, before.length - suffix), after.slice(prefix, after.length - suffix)];
 }
 
-/**
- * Move `entry` through a change replacing `removed` at `start` by `inserted`.
- * Returns false when the entry must be dropped (someone else changed it).
- */
-function transform(entry, start, removed, inserted, remote) {
-  const a = entry.start;
-  const b = a + entry.inserted.length;
-  const end = start + removed.length;
-  if (!remote && entry.covered && start === a && removed === '') {
-    // Putting back what an own change took from over this entry's place
-    // (undoing or redoing in order): the entry holds it again.
-    entry.inserted = inserted;
-    entry.covered = false;
-    return true;
-  }
-  if (a === b && start === a && removed === '') {
-    // Text put where an erasure was: it goes on the side the erasure last touched.
-    if (entry.after) entry.start += inserted.length;
-    return true;
-  }
-  if (end <= a) {
-    entry.start += inserted.length - removed.length;
-    if (end === a) entry.after = true;
-    return true;
-  }
-  if (start >= b) {
-    if (start === b) entry.after = false;
-    return true;
-  }
-  if (remote) return false;
-  const left = start < a ? removed.slice(0, a - start) : '';
-  const right = end > b ? removed.slice(removed.length - (end - b)) : '';
-  const from = Math.min(a, start);
-  const region = left + entry.inserted + right;
-  entry.inserted = region.slice(0, start - from) + inserted + region.slice(end - from);
-  entry.removed = left + entry.removed + right;
-  entry.start = from;
-  entry.covered = entry.inserted === '';
-  return true;
+/** A step: `inserted` at `start` of `text` took the place of `removed`. */
+function step(text, start, removed, inserted, time) {
+  const end = start + inserted.length;
+  return {
+    start, removed, inserted, time,
+    left: text.slice(Math.max(start - CONTEXT, 0), start),
+    right: text.slice(end, end + CONTEXT),
+  };
 }
 
 export class UndoHistory {
   constructor() {
     this.undos = [];
     this.redos = [];
-  }
-
-  /** The person replaced `removed` at `start` by `inserted`, at `time` ms. */
-  record(start, removed, inserted, time) {
-    if (removed === inserted) return;
-    this.redos = [];
-    const top = this.undos.at(-1);
-    this.#move(start, removed, inserted, false, top);
-    if (top && time - top.time < GROUP_MS && UndoHistory.#join(top, start, removed, inserted)) {
-      top.time = time;
-      if (top.removed === '' && top.inserted === '') this.undos.pop();
-      return;
-    }
-    if (top) transform(top, start, removed, inserted, false);
-    this.undos.push({ start, removed, inserted, time, after: true });
-    if (this.undos.length > LIMIT) this.undos.shift();
-  }
-
-  /** Someone else replaced `removed` at `start` by `inserted`. */
-  remote(start, removed, inserted) {
-    this.#move(start, removed, inserted, true);
+    this.dmp = createDmp();
   }
 
   /**
-   * Take back the last edit of `text` (the field's text now): returns
-   * { start, end, text } to put in place of [start, end), or null.
+   * The person replaced `removed` at `start` by `inserted` at `time` ms,
+   * giving `text`.
+   */
+  record(text, start, removed, inserted, time) {
+    if (removed === inserted) return;
+    this.redos = [];
+    const top = this.undos.at(-1);
+    if (top && time - top.time < GROUP_MS && UndoHistory.#join(top, start, removed, inserted)) {
+      this.undos.pop();
+      if (top.removed !== top.inserted) this.undos.push(step(text, top.start, top.removed, top.inserted, time));
+      return;
+    }
+    this.undos.push(step(text, start, removed, inserted, time));
+    if (this.undos.length > LIMIT) this.undos.shift();
+  }
+
+  /** Someone else replaced `removed` at `start` by `inserted`: steps after it move along. */
+  remote(start, removed, inserted) {
+    const end = start + removed.length;
+    for (const entry of [...this.undos, ...this.redos]) {
+      if (end <= entry.start) entry.start += inserted.length - removed.length;
+    }
+  }
+
+  /**
+   * Take back the last step from `text` (the field's text now): returns
+   * { start, end, text } to put in place of [start, end), or null when
+   * there is none or it no longer fits (then it is forgotten).
    */
   undo(text) {
-    return this.#swap(this.undos, this.redos, text);
+    return this.#revert(this.undos, this.redos, text);
   }
 
-  /** Do again the last undone edit: like undo(). */
+  /** Do again the last undone step: like undo(). */
   redo(text) {
-    return this.#swap(this.redos, this.undos, text);
+    return this.#revert(this.redos, this.undos, text);
   }
 
-  #swap(from, to, text) {
+  #revert(from, to, text) {
     const entry = from.pop();
     if (!entry) return null;
-    const end = entry.start + entry.inserted.length;
-    if (text.slice(entry.start, end) !== entry.inserted) {
-      // The field changed behind our back: no step can be trusted any more.
-      this.undos = [];
-      this.redos = [];
+    const before = entry.left + entry.inserted + entry.right;
+    const after = entry.left + entry.removed + entry.right;
+    const patches = this.dmp.patch_make(before, after);
+    const offset = entry.start - entry.left.length;
+    for (const patch of patches) {
+      patch.start1 += offset;
+      patch.start2 += offset;
+    }
+    const result = applyPatches(this.dmp, patches, text);
+    if (!result.applied.every(Boolean)) return null;
+    const [start, removed, inserted] = splice(text, result.text);
+    // Only the step's own text may go, and only what it replaced come back:
+    // never someone else's text typed into the middle of it.
+    if (removed === inserted || !before.includes(removed) || !after.includes(inserted)
+        || inserted.length - removed.length !== entry.removed.length - entry.inserted.length) {
       return null;
     }
-    this.#move(entry.start, entry.inserted, entry.removed, false);
-    to.push({ start: entry.start, removed: entry.inserted, inserted: entry.removed, time: -Infinity, after: true });
-    return { start: entry.start, end, text: entry.removed };
-  }
-
-  /** Move every entry but `except` through a change. */
-  #move(start, removed, inserted, remote, except = null) {
-    for (const stack of [this.undos, this.redos]) {
-      const kept = stack.filter((entry) => entry === except || transform(entry, start, removed, inserted, remote));
-      stack.splice(0, stack.length, ...kept);
-    }
+    to.push(step(result.text, start, removed, inserted, -Infinity));
+    return { start, end: start + removed.length, text: inserted };
   }
 
   /** Fold a change into `top` when it continues it (typing on, or erasing backwards). */

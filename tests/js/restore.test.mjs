@@ -1,4 +1,4 @@
-// A page's sync state saved with snapshot() and restored by share(object, saved)
+// A page's sync state saved with snapshot() and given back by restore(name, saved)
 // on the next page: unsent edits survive and merge at the next sync (issue 14).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -55,7 +55,8 @@ test('a restored page shows the saved text and resends the unacknowledged edits 
   const saved = closedOffline('Hello', ' world');
   const memo = field('memo');
   const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(memo, saved.memo);
+  client.share(memo);
+  client.restore('memo', saved.memo);
   assert.equal(memo.text, 'Hello world!');
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:1:memo\nd:1:=5\t+ world\nd:2:=11\t+!\n\n');
   // The server kept the view: it applies both and merges another person's edit.
@@ -68,7 +69,8 @@ test('a restored page whose view the server lost puts its unsent edits on the se
   const saved = closedOffline('Hello', ' world');
   const memo = field('memo');
   const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(memo, saved.memo);
+  client.share(memo);
+  client.restore('memo', saved.memo);
   client.buildRequest();
   // A new view: the server reseeds with its text, which someone else changed meanwhile.
   client.applyResponse('F:0:memo\nr:0:Hello there\n\n');
@@ -85,7 +87,8 @@ test('a restored page with nothing unsent takes the server\'s text on a reseed',
   const saved = JSON.parse(JSON.stringify(first.snapshot()));
   const again = field('memo');
   const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(again, saved.memo);
+  client.share(again);
+  client.restore('memo', saved.memo);
   client.buildRequest();
   client.applyResponse('F:0:memo\nr:0:Hi, changed since\n\n');
   assert.equal(again.text, 'Hi, changed since');

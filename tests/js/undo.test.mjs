@@ -17,7 +17,7 @@ class Field {
     this.time += pause + 10;
     const removed = this.text.slice(start, end);
     this.text = this.text.slice(0, start) + text + this.text.slice(end);
-    this.history.record(start, removed, text, this.time);
+    this.history.record(this.text, start, removed, text, this.time);
   }
 
   type(at, text, pause = 0) {
@@ -77,15 +77,16 @@ test('undo after a remote edit takes back only the own typing; the other text st
   assert.equal(field.text, 'Oh, THEIRS shared mine');
 });
 
-test('a remote edit inside an own edit drops that step only; older steps still undo', () => {
+test('a step someone else typed into is not undone (their text stays); older steps still are', () => {
   const field = new Field();
   field.type(0, 'one');
   field.type(3, ' two', GROUP_MS);
   field.remote(5, 5, 'X');
   assert.equal(field.text, 'one tXwo');
+  assert.equal(field.undo(), false);
+  assert.equal(field.text, 'one tXwo');
   field.undo();
   assert.equal(field.text, ' tXwo');
-  assert.equal(field.undo(), false);
 });
 
 test('erasing is grouped and restored in place', () => {
@@ -109,7 +110,7 @@ test('backspacing over what was just typed stays in the same step', () => {
   assert.equal(field.text, '');
 });
 
-test('an own edit inside an older own edit undoes in order, exactly', () => {
+test('an own edit inside an older own edit undoes in order, exactly, around remote text', () => {
   const field = new Field();
   field.type(0, 'hello');
   field.edit(1, 4, 'X', GROUP_MS);
@@ -124,6 +125,19 @@ test('an own edit inside an older own edit undoes in order, exactly', () => {
   assert.equal(field.text, 'hXo there');
 });
 
+test('an own edit within an older step undoes in order, exactly', () => {
+  const field = new Field();
+  field.type(0, 'hello');
+  field.type(5, ' you', GROUP_MS);
+  field.edit(1, 4, 'X', GROUP_MS);
+  assert.equal(field.text, 'hXo you');
+  field.undo();
+  assert.equal(field.text, 'hello you');
+  field.undo();
+  field.undo();
+  assert.equal(field.text, '');
+});
+
 test('a new edit clears what could be redone', () => {
   const field = new Field();
   field.type(0, 'abc');
@@ -133,15 +147,7 @@ test('a new edit clears what could be redone', () => {
   assert.equal(field.text, 'x');
 });
 
-test('a text changed behind the history\'s back forgets every step rather than guess', () => {
-  const field = new Field();
-  field.type(0, 'abc');
-  field.text = 'zzz';
-  assert.equal(field.undo(), false);
-  assert.equal(field.text, 'zzz');
-});
-
-test('any run of own edits undoes back to the start', () => {
+test('any run of own edits undoes back to the start, and redoes through the same texts', () => {
   let seed = 7;
   const random = (n) => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -155,7 +161,11 @@ test('any run of own edits undoes back to the start', () => {
       const to = from + random(Math.min(3, field.text.length - from) + 1);
       field.edit(from, to, 'xyz'.slice(0, random(3)), random(2) * GROUP_MS);
     }
-    while (field.undo());
+    const texts = [field.text];
+    while (field.undo()) texts.push(field.text);
     assert.equal(field.text, start);
+    texts.pop();
+    while (field.redo()) assert.equal(field.text, texts.pop());
+    assert.deepEqual(texts, []);
   }
 });

@@ -37,6 +37,15 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGUMENTS)
 
 
+def launch_profile(playwright: Playwright, directory: Path) -> BrowserContext:
+    """Debian's Chromium, headless, on a profile kept in *directory*: closing
+    and launching it again is a browser restart."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run `make test-setup`, which installs it")
+    return playwright.chromium.launch_persistent_context(
+        str(directory), executable_path=str(CHROMIUM), args=ARGUMENTS, headless=True)
+
+
 class Tab:
     """One page of the editor site, with its script errors and requests collected."""
 

@@ -71,10 +71,10 @@ test('a refused first raw text is sent raw again next time', () => {
   const client = new SyncClient({ userId: 'wkq7r2mz' });
   client.share(memo);
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:0:memo\nr:1:too long\n\n');
-  client.applyResponse('F:0:memo\nx:too_long:4\nr:0:\n\n');
+  client.applyResponse('F:0:memo\nx:too_long:4\nd:0:\n\n');
   assert.equal(memo.text, 'too long');
   memo.text = 'ok';
-  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:0:memo\nr:1:ok\n\n');
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:1:memo\nr:1:ok\n\n');
 });
 
 test('an unknown x line is ignored and clears nothing', () => {

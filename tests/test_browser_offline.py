@@ -157,7 +157,8 @@ def test_a_full_document_keeps_the_text_on_the_page_and_says_so(
         tab = Tab(context, editor(daemon, "editor.html", name))
         tab.type_at(TEXT, 0, "x" * 30)
         tab.wait_for_state("synced")
-        tab.type_at(TEXT, 30, "y" * 15)
+        # One paste: one edit, refused whole.
+        tab.page.keyboard.insert_text("y" * 15)
         tab.wait_for_state("full")
         assert "full (limit 40 characters)" in badge(tab)
         assert tab.value(TEXT) == "x" * 30 + "y" * 15

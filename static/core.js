@@ -302,18 +302,15 @@ export class SyncClient {
     shadow.clientVersion = shadow.acknowledged;
     shadow.serverVersion = version;
     shadow.editStack = [];
-    if (letter === 'R') {
+    const live = shadow.object.getClientText();
+    if (base !== null && text !== '' && live !== null && live !== base && shadow.object.mergeChanges !== false) {
+      // A restored page the server no longer follows (its view expired, or
+      // the saved versions are behind): put the edits saved unsent (base to
+      // live text) on top of the server's text rather than lose them.
+      const patches = this.dmp.patch_make(base, clientDiff(this.dmp, base, live));
+      shadow.object.setClientText(applyPatches(this.dmp, patches, text).text);
+    } else if (letter === 'R' || (base !== null && text !== '' && live !== null)) {
       shadow.object.setClientText(text);
-    } else if (base !== null && text !== '') {
-      // The server no longer knows this page's view (it expired): put the
-      // edits saved unsent (base to live text) on top of the server's text.
-      const live = shadow.object.getClientText();
-      if (live !== null && live !== base) {
-        const patches = this.dmp.patch_make(base, clientDiff(this.dmp, base, live));
-        shadow.object.setClientText(applyPatches(this.dmp, patches, text).text);
-      } else if (live !== null) {
-        shadow.object.setClientText(text);
-      }
     }
     shadow.restored = null;
     this.changedRemotely = true;

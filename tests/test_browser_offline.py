@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from browser import Tab, launch, launch_profile
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, Playwright, sync_playwright
 from test_browser import editor, no_script_errors, server_text
 
 from daemon import Daemon
@@ -63,8 +63,9 @@ def badge(tab: Tab) -> str:
 
 def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restarted_daemon(
         tmp_path: Path, playwright: Playwright, name: str) -> None:
-    """Daemon stopped, text typed, browser closed; the page opens from the service
-    worker with the text kept, and delivers it once the daemon is back."""
+    """Daemon stopped, text typed, tab closed (after a warning), browser closed; the
+    page opens from the service worker with the text kept, and delivers it once
+    the daemon is back."""
     first = Daemon(tmp_path).start()
     profile = tmp_path / "profile"
     context = launch_profile(playwright, profile)
@@ -80,6 +81,17 @@ def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restart
     tab.wait_for_state("offline")
     tab.wait(SAVED, "before and during")
     no_script_errors(tab)
+    # Closing the tab with edits that cannot leave asks first.
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.type)
+        dialog.accept()
+
+    tab.page.on("dialog", answer)
+    with tab.page.expect_event("close"):
+        tab.page.close(run_before_unload=True)
+    assert asked == ["beforeunload"]
     context.close()
 
     context = launch_profile(playwright, profile)

@@ -93,3 +93,14 @@ test('a restored page with nothing unsent takes the server\'s text on a reseed',
   client.applyResponse('F:0:memo\nr:0:Hi, changed since\n\n');
   assert.equal(again.text, 'Hi, changed since');
 });
+
+test('a restored page told to overwrite (R) still keeps its unsent edits, on the server\'s text', () => {
+  const saved = closedOffline('Hello', ' world');
+  const memo = field('memo');
+  const client = new SyncClient({ userId: 'wkq7r2mz' });
+  client.share(memo);
+  client.restore('memo', saved.memo);
+  client.buildRequest();
+  client.applyResponse('F:1:memo\nR:4:Hello there\n\n');
+  assert.equal(memo.text, 'Hello world! there');
+});

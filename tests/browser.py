@@ -37,12 +37,10 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGUMENTS)
 
 
-def launch_profile(playwright: Playwright, directory: Path) -> BrowserContext:
-    """Debian's Chromium, headless, on a profile kept in *directory*: closing
-    and launching it again is a browser restart."""
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: run `make test-setup`, which installs it")
-    return playwright.chromium.launch_persistent_context(
+def launch_profile(browser: Browser, directory: Path) -> BrowserContext:
+    """Another Chromium like *browser*, on a profile kept in *directory*:
+    closing it and launching it again is a browser restart."""
+    return browser.browser_type.launch_persistent_context(
         str(directory), executable_path=str(CHROMIUM), args=ARGUMENTS, headless=True)
 
 

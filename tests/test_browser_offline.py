@@ -9,45 +9,18 @@ person's own typing, whatever arrived from others meanwhile.
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Tab, launch, launch_profile
-from playwright.sync_api import Browser, BrowserContext, Dialog, Playwright, sync_playwright
+from browser import Tab, launch_profile
+from playwright.sync_api import Browser, BrowserContext, Dialog
 from test_browser import editor, no_script_errors, server_text
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 
 TEXT = "#text"
 SAVED = """text => Object.keys(localStorage).some(key => key.startsWith('mobwrite.session.')
     && JSON.stringify(JSON.parse(localStorage.getItem(key))).includes(text))"""
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    running = launch(playwright)
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    fresh = browser.new_context()
-    yield fresh
-    fresh.close()
-
-
-@pytest.fixture
-def name() -> str:
-    return "doc" + secrets.token_hex(4)
 
 
 def same_ports(stopped: Daemon, *options: str) -> Daemon:
@@ -62,13 +35,13 @@ def badge(tab: Tab) -> str:
 
 
 def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restarted_daemon(
-        tmp_path: Path, playwright: Playwright, name: str) -> None:
+        tmp_path: Path, browser: Browser, name: str) -> None:
     """Daemon stopped, text typed, tab closed (after a warning), browser closed; the
     page opens from the service worker with the text kept, and delivers it once
     the daemon is back."""
     first = Daemon(tmp_path).start()
     profile = tmp_path / "profile"
-    context = launch_profile(playwright, profile)
+    context = launch_profile(browser, profile)
     try:
         tab = Tab(context, editor(first, "editor.html", name))
         tab.type_at(TEXT, 0, "before")
@@ -94,7 +67,7 @@ def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restart
     assert asked == ["beforeunload"]
     context.close()
 
-    context = launch_profile(playwright, profile)
+    context = launch_profile(browser, profile)
     try:
         reopened = Tab(context, editor(first, "editor.html", name))
         assert reopened.value(TEXT) == "before and during"

@@ -4,19 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SyncClient } from '../../static/core.js';
-
-function field(name, text = '') {
-  return {
-    name,
-    text,
-    getClientText() {
-      return this.text;
-    },
-    setClientText(value) {
-      this.text = value;
-    },
-  };
-}
+import { field } from './fields.mjs';
 
 /** A client whose `memo` the server already holds as `text`. */
 function synced(text) {

@@ -4,19 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SyncClient } from '../../static/core.js';
-
-function field(name, text = '') {
-  return {
-    name,
-    text,
-    getClientText() {
-      return this.text;
-    },
-    setClientText(value) {
-      this.text = value;
-    },
-  };
-}
+import { field } from './fields.mjs';
 
 /** A page that synced `text`, then had `typed` appended while its answer was lost. */
 function closedOffline(text, typed) {
@@ -31,6 +19,15 @@ function closedOffline(text, typed) {
   memo.text += '!';
   // Through JSON, as the page stores it.
   return JSON.parse(JSON.stringify(client.snapshot()));
+}
+
+/** A new page given the saved state of its `memo`. */
+function reopened(saved) {
+  const memo = field('memo');
+  const client = new SyncClient({ userId: 'wkq7r2mz' });
+  client.share(memo);
+  client.restore('memo', saved);
+  return { client, memo };
 }
 
 test('a snapshot holds the live text and the shadow state, and says it is unsent', () => {
@@ -53,10 +50,7 @@ test('a synced snapshot is not unsent', () => {
 
 test('a restored page shows the saved text and resends the unacknowledged edits with the new one', () => {
   const saved = closedOffline('Hello', ' world');
-  const memo = field('memo');
-  const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(memo);
-  client.restore('memo', saved.memo);
+  const { client, memo } = reopened(saved.memo);
   assert.equal(memo.text, 'Hello world!');
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:1:memo\nd:1:=5\t+ world\nd:2:=11\t+!\n\n');
   // The server kept the view: it applies both and merges another person's edit.
@@ -67,10 +61,7 @@ test('a restored page shows the saved text and resends the unacknowledged edits 
 
 test('a restored page whose view the server lost puts its unsent edits on the server\'s text', () => {
   const saved = closedOffline('Hello', ' world');
-  const memo = field('memo');
-  const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(memo);
-  client.restore('memo', saved.memo);
+  const { client, memo } = reopened(saved.memo);
   client.buildRequest();
   // A new view: the server reseeds with its text, which someone else changed meanwhile.
   client.applyResponse('F:0:memo\nr:0:Hello there\n\n');
@@ -85,10 +76,7 @@ test('a restored page with nothing unsent takes the server\'s text on a reseed',
   first.buildRequest();
   first.applyResponse('F:1:memo\nd:0:=2\n\n');
   const saved = JSON.parse(JSON.stringify(first.snapshot()));
-  const again = field('memo');
-  const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(again);
-  client.restore('memo', saved.memo);
+  const { client, memo: again } = reopened(saved.memo);
   client.buildRequest();
   client.applyResponse('F:0:memo\nr:0:Hi, changed since\n\n');
   assert.equal(again.text, 'Hi, changed since');
@@ -96,10 +84,7 @@ test('a restored page with nothing unsent takes the server\'s text on a reseed',
 
 test('a restored page told to overwrite (R) still keeps its unsent edits, on the server\'s text', () => {
   const saved = closedOffline('Hello', ' world');
-  const memo = field('memo');
-  const client = new SyncClient({ userId: 'wkq7r2mz' });
-  client.share(memo);
-  client.restore('memo', saved.memo);
+  const { client, memo } = reopened(saved.memo);
   client.buildRequest();
   client.applyResponse('F:1:memo\nR:4:Hello there\n\n');
   assert.equal(memo.text, 'Hello world! there');

@@ -128,7 +128,8 @@ export class SyncClient {
   restore(name, saved) {
     const shadow = this.shadows.get(name);
     if (!shadow) return;
-    for (const key of SAVED_FIELDS) shadow[key] = structuredClone(saved[key]);
+    for (const key of SAVED_FIELDS) shadow[key] = saved[key];
+    shadow.editStack = saved.editStack.map((entry) => [...entry]);
     shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
     if (shadow.object.getClientText() !== saved.live) shadow.object.setClientText(saved.live);
   }
@@ -143,7 +144,8 @@ export class SyncClient {
       const live = shadow.object.getClientText();
       if (live === null) continue;
       saved[name] = { live };
-      for (const key of SAVED_FIELDS) saved[name][key] = structuredClone(shadow[key]);
+      for (const key of SAVED_FIELDS) saved[name][key] = shadow[key];
+      saved[name].editStack = shadow.editStack.map((entry) => [...entry]);
     }
     return saved;
   }

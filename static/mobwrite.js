@@ -10,8 +10,11 @@ import { SavedSessions } from './saved.js';
 import { fetchTransport, jsonpTransport } from './transport.js';
 
 const SHARE_DELAY = 10;
-// Typing is saved this long after the last keystroke (and at once on leaving).
+// Typing is saved this long after a keystroke (and at once on leaving), or
+// SAVE_SHARE times as long as the last save took: a large document is
+// saved less often, so that saving takes a small share of the time.
 const SAVE_DELAY = 200;
+const SAVE_SHARE = 20;
 
 const client = new SyncClient({ log: (message) => debug(message) });
 const listeners = new Map();
@@ -51,6 +54,7 @@ const sessions = globalThis.navigator?.locks && globalThis.localStorage
 let session = null;
 let claiming = null;
 let saveTimer = null;
+let saveCost = 0;
 
 function wireName(name) {
   return client.settings.idPrefix + name;
@@ -86,14 +90,16 @@ function save() {
   clearTimeout(saveTimer);
   saveTimer = null;
   if (!session || loop.held) return;
+  const start = performance.now();
   for (const [name, saved] of Object.entries(client.snapshot())) session.documents[wireName(name)] = saved;
   session.gateway = mobwrite.syncGateway;
   session.savedAt = Date.now();
   sessions.save(session);
+  saveCost = performance.now() - start;
 }
 
 function saveSoon() {
-  if (saveTimer === null && session) saveTimer = setTimeout(save, SAVE_DELAY);
+  if (saveTimer === null && session) saveTimer = setTimeout(save, Math.max(SAVE_DELAY, SAVE_SHARE * saveCost));
 }
 
 function resolve(target) {

@@ -8,7 +8,6 @@ person's own typing, whatever arrived from others meanwhile.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,13 @@ def same_ports(stopped: Daemon, *options: str) -> Daemon:
 
 def badge(tab: Tab) -> str:
     return tab.page.locator("#state").inner_text()
+
+
+def wait_for_badge(tab: Tab, pattern: str) -> None:
+    """Block until the state badge's text matches the regular expression *pattern*
+    (an offline badge is redrawn four times a second)."""
+    tab.wait("pattern => new RegExp(pattern).test(document.getElementById('state').textContent)",
+             pattern)
 
 
 def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restarted_daemon(
@@ -72,7 +78,7 @@ def test_text_typed_offline_survives_closing_the_browser_and_reaches_the_restart
         reopened = Tab(context, editor(first, "editor.html", name))
         assert reopened.value(TEXT) == "before and during"
         reopened.wait_for_state("offline")
-        assert badge(reopened).startswith("Offline — edits kept, retrying")
+        wait_for_badge(reopened, "^Offline — edits kept, retrying")
         second = same_ports(first)
         try:
             reopened.wait_for_state("synced")
@@ -98,7 +104,7 @@ def test_retry_now_sends_at_once_when_the_daemon_is_back(
     tab.page.evaluate("() => Object.assign(mobwrite, {minSyncInterval: 60000, maxRetryInterval: 60000})")
     tab.type_at(TEXT, len("kept"), " offline")
     tab.wait("() => mobwrite.retryIn > 30000")
-    assert re.fullmatch(r"Offline — edits kept, retrying in \d+ s", badge(tab))
+    wait_for_badge(tab, r"^Offline — edits kept, retrying in \d+ s$")
     second = same_ports(first)
     try:
         tab.page.click("#retry")

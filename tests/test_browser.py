@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import WAIT_MS, Tab, launch
+from browser import WAIT_MS, Tab
 from http_client import post_q
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 from benchmarks.daemon import Daemon
 
 TEXT = "#text"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One Chromium for every page test."""
-    with sync_playwright() as playwright:
-        running = launch(playwright)
-        yield running
-        running.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser profile per test (each page gets its own user id anyway)."""
-    fresh = browser.new_context()
-    yield fresh
-    fresh.close()
-
-
-@pytest.fixture
-def name() -> str:
-    """A document name no other test uses."""
-    return "doc" + secrets.token_hex(4)
 
 
 def editor(daemon: Daemon, page: str, name: str) -> str:

@@ -77,6 +77,11 @@ def parse_address(value: str) -> str:
     return value.strip()
 
 
+def parse_path(value: str) -> str:
+    """A file's path, or empty for none."""
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one setting is named, parsed, defaulted and explained."""
@@ -152,6 +157,9 @@ SETTINGS = (
             "deepest nesting of buffers inside buffers"),
     Setting("MAX_CONNECTIONS", parse_count, 1000,
             "most connections open at once on each port; more are closed at once"),
+    Setting("AUTH_SECRET_FILE", parse_path, "",
+            "key file of access control (mobwrite token new-key); when set, the gateway "
+            "and /status need signed tokens (docs/security.md); empty = everything is public"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -179,6 +187,7 @@ class Settings:
     max_buffered_bytes: int
     max_buffer_depth: int
     max_connections: int
+    auth_secret_file: str
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

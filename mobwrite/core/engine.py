@@ -79,11 +79,22 @@ class Engine:
         # The view whose delta was just merged, the version of the master
         # its shadow was, and the version its own change made (if any).
         self._lineage: tuple[View, int, int | None] | None = None
+        self._may_write = True
 
-    def handle(self, data: bytes, now: float) -> Outcome:
-        """Execute one complete request and return its response."""
-        body = self._run(data, now, depth=0)
-        self._lineage = None
+    def handle(self, data: bytes, now: float, may_write: bool = True) -> Outcome:
+        """Execute one complete request and return its response.
+
+        With *may_write* false (a read-only token, core/access.py) edits
+        reach the view's shadow, so the versions stay in step, but never
+        the master: the reply, a delta from the shadow to the master,
+        undoes them on the client.
+        """
+        self._may_write = may_write
+        try:
+            body = self._run(data, now, depth=0)
+        finally:
+            self._may_write = True
+            self._lineage = None
         return Outcome(body, bool(self.store.changes))
 
     # Parsing (7.1)
@@ -238,6 +249,9 @@ class Engine:
         view.edit_stack.clear()
         document = view.document
         if (action.force or document.text is None) and document.text != text:
+            if not self._may_write:
+                self._read_only(action)
+                return action.force
             self.store.set_text(document, text, now)
         return action.force
 
@@ -262,6 +276,10 @@ class Engine:
         view.shadow = view.backup_shadow = result_text(diffs)
         view.backup_server_version = view.server_version
         document = view.document
+        if not self._may_write:
+            if not is_no_op(diffs):
+                self._read_only(action)
+            return action.force
         if document.text is None:
             self.store.set_text(document, view.shadow, now)
             return False
@@ -280,6 +298,10 @@ class Engine:
             own = history.version if history.version != before else None
             self._lineage = (view, since, own)
         return action.force
+
+    def _read_only(self, action: Action) -> None:
+        """An edit without the write right: the master keeps its text."""
+        self.report("read_only", user=action.user, name=action.name)
 
     def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
                now: float) -> Splice | None:

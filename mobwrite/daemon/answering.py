@@ -29,14 +29,18 @@ _EVENTS = {
     "delta_refused": ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),
     "patch_failed": ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
+    "read_only": ("info", "an edit of {name!r} by {user!r} was dropped: read-only token"),
+    "access_refused": ("info", "refused a {transport} request from {peer} "
+                               "(subject {subject!r}): {reason}"),
 }
 
 
 class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        """The response to *request*, once what it changed is durable."""
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable; with
+        *may_write* false its edits never reach the masters."""
 
 
 class Committer(Protocol):
@@ -87,9 +91,9 @@ class MobwriteServer:
     def store(self) -> Store:
         return self.engine.store
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
-        outcome = self.engine.handle(request, self.clock.seconds())
+        outcome = self.engine.handle(request, self.clock.seconds(), may_write)
         if not outcome.changed:
             return defer.succeed(outcome.body)
         return self.committer.durable().addCallback(lambda _: outcome.body)

@@ -81,6 +81,10 @@ class Metrics:
         self.limit_refusals = Counter(
             "mobwrite_limit_refusals", "Work refused because a limit was reached",
             ["limit"], registry=registry)
+        self.access_refusals = Counter(
+            "mobwrite_access_refusals",
+            "Requests refused by access control (403), and edits dropped for a read-only "
+            "token (reason read_only), by reason", ["reason"], registry=registry)
         self.flush_seconds = Histogram(
             "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
             registry=registry)
@@ -100,6 +104,10 @@ class Metrics:
             self.patch_failures.inc(fields["failed"])
         elif event == "raw_refused":
             self.raw_failures.inc()
+        elif event == "read_only":
+            self.access_refusals.labels(reason="read_only").inc()
+        elif event == "access_refused":
+            self.access_refusals.labels(reason=fields["kind"]).inc()
         elif event in _LIMITS:
             self.limit_refusals.labels(limit=_LIMITS[event]).inc()
 
@@ -131,8 +139,9 @@ class Metered:
         self.metrics = metrics
         self.transport = transport
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        return self.server.answer(request).addBoth(self._record, self.metrics.timer())
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        return self.server.answer(request, may_write).addBoth(
+            self._record, self.metrics.timer())
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from twisted.python.components import Componentized
 from twisted.web.resource import Resource
 
 from mobwrite import __version__, logs
-from mobwrite.core.engine import Engine
+from mobwrite.core.engine import Engine, Report
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
@@ -37,6 +38,7 @@ from mobwrite.settings import (
     parse_settings_file,
 )
 from mobwrite.storage.committer import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
+from mobwrite.tokens import Gatekeeper, KeyFileError
 
 log = logs.logger("daemon")
 
@@ -114,7 +116,8 @@ class Options(usage.Options):
                 f"use one of {', '.join(DURABILITY_MODES)}")
         try:
             self["settings"] = check(Settings.defaults(**values))
-        except SettingError as error:
+            self["gatekeeper"] = Gatekeeper.from_settings(self["settings"])
+        except (SettingError, KeyFileError) as error:
             raise usage.UsageError(str(error)) from None
         from twisted.internet import reactor
 
@@ -144,10 +147,12 @@ class Daemon(MultiService):
     wins).
     """
 
-    def __init__(self, store: Store, log_observer: ILogObserver | None) -> None:
+    def __init__(self, store: Store, log_observer: ILogObserver | None,
+                 warnings: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.store = store
         self.log_observer = log_observer
+        self.warnings = warnings
 
     def setServiceParent(self, parent: Any) -> None:
         if self.log_observer is not None and isinstance(parent, Componentized):
@@ -156,6 +161,8 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         log.info("mobwrite {version} starting", version=__version__)
+        for warning in self.warnings:
+            log.warn(warning)
         super().startService()
 
     def stopService(self) -> defer.Deferred[None]:
@@ -178,14 +185,54 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
     return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
 
 
+def beyond_loopback(endpoint: str) -> bool:
+    """Whether the endpoint string *endpoint* may listen on more than loopback.
+
+    A TCP or TLS endpoint without an interface listens on every address;
+    one passed in by systemd may, for all we know; a Unix socket never does.
+    """
+    kind, _, rest = endpoint.partition(":")
+    if kind == "unix":
+        return False
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return True
+    for field in rest.split(":"):
+        name, equals, value = field.partition("=")
+        if equals and name == "interface":
+            if value == "localhost":
+                return False
+            try:
+                return not ip_address(value.strip("[]")).is_loopback
+            except ValueError:
+                return True
+    return True
+
+
+def access_warnings(options: Options, protected: bool) -> tuple[str, ...]:
+    """Start-up warnings about ports that are reachable without the protection they need."""
+    public = {name: beyond_loopback(options[name]) for name, _, _ in ENDPOINTS}
+    if not protected:
+        return tuple(
+            f"the {what} ({options[name]}) listens beyond loopback without an "
+            "AUTH_SECRET_FILE: every document is public to anyone who reaches it "
+            "(docs/security.md)"
+            for name, _, what in ENDPOINTS if name != "tcp" and public[name])
+    if public["tcp"]:
+        return (f"access control is on, but the raw TCP port ({options['tcp']}) listens "
+                "beyond loopback: it checks no token, so anyone who reaches it can read, "
+                "change and delete every document (docs/security.md)",)
+    return ()
+
+
 def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
     """Operations pages served beside the HTTP gateway (never on the editor port)."""
     return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
 
 
-def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
+def editor_resources(store: Store, clock: IReactorTime, gatekeeper: Gatekeeper | None = None,
+                     report: Report | None = None) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
-    return {b"status": StatusResource(store, clock, clock.seconds())}
+    return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report)}
 
 
 def build(options: Options, reactor: Any) -> MultiService:
@@ -195,7 +242,9 @@ def build(options: Options, reactor: Any) -> MultiService:
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
     metrics = Metrics(store)
-    top = Daemon(store, log_observer(options, settings))
+    gatekeeper: Gatekeeper | None = options["gatekeeper"]
+    top = Daemon(store, log_observer(options, settings),
+                 access_warnings(options, gatekeeper is not None))
     committer: Committer = MemoryOnly(store)
     # With nothing stored (--durability memory) there is no disk to be healthy.
     probe = HealthProbe(None, reactor)
@@ -207,8 +256,8 @@ def build(options: Options, reactor: Any) -> MultiService:
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
-    mobwrite = MobwriteServer(
-        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
+    report = fan_out(report_event, metrics.observe_event)
+    mobwrite = MobwriteServer(Engine(store, settings, report), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
@@ -218,8 +267,9 @@ def build(options: Options, reactor: Any) -> MultiService:
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe)),
-        "editor": editor_site(ports, children=editor_resources(store, clock)),
+            settings.request_deadline, gateway_resources(metrics, probe), gatekeeper, report),
+        "editor": editor_site(ports, children=editor_resources(store, clock, gatekeeper,
+                                                                 report)),
     }
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)

@@ -18,6 +18,7 @@ from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
 from mobwrite.tools.files import LocalFileError
+from mobwrite.tools.tokens import add_commands as add_token_commands
 
 LOADTEST_FAILED = 8
 INTERRUPTED = 130
@@ -198,6 +199,8 @@ def parser() -> argparse.ArgumentParser:
                          help="keep the test documents instead of nullifying them")
     command.add_argument("--seed", type=int, help="seed the random edits")
     command.set_defaults(run=loadtest)
+
+    add_token_commands(commands)
     return top
 
 

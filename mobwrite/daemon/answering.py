@@ -30,7 +30,7 @@ _EVENTS = {
     "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),
     "patch_failed": ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
     "read_only": ("info", "an edit of {name!r} by {user!r} was dropped: read-only token"),
-    "access_refused": ("info", "refused a {transport} request from {peer} "
+    "access_refused": ("info", "refused a request to the {transport} from {peer} "
                                "(subject {subject!r}): {reason}"),
 }
 

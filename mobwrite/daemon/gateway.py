@@ -126,7 +126,7 @@ class GatewayResource(Resource):
             verdict, grant = self.gatekeeper.authorize(
                 decision.token, decision.request, self.clock.seconds())
             if isinstance(verdict, Refused):
-                refused(self.report, "HTTP", request, verdict, grant)
+                refused(self.report, "HTTP gateway", request, verdict, grant)
                 return write_answer(request, httpform.forbidden(verdict.reason))
             may_write = verdict.may_write
         self._answer(request, decision, may_write)

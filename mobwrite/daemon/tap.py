@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +147,12 @@ class Daemon(MultiService):
     """
 
     def __init__(self, store: Store, log_observer: ILogObserver | None,
-                 warnings: tuple[str, ...] = ()) -> None:
+                 ports: BoundPorts | None = None, protected: bool = False) -> None:
         super().__init__()
         self.store = store
         self.log_observer = log_observer
-        self.warnings = warnings
+        self.ports = ports or BoundPorts()
+        self.protected = protected
 
     def setServiceParent(self, parent: Any) -> None:
         if self.log_observer is not None and isinstance(parent, Componentized):
@@ -161,9 +161,9 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         log.info("mobwrite {version} starting", version=__version__)
-        for warning in self.warnings:
-            log.warn(warning)
         super().startService()
+        for warning in access_warnings(self.ports, self.protected):
+            log.warn(warning)
 
     def stopService(self) -> defer.Deferred[None]:
         log.info("mobwrite stopping")
@@ -185,43 +185,17 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
     return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
 
 
-def beyond_loopback(endpoint: str) -> bool:
-    """Whether the endpoint string *endpoint* may listen on more than loopback.
-
-    A TCP or TLS endpoint without an interface listens on every address;
-    one passed in by systemd may, for all we know; a Unix socket never does.
-    """
-    kind, _, rest = endpoint.partition(":")
-    if kind == "unix":
-        return False
-    if kind not in ("tcp", "tcp6", "ssl"):
-        return True
-    for field in rest.split(":"):
-        name, equals, value = field.partition("=")
-        if equals and name == "interface":
-            if value == "localhost":
-                return False
-            try:
-                return not ip_address(value.strip("[]")).is_loopback
-            except ValueError:
-                return True
-    return True
-
-
-def access_warnings(options: Options, protected: bool) -> tuple[str, ...]:
-    """Start-up warnings about ports that are reachable without the protection they need."""
-    public = {name: beyond_loopback(options[name]) for name, _, _ in ENDPOINTS}
+def access_warnings(ports: BoundPorts, protected: bool) -> list[str]:
+    """Warnings about ports that listen beyond loopback without the protection they need."""
     if not protected:
-        return tuple(
-            f"the {what} ({options[name]}) listens beyond loopback without an "
-            "AUTH_SECRET_FILE: every document is public to anyone who reaches it "
-            "(docs/security.md)"
-            for name, _, what in ENDPOINTS if name != "tcp" and public[name])
-    if public["tcp"]:
-        return (f"access control is on, but the raw TCP port ({options['tcp']}) listens "
-                "beyond loopback: it checks no token, so anyone who reaches it can read, "
-                "change and delete every document (docs/security.md)",)
-    return ()
+        return [f"the {what} listens beyond loopback without an AUTH_SECRET_FILE: every "
+                "document is public to anyone who reaches it (docs/security.md)"
+                for name, _, what in ENDPOINTS if name != "tcp" and ports.beyond_loopback(name)]
+    if ports.beyond_loopback("tcp"):
+        return ["access control is on, but the raw TCP port listens beyond loopback: it "
+                "checks no token, so anyone who reaches it can read, change and delete "
+                "every document (docs/security.md)"]
+    return []
 
 
 def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
@@ -243,8 +217,8 @@ def build(options: Options, reactor: Any) -> MultiService:
     store = Store(settings.max_chars)
     metrics = Metrics(store)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
-    top = Daemon(store, log_observer(options, settings),
-                 access_warnings(options, gatekeeper is not None))
+    ports = BoundPorts()
+    top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     committer: Committer = MemoryOnly(store)
     # With nothing stored (--durability memory) there is no disk to be healthy.
     probe = HealthProbe(None, reactor)
@@ -262,7 +236,6 @@ def build(options: Options, reactor: Any) -> MultiService:
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
-    ports = BoundPorts()
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(

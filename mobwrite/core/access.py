@@ -80,7 +80,12 @@ class Needs:
     fragmented: bool = False
 
 
-_NAMED = frozenset("fFdDrRnN")
+# The letters whose lines name documents or carry buffers, as bytes; every
+# other line (deltas and raw texts above all, the long ones) is skipped
+# unparsed.
+_NAMING = frozenset(b"fFnN")
+_BUFFERS = frozenset(b"bB")
+_COLON = ord(":")
 
 
 def needs(data: bytes, max_name_bytes: int, max_depth: int) -> Needs:
@@ -93,6 +98,9 @@ def needs(data: bytes, max_name_bytes: int, max_depth: int) -> Needs:
 def _collect(data: bytes, limit: int, max_depth: int, depth: int, found: Needs) -> None:
     name: str | None = None
     for line in request.command_lines(data):
+        if len(line) < 2 or line[1] != _COLON or (
+                line[0] not in _NAMING and line[0] not in _BUFFERS):
+            continue
         command = request.parse_command(line)
         if command is None:
             continue

@@ -24,6 +24,7 @@ from mobwrite.client.errors import NullDocument
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.daemon.tap import Options, access_warnings
 from mobwrite.tokens import issue, new_key
+from mobwrite.tools.main import main
 
 TEXT = "Keep this text exactly as it is.\n"
 
@@ -216,6 +217,23 @@ def test_refusals_are_counted_and_logged_without_the_token(site: Site) -> None:
 def test_a_preflight_allows_the_authorization_header(site: Site) -> None:
     reply = fetch(f"http://127.0.0.1:{site.port('gateway')}/", method="OPTIONS")
     assert "Authorization" in reply.headers["Access-Control-Allow-Headers"]
+
+
+def test_the_command_line_tools_send_tokens(site: Site, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """--token (or $MOBWRITE_TOKEN) goes with each request; a refusal says why."""
+    site.seed("fortools")
+    url = f"http://127.0.0.1:{site.port('gateway')}/"
+    assert main(["download", url, "fortools"]) == 5
+    assert "403 Forbidden: forbidden: a token is required" in capsys.readouterr().err
+    token = site.token(documents=["fortools"])
+    assert main(["download", url, "fortools", "--token", token]) == 0
+    assert capsys.readouterr().out == TEXT
+    monkeypatch.setenv("MOBWRITE_TOKEN", site.token(documents=["fortools"], read_only=True))
+    assert main(["download", url, "fortools"]) == 0
+    assert main(["nullify", url, "fortools"]) == 5
+    assert "delete right" in capsys.readouterr().err
+    assert site.text("fortools") == TEXT
 
 
 # Start-up: warnings and a key file that cannot be used.

@@ -9,6 +9,7 @@ problem; 8 a load test saw errors; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ INTERRUPTED = 130
 MAX_DURATION = 3600.0
 MAX_EDITORS = 1000
 MAX_RATE = 1000.0
+TOKEN_VARIABLE = "MOBWRITE_TOKEN"
 
 
 class UsageError(ClientError):
@@ -50,8 +52,13 @@ def _write(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def client(args: argparse.Namespace) -> BlockingClient:
+    """The client the arguments describe."""
+    return BlockingClient(args.url, args.timeout, args.token or os.environ.get(TOKEN_VARIABLE))
+
+
 def download(args: argparse.Namespace) -> int:
-    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
+    texts = client(args).download_many(args.docs)
     for name in args.docs:
         _write(texts[name])
     return 0
@@ -62,19 +69,19 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    client(args).upload(args.doc, text, force=args.force)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    client(args).nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    sync_file(client(args), args.doc, args.file, args.initial)
     return 0
 
 
@@ -85,7 +92,7 @@ def watch(args: argparse.Namespace) -> int:
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
     try:
-        follow(BlockingClient(args.url, args.timeout), args.doc, show(args.output),
+        follow(client(args), args.doc, show(args.output),
                args.count, args.duration, args.min_interval, args.max_interval)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how an unbounded watch is meant to end.
@@ -99,6 +106,9 @@ def loadtest(args: argparse.Namespace) -> int:
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
+    if args.token or os.environ.get(TOKEN_VARIABLE):
+        raise UsageError("loadtest sends no access tokens; load-test a daemon without "
+                         "AUTH_SECRET_FILE")
     parse_url(args.url)  # a bad URL fails before the reactor starts
     progress = args.progress or sys.stderr.isatty()
     reactor: Any = global_reactor
@@ -130,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="give up on an exchange after this long "
                         f"(default {DEFAULT_TIMEOUT:g})")
+    common.add_argument("--token", metavar="TOKEN",
+                        help="access token for a gateway with access control "
+                             f"(default: ${TOKEN_VARIABLE}; see docs/security.md)")
     top = argparse.ArgumentParser(
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "

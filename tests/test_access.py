@@ -55,6 +55,7 @@ def test_a_read_only_grant_runs_without_writing() -> None:
     (b"u:a\nF:1:secret\nd:1:=4\n\n", "not_covered"),
     (b"u:a\nF:1:memo\nd:1:=4\nF:0:secret\nd:0:=1\n\n", "not_covered"),
     (b"u:a\nN:memo\n\n", "no_delete"),
+    (b"u:a\nF:x:secret\nF:1:memo\nd:1:=4\n\n", "not_covered"),
     (b"u:a\nn:memo\n\n", "no_delete"),
     (fragment(b"u:a\nF:0:secret\nR:0:x\n\n") + b"\n", "not_covered"),
     (fragment(fragment(b"u:a\nN:memo\n\n").decode().encode() + b"\n") + b"\n", "no_delete"),

@@ -69,6 +69,7 @@ class Allowed:
 
 
 Decision = Allowed | Refused
+_WRITING, _READING = Allowed(True), Allowed(False)
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class Needs:
 # other line (deltas and raw texts above all, the long ones) is skipped
 # unparsed.
 _NAMING = frozenset(b"fFnN")
+_FILES = frozenset(b"fF")
 _BUFFERS = frozenset(b"bB")
 _COLON = ord(":")
 
@@ -96,23 +98,21 @@ def needs(data: bytes, max_name_bytes: int, max_depth: int) -> Needs:
 
 
 def _collect(data: bytes, limit: int, max_depth: int, depth: int, found: Needs) -> None:
-    name: str | None = None
     for line in request.command_lines(data):
-        if len(line) < 2 or line[1] != _COLON or (
-                line[0] not in _NAMING and line[0] not in _BUFFERS):
+        if len(line) < 2 or line[1] != _COLON:
             continue
-        command = request.parse_command(line)
-        if command is None:
-            continue
-        letter = command.letter
-        if letter in "fFnN":
-            name = request.parse_name(command.payload, limit)
+        letter = line[0]
+        if letter in _NAMING:
+            # A file line's name follows its version; a line the engine would
+            # skip for a bad version is still counted (refusing more, never less).
+            payload = line[2:].partition(b":")[2] if letter in _FILES else line[2:]
+            name = request.parse_name(payload, limit)
             if name is not None:
                 found.documents.add(name)
-                if letter in "nN":
+                if letter not in _FILES:
                     found.deleted.add(name)
-        elif letter in "bB":
-            fragment = request.parse_fragment(command.payload)
+        elif letter in _BUFFERS:
+            fragment = request.parse_fragment(line[2:])
             if fragment is None:
                 continue
             _, size, index, content = fragment
@@ -137,7 +137,7 @@ def decide(grant: Grant, data: bytes, max_name_bytes: int, max_depth: int) -> De
     if wanted.deleted and DELETE not in grant.rights:
         return Refused("deleting a document needs a token with the delete right",
                        "no_delete")
-    return Allowed(WRITE in grant.rights)
+    return _WRITING if WRITE in grant.rights else _READING
 
 
 def split_restriction(data: bytes) -> tuple[bool, bytes]:

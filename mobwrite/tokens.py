@@ -279,3 +279,10 @@ def issue(secret_file: Path, *, subject: str, documents: Iterable[str] = (),
     return mint(read_keyring(secret_file), time.time() if now is None else now,
                 subject=subject, rights=rights, documents=documents, prefixes=prefixes,
                 lifetime=lifetime)
+
+
+def read_only_copy(keyring: Keyring, grant: Grant, now: float) -> str:
+    """A read-only token for *grant*'s documents that expires with it (a share link)."""
+    return mint(keyring, now, subject=f"{grant.subject} (read-only link)",
+                rights=[access.READ], documents=grant.documents, prefixes=grant.prefixes,
+                lifetime=grant.expires - now)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 from http_client import Reply, fetch, fetch_path, form
 from wsgiserver import WsgiServer
@@ -234,6 +235,26 @@ def test_the_command_line_tools_send_tokens(site: Site, monkeypatch: pytest.Monk
     assert main(["nullify", url, "fortools"]) == 5
     assert "delete right" in capsys.readouterr().err
     assert site.text("fortools") == TEXT
+
+
+def test_share_gives_a_read_only_token_that_expires_with_the_original(site: Site) -> None:
+    site.seed("shared")
+    url = f"http://127.0.0.1:{site.port('gateway')}/share"
+    sharer = site.token(documents=["shared"], share=True, lifetime=600.0)
+    reply = fetch(url, b"", headers={"Authorization": f"Bearer {sharer}"})
+    assert reply.status == 200
+    link = reply.body.decode().strip()
+    claims = jwt.decode(link, options={"verify_signature": False})
+    original = jwt.decode(sharer, options={"verify_signature": False})
+    assert claims["rights"] == ["read"] and claims["docs"] == ["shared"]
+    assert claims["exp"] <= original["exp"]
+    answer = send(site.port("gateway"), "post-header", b"u:linked\nF:0:shared\nR:0:pwned\n\n",
+                  link)
+    assert answer.status == 200 and site.text("shared") == TEXT
+    for token in (None, site.token(documents=["shared"]), link):
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        assert fetch(url, b"", headers=headers).status == 403
+    assert fetch(url).status == 405
 
 
 # Start-up: warnings and a key file that cannot be used.

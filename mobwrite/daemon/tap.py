@@ -26,6 +26,7 @@ from mobwrite.daemon.health import HealthProbe, HealthResource
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
+from mobwrite.daemon.share import ShareResource
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.settings import (
@@ -198,9 +199,16 @@ def access_warnings(ports: BoundPorts, protected: bool) -> list[str]:
     return []
 
 
-def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
-    """Operations pages served beside the HTTP gateway (never on the editor port)."""
-    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
+                      gatekeeper: Gatekeeper | None = None,
+                      report: Report | None = None) -> dict[bytes, Resource]:
+    """Pages served beside the HTTP gateway: operations pages (never on the editor
+    port) and, with access control on, ``/share``."""
+    pages: dict[bytes, Resource] = {
+        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+    if gatekeeper is not None:
+        pages[b"share"] = ShareResource(gatekeeper, clock, report)
+    return pages
 
 
 def editor_resources(store: Store, clock: IReactorTime, gatekeeper: Gatekeeper | None = None,
@@ -240,7 +248,8 @@ def build(options: Options, reactor: Any) -> MultiService:
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe), gatekeeper, report),
+            settings.request_deadline,
+            gateway_resources(metrics, probe, clock, gatekeeper, report), gatekeeper, report),
         "editor": editor_site(ports, children=editor_resources(store, clock, gatekeeper,
                                                                  report)),
     }

@@ -286,6 +286,19 @@ def test_the_daemon_logs_the_warning(tmp_path: Path) -> None:
         daemon.stop()
 
 
+def test_the_settings_file_turns_access_control_on(tmp_path: Path) -> None:
+    secret = tmp_path / "keys"
+    new_key(secret)
+    config = tmp_path / "mobwrite.conf"
+    config.write_text(f"AUTH_SECRET_FILE = {secret}\n", encoding="utf-8")
+    options = Options()
+    options.parseOptions(["--config", str(config)])
+    assert options["gatekeeper"] is not None
+    options = Options()
+    options.parseOptions([])
+    assert options["gatekeeper"] is None
+
+
 def test_an_unusable_key_file_stops_start_up(tmp_path: Path) -> None:
     from twisted.python import usage
 

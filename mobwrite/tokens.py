@@ -29,7 +29,7 @@ from pathlib import Path
 import jwt
 
 from mobwrite.core import access
-from mobwrite.core.access import RIGHTS, Allowed, Decision, Grant, Refused
+from mobwrite.core.access import RIGHTS, Decision, Grant, Refused
 from mobwrite.settings import Settings
 
 ALGORITHM = "HS256"
@@ -248,17 +248,18 @@ class Gatekeeper:
             return Refused(str(error), error.kind), None
         return access.decide(grant, data, self.max_name_bytes, self.max_depth), grant
 
-    def admit(self, token: str | None, now: float) -> tuple[Decision, Grant | None]:
-        """Whether *token* carries the admin right (for the operator pages)."""
+    def holder(self, token: str | None, now: float, right: str) -> Grant | Refused:
+        """The grant of *token* if it carries *right* (such as admin, for the
+        operator pages), else the refusal."""
         if not token:
-            return Refused("this page needs a token with the admin right", "no_token"), None
+            return Refused(f"this needs a token with the {right} right", "no_token")
         try:
             grant = self.grant(token, now)
         except TokenError as error:
-            return Refused(str(error), error.kind), None
-        if access.ADMIN not in grant.rights:
-            return Refused("this page needs a token with the admin right", "no_admin"), grant
-        return Allowed(True), grant
+            return Refused(str(error), error.kind)
+        if right not in grant.rights:
+            return Refused(f"this needs a token with the {right} right", f"no_{right}")
+        return grant
 
 
 def issue(secret_file: Path, *, subject: str, documents: Iterable[str] = (),

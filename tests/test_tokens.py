@@ -165,12 +165,15 @@ def test_the_gatekeeper_remembers_tokens_but_not_past_expiry(secret_file: Path) 
     assert isinstance(missing, Refused) and missing.kind == "no_token"
 
 
-def test_the_admin_right_opens_the_operator_pages(secret_file: Path) -> None:
+def test_a_right_is_checked_with_the_token(secret_file: Path) -> None:
+    """holder() gives the grant of a token with the right asked for, else a refusal."""
     gatekeeper = Gatekeeper(read_keyring(secret_file))
-    assert gatekeeper.admit(token_for(secret_file, admin=True, documents=[]), NOW)[0] == \
-        Allowed(True)
-    refused = gatekeeper.admit(token_for(secret_file), NOW)[0]
+    admin = gatekeeper.holder(token_for(secret_file, admin=True, documents=[]), NOW, "admin")
+    assert not isinstance(admin, Refused) and access.ADMIN in admin.rights
+    refused = gatekeeper.holder(token_for(secret_file), NOW, "admin")
     assert isinstance(refused, Refused) and refused.kind == "no_admin"
+    expired = gatekeeper.holder(token_for(secret_file, admin=True), NOW + 3600, "admin")
+    assert isinstance(expired, Refused) and expired.kind == "expired"
 
 
 def test_mint_refuses_unknown_rights_and_lifetimes(secret_file: Path) -> None:

@@ -15,7 +15,7 @@ from mobwrite.core import access, httpform
 from mobwrite.core.access import Refused
 from mobwrite.core.engine import Report
 from mobwrite.daemon.gateway import header_text, refused, write_answer
-from mobwrite.tokens import Gatekeeper, TokenError, read_only_copy
+from mobwrite.tokens import Gatekeeper, read_only_copy
 
 
 class ShareResource(resource.Resource):
@@ -39,21 +39,11 @@ class ShareResource(resource.Resource):
                 405, "POST with a token that has the share right", Allow="POST, OPTIONS"))
         now = self.clock.seconds()
         token = httpform.bearer(header_text(request, b"authorization"))
-        verdict = self._check(token, now)
+        verdict = self.gatekeeper.holder(token, now, access.SHARE)
+        if not isinstance(verdict, Refused) and access.READ not in verdict.rights:
+            verdict = Refused("this needs a token with the read right", "no_read")
         if isinstance(verdict, Refused):
             refused(self.report, "share page", request, verdict, None)
             return write_answer(request, httpform.forbidden(verdict.reason))
         copy = read_only_copy(self.gatekeeper.keyring, verdict, now)
         return write_answer(request, httpform.Answer(200, copy.encode("ascii") + b"\n"))
-
-    def _check(self, token: str | None, now: float) -> access.Grant | Refused:
-        if not token:
-            return Refused("send the token to share in an Authorization: Bearer header",
-                           "no_token")
-        try:
-            grant = self.gatekeeper.grant(token, now)
-        except TokenError as error:
-            return Refused(str(error), error.kind)
-        if access.SHARE not in grant.rights or access.READ not in grant.rights:
-            return Refused("the token does not carry the share right", "no_share")
-        return grant

@@ -15,10 +15,10 @@ from twisted.web.server import Request
 
 from mobwrite import __version__
 from mobwrite.core import httpform
-from mobwrite.core.access import Refused
+from mobwrite.core.access import ADMIN, Refused
 from mobwrite.core.engine import Report
 from mobwrite.core.store import Store
-from mobwrite.daemon.gateway import header_text, refused
+from mobwrite.daemon.gateway import header_text, refused, write_answer
 from mobwrite.tokens import Gatekeeper
 
 MAX_LISTED = 500
@@ -59,14 +59,10 @@ class StatusResource(resource.Resource):
         if self.gatekeeper is not None:
             given = request.args.get(b"token", [b""])[0].decode("ascii", "replace")
             token = httpform.bearer(header_text(request, b"authorization")) or given
-            verdict, grant = self.gatekeeper.admit(token, self.clock.seconds())
+            verdict = self.gatekeeper.holder(token, self.clock.seconds(), ADMIN)
             if isinstance(verdict, Refused):
-                refused(self.report, "status page", request, verdict, grant)
-                answer = httpform.forbidden(verdict.reason)
-                request.setResponseCode(answer.status)
-                for name, value in answer.header_items():
-                    request.setHeader(name, value)
-                return answer.body
+                refused(self.report, "status page", request, verdict, None)
+                return write_answer(request, httpform.forbidden(verdict.reason))
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-content-type-options", b"nosniff")

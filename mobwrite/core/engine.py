@@ -90,11 +90,8 @@ class Engine:
         undoes them on the client.
         """
         self._may_write = may_write
-        try:
-            body = self._run(data, now, depth=0)
-        finally:
-            self._may_write = True
-            self._lineage = None
+        body = self._run(data, now, depth=0)
+        self._lineage = None
         return Outcome(body, bool(self.store.changes))
 
     # Parsing (7.1)

@@ -61,6 +61,15 @@ class Site:
     def text(self, name: str) -> str:
         return self.trusted.download_many([name])[name]
 
+    def status_row(self, name: str) -> str:
+        """Document *name*'s row of /status: its live views, length and age."""
+        page = fetch(f"http://127.0.0.1:{self.daemon.ports['editor']}/status",
+                     headers={"Authorization": f"Bearer {self.token(admin=True)}"})
+        match = re.search(rf"<tr><td>{name}</td><td>(\d+)</td><td>(\d+)</td>",
+                          page.body.decode())
+        assert match is not None
+        return match.group(0)
+
     def stop(self) -> None:
         self.wsgi.stop()
         self.daemon.stop()
@@ -130,6 +139,7 @@ def test_refused_requests_change_nothing(site: Site, entry: str, how: str,
     """Each bad token gets a one-line 403 for an overwrite and a delete; the text stays."""
     name = re.sub(r"\W", "", f"{entry}{how}{attack}")
     site.seed(name)
+    before = site.status_row(name)
     token = ATTACKS[attack](site, name)
     requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
     if "deleting" not in attack:
@@ -138,6 +148,7 @@ def test_refused_requests_change_nothing(site: Site, entry: str, how: str,
         reply = send(site.port(entry), how, request, token)
         assert reply.status == 403, reply.body
         assert reply.body.startswith(b"forbidden: ") and reply.body.count(b"\n") == 1
+    assert site.status_row(name) == before, "a refused request opened a view"
     assert site.text(name) == TEXT
 
 

@@ -109,7 +109,7 @@ def read_keyring(path: Path) -> Keyring:
 def new_key(path: Path) -> str:
     """Add a fresh random key to the key file at *path* (creating it, owner-only);
     return its id.  The new key signs the tokens minted from then on."""
-    text = read_keyring_text(path)
+    text = _existing_text(path)
     key_id = secrets.token_hex(4)
     line = f"{key_id} {secrets.token_bytes(KEY_BYTES).hex()}\n"
     if text and not text.endswith("\n"):
@@ -129,7 +129,7 @@ def new_key(path: Path) -> str:
     return key_id
 
 
-def read_keyring_text(path: Path) -> str:
+def _existing_text(path: Path) -> str:
     """The key file's text, checked; empty when there is no file yet."""
     if not path.exists():
         return ""

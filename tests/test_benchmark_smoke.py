@@ -74,12 +74,3 @@ def test_typing_keeps_a_document_near_its_size() -> None:
         bounded = type_into(bounded, rng, len(start))
     assert len(free) > len(start) + 5000
     assert abs(len(bounded) - len(start)) < 200
-
-
-def test_the_token_benchmark_measures_each_step() -> None:
-    """benchmarks/tokens.py times the engine and the three kinds of check, all positive."""
-    from benchmarks.tokens import measure
-
-    figures = measure(number=20, repeat=1)
-    assert set(figures) == {"engine", "check", "verify", "decide"}
-    assert all(value > 0 for value in figures.values())

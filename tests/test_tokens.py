@@ -212,3 +212,12 @@ def test_the_command_explains_its_refusals(tmp_path: Path,
     with pytest.raises(SystemExit):
         main(["token", "create", "--secret-file", str(path), "--doc", "m",
               "--expires", "soon"])
+
+
+def test_the_token_benchmark_measures_each_step() -> None:
+    """benchmarks/tokens.py times the engine and the three kinds of check, all positive."""
+    from benchmarks.tokens import measure
+
+    figures = measure(number=20, repeat=1)
+    assert set(figures) == {"engine", "check", "verify", "decide"}
+    assert all(value > 0 for value in figures.values())

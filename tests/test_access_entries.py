@@ -19,7 +19,7 @@ import pytest
 from http_client import Reply, fetch, fetch_path, form
 from wsgiserver import WsgiServer
 
-from daemon import Daemon, tcp_exchange
+from benchmarks.daemon import Daemon, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument
 from mobwrite.daemon.services import BoundPorts

@@ -87,6 +87,11 @@ def parse_address(value: str) -> str:
     return value.strip()
 
 
+def parse_path(value: str) -> str:
+    """A file's path, or empty for none."""
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one setting is named, parsed, defaulted and explained."""
@@ -200,6 +205,10 @@ class Settings:
     max_connections: int = _setting(
         parse_count, 1000,
         "most connections open at once on each port; more are closed at once")
+    auth_secret_file: str = _setting(
+        parse_path, "",
+        "key file of access control (mobwrite token new-key); when set, the gateway "
+        "and /status need signed tokens (docs/security.md); empty = everything is public")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

@@ -95,7 +95,7 @@ def test_preflight_allows_the_editor_origin(daemon: Daemon) -> None:
     assert reply.status == 204
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in reply.headers["Access-Control-Allow-Methods"]
-    assert reply.headers["Access-Control-Allow-Headers"].lower() == "content-type"
+    assert reply.headers["Access-Control-Allow-Headers"].lower() == "content-type, authorization"
 
 
 def test_a_bare_get_redirects_to_the_editor_on_the_callers_host_name(daemon: Daemon) -> None:
@@ -184,7 +184,7 @@ class StuckServer:
         self.failure = failure
         self.pending: list[defer.Deferred[bytes]] = []
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         if self.failure is not None:
             raise self.failure
         self.pending.append(defer.Deferred())
@@ -232,7 +232,7 @@ def test_an_answer_within_the_deadline_is_written_and_the_timer_stops() -> None:
 class ReadyServer:
     """An answerer whose answer is ready when it returns."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         return defer.succeed(b"F:1:now\n")
 
 

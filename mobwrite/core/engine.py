@@ -103,9 +103,17 @@ class Engine:
             Verb.RAW: self._read_edit, Verb.BUFFER: self._read_buffer,
         }
         self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
+        self._may_write = True
 
-    def handle(self, data: bytes, now: float) -> Outcome:
-        """Execute one complete request and return its response."""
+    def handle(self, data: bytes, now: float, may_write: bool = True) -> Outcome:
+        """Execute one complete request and return its response.
+
+        With *may_write* false (a read-only token, core/access.py) edits
+        reach the view's shadow, so the versions stay in step, but never
+        the master: the reply, a delta from the shadow to the master,
+        undoes them on the client.
+        """
+        self._may_write = may_write
         body = self._run(data, now, depth=0)
         self._lineage = None
         return Outcome(body, self.store.changed)
@@ -301,6 +309,9 @@ class Engine:
         view.edit_stack.clear()
         document = view.document
         if (action.force or document.text is None) and document.text != text:
+            if not self._may_write:
+                self._read_only(action)
+                return action.force
             self.store.set_text(document, text, now)
         return action.force
 
@@ -325,6 +336,10 @@ class Engine:
         view.shadow = view.backup_shadow = result_text(diffs)
         view.backup_server_version = view.server_version
         document = view.document
+        if not self._may_write:
+            if not is_no_op(diffs):
+                self._read_only(action)
+            return action.force
         if document.text is None:
             self.store.set_text(document, view.shadow, now)
             return False
@@ -343,6 +358,10 @@ class Engine:
             own = history.version if history.version != before else None
             self._lineage = (view, since, own)
         return action.force
+
+    def _read_only(self, action: Action) -> None:
+        """An edit without the write right: the master keeps its text."""
+        self.report(Event.READ_ONLY, user=action.user, name=action.name)
 
     def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
                now: float) -> Splice | None:

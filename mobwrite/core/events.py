@@ -24,6 +24,9 @@ class Event(StrEnum):
     DELTA_REFUSED = "delta_refused"  # user, name, error
     RAW_REPLY = "raw_reply"  # user, name
     PATCH_FAILED = "patch_failed"  # user, name, failed
+    READ_ONLY = "read_only"  # user, name: an edit under a read-only token was dropped
+    # Not the engine's: a front end refused a request for its token.
+    ACCESS_REFUSED = "access_refused"  # transport, peer, subject, reason, kind
 
 
 class Report(Protocol):

@@ -32,14 +32,18 @@ EVENT_LOG: dict[Event, tuple[str, str]] = {
     Event.DELTA_REFUSED: ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     Event.RAW_REPLY: ("debug", "sent the whole text of {name!r} to {user!r}"),
     Event.PATCH_FAILED: ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
+    Event.READ_ONLY: ("info", "an edit of {name!r} by {user!r} was dropped: read-only token"),
+    Event.ACCESS_REFUSED: ("info", "refused a request to the {transport} from {peer} "
+                                   "(subject {subject!r}): {reason}"),
 }
 
 
 class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        """The response to *request*, once what it changed is durable."""
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable; with
+        *may_write* false its edits never reach the masters."""
 
 
 class Committer(Protocol):
@@ -86,9 +90,9 @@ class RequestAnswerer:
         self.clock = clock
         self.committer = committer
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
-        outcome = self.engine.handle(request, self.clock.seconds())
+        outcome = self.engine.handle(request, self.clock.seconds(), may_write)
         if not outcome.changed:
             return defer.succeed(outcome.body)
         return self.committer.durable().addCallback(lambda _: outcome.body)

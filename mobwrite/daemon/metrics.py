@@ -84,6 +84,10 @@ class Metrics:
         self.limit_refusals = Counter(
             "mobwrite_limit_refusals", "Work refused because a limit was reached",
             ["limit"], registry=registry)
+        self.access_refusals = Counter(
+            "mobwrite_access_refusals",
+            "Requests refused by access control (403), and edits dropped for a read-only "
+            "token (reason read_only), by reason", ["reason"], registry=registry)
         self.flush_seconds = Histogram(
             "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
             registry=registry)
@@ -109,6 +113,10 @@ class Metrics:
             case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
                   | Event.BUFFER_TOO_DEEP | Event.TOO_LONG):
                 self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
+            case Event.READ_ONLY:
+                self.access_refusals.labels(reason="read_only").inc()
+            case Event.ACCESS_REFUSED:
+                self.access_refusals.labels(reason=fields["kind"]).inc()
             case _:
                 # mypy: an event added to the enumeration must be counted here.
                 assert_never(event)
@@ -141,8 +149,9 @@ class Metered:
         self.metrics = metrics
         self.transport = transport
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        return self.server.answer(request).addBoth(self._record, self.metrics.timer())
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        return self.server.answer(request, may_write).addBoth(
+            self._record, self.metrics.timer())
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import ip_address
 from typing import Any
 
 from twisted.application.service import Service
@@ -116,14 +117,22 @@ class BoundPorts:
 
     def __init__(self) -> None:
         self.numbers: dict[str, int] = {}
+        self.addresses: dict[str, str] = {}
 
     def record(self, name: str, port: IListeningPort) -> None:
         host = port.getHost()
         if isinstance(host, (IPv4Address, IPv6Address)):
             self.numbers[name] = host.port
+            self.addresses[name] = host.host
 
     def forget(self, name: str) -> None:
         self.numbers.pop(name, None)
+        self.addresses.pop(name, None)
+
+    def beyond_loopback(self, name: str) -> bool:
+        """Whether port *name* listens on an address other machines may reach."""
+        address = self.addresses.get(name)
+        return address is not None and not ip_address(address.split("%")[0]).is_loopback
 
     def get(self, name: str) -> int | None:
         return self.numbers.get(name)

@@ -13,6 +13,10 @@ person typing into telnet (docs/defaults.md):
 
 All of these close with no answer and execute nothing.  A peer that does
 not read its answer within REQUEST_DEADLINE is aborted.
+
+The port checks no token (docs/security.md): whoever reaches it is
+trusted.  A request starting with ``a:read-only`` (a relay such as the
+WSGI gateway that checked a read-only token) runs without writing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from mobwrite.core.access import split_restriction
 from mobwrite.daemon.answering import Answerer
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
@@ -134,7 +139,10 @@ class RequestProtocol(Protocol):
         self.answering = True
         # Stop reading: bytes after the blank line are never read (PROTOCOL.md 2.2).
         cast(IPushProducer, self.transport).pauseProducing()
-        self.factory.server.answer(request).addCallbacks(self._reply, self._failed)
+        # The port is trusted: a relay that checked a read-only token says so first.
+        read_only, request = split_restriction(request)
+        self.factory.server.answer(request, not read_only).addCallbacks(
+            self._reply, self._failed)
 
     def _reply(self, body: bytes) -> None:
         if body:

@@ -10,6 +10,7 @@ would make a document longer than its MAX_CHARS; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,14 @@ from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
 from mobwrite.tools.files import LocalFileError, write_atomically
+from mobwrite.tools.tokens import add_commands as add_token_commands
 
 LOADTEST_FAILED = 8
 INTERRUPTED = 130
 MAX_DURATION = 3600.0
 MAX_EDITORS = 1000
 MAX_RATE = 1000.0
+TOKEN_VARIABLE = "MOBWRITE_TOKEN"
 
 
 class UsageError(ClientError):
@@ -50,6 +53,11 @@ def _write(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def client(args: argparse.Namespace) -> BlockingClient:
+    """The client the arguments describe."""
+    return BlockingClient(args.url, args.timeout, args.token or os.environ.get(TOKEN_VARIABLE))
+
+
 def _file_in(directory: Path, name: str) -> Path:
     """Where ``--output-dir`` puts document *name*: a file named after it."""
     if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
@@ -60,7 +68,7 @@ def _file_in(directory: Path, name: str) -> Path:
 def download(args: argparse.Namespace) -> int:
     if args.output_dir is not None and not args.output_dir.is_dir():
         raise LocalFileError(f"--output-dir {args.output_dir} is not a directory")
-    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
+    texts = client(args).download_many(args.docs)
     if args.output_dir is not None:
         for name in args.docs:
             write_atomically(_file_in(args.output_dir, name), texts[name])
@@ -82,30 +90,30 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    client(args).upload(args.doc, text, force=args.force)
     return 0
 
 
 def raw(args: argparse.Namespace) -> int:
     from mobwrite.tools.raw import converse, send_stdin
 
-    client = BlockingClient(args.url, args.timeout)
+    session = client(args)
     if sys.stdin.isatty():
-        converse(client, args.url)
+        converse(session, args.url)
     else:
-        send_stdin(client)
+        send_stdin(session)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    client(args).nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    sync_file(client(args), args.doc, args.file, args.initial)
     return 0
 
 
@@ -116,7 +124,7 @@ def watch(args: argparse.Namespace) -> int:
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
     try:
-        follow(BlockingClient(args.url, args.timeout), args.doc, show(args.output),
+        follow(client(args), args.doc, show(args.output),
                args.count, args.duration, args.min_interval, args.max_interval)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how an unbounded watch is meant to end.
@@ -130,6 +138,9 @@ def loadtest(args: argparse.Namespace) -> int:
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
+    if args.token or os.environ.get(TOKEN_VARIABLE):
+        raise UsageError("loadtest sends no access tokens; load-test a daemon without "
+                         "AUTH_SECRET_FILE")
     parse_url(args.url)  # a bad URL fails before the reactor starts
     progress = args.progress or sys.stderr.isatty()
     outcome: list[dict[str, Any]] = []
@@ -165,6 +176,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="give up on an exchange after this long "
                         f"(default {DEFAULT_TIMEOUT:g})")
+    common.add_argument("--token", metavar="TOKEN",
+                        help="access token for a gateway with access control "
+                             f"(default: ${TOKEN_VARIABLE}; see docs/security.md)")
     top = argparse.ArgumentParser(
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
@@ -246,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
                          help="keep the test documents instead of nullifying them")
     command.add_argument("--seed", type=int, help="seed the random edits")
     command.set_defaults(run=loadtest)
+
+    add_token_commands(commands)
     return top
 
 

@@ -41,6 +41,7 @@ class SocketConnection:
         self.server = server
         self.timeout = timeout
         self.owed: set[str] = set()
+        self.notices = self.pings = 0
         self.protocol = WSConnection(ConnectionType.CLIENT)
         self.partial: list[str] = []
         self.partial_bytes = 0
@@ -57,10 +58,14 @@ class SocketConnection:
         self.sock = raw
         parts = urlsplit(server.url)
         headers = [] if origin is None else [(b"origin", origin.encode("ascii"))]
-        self._write(self.protocol.send(Request(
-            host=parts.netloc, target=parts.path + (f"?{parts.query}" if parts.query else ""),
-            extra_headers=headers)))
-        self._read_until(lambda: self.accepted)
+        try:
+            self._write(self.protocol.send(Request(
+                host=parts.netloc, target=parts.path + (f"?{parts.query}" if parts.query else ""),
+                extra_headers=headers)))
+            self._read_until(lambda: self.accepted)
+        except BaseException:
+            self.sock.close()
+            raise
 
     def _write(self, data: bytes) -> None:
         try:
@@ -122,10 +127,12 @@ class SocketConnection:
                 if names is None:
                     self.messages.append(message)
                 else:
+                    self.notices += 1
                     self.owed.update(names)
         elif isinstance(event, BytesMessage):
             raise ProtocolFailure(f"{self.server.url} sent a binary message")
         elif isinstance(event, Ping):
+            self.pings += 1
             self._write(self.protocol.send(event.response()))
         elif isinstance(event, CloseConnection):
             self.closed = f"{event.code} {event.reason or ''}".strip()
@@ -154,11 +161,15 @@ class SocketConnection:
         return owed
 
     def close(self) -> None:
-        """Close the socket (politely if it is still open)."""
+        """Close the socket, politely if it is open: say so and wait (within the
+        timeout) until the server has closed its end."""
         if self.closed is None:
             self.closed = "closed by us"
             try:
                 self.sock.sendall(self.protocol.send(CloseConnection(code=1000)))
+                self.sock.settimeout(self.timeout)
+                while self.sock.recv(65536):
+                    pass
             except (OSError, LocalProtocolError):
                 pass
         self.sock.close()

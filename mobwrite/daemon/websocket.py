@@ -93,6 +93,8 @@ class PushSocket:
         self.wire_lost: Callable[[Failure], None] = lambda reason: None
         self.queue: deque[str] = deque()
         self.busy = self.closed = self.sending_paused = False
+        # A notice was sent and no request has come since: the next one waits.
+        self.noticed = False
         self.reading = True
         # Bytes read since the last complete message: bounds a message being assembled.
         self.unread = 0
@@ -168,6 +170,7 @@ class PushSocket:
                 self._send(push.error_message(read))
                 continue
             self.busy = True
+            self.noticed = False
             self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
             self.server.answer(read, self).addCallbacks(self._answered, self._failed)
         self._flow()
@@ -193,11 +196,13 @@ class PushSocket:
     # Notices
 
     def wake(self) -> None:
-        """Send the notice this socket is owed, if it is idle and its peer reads."""
-        if self.busy or self.queue or self.sending_paused or self.closed:
+        """Send the notice this socket is owed, if it is idle, its peer reads, and
+        it has made a request since the last notice (one notice per request)."""
+        if self.busy or self.queue or self.sending_paused or self.closed or self.noticed:
             return
         names = self.hub.subscriptions.take(self)
         if names:
+            self.noticed = True
             self._send(push.notice_message(names))
 
     # Flow control

@@ -10,12 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 from http_client import fetch_path, post_q
 
 from daemon import ROOT, Daemon, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
+from mobwrite.client.txclient import TwistedClient
 from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
 
@@ -206,3 +208,23 @@ def test_watch_prints_each_pushed_version(daemon: Daemon, tmp_path: Path) -> Non
                          f"u:author\nF:{number - 1}:watched\nR:{number}:{text}\n\n".encode())
             assert watcher.stdout.readline() == f"{text}\n"
         assert watcher.wait(30) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_twisted_client_syncs_over_a_socket_and_hears_notices(daemon: Daemon) -> None:
+    """``TwistedClient`` on a ws:// URL: operations over one socket, notices as Deferreds."""
+    from twisted.internet import reactor
+
+    client = TwistedClient(reactor, socket_url(daemon))
+    try:
+        session = ClientSession()
+        document = session.share("tx-socket")
+        await client.sync(session)
+        assert await client.wait_for_change(0.01) == set()
+        tcp_exchange(daemon.ports["tcp"], b"u:txauthor\nF:0:tx-socket\nR:1:from TCP\n\n")
+        assert await client.wait_for_change(10.0) == {"tx-socket"}
+        await client.sync(session)
+        assert document.text == "from TCP"
+        assert await client.download("tx-socket") == "from TCP"
+    finally:
+        client.close()

@@ -127,6 +127,8 @@ class PushSocket:
         self.close(UNSUPPORTED, "binary messages are not understood; send requests as text")
 
     def pongReceived(self, payload: bytes) -> None:
+        # A pong is no part of a message: its frame (2 + 4 mask bytes + payload) is uncounted.
+        self.unread = max(0, self.unread - 6 - len(payload))
         self.pinged = False
         if self.timer is not None and self.timer.active():
             self.timer.reset(self.settings.websocket_ping_interval)

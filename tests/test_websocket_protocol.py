@@ -174,3 +174,19 @@ def test_pings_keep_a_live_socket_and_cut_off_a_silent_one() -> None:
     silent.peer.exchange(b"u:s\n\n").addErrback(failures.append)
     assert failures[0].check(Unreachable)
     assert answered(lively.send(b"u:l\n\n")) == b"\n"
+
+
+def test_thousands_of_queued_requests_are_answered_in_order_without_nesting() -> None:
+    """Requests read while one waits are answered in order once it is durable."""
+    bench = Bench()
+    client = bench.connect()
+    requests = [f"u:many\nF:{n}:memo\nd:{n}:=0\n\n".encode() for n in range(3000)]
+    alone = Engine(Store(), SETTINGS)
+    expected = [alone.handle(request, 0.0).body + b"\n" for request in requests]
+    bench.committer.holding = True
+    answers = [client.peer.exchange(request) for request in requests]
+    client.pump.flush()
+    bench.committer.holding = False
+    bench.committer.release()
+    client.pump.flush()
+    assert [answered(each) for each in answers] == expected

@@ -60,7 +60,11 @@ class PushHub:
 
     def changed(self, documents: frozenset[str], origin: Hashable) -> None:
         for socket in self.subscriptions.changed(documents, cast(Any, origin)):
-            socket.wake()
+            # A socket's failure must not fail the commit's own answer.
+            try:
+                socket.wake()
+            except Exception:
+                log.failure("sending a change notice failed")
 
     def close_all(self, code: int, reason: str) -> None:
         sockets = list(self.subscriptions.followed)
@@ -92,7 +96,7 @@ class PushSocket:
         self.wire_received: Callable[[bytes], None] = lambda data: None
         self.wire_lost: Callable[[Failure], None] = lambda reason: None
         self.queue: deque[str] = deque()
-        self.busy = self.closed = self.sending_paused = False
+        self.busy = self.closed = self.sending_paused = self.running = False
         # A notice was sent and no request has come since: the next one waits.
         self.noticed = False
         self.reading = True
@@ -160,7 +164,22 @@ class PushSocket:
     # Requests and answers
 
     def _next(self) -> None:
-        """Start answering the next request, unless one is being answered."""
+        """Start answering the next request, unless one is being answered.
+
+        An answer that is ready at once comes back here while the loop runs:
+        the loop, not a nested call, takes the next request.
+        """
+        if self.running:
+            return
+        self.running = True
+        try:
+            self._run_queue()
+        finally:
+            self.running = False
+        self._flow()
+        self.wake()
+
+    def _run_queue(self) -> None:
         limits = self.settings
         while not self.busy and self.queue and not self.closed:
             read = push.read_request(self.queue.popleft(), limits.max_request_bytes,
@@ -175,8 +194,6 @@ class PushSocket:
             self.noticed = False
             self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
             self.server.answer(read, self).addCallbacks(self._answered, self._failed)
-        self._flow()
-        self.wake()
 
     def _answered(self, body: bytes) -> None:
         self.busy = False

@@ -50,7 +50,8 @@ def _write(text: str) -> None:
 
 
 def download(args: argparse.Namespace) -> int:
-    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
+    with BlockingClient(args.url, args.timeout) as client:
+        texts = client.download_many(args.docs)
     for name in args.docs:
         _write(texts[name])
     return 0
@@ -61,19 +62,22 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    with BlockingClient(args.url, args.timeout) as client:
+        client.upload(args.doc, text, force=args.force)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    with BlockingClient(args.url, args.timeout) as client:
+        client.nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    with BlockingClient(args.url, args.timeout) as client:
+        sync_file(client, args.doc, args.file, args.initial)
     return 0
 
 
@@ -83,14 +87,12 @@ def watch(args: argparse.Namespace) -> int:
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
-    client = BlockingClient(args.url, args.timeout)
-    try:
-        follow(client, args.doc, show(args.output),
-               args.count, args.duration, args.min_interval, args.max_interval)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how an unbounded watch is meant to end.
-    finally:
-        client.close()
+    with BlockingClient(args.url, args.timeout) as client:
+        try:
+            follow(client, args.doc, show(args.output),
+                   args.count, args.duration, args.min_interval, args.max_interval)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how an unbounded watch is meant to end.
     return 0
 
 

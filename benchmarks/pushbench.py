@@ -37,10 +37,12 @@ from pathlib import Path
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
-from benchmarks.loadgen import make_text, percentile, process_times, tcp_exchange, type_into
-from benchmarks.servers import ROOT, Daemon, Mobwrite
+from benchmarks.daemon import ROOT, Daemon
+from benchmarks.loadgen import process_times, tcp_exchange
+from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
 from mobwrite.core.push import notice_names
+from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
 
 class AsyncSocket:

@@ -9,7 +9,7 @@ import pytest
 from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.storage.sqlite import Database
 
 

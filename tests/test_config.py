@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from twisted.python import usage
 
-from daemon import ROOT, twistd_command
+from benchmarks.daemon import ROOT, twistd_command
 from mobwrite.daemon.tap import Options
 from mobwrite.settings import SETTINGS
 

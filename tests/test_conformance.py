@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from http_client import callback, get, post_q
 
+from benchmarks.daemon import Daemon
 from conformance import CASES, ORIGINAL_FILE, Case, original_cases
-from daemon import Daemon
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings

@@ -15,7 +15,7 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.scripts.twistd import ServerOptions
 
-from daemon import ROOT
+from benchmarks.daemon import ROOT
 from mobwrite import wsgi
 from mobwrite.client import relay
 from mobwrite.client.relay import DaemonAddress

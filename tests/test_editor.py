@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 from mobwrite.daemon.editor import (
     STATIC_CANDIDATES,
     config_module,

@@ -19,7 +19,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.test.requesthelper import DummyRequest
 
-from daemon import ROOT, Daemon, tcp_exchange
+from benchmarks.daemon import ROOT, Daemon, tcp_exchange
 from mobwrite.core import httpform
 from mobwrite.core.httpform import Limits
 from mobwrite.daemon.gateway import GatewayResource, gateway_site

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import Daemon, tcp_exchange
+from benchmarks.daemon import Daemon, tcp_exchange
 from mobwrite.client.session import ClientSession
 from mobwrite.core.escaping import encode_text
 from mobwrite.storage.journal import JOURNAL_NAME

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_recovery import sync
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
 from mobwrite.core.store import Store
 from mobwrite.storage.journal import (

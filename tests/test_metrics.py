@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import MemoryOnly, MobwriteServer

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from twisted.python import usage
 
-from daemon import ROOT, Daemon, twistd_command
+from benchmarks.daemon import ROOT, Daemon, twistd_command
 from mobwrite.daemon.tap import ENDPOINTS, Options
 from mobwrite.settings import SETTINGS
 

@@ -16,7 +16,7 @@ import pytest
 from fakes import FakeServer, closed_port
 from servers import Endpoint
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 from mobwrite.core.escaping import encode_text
 
 TOOL_TIMEOUT = 60

@@ -168,6 +168,7 @@ def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -
         ("/",): "http://mobwrite_editor",
         ("=", "/scripts/q.py"): "http://mobwrite_gateway/",
         ("=", "/gateway/"): "http://mobwrite_gateway/",
+        ("=", "/ws"): "http://mobwrite_gateway",
     }
     assert upstreams == {"mobwrite_editor": [editor], "mobwrite_gateway": [gateway]}
 
@@ -192,8 +193,22 @@ def test_nginx_keeps_the_operator_pages_private(tmp_path: Path) -> None:
                     if block["args"] == ["=", "/status"])
     assert [entry["args"] for entry in blocks(location["block"], "deny")] == [["all"]]
     assert not blocks(location["block"], "proxy_pass")
-    assert all(block["args"][-1] in ("/", "/scripts/q.py", "/gateway/", "/config.js", "/status")
+    assert all(block["args"][-1] in ("/", "/scripts/q.py", "/gateway/", "/config.js", "/status",
+                                     "/ws")
                for block in blocks(config, "location"))
+
+
+def test_nginx_passes_the_websocket_upgrade_and_outwaits_its_pings(tmp_path: Path) -> None:
+    """/ws goes to the gateway with the Upgrade headers, and nginx waits past a ping."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    location = next(block for block in blocks(parsed["config"][1]["parsed"], "location")
+                    if block["args"] == ["=", "/ws"])
+    headers = {tuple(entry["args"]) for entry in blocks(location["block"], "proxy_set_header")}
+    assert {("Upgrade", "$http_upgrade"), ("Connection", "upgrade")} <= headers
+    [timeout] = blocks(location["block"], "proxy_read_timeout")
+    defaults = Settings.defaults()
+    assert int(timeout["args"][0].removesuffix("s")) > (
+        defaults.websocket_ping_interval + defaults.websocket_ping_timeout)
 
 
 def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> None:

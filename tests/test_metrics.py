@@ -101,7 +101,8 @@ def test_limits_reached_are_counted_by_limit() -> None:
 class Failing:
     """An answerer whose every answer fails."""
 
-    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True,
+               origin: object = None) -> defer.Deferred[bytes]:
         return defer.fail(RuntimeError("broken"))
 
 

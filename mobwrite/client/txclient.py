@@ -12,6 +12,10 @@ Twisted's TLS extra, ``pip install "Twisted[tls]"``).
 
 or, in a coroutine: ``text = await client.download("notes")``.
 Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
+
+A ``ws://`` URL keeps one WebSocket open (``twisted.web.websocket``; close
+it with ``close``), and ``wait_for_change`` fires when the server pushes a
+change notice.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
@@ -34,11 +38,13 @@ from twisted.web.client import (
 )
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
+from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
 
 from mobwrite.client import operations
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
+from mobwrite.client.txsocket import SocketPeer
 from mobwrite.client.urls import ServerURL, parse_url
 
 T = TypeVar("T")
@@ -91,17 +97,20 @@ class _Collector(Protocol):
             self.finished.errback(ProtocolFailure(f"answer cut short: {reason.getErrorMessage()}"))
 
 
+class IClientReactor(IReactorTime, IReactorTCP):
+    """What the client needs of a reactor: timeouts, and TCP connections."""
+
+
 class TwistedClient:
     """Talks to one MobWrite server from inside a running reactor."""
 
-    # The reactor times exchanges out; the agent and the TCP endpoints it is
-    # handed to also connect with it (IReactorTCP).
-    def __init__(self, reactor: IReactorTime, url: str, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, reactor: IClientReactor, url: str, timeout: float = DEFAULT_TIMEOUT,
                  agent: Any = None) -> None:
         self.reactor = reactor
         self.server: ServerURL = parse_url(url)
         self.timeout = timeout
         self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
+        self.socket: SocketPeer | None = None
 
     async def _tcp(self, request: bytes) -> bytes:
         endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
@@ -136,10 +145,48 @@ class TwistedClient:
                 f"{self.server.url} answered HTTP {response.code} {response.phrase.decode('latin-1')}")
         return data
 
+    async def _connected(self) -> SocketPeer:
+        """The open WebSocket, opened now if there is none."""
+        if self.socket is not None and self.socket.lost is None:
+            return self.socket
+        peer = SocketPeer(self.server.url)
+        endpoint = WebSocketClientEndpoint.new(self.reactor, self.server.url,
+                                               connectTimeout=max(1, round(self.timeout)))
+        try:
+            await self._bounded(defer.ensureDeferred(endpoint.connect(peer)))
+        except ConnectionRejected as rejected:
+            raise ProtocolFailure(f"{self.server.url} refused the WebSocket: "
+                                  f"HTTP {rejected.response.code}") from None
+        except _CONNECT_ERRORS as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        self.socket = peer
+        return peer
+
+    async def _socket_exchange(self, request: bytes) -> bytes:
+        peer = await self._connected()
+        return await self._bounded(peer.exchange(request))
+
     def exchange_raw(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one request; fire with the body in HTTP ``q`` form (ends with LF)."""
+        if self.server.is_socket:
+            return defer.ensureDeferred(self._socket_exchange(request))
         transport = self._tcp if self.server.is_tcp else self._http
         return defer.ensureDeferred(transport(request))
+
+    def wait_for_change(self, seconds: float) -> defer.Deferred[set[str]]:
+        """(``ws://`` only) Fire within *seconds* with the names the next change
+        notice carries, or with none once the time is up."""
+        async def wait() -> set[str]:
+            peer = await self._connected()
+            return await peer.next_notice()
+        return defer.ensureDeferred(wait()).addTimeout(
+            seconds, self.reactor, onTimeoutCancel=lambda result, timeout: set())
+
+    def close(self) -> None:
+        """Close the WebSocket, if one is open."""
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
 
     def run(self, operation: Generator[bytes, bytes, T]) -> defer.Deferred[T]:
         """Drive an operation of ``mobwrite.client.operations``; fire with its result."""

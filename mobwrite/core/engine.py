@@ -73,10 +73,12 @@ class _Reading:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The response to a request and whether it acknowledged any change."""
+    """The response to a request, whether it acknowledged any change (its own
+    or one not yet durable), and the documents whose text it changed."""
 
     body: bytes
     changed: bool
+    documents: frozenset[str] = frozenset()
 
 
 class Engine:
@@ -114,9 +116,17 @@ class Engine:
         undoes them on the client.
         """
         self._may_write = may_write
-        body = self._run(data, now, depth=0)
-        self._lineage = None
-        return Outcome(body, self.store.changed)
+        store = self.store
+        # This request's changes are recorded apart, then joined to the earlier ones.
+        earlier = store.take_changes()
+        try:
+            body = self._run(data, now, depth=0)
+        finally:
+            self._lineage = None
+            own = store.take_changes()
+            store.put_back(earlier)
+            store.put_back(own)
+        return Outcome(body, store.changed, frozenset(own.documents))
 
     # Parsing (7.1)
 

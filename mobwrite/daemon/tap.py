@@ -31,6 +31,7 @@ from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService
 from mobwrite.daemon.share import ShareResource
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
+from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -236,21 +237,27 @@ def access_warnings(ports: BoundPorts, protected: bool) -> list[str]:
 
 
 def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
-                      gatekeeper: Gatekeeper | None = None,
-                      report: Report | None = None) -> dict[bytes, Resource]:
+                      gatekeeper: Gatekeeper | None, report: Report | None,
+                      sockets: SocketResource) -> dict[bytes, Resource]:
     """Pages served beside the HTTP gateway: operations pages (never on the editor
-    port) and, with access control on, ``/share``."""
+    port), the WebSocket and, with access control on, ``/share``."""
     pages: dict[bytes, Resource] = {
         b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
-    if gatekeeper is not None:
+    if gatekeeper is None:
+        pages[b"ws"] = sockets
+    else:
+        # The socket checks no token yet: with access control on it is not
+        # served, and browsers poll the gateway, which does.
         pages[b"share"] = ShareResource(gatekeeper, clock, report)
     return pages
 
 
-def editor_resources(store: Store, clock: IReactorTime, gatekeeper: Gatekeeper | None = None,
+def editor_resources(store: Store, clock: IReactorTime, hub: PushHub,
+                     gatekeeper: Gatekeeper | None = None,
                      report: Report | None = None) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
-    return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report)}
+    return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report,
+                                      hub.subscriptions)}
 
 
 def build(options: Options, reactor: IDaemonReactor) -> MultiService:
@@ -259,7 +266,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
-    metrics = Metrics(store)
+    hub = PushHub(settings)
+    metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
@@ -275,25 +283,30 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
     report = fan_out(report_event, metrics.observe_event)
-    mobwrite = RequestAnswerer(Engine(store, settings, report), clock, committer)
+    mobwrite = RequestAnswerer(Engine(store, settings, report), clock, committer, hub)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
+    sockets = SocketResource(hub, Metered(mobwrite, metrics, "websocket"), clock, ports)
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
             settings.request_deadline,
-            gateway_resources(metrics, probe, clock, gatekeeper, report), gatekeeper, report),
-        "editor": editor_site(ports, children=editor_resources(store, clock, gatekeeper, report),
-                              settings=settings),
+            gateway_resources(metrics, probe, clock, gatekeeper, report, sockets),
+            gatekeeper, report),
+        "editor": editor_site(
+            ports, children=editor_resources(store, clock, hub, gatekeeper, report),
+            settings=settings),
     }
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)
         ListeningService(
             name, what, serverFromString(reactor, options[name]), capped, ports
         ).setServiceParent(top)
+    # Added last, so stopped first: sockets hear goodbye before the ports close.
+    SocketsService(hub).setServiceParent(top)
     return top
 
 

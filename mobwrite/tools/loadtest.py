@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IReactorTime
 from mobwrite.client import operations
 from mobwrite.client.errors import ClientError
 from mobwrite.client.session import ClientSession, random_id
-from mobwrite.client.txclient import TwistedClient
+from mobwrite.client.txclient import IClientReactor, TwistedClient
 from mobwrite.tools.loadmodel import percentile, type_into
 
 PROGRESS_INTERVAL = 0.25
@@ -167,11 +167,21 @@ class LoadTest:
         return elapsed
 
 
-async def load_test(reactor: IReactorTime, url: str, editors: int, documents: int, rate: float,
+async def load_test(reactor: IClientReactor, url: str, editors: int, documents: int, rate: float,
                     duration: float, original: bool, timeout: float,
                     progress: bool, keep: bool, seed: int | None) -> dict[str, Any]:
     """Run one bounded load test and return its summary."""
     client = TwistedClient(reactor, url, timeout)
+    try:
+        return await _load_test(reactor, client, editors, documents, rate, duration,
+                                original, progress, keep, seed)
+    finally:
+        client.close()
+
+
+async def _load_test(reactor: Any, client: TwistedClient, editors: int, documents: int,
+                     rate: float, duration: float, original: bool, progress: bool, keep: bool,
+                     seed: int | None) -> dict[str, Any]:
     await client.run(operations.probe())
     rng = random.Random(seed)
     test = LoadTest(reactor, client, rng)

@@ -68,7 +68,8 @@ def _file_in(directory: Path, name: str) -> Path:
 def download(args: argparse.Namespace) -> int:
     if args.output_dir is not None and not args.output_dir.is_dir():
         raise LocalFileError(f"--output-dir {args.output_dir} is not a directory")
-    texts = client(args).download_many(args.docs)
+    with client(args) as session:
+        texts = session.download_many(args.docs)
     if args.output_dir is not None:
         for name in args.docs:
             write_atomically(_file_in(args.output_dir, name), texts[name])
@@ -90,30 +91,33 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    client(args).upload(args.doc, text, force=args.force)
+    with client(args) as session:
+        session.upload(args.doc, text, force=args.force)
     return 0
 
 
 def raw(args: argparse.Namespace) -> int:
     from mobwrite.tools.raw import converse, send_stdin
 
-    session = client(args)
-    if sys.stdin.isatty():
-        converse(session, args.url)
-    else:
-        send_stdin(session)
+    with client(args) as session:
+        if sys.stdin.isatty():
+            converse(session, args.url)
+        else:
+            send_stdin(session)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    client(args).nullify(*args.docs)
+    with client(args) as session:
+        session.nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(client(args), args.doc, args.file, args.initial)
+    with client(args) as session:
+        sync_file(session, args.doc, args.file, args.initial)
     return 0
 
 
@@ -123,18 +127,19 @@ def watch(args: argparse.Namespace) -> int:
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
-    try:
-        follow(client(args), args.doc, show(args.output),
-               args.count, args.duration, args.min_interval, args.max_interval)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how an unbounded watch is meant to end.
+    with client(args) as session:
+        try:
+            follow(session, args.doc, show(args.output),
+                   args.count, args.duration, args.min_interval, args.max_interval)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how an unbounded watch is meant to end.
     return 0
 
 
 def loadtest(args: argparse.Namespace) -> int:
     from twisted.internet import task
-    from twisted.internet.interfaces import IReactorTime
 
+    from mobwrite.client.txclient import IClientReactor
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
@@ -146,7 +151,7 @@ def loadtest(args: argparse.Namespace) -> int:
     outcome: list[dict[str, Any]] = []
     raised: list[BaseException] = []
 
-    async def run(reactor: IReactorTime) -> None:
+    async def run(reactor: IClientReactor) -> None:
         # Whatever the test raises is raised again once the reactor has
         # stopped, so that main() reports it like any other command's error.
         try:
@@ -172,7 +177,8 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("url", metavar="URL",
-                        help="server: telnet://HOST:PORT (raw TCP) or http(s)://HOST:PORT/ (gateway)")
+                        help="server: telnet://HOST:PORT (raw TCP), http(s)://HOST:PORT/ (gateway) "
+                        "or ws(s)://HOST:PORT/ws (the gateway's WebSocket)")
     common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="give up on an exchange after this long "
                         f"(default {DEFAULT_TIMEOUT:g})")
@@ -235,7 +241,9 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--min-interval", type=_bounded(float, 0.01, 3600), default=1.0,
                          metavar="SECONDS", help="shortest poll interval (default 1)")
     command.add_argument("--max-interval", type=_bounded(float, 0.01, 3600), default=10.0,
-                         metavar="SECONDS", help="longest poll interval (default 10)")
+                         metavar="SECONDS",
+                         help="longest poll interval (default 10); on ws:// URLs, which "
+                         "push each change, the longest wait between syncs")
     command.set_defaults(run=watch)
 
     command = commands.add_parser(

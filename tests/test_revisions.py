@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mobwrite.core.changes import replay
 from mobwrite.core.delta import Differ
 from mobwrite.core.revisions import (
     EDIT,
@@ -19,8 +20,6 @@ from mobwrite.core.revisions import (
     RevisionRow,
     SnapshotRow,
     UnknownRevision,
-    change_between,
-    replay,
 )
 
 DIFF = Differ(1.0).diff
@@ -58,7 +57,7 @@ def run(log: RevisionLog, text: str, steps: list, start_time: float = 0.0) -> di
         start, end = min(start, len(text)), min(end, len(text))
         text = edited(text, start, end, inserted)
         now += gap
-        log.append(text, author, now, kind, (start, end, inserted) if hinted else None)
+        log.append(text, author, now, kind, [(start, end, inserted)] if hinted else ())
         expected[log.head] = text
     return expected
 
@@ -103,7 +102,7 @@ def test_rows_round_trip_after_retention(first, steps, keep, later):
 def test_positions_count_utf16_units():
     """An edit after an emoji is placed in UTF-16 units, as the browser counts."""
     log = RevisionLog("a😀b")
-    log.append("a😀Xb", "alice", 1.0, splice=(2, 2, "X"))
+    log.append("a😀Xb", "alice", 1.0, found=[(2, 2, "X")])
     log.append("a😀X🎉b", "bob", 2.0)
     assert log.revision(1).change == ((3, "", "X"),)
     assert log.revision(2).change == ((4, "", "🎉"),)
@@ -113,7 +112,7 @@ def test_positions_count_utf16_units():
 def test_wrong_splice_hint_is_not_trusted():
     """A splice that does not lead to the new text is ignored, not recorded."""
     log = RevisionLog("hello")
-    log.append("help", "alice", 1.0, splice=(0, 0, "zz"))
+    log.append("help", "alice", 1.0, found=[(0, 0, "zz")])
     assert log.revision(1).change == ((3, "lo", "p"),)
 
 
@@ -278,12 +277,6 @@ def test_unknown_revisions_are_refused():
         log.revision(0)
 
 
-def test_change_between_splits_a_replacement_into_hunks():
-    assert change_between("same", "same") == ()
-    assert change_between("abcdefghij", "aXcdefghiY") == ((1, "bcdefghij", "XcdefghiY"),)
-    assert change_between("abcdefghij", "aXcdefghiY", DIFF) == ((1, "b", "X"), (9, "j", "Y"))
-
-
 def test_row_form_is_compact_json():
     """A keystroke's row is its numbers, its author and a short JSON change."""
     log = RevisionLog("hello")
@@ -324,11 +317,6 @@ def test_damaged_rows_are_refused_clearly(damage, message):
     revisions, snapshots = damage(*good_rows())
     with pytest.raises(RevisionError, match=message):
         RevisionLog.from_rows(revisions, snapshots)
-
-
-def test_an_edit_splitting_an_emoji_is_refused():
-    with pytest.raises(RevisionError, match="surrogate"):
-        replay("a😀", [((2, "", "x"),)])
 
 
 def test_loaded_log_starts_a_new_revision():

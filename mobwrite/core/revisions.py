@@ -22,28 +22,28 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote
 
-from diff_match_patch import diff_match_patch
-
-from mobwrite.core.delta import Diff, Splice, splices, utf16_length
+from mobwrite.core.changes import (
+    Change,
+    ChangeError,
+    compose,
+    fits,
+    replay,
+    splices_between,
+    to_change,
+)
+from mobwrite.core.delta import Diff, Splice, utf16_length
 
 EDIT, RESTORE, FORCE = "edit", "restore", "force"
 # An edit may fold into the revision before it; the others never fold.
 KINDS = frozenset((EDIT, RESTORE, FORCE))
 MAX_PAGE = 1000
 
-# The library's common prefix and suffix (binary searches comparing in C).
-_ENDS = diff_match_patch()
-
-Edit = tuple[int, str, str]
-"""Position in UTF-16 units of the text before, the text deleted there,
-and the text inserted in its place."""
-Change = tuple[Edit, ...]
-"""A revision's edits, left to right, none overlapping."""
 
 
-class RevisionError(ValueError):
-    """Rows or a change that do not make a valid revision log."""
+class RevisionError(ChangeError):
+    """Rows that do not make a valid revision log."""
 
 
 class UnknownRevision(LookupError):
@@ -106,8 +106,8 @@ class Revision:
         return sum(utf16_length(deleted) for _, deleted, _ in self.change)
 
     def row(self) -> RevisionRow:
-        change = json.dumps([list(edit) for edit in self.change],
-                            ensure_ascii=False, separators=(",", ":"))
+        change = "[%s]" % ",".join("[%d,%s,%s]" % (position, _quote(deleted), _quote(inserted))
+                                   for position, deleted, inserted in self.change)
         return RevisionRow(self.number, self.time, self.author, self.kind, change)
 
     @classmethod
@@ -163,97 +163,6 @@ class Pruned:
     snapshot: SnapshotRow | None
 
 
-def replay(text: str, changes: Sequence[Change]) -> str:
-    """*text* with *changes* applied in turn; RevisionError if one does not fit.
-
-    The text is worked on as bytes (one per unit when everything is ASCII,
-    else UTF-16), so each edit is one slice assignment and every deletion
-    is checked against the bytes it removes.
-    """
-    narrow = text.isascii() and all(
-        deleted.isascii() and inserted.isascii()
-        for change in changes for _, deleted, inserted in change)
-    codec, width = ("ascii", 1) if narrow else ("utf-16-le", 2)
-    buffer = bytearray(text.encode(codec))
-    for change in changes:
-        shift = 0
-        floor = 0
-        for position, deleted, inserted in change:
-            old = deleted.encode(codec)
-            new = inserted.encode(codec)
-            start = position * width
-            at, end = start + shift, start + shift + len(old)
-            if start < floor or end > len(buffer) or buffer[at:end] != old:
-                raise RevisionError(f"an edit at {position} does not fit the text")
-            buffer[at:end] = new
-            floor = start + len(old)
-            shift += len(new) - len(old)
-    try:
-        return buffer.decode(codec)
-    except UnicodeDecodeError:
-        raise RevisionError("an edit splits a surrogate pair") from None
-
-
-def _edits(old: str, found: Iterable[Splice]) -> Change:
-    """Code-point splices of *old* as edits in UTF-16 units."""
-    if old.isascii():
-        return tuple((start, old[start:end], inserted) for start, end, inserted in found)
-    edits = []
-    units = at = 0
-    for start, end, inserted in found:
-        units += utf16_length(old[at:start])
-        deleted = old[start:end]
-        edits.append((units, deleted, inserted))
-        units += utf16_length(deleted)
-        at = end
-    return tuple(edits)
-
-
-def change_between(old: str, new: str,
-                   diff: Callable[[str, str], list[Diff]] | None = None) -> Change:
-    """The edits turning *old* into *new*: one between their common ends, or,
-    given *diff* and a middle that both deletes and inserts, one per hunk
-    of the middle's diff."""
-    start = _ENDS.diff_commonPrefix(old, new)
-    tail = min(_ENDS.diff_commonSuffix(old, new), len(old) - start, len(new) - start)
-    end, new_end = len(old) - tail, len(new) - tail
-    if start == end and start == new_end:
-        return ()
-    if diff is None or start == end or start == new_end:
-        return _edits(old, [(start, end, new[start:new_end])])
-    return _edits(old, splices(diff(old[start:end], new[start:new_end]), start))
-
-
-def _units(text: str) -> bytes:
-    return text.encode("utf-16-le")
-
-
-def _joined(first: Edit, then: Edit) -> Edit | None:
-    """*first* followed by *then* (an edit of the text *first* made) as one
-    edit, where *then* works inside or beside *first*'s insertion."""
-    position, deleted, inserted = first
-    at, removed, added = then
-    length = utf16_length(inserted)
-    if position <= at and at + utf16_length(removed) <= position + length:
-        units = _units(inserted)
-        offset = 2 * (at - position)
-        joined = units[:offset] + _units(added) + units[offset + len(_units(removed)):]
-        return (position, deleted, joined.decode("utf-16-le"))
-    if at + utf16_length(removed) == position:
-        return (at, removed + deleted, added + inserted)
-    if at == position + length:
-        return (position, deleted + removed, inserted + added)
-    return None
-
-
-@dataclass(slots=True)
-class _Open:
-    """The last revision while edits may still fold into it."""
-
-    before: str
-    started: float
-
-
 class RevisionLog:
     """The kept revisions of one document, from ``base + 1`` to ``head``.
 
@@ -275,7 +184,11 @@ class RevisionLog:
         self._units = utf16_length(text)
         self._replay_units = 0
         self._replay_count = 0
-        self._open: _Open | None = None
+        # When the last revision began, while edits may still fold into it.
+        self._started: float | None = None
+        # A code point offset of the text and the UTF-16 units before it: the
+        # place of the last change, where the next one likely is.
+        self._anchor = (0, 0)
 
     @property
     def head(self) -> int:
@@ -283,58 +196,70 @@ class RevisionLog:
         return self.base + len(self.revisions)
 
     def append(self, text: str, author: str, now: float, kind: str = EDIT,
-               splice: Splice | None = None) -> Appended | None:
+               found: Sequence[Splice] = ()) -> Appended | None:
         """Record the master's change into *text*; None if it is unchanged.
 
-        *splice*, if given, is the change as ``(start, end, inserted)`` in
-        code points of the previous text (what the engine's merge returns),
-        which spares comparing the texts.
+        *found*, if given, is the change as splices ``(start, end, inserted)``
+        in code points of the previous text, left to right (what the
+        engine's merge knows), which spares comparing the texts.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown revision kind {kind!r}")
         old = self.text
         if text == old:
             return None
-        step = None
-        if splice is not None:
-            start, end, inserted = splice
-            if (len(old) - end + start + len(inserted) == len(text)
-                    and text.startswith(inserted, start)):
-                step = _edits(old, [splice])
-        if step is None:
-            step = change_between(old, text, self._diff)
+        if not found or not fits(old, text, found):
+            found = splices_between(old, text, self._diff)
+        step = self._step(old, found)
         self.text = text
-        self._units += sum(utf16_length(inserted) - utf16_length(deleted)
-                           for _, deleted, inserted in step)
         last = self.revisions[-1] if self.revisions else None
-        opened = self._open
-        if (kind == EDIT and last is not None and opened is not None
+        if (kind == EDIT and last is not None and self._started is not None
                 and last.kind == EDIT and last.author == author
                 and now - last.time <= self.policy.fold_window
-                and now - opened.started <= self.policy.fold_span):
-            change: Change | None = None
-            if len(last.change) == 1 and len(step) == 1:
-                joined = _joined(last.change[0], step[0])
-                if joined is not None:
-                    # Edits that cancel out leave a revision that changes nothing.
-                    change = (joined,) if joined[1] != joined[2] else ()
-            if change is None:
-                change = change_between(opened.before, text, self._diff)
-            revision = Revision(last.number, now, author, kind, change)
+                and now - self._started <= self.policy.fold_span):
+            revision = Revision(last.number, now, author, kind, compose(last.change, step))
             self.revisions[-1] = revision
             return Appended(revision.row(), True, None)
         revision = Revision(self.head + 1, now, author, kind, step)
         self.revisions.append(revision)
-        self._open = _Open(old, now) if kind == EDIT else None
+        self._started = now if kind == EDIT else None
         self._replay_count += 1
-        self._replay_units += self._units + revision.inserted
+        self._replay_units += self._units
         snapshot = None
         if (self._replay_units >= self.policy.replay_budget
                 or self._replay_count >= self.policy.replay_count):
             snapshot = self._snapshot(revision.number, text)
             # A snapshot's revision must not change any more.
-            self._open = None
+            self._started = None
         return Appended(revision.row(), False, snapshot)
+
+    def _step(self, old: str, found: Sequence[Splice]) -> Change:
+        """*found* as edits, keeping the text's length in units and the anchor."""
+        step = to_change(old, found, self._units_before(old, found[0][0]))
+        units = sum(utf16_length(added) - utf16_length(removed) for _, removed, added in step)
+        self._units += units
+        shift = sum(len(added) - to + at for at, to, added in found)
+        if self._units == len(old) + shift:
+            # Units and code points agree: the anchor is not needed.
+            self._anchor = (0, 0)
+        else:
+            position, deleted, _ = step[-1]
+            self._anchor = (found[-1][1] + shift, position + utf16_length(deleted) + units)
+        return step
+
+    def _units_before(self, text: str, offset: int) -> int:
+        """UTF-16 units of *text* (the current text) before code point *offset*,
+        counted from the nearest of its start, its end and the anchor."""
+        if self._units == len(text):
+            return offset
+        at, units = self._anchor
+        if offset >= at:
+            if len(text) - offset < offset - at:
+                return self._units - utf16_length(text[offset:])
+            return units + utf16_length(text[at:offset])
+        if offset < at - offset:
+            return utf16_length(text[:offset])
+        return units - utf16_length(text[offset:at])
 
     def _snapshot(self, number: int, text: str) -> SnapshotRow:
         self._snapshots[number] = text
@@ -403,7 +328,7 @@ class RevisionLog:
         del self.revisions[:count]
         self.base = base
         if base == self.head:
-            self._open = None
+            self._started = None
         return Pruned(base, snapshot)
 
     def rows(self) -> tuple[list[RevisionRow], list[SnapshotRow]]:
@@ -438,7 +363,11 @@ class RevisionLog:
             if not isinstance(snapshot.text, str) or not base <= snapshot.number <= head:
                 raise RevisionError(f"snapshot {snapshot.number} is outside {base} to {head}")
         last = kept[-1]
-        text = replay(last.text, [revision.change for revision in loaded[last.number - base:]])
+        try:
+            text = replay(last.text,
+                          [revision.change for revision in loaded[last.number - base:]])
+        except ChangeError as error:
+            raise RevisionError(str(error)) from None
         log = cls(kept[0].text, base, policy=policy, diff=diff)
         log.revisions = loaded
         for snapshot in kept[1:]:

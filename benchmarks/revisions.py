@@ -193,7 +193,8 @@ def sync_cost(size: int, count: int, rng: random.Random) -> dict[str, Any]:
             "spliced_extra": appending[0] / syncing, "compared_extra": appending[1] / syncing}
 
 
-def report(size: str, count: int, samples: int, appends: int, seed: int) -> str:
+def report(size: str, count: int, samples: int, appends: int, append_sizes: list[str],
+           seed: int) -> str:
     rng = random.Random(seed)
     log, kept = build(SIZES[size], count, samples, rng)
     rebuilt = rebuild(log, kept)
@@ -211,14 +212,14 @@ def report(size: str, count: int, samples: int, appends: int, seed: int) -> str:
              "#### CPU per append (µs)", "",
              "| size | new, spliced | new, compared | folded, spliced | folded, compared |",
              "|---|---|---|---|---|"]
-    for label in SIZES:
+    for label in append_sizes:
         cost = append_cost(SIZES[label], appends, rng)
         lines.append(f"| {label} | {cost['new, spliced']:.1f} | {cost['new, compared']:.1f} "
                      f"| {cost['folded, spliced']:.1f} | {cost['folded, compared']:.1f} |")
     lines += ["", "#### One editor's sync through the engine, and recording its change", "",
               "| size | CPU µs per sync | append, spliced µs | extra | append, compared µs "
               "| extra |", "|---|---|---|---|---|---|"]
-    for label in SIZES:
+    for label in append_sizes:
         cost = sync_cost(SIZES[label], max(50, appends // 10), rng)
         lines.append(f"| {label} | {cost['sync_us']:.0f} | {cost['spliced_us']:.1f} "
                      f"| {cost['spliced_extra']:.1%} | {cost['compared_us']:.1f} "
@@ -236,12 +237,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="random revisions to rebuild and check (default 300)")
     parser.add_argument("--appends", type=int, default=2000,
                         help="appends timed per case and size (default 2000)")
+    parser.add_argument("--append-sizes", type=lambda t: t.split(","), default=list(SIZES),
+                        help="document sizes for the append costs (default 1K,100K,1M)")
     parser.add_argument("--seed", type=int, default=18)
     options = parser.parse_args(argv)
     if min(options.revisions, options.samples, options.appends) < 1:
         parser.error("--revisions, --samples and --appends must be positive")
+    if not set(options.append_sizes) <= set(SIZES):
+        parser.error(f"--append-sizes must be among {','.join(SIZES)}")
     print(report(options.size, options.revisions, options.samples, options.appends,
-                 options.seed))
+                 options.append_sizes, options.seed))
 
 
 if __name__ == "__main__":

@@ -326,3 +326,14 @@ def test_loaded_log_starts_a_new_revision():
     appended = loaded.append("abXcYZ", "bob", 2.1)
     assert (appended.row.number, appended.folded) == (3, False)
     assert json.loads(appended.row.change) == [[5, "", "Z"]]
+
+
+def test_benchmark_runs_and_checks_its_rebuilds(capsys):
+    """The benchmark script runs (tiny), rebuilding and checking sampled revisions."""
+    from benchmarks.revisions import main
+
+    main(["--size", "1K", "--revisions", "60", "--samples", "10", "--appends", "20",
+          "--append-sizes", "1K"])
+    out = capsys.readouterr().out
+    assert "| 60 | 1 | " in out
+    assert out.count("| 1K |") == 2

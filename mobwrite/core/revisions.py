@@ -41,7 +41,6 @@ KINDS = frozenset((EDIT, RESTORE, FORCE))
 MAX_PAGE = 1000
 
 
-
 class RevisionError(ChangeError):
     """Rows that do not make a valid revision log."""
 
@@ -54,9 +53,10 @@ class UnknownRevision(LookupError):
 class Policy:
     """How a log folds edits and when it takes snapshots."""
 
-    # An edit folds into its author's previous edit revision when it comes
-    # at most fold_window seconds after that revision's last change, and at
-    # most fold_span seconds after its first.
+    # An edit folds into the last revision when that is an edit by the same
+    # author, still open (loaded and snapshotted revisions are closed), last
+    # changed at most fold_window seconds before, and begun at most
+    # fold_span seconds before.
     fold_window: float = 2.0
     fold_span: float = 60.0
     # A snapshot is taken once replaying the revisions since the last one
@@ -197,7 +197,9 @@ class RevisionLog:
 
     def append(self, text: str, author: str, now: float, kind: str = EDIT,
                found: Sequence[Splice] = ()) -> Appended | None:
-        """Record the master's change into *text*; None if it is unchanged.
+        """Record the master's change into *text* by *author* at *now*, as a
+        new revision or folded into the last one (see Policy); None if the
+        text is unchanged.  *kind* is EDIT, or RESTORE or FORCE (never folded).
 
         *found*, if given, is the change as splices ``(start, end, inserted)``
         in code points of the previous text, left to right (what the
@@ -288,7 +290,8 @@ class RevisionLog:
         return self.revisions[index:index + limit]
 
     def text_at(self, number: int) -> str:
-        """The text as revision *number* left it; UnknownRevision if not kept."""
+        """The text as revision *number* left it; UnknownRevision if not kept
+        (ChangeError if a damaged row loaded from storage does not fit)."""
         if number == self.head:
             return self.text
         if not self.base <= number < self.head:

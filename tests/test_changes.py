@@ -6,14 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobwrite.core.changes import (
-    ChangeError,
-    compose,
-    fits,
-    replay,
-    splices_between,
-    to_change,
-)
+from mobwrite.core import changes
 from mobwrite.core.delta import Differ, utf16_length
 
 DIFF = Differ(1.0).diff
@@ -21,8 +14,8 @@ TEXTS = st.text(st.sampled_from("ab \né中😀🎉"), max_size=30)
 
 
 def change_of(old: str, new: str, diffing: bool = True):
-    found = splices_between(old, new, DIFF if diffing else None)
-    return to_change(old, found, utf16_length(old[:found[0][0]]) if found else 0)
+    found = changes.splices_between(old, new, DIFF if diffing else None)
+    return changes.to_change(old, found, utf16_length(old[:found[0][0]]) if found else 0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -30,8 +23,8 @@ def change_of(old: str, new: str, diffing: bool = True):
 def test_found_changes_replay(old, new, diffing):
     """The change found between any two texts turns one into the other."""
     change = change_of(old, new, diffing)
-    assert replay(old, [change]) == new
-    assert fits(old, new, splices_between(old, new, DIFF if diffing else None))
+    assert changes.replay(old, [change]) == new
+    assert changes.fits(old, new, changes.splices_between(old, new, DIFF if diffing else None))
 
 
 @settings(max_examples=300, deadline=None)
@@ -39,8 +32,8 @@ def test_found_changes_replay(old, new, diffing):
 def test_composed_change_does_both(first, second, third):
     """Composing two changes gives one that goes straight from the first text
     to the third, with every edit's deleted text where it says."""
-    composed = compose(change_of(first, second), change_of(second, third))
-    assert replay(first, [composed]) == third
+    composed = changes.compose(change_of(first, second), change_of(second, third))
+    assert changes.replay(first, [composed]) == third
     positions = [position for position, _, _ in composed]
     assert positions == sorted(positions)
     assert all(deleted != inserted for _, deleted, inserted in composed)
@@ -49,14 +42,14 @@ def test_composed_change_does_both(first, second, third):
 def test_positions_are_utf16_units():
     """An emoji counts two units before an edit, as in a browser."""
     assert change_of("😀ab", "😀aXb") == ((3, "", "X"),)
-    assert replay("😀ab", [((2, "a", "Y"),)]) == "😀Yb"
+    assert changes.replay("😀ab", [((2, "a", "Y"),)]) == "😀Yb"
 
 
 def test_compose_joins_typing_and_cancels_out():
-    typed = compose(((1, "", "h"),), ((2, "", "i"),))
+    typed = changes.compose(((1, "", "h"),), ((2, "", "i"),))
     assert typed == ((1, "", "hi"),)
-    assert compose(typed, ((1, "hi", ""),)) == ()
-    assert compose(((4, "x", ""),), ((0, "ab", "c"),)) == ((0, "ab", "c"), (4, "x", ""))
+    assert changes.compose(typed, ((1, "hi", ""),)) == ()
+    assert changes.compose(((4, "x", ""),), ((0, "ab", "c"),)) == ((0, "ab", "c"), (4, "x", ""))
 
 
 @pytest.mark.parametrize(("old", "new", "found", "expected"), [
@@ -69,7 +62,7 @@ def test_compose_joins_typing_and_cancels_out():
     ("abc", "aXXc", [(1, 2, "X")], False),
 ])
 def test_fits_checks_order_bounds_and_lengths(old, new, found, expected):
-    assert fits(old, new, found) is expected
+    assert changes.fits(old, new, found) is expected
 
 
 @pytest.mark.parametrize(("text", "change", "message"), [
@@ -80,5 +73,5 @@ def test_fits_checks_order_bounds_and_lengths(old, new, found, expected):
     ("a😀", ((2, "", "x"),), "surrogate"),
 ])
 def test_changes_that_do_not_fit_are_refused(text, change, message):
-    with pytest.raises(ChangeError, match=message):
-        replay(text, [change])
+    with pytest.raises(changes.ChangeError, match=message):
+        changes.replay(text, [change])

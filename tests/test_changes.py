@@ -21,9 +21,11 @@ def change_of(old: str, new: str, diffing: bool = True):
 @settings(max_examples=300, deadline=None)
 @given(old=TEXTS, new=TEXTS, diffing=st.booleans())
 def test_found_changes_replay(old, new, diffing):
-    """The change found between any two texts turns one into the other."""
+    """The change found between any two texts turns one into the other, and
+    its inverse turns it back."""
     change = change_of(old, new, diffing)
     assert changes.replay(old, [change]) == new
+    assert changes.replay(new, [changes.invert(change)]) == old
     assert changes.fits(old, new, changes.splices_between(old, new, DIFF if diffing else None))
 
 

@@ -103,6 +103,16 @@ def to_change(old: str, found: Sequence[Splice], units: int) -> Change:
     return tuple(edits)
 
 
+def invert(change: Change) -> Change:
+    """The change that undoes *change* (positions in the text it made)."""
+    shift = 0
+    undone = []
+    for position, deleted, inserted in change:
+        undone.append((position + shift, inserted, deleted))
+        shift += utf16_length(inserted) - utf16_length(deleted)
+    return tuple(undone)
+
+
 Operation = tuple[int, int, bytes]
 """EQUAL, DELETE or INSERT; its length in bytes of UTF-16; its text (b"" for EQUAL)."""
 

@@ -23,12 +23,14 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote
+from typing import NamedTuple
 
 from mobwrite.core.changes import (
     Change,
     ChangeError,
     compose,
     fits,
+    invert,
     replay,
     splices_between,
     to_change,
@@ -66,9 +68,9 @@ class Policy:
     replay_count: int = 4000
 
 
-@dataclass(frozen=True, slots=True)
-class RevisionRow:
-    """A revision as storage writes it: plain values, the change as JSON."""
+class RevisionRow(NamedTuple):
+    """A revision as storage writes it: plain values (the change as JSON),
+    a tuple that can go straight to a database's parameters."""
 
     number: int
     time: float
@@ -77,16 +79,14 @@ class RevisionRow:
     change: str
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotRow:
+class SnapshotRow(NamedTuple):
     """The full text at revision *number*."""
 
     number: int
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
+class Revision(NamedTuple):
     """One revision: the change from the text of ``number - 1`` to its own."""
 
     number: int
@@ -141,8 +141,7 @@ def _parse_change(number: int, data: str) -> Change:
     return tuple(change)
 
 
-@dataclass(frozen=True, slots=True)
-class Appended:
+class Appended(NamedTuple):
     """What an append asks storage to write.
 
     ``row`` is a new revision, or with ``folded`` the new content of the
@@ -154,8 +153,7 @@ class Appended:
     snapshot: SnapshotRow | None
 
 
-@dataclass(frozen=True, slots=True)
-class Pruned:
+class Pruned(NamedTuple):
     """What a prune asks storage to do: delete the revisions numbered up to
     ``base`` and the snapshots before it, and write ``snapshot`` if given."""
 
@@ -297,10 +295,16 @@ class RevisionLog:
         if not self.base <= number < self.head:
             raise UnknownRevision(f"no revision {number} (kept: {self.base} to {self.head})")
         numbers = self._snapshot_numbers
-        start = numbers[bisect.bisect_right(numbers, number) - 1]
-        changes = [revision.change for revision in
-                   self.revisions[start - self.base:number - self.base]]
-        return replay(self._snapshots[start], changes)
+        index = bisect.bisect_right(numbers, number)
+        start = numbers[index - 1]
+        after = numbers[index] if index < len(numbers) else self.head
+        if number - start <= after - number:
+            return replay(self._snapshots[start], [revision.change for revision in
+                          self.revisions[start - self.base:number - self.base]])
+        # Nearer the next snapshot (or the current text): undo back to it.
+        return replay(self._snapshots.get(after, self.text), [
+            invert(revision.change) for revision in
+            reversed(self.revisions[number - self.base:after - self.base])])
 
     def prune(self, now: float, keep: float | None) -> Pruned | None:
         """Drop the revisions at least *keep* seconds old (None keeps all),

@@ -236,9 +236,11 @@ class RevisionLog:
     def _step(self, old: str, found: Sequence[Splice]) -> Change:
         """*found* as edits, keeping the text's length in units and the anchor."""
         step = to_change(old, found, self._units_before(old, found[0][0]))
-        units = sum(utf16_length(added) - utf16_length(removed) for _, removed, added in step)
+        shift = units = 0
+        for (start, end, inserted), (_, removed, added) in zip(found, step, strict=True):
+            shift += len(inserted) - end + start
+            units += utf16_length(added) - utf16_length(removed)
         self._units += units
-        shift = sum(len(added) - to + at for at, to, added in found)
         if self._units == len(old) + shift:
             # Units and code points agree: the anchor is not needed.
             self._anchor = (0, 0)

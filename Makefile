@@ -1,6 +1,7 @@
 # The two quick-start commands: `make serve` and `make test`.
 # Both create .venv on first use and install what they need.
 # `make bench` runs the benchmark grid and rewrites BENCHMARKS.md's results.
+# `make dist` builds the wheel to install on a server (docs/packaging.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # apt-get needs root: use sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: serve test setup test-setup npm-setup lint bench
+.PHONY: serve test setup test-setup npm-setup lint bench dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +54,10 @@ test: lint
 
 bench: test-setup
 	$(BIN)/python -m benchmarks.run --report BENCHMARKS.md
+
+# A complete wheel in dist/, for `pip install` on a server without node:
+# npm first fills static/vendor/ (setup.py refuses to build without it).
+# build/ goes first so that no file deleted from the checkout is packed.
+dist: $(BIN)/python npm-setup
+	rm -rf build dist
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .

@@ -3,8 +3,9 @@
 Runs in its own process (``python -m benchmarks.loadgen ...``) and prints
 one JSON object with what it measured.  Each editor is a real
 ``ClientSession`` holding a correct client state; it types a few characters
-(or deletes a few, or adds an emoji) at a random place in its copy, then
-syncs, either on a fixed schedule (``--rate`` syncs per second, latency
+(or deletes a few, or adds an emoji) at a random place in its copy (the
+typing model of ``mobwrite.tools.loadmodel``, shared with ``mobwrite
+loadtest``), then syncs, either on a fixed schedule (``--rate`` syncs per second, latency
 counted from the scheduled time so a slow server cannot hide its queue) or
 back to back (``--rate 0``, for throughput).  Several editors share each
 document, so the server really merges.
@@ -31,13 +32,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote_from_bytes
 
 from mobwrite.client.session import ClientSession
+from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
-WORDS = ("the of and to in is that it for on with as was at by an be this from "
-         "have or one had not but what all were when we there can your which "
-         "their said if do will each about how up out them then she many some "
-         "café naïve façade déjà vu Grüße 東京 ").split(" ")
-EMOJI = ("😀", "🎉", "👍", "🚀", "中", "é")
-LETTERS = "abcdefghijklmnopqrstuvwxyz    ,."
 # The document sizes of the grid, by the names the reports use.
 SIZES = {"1K": 1024, "100K": 100 * 1024, "1M": 1024 * 1024}
 REQUEST_TIMEOUT = 30.0
@@ -47,42 +43,6 @@ SETTLE_ROUNDS = 3
 
 class GatewayMissing(RuntimeError):
     """The HTTP port does not serve the gateway (it answered 404)."""
-
-
-def make_text(size: int, rng: random.Random) -> str:
-    """About *size* bytes of prose in lines of ~70 characters, some non-ASCII."""
-    parts: list[str] = []
-    length = 0
-    line = 0
-    while length < size:
-        word = rng.choice(WORDS) or "x"
-        parts.append(word)
-        length += len(word.encode("utf-8")) + 1
-        line += len(word) + 1
-        if line > 70:
-            parts.append("\n")
-            line = 0
-        else:
-            parts.append(" ")
-    return "".join(parts)[:size]
-
-
-def type_into(text: str, rng: random.Random, length: int | None = None) -> str:
-    """One burst of typing: insert a few letters, delete a few, or add an emoji.
-
-    Bursts add about two characters on average; once the text is *length*
-    characters long, deletions become more likely than the rest, so that a
-    document keeps about the size its grid cell names.
-    """
-    at = rng.randint(0, len(text))
-    roll = rng.random()
-    deleting = 0.2 if length is None or len(text) < length else 0.6
-    if roll < deleting and text:
-        at = min(at, len(text) - 1)
-        return text[:at] + text[at + rng.randint(1, 3):]
-    if roll < deleting + 0.1:
-        return text[:at] + rng.choice(EMOJI) + text[at:]
-    return text[:at] + "".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 5))) + text[at:]
 
 
 async def tcp_exchange(port: int, data: bytes) -> bytes:
@@ -333,14 +293,6 @@ def peak_rss(pid: int) -> int:
     return 0
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of *values* (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
 async def run(options: argparse.Namespace) -> dict[str, object]:
     load = Load(options)
     try:
@@ -359,9 +311,9 @@ async def run(options: argparse.Namespace) -> dict[str, object]:
     return {
         "syncs": len(latencies),
         "syncs_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p95_ms": percentile(latencies, 0.95) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
         "errors": load.tally.errors,
         "error_kinds": load.tally.error_kinds,
         "resyncs": load.tally.resyncs,

@@ -17,11 +17,12 @@ import sys
 import tracemalloc
 from typing import Any
 
-from benchmarks.loadgen import SIZES, make_text, type_into
+from benchmarks.loadgen import SIZES
 from mobwrite.client.session import ClientSession
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
+from mobwrite.tools.loadmodel import make_text, type_into
 
 OVERHEAD = 2048
 

@@ -15,10 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-ROOT = Path(__file__).resolve().parent.parent
-# tests/daemon.py is the one place that knows how to run twistd and read its ports.
-sys.path.insert(0, str(ROOT / "tests"))
-from daemon import Daemon  # noqa: E402
+from benchmarks.daemon import ROOT, Daemon
 
 BACKLOG = 1024
 _BASELINE_PORT = re.compile(r"baseline: (tcp|http) listening on port=(\d+)")
@@ -38,7 +35,7 @@ class Mobwrite:
 
     def __init__(self) -> None:
         self.workdir = tempfile.TemporaryDirectory(prefix="mobwrite-bench-")
-        # The tcp option is given again so that it wins over tests/daemon.py's.
+        # The tcp option is given again so that it wins over Daemon's own.
         self.daemon = Daemon(
             Path(self.workdir.name), "--max-chars", "0",
             "--tcp", f"tcp:0:interface=127.0.0.1:backlog={BACKLOG}",

@@ -43,6 +43,16 @@ def parse_duration(value: str) -> float:
     return number * factor
 
 
+NEVER = "never"
+
+
+def parse_expiry(value: str) -> float:
+    """``never`` (or ``0``) → 0.0, meaning no expiry; otherwise a duration."""
+    if value.strip().lower() == NEVER:
+        return 0.0
+    return parse_duration(value)
+
+
 def parse_count(value: str) -> int:
     """A whole number, zero or more."""
     text = value.strip()
@@ -77,6 +87,11 @@ def parse_address(value: str) -> str:
     return value.strip()
 
 
+def parse_path(value: str) -> str:
+    """A file's path, or empty for none."""
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one setting is named, parsed, defaulted and explained."""
@@ -97,7 +112,9 @@ class Setting:
     @property
     def shown_default(self) -> str:
         """The default as one would write it in a settings file."""
-        if self.parse is parse_duration:
+        if self.parse is parse_expiry and not self.default:
+            return NEVER
+        if self.parse in (parse_duration, parse_expiry):
             return describe_duration(self.default)
         if self.default == "":
             return "(empty)"
@@ -113,81 +130,99 @@ def describe_duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-SETTINGS = (
-    Setting("MAX_CHARS", parse_count, 100000,
-            "longest document in characters; the start is cut off beyond it (0 = no limit)"),
-    Setting("DIFF_TIMEOUT", parse_duration, 0.1,
-            "time budget of each server-side diff (0 = unlimited)"),
-    Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
-            "a view untouched this long is forgotten"),
-    Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
-            "a document nobody views and nobody wrote this long expires"),
-    Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
-            "an unfinished buffer untouched this long is dropped"),
-    Setting("LOGGING", parse_level, "INFO",
-            "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
-    Setting("LOG_FORMAT", parse_log_format, "text",
-            "log lines as text, or as json (one JSON object per line, for log shippers)"),
-    Setting("MAX_VIEWS", parse_count, 10000,
-            "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
-    Setting("TIMEOUT_TELNET", parse_duration, 2.0,
-            "a TCP connection silent this long is closed"),
-    Setting("CONNECTION_ORIGIN", parse_address, "",
-            "if set, the only peer IP address allowed on the TCP port"),
-    Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, an answer "
-            "not read this long after it is sent is aborted, and an HTTP request not "
-            "answered this long gets 503"),
-    Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
-            "largest request in bytes, on TCP and HTTP alike"),
-    Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
-            "longest request line in bytes"),
-    Setting("MAX_NAME_BYTES", parse_count, 500,
-            "longest user id or document name in bytes"),
-    Setting("MAX_BUFFER_SLOTS", parse_count, 10000,
-            "most fragments one buffer may be split into"),
-    Setting("MAX_BUFFERED_BYTES", parse_count, 32 * 1024 * 1024,
-            "most bytes held in unfinished buffers altogether"),
-    Setting("MAX_BUFFER_DEPTH", parse_count, 4,
-            "deepest nesting of buffers inside buffers"),
-    Setting("MAX_CONNECTIONS", parse_count, 1000,
-            "most connections open at once on each port; more are closed at once"),
-)
-
-BY_NAME = {setting.name: setting for setting in SETTINGS}
+def _setting(parse: Callable[[str], Any], default: Any, help: str) -> Any:
+    """A field of ``Settings``: its default, and how the table parses and explains it."""
+    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The values in force; ``Settings.defaults()`` gives the table's defaults."""
+    """The values in force; each field is one setting, named in upper case in files.
 
-    max_chars: int
-    diff_timeout: float
-    timeout_view: float
-    timeout_text: float
-    timeout_buffer: float
-    logging: str
-    log_format: str
-    max_views: int
-    timeout_telnet: float
-    connection_origin: str
-    request_deadline: float
-    max_request_bytes: int
-    max_line_bytes: int
-    max_name_bytes: int
-    max_buffer_slots: int
-    max_buffered_bytes: int
-    max_buffer_depth: int
-    max_connections: int
+    ``SETTINGS``, the table the options, the settings file and the docs are
+    made from, is read off these fields, so a setting is declared once.
+    """
+
+    max_chars: int = _setting(
+        parse_count, 10_000_000,
+        "longest document in characters (UTF-16 code units, as a browser counts); "
+        "a change that would pass it is refused and nothing is cut (0 = no limit)")
+    diff_timeout: float = _setting(
+        parse_duration, 0.1,
+        "time budget of each server-side diff (0 = unlimited)")
+    timeout_view: float = _setting(
+        parse_duration, 1800.0,
+        "a view untouched this long is forgotten")
+    timeout_text: float = _setting(
+        parse_expiry, 0.0,
+        "never (documents are kept until deleted), or a duration after which a "
+        "document nobody views and nobody wrote expires")
+    timeout_buffer: float = _setting(
+        parse_duration, 900.0,
+        "an unfinished buffer untouched this long is dropped")
+    logging: str = _setting(
+        parse_level, "INFO",
+        "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG")
+    log_format: str = _setting(
+        parse_log_format, "text",
+        "log lines as text, or as json (one JSON object per line, for log shippers)")
+    max_views: int = _setting(
+        parse_count, 10000,
+        "most views held at once; a request needing more gets an empty answer (0 = no limit)")
+    timeout_telnet: float = _setting(
+        parse_duration, 30.0,
+        "each line of a TCP request must end within this long of the previous "
+        "line's end (or of connecting), else the connection is closed")
+    timeout_telnet_request: float = _setting(
+        parse_duration, 120.0,
+        "a TCP request not complete this long after connecting is dropped")
+    connection_origin: str = _setting(
+        parse_address, "",
+        "if set, the only peer IP address allowed on the TCP port")
+    request_deadline: float = _setting(
+        parse_duration, 10.0,
+        "a TCP answer not read this long after it is sent is aborted, and an HTTP "
+        "request not answered this long gets 503")
+    # 9 bytes a character: a raw upload of MAX_CHARS three-byte characters, %-escaped.
+    max_request_bytes: int = _setting(
+        parse_count, 96 * 1024 * 1024,
+        "largest request in bytes, on TCP and HTTP alike")
+    max_line_bytes: int = _setting(
+        parse_count, 96 * 1024 * 1024,
+        "longest request line in bytes")
+    max_name_bytes: int = _setting(
+        parse_count, 500,
+        "longest user id or document name in bytes")
+    max_buffer_slots: int = _setting(
+        parse_count, 10000,
+        "most fragments one buffer may be split into")
+    max_buffered_bytes: int = _setting(
+        parse_count, 32 * 1024 * 1024,
+        "most bytes held in unfinished buffers altogether")
+    max_buffer_depth: int = _setting(
+        parse_count, 4,
+        "deepest nesting of buffers inside buffers")
+    max_connections: int = _setting(
+        parse_count, 1000,
+        "most connections open at once on each port; more are closed at once")
+    auth_secret_file: str = _setting(
+        parse_path, "",
+        "key file of access control (mobwrite token new-key); when set, the gateway "
+        "and /status need signed tokens (docs/security.md); empty = everything is public")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:
-        values = {setting.attribute: setting.default for setting in SETTINGS}
-        values.update(overrides)
-        return cls(**values)
+        return cls(**overrides)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+SETTINGS = tuple(
+    Setting(field.name.upper(), field.metadata["parse"], field.default, field.metadata["help"])
+    for field in dataclasses.fields(Settings))
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
 def parse_settings_file(text: str, source: str = "settings file") -> dict[str, Any]:
@@ -221,7 +256,9 @@ def parse_settings_file(text: str, source: str = "settings file") -> dict[str, A
 def check(settings: Settings) -> Settings:
     """Refuse values that would make the daemon useless."""
     if settings.timeout_telnet <= 0:
-        raise SettingError("TIMEOUT_TELNET must be more than 0 seconds, such as 2")
+        raise SettingError("TIMEOUT_TELNET must be more than 0 seconds, such as 30")
+    if settings.timeout_telnet_request <= 0:
+        raise SettingError("TIMEOUT_TELNET_REQUEST must be more than 0 seconds, such as 2 minutes")
     if settings.request_deadline <= 0:
         raise SettingError("REQUEST_DEADLINE must be more than 0 seconds, such as 10")
     for name in ("MAX_REQUEST_BYTES", "MAX_LINE_BYTES", "MAX_NAME_BYTES",

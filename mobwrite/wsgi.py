@@ -17,7 +17,16 @@ empty one, which every client treats as "nothing happened".
 * ``MOBWRITE_TIMEOUT``: time allowed to connect, and again to answer
   (default 10 seconds; ``2.5`` or ``30 seconds`` as in the settings file);
 * ``MOBWRITE_CONFIG``: the daemon's settings file, so that the gateway
-  applies the same MAX_REQUEST_BYTES and MAX_LINE_BYTES (optional).
+  applies the same MAX_REQUEST_BYTES and MAX_LINE_BYTES, and, with
+  AUTH_SECRET_FILE, the same access control (optional);
+* ``MOBWRITE_AUTH_SECRET_FILE``: the key file of access control, when the
+  settings file does not name it (docs/security.md).
+
+The daemon's TCP port checks no token, so with access control on this
+gateway checks each request's token itself before relaying it, answers
+403 to what the token does not allow, and marks the request of a
+read-only token with ``a:read-only`` so that the daemon keeps its edits
+off the master.
 
 This runs under a WSGI server, outside Twisted's logging: failures are
 reported on the server's ``wsgi.errors`` stream, which every WSGI server
@@ -27,7 +36,8 @@ routes to its error log.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -35,6 +45,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from mobwrite.client import relay
 from mobwrite.client.relay import DaemonAddress, RelayError
 from mobwrite.core import httpform
+from mobwrite.core.access import READ_ONLY_LINE, Refused
 from mobwrite.core.httpform import Answer, Limits
 from mobwrite.settings import (
     SettingError,
@@ -43,6 +54,7 @@ from mobwrite.settings import (
     parse_duration,
     parse_settings_file,
 )
+from mobwrite.tokens import Gatekeeper
 
 DEFAULT_DAEMON = "127.0.0.1:3017"
 DEFAULT_EDITOR_URL = "http://127.0.0.1:8000"
@@ -52,12 +64,15 @@ class Gateway:
     """A WSGI application answering ``q`` and ``p`` through a daemon's TCP port."""
 
     def __init__(self, daemon: DaemonAddress, editor_url: str | None, timeout: float,
-                 limits: Limits) -> None:
+                 limits: Limits, gatekeeper: Gatekeeper | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.daemon = daemon
         # httpform appends the editor's paths (its start page, a document's page) to this base.
         self.editor = None if editor_url is None else editor_url.rstrip("/")
         self.timeout = timeout
         self.limits = limits
+        self.gatekeeper = gatekeeper
+        self.clock = clock
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -84,10 +99,21 @@ class Gateway:
             (environ.get("PATH_INFO") or "/").encode("latin-1"),
             environ.get("QUERY_STRING", "").encode("latin-1"),
             body, environ.get("CONTENT_TYPE", ""), self.limits, lambda: self.editor,
+            environ.get("HTTP_AUTHORIZATION"),
         )
         if isinstance(decision, Answer):
             return decision
-        return httpform.sync_answer(decision.parameter, self.forward(decision.request, environ))
+        request = decision.request
+        if self.gatekeeper is not None:
+            verdict, grant = self.gatekeeper.authorize(decision.token, request, self.clock())
+            if isinstance(verdict, Refused):
+                subject = None if grant is None else grant.subject
+                log(environ, f"refused a request from {environ.get('REMOTE_ADDR')} "
+                             f"(subject {subject!r}): {verdict.reason}")
+                return httpform.forbidden(verdict.reason)
+            if not verdict.may_write:
+                request = READ_ONLY_LINE + request
+        return httpform.sync_answer(decision.parameter, self.forward(request, environ))
 
     def forward(self, request: bytes, environ: WSGIEnvironment) -> bytes:
         """The daemon's output for *request*; empty when it cannot answer."""
@@ -97,10 +123,15 @@ class Gateway:
         try:
             return relay.exchange(self.daemon, framed, self.timeout)
         except RelayError as error:
-            errors = environ["wsgi.errors"]
-            errors.write(f"mobwrite.wsgi: no answer from the {error}; answered empty\n")
-            errors.flush()
+            log(environ, f"no answer from the {error}; answered empty")
             return b""
+
+
+def log(environ: WSGIEnvironment, message: str) -> None:
+    """One line on the WSGI server's error log."""
+    errors = environ["wsgi.errors"]
+    errors.write(f"mobwrite.wsgi: {message}\n")
+    errors.flush()
 
 
 def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
@@ -136,11 +167,14 @@ def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
 def make_application(daemon: DaemonAddress | str = DEFAULT_DAEMON,
                      editor_url: str | None = DEFAULT_EDITOR_URL,
                      timeout: float = relay.DEFAULT_TIMEOUT,
-                     settings: Settings | None = None) -> Gateway:
-    """The gateway for the daemon at *daemon*, with the limits of *settings*."""
+                     settings: Settings | None = None,
+                     clock: Callable[[], float] = time.time) -> Gateway:
+    """The gateway for the daemon at *daemon*, with the limits and access control
+    of *settings*."""
     address = daemon if isinstance(daemon, DaemonAddress) else DaemonAddress.parse(daemon)
-    limits = Limits.from_settings(settings or Settings.defaults())
-    return Gateway(address, editor_url, timeout, limits)
+    settings = settings or Settings.defaults()
+    return Gateway(address, editor_url, timeout, Limits.from_settings(settings),
+                   Gatekeeper.from_settings(settings), clock)
 
 
 def from_environment(environment: Mapping[str, str]) -> Gateway:
@@ -150,6 +184,9 @@ def from_environment(environment: Mapping[str, str]) -> Gateway:
     if config:
         text = Path(config).read_text(encoding="utf-8")
         settings = check(Settings.defaults(**parse_settings_file(text, config)))
+    secret_file = environment.get("MOBWRITE_AUTH_SECRET_FILE")
+    if secret_file:
+        settings = settings.replace(auth_secret_file=secret_file)
     timeout = environment.get("MOBWRITE_TIMEOUT")
     seconds = relay.DEFAULT_TIMEOUT if timeout is None else parse_duration(timeout)
     if not seconds > 0:

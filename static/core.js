@@ -9,6 +9,11 @@
 //   setClientText(text)  replace the live text (raw and overwrite updates)
 //   patchClientText(patches, dmp)   merge a remote change (optional)
 //   mergeChanges         false for overwrite mode; read after getClientText()
+//
+// Each stacked edit remembers the shadow it was computed from, so that an
+// edit the server refuses (`x:too_long:<limit>` after its F line) can be
+// taken back: the shadow and version return to what they were, the page
+// keeps its text, and the next request diffs again.
 
 import {
   DeltaError, decodeRaw, encodeText, fromDelta, isNoOp, resultText, scrubSurrogates, toDelta,
@@ -22,7 +27,7 @@ export const DEFAULTS = Object.freeze({
   maxSyncInterval: 10000,
   syncInterval: 2000,
   timeoutInterval: 30000,
-  maxRetryInterval: 30000,
+  maxRetryInterval: 2000,
   idPrefix: '',
 });
 
@@ -64,6 +69,9 @@ export function nextInterval(interval, settings, changedLocally, changedRemotely
 // A versioned command line: letter, ':', digits, ':', payload.
 const VERSIONED = /^([FfDdRr]):([0-9]{1,15}):(.*)$/s;
 
+// The state of a shadow that survives a page: see snapshot() and restore().
+const SAVED_FIELDS = ['text', 'clientVersion', 'serverVersion', 'deltaOk', 'editStack', 'acknowledged'];
+
 /** Per-object synchronization state (10.3). */
 class Shadow {
   constructor(object) {
@@ -72,9 +80,20 @@ class Shadow {
     this.clientVersion = 0;
     this.serverVersion = 0;
     this.deltaOk = false;
+    // [client version, line, shadow text before the edit]
     this.editStack = [];
     this.acknowledged = 0;
+    // Restored from a saved page: the text the server last agreed to, from
+    // which a reseed (lowercase r) merges the unsent edits; else null.
+    this.restored = null;
+    // Entries the last F line acknowledged, kept until the block's end for a refusal.
+    this.settled = [];
   }
+}
+
+/** True when the entry's line is a poll: a delta keeping the whole shadow. */
+function isPoll([, line]) {
+  return POLL.test(line);
 }
 
 export class SyncClient {
@@ -88,6 +107,7 @@ export class SyncClient {
     this.interval = this.settings.syncInterval;
     this.changedLocally = false;
     this.changedRemotely = false;
+    this.refused = new Map();
   }
 
   /** Register a shared object; an already shared name keeps its state. */
@@ -99,6 +119,45 @@ export class SyncClient {
     if (this.shadows.has(object.name)) return false;
     this.shadows.set(object.name, new Shadow(object));
     return true;
+  }
+
+  /**
+   * Give a shared object the state `saved` (one entry of snapshot(), from
+   * an earlier page) and put its live text back on the page.
+   */
+  restore(name, saved) {
+    const shadow = this.shadows.get(name);
+    if (!shadow) return;
+    for (const key of SAVED_FIELDS) shadow[key] = saved[key];
+    shadow.editStack = saved.editStack.map((entry) => [...entry]);
+    shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
+    if (shadow.object.getClientText() !== saved.live) shadow.object.setClientText(saved.live);
+  }
+
+  /**
+   * The state of each shared object worth keeping across pages, by name:
+   * the shadow's fields plus `live`, the text on the page now.
+   */
+  snapshot() {
+    const saved = {};
+    for (const [name, shadow] of this.shadows) {
+      const live = shadow.object.getClientText();
+      if (live === null) continue;
+      saved[name] = { live };
+      for (const key of SAVED_FIELDS) saved[name][key] = shadow[key];
+      saved[name].editStack = shadow.editStack.map((entry) => [...entry]);
+    }
+    return saved;
+  }
+
+  /** True when a saved object (from snapshot()) holds edits the server has not acknowledged. */
+  static unsent(saved) {
+    return saved.live !== saved.text || !saved.deltaOk || !saved.editStack.every(isPoll);
+  }
+
+  /** Names whose last answer refused an edit as too long, with the server's limit. */
+  get refusals() {
+    return this.refused;
   }
 
   unshare(name) {
@@ -138,10 +197,11 @@ export class SyncClient {
   }
 
   #stackEdit(shadow, text) {
+    const before = shadow.text;
     if (!shadow.deltaOk) {
       shadow.text = text;
       shadow.clientVersion += 1;
-      shadow.editStack.push([shadow.clientVersion, `r:${shadow.clientVersion}:${encodeText(text)}`]);
+      shadow.editStack.push([shadow.clientVersion, `r:${shadow.clientVersion}:${encodeText(text)}`, before]);
       shadow.deltaOk = true;
       return;
     }
@@ -153,7 +213,7 @@ export class SyncClient {
       this.changedLocally = true;
     }
     const letter = shadow.object.mergeChanges === false ? 'D' : 'd';
-    shadow.editStack.push([shadow.clientVersion, `${letter}:${shadow.clientVersion}:${delta}`]);
+    shadow.editStack.push([shadow.clientVersion, `${letter}:${shadow.clientVersion}:${delta}`, before]);
     shadow.clientVersion += 1;
   }
 
@@ -165,11 +225,14 @@ export class SyncClient {
   applyResponse(text) {
     const complete = text.endsWith('\n\n');
     let current = null;
+    if (complete) this.refused = new Map();
     for (const line of complete ? text.split('\n') : []) {
       if (line === '') break;
       if (line[1] !== ':') continue;
       const letter = line[0];
-      if ('FfDdRr'.includes(letter)) {
+      if (letter === 'x' && current !== null) {
+        this.#notice(current, line.slice(2));
+      } else if ('FfDdRr'.includes(letter)) {
         const match = VERSIONED.exec(line);
         if (!match) continue;
         const version = Number(match[2]);
@@ -179,6 +242,7 @@ export class SyncClient {
         else this.#applyDelta(current, letter, version, match[3]);
       }
     }
+    for (const shadow of this.shadows.values()) shadow.settled = [];
     this.interval = nextInterval(this.interval, this.settings, this.changedLocally, this.changedRemotely);
     return this.interval;
   }
@@ -190,8 +254,40 @@ export class SyncClient {
     if (!shadow) return null;
     shadow.deltaOk = true;
     shadow.acknowledged = version;
+    shadow.settled = shadow.editStack.filter(([stacked]) => stacked <= version);
     shadow.editStack = shadow.editStack.filter(([stacked]) => stacked > version);
     return shadow;
+  }
+
+  /** An `x:` line about the current file: so far only `too_long:<limit>`. */
+  #notice(shadow, notice) {
+    const match = /^too_long:([0-9]{1,15})$/.exec(notice);
+    if (!match) return;
+    this.refused.set(shadow.object.name, Number(match[1]));
+    this.#takeBack(shadow);
+  }
+
+  /**
+   * The server refused the first edit it had not applied: return to the
+   * shadow and version before it and drop it with every edit after it.
+   * The live text is untouched, so the next request carries it all again.
+   */
+  #takeBack(shadow) {
+    const version = shadow.acknowledged;
+    const refused = [...shadow.settled, ...shadow.editStack].find(([stacked, line]) => (
+      line[0] === 'r' || line[0] === 'R' ? stacked > version : stacked >= version));
+    shadow.settled = [];
+    if (!refused) return;
+    const [stacked, line, before] = refused;
+    shadow.text = before;
+    if (line[0] === 'r' || line[0] === 'R') {
+      shadow.clientVersion = stacked - 1;
+      shadow.deltaOk = false;
+    } else {
+      shadow.clientVersion = stacked;
+    }
+    shadow.editStack = [];
+    shadow.acknowledged = shadow.clientVersion;
   }
 
   #applyRaw(shadow, letter, version, payload) {
@@ -203,11 +299,22 @@ export class SyncClient {
       shadow.deltaOk = false;
       return;
     }
+    const base = shadow.restored;
     shadow.text = text;
     shadow.clientVersion = shadow.acknowledged;
     shadow.serverVersion = version;
     shadow.editStack = [];
-    if (letter === 'R') shadow.object.setClientText(text);
+    const live = shadow.object.getClientText();
+    if (base !== null && text !== '' && live !== null && live !== base && shadow.object.mergeChanges !== false) {
+      // A restored page the server no longer follows (its view expired, or
+      // the saved versions are behind): put the edits saved unsent (base to
+      // live text) on top of the server's text rather than lose them.
+      const patches = this.dmp.patch_make(base, clientDiff(this.dmp, base, live));
+      shadow.object.setClientText(applyPatches(this.dmp, patches, text).text);
+    } else if (letter === 'R' || (base !== null && text !== '' && live !== null)) {
+      shadow.object.setClientText(text);
+    }
+    shadow.restored = null;
     this.changedRemotely = true;
   }
 
@@ -229,6 +336,7 @@ export class SyncClient {
       return;
     }
     shadow.serverVersion += 1;
+    shadow.restored = null;
     if (isNoOp(diffs)) return;
     const result = resultText(diffs);
     if (letter === 'D') {
@@ -253,10 +361,20 @@ export class SyncClient {
     if (merged !== live) object.setClientText(merged);
   }
 
+  /** True while some object has edits not yet sent, or sent and not acknowledged. */
+  get unsent() {
+    if (this.pending) return true;
+    for (const shadow of this.shadows.values()) {
+      const live = shadow.object.getClientText();
+      if (live !== null && live !== shadow.text) return true;
+    }
+    return false;
+  }
+
   /** True while some object has edits the server has not acknowledged. */
   get pending() {
     for (const shadow of this.shadows.values()) {
-      if (!shadow.deltaOk || shadow.editStack.some(([, line]) => !POLL.test(line))) return true;
+      if (!shadow.deltaOk || !shadow.editStack.every(isPoll)) return true;
     }
     return false;
   }

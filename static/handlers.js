@@ -2,6 +2,7 @@
 // element into a shared object for the SyncClient (see core.js).
 
 import { applyPatches } from './patching.js';
+import { UndoHistory, splice } from './undo.js';
 
 const TEXT_TYPES = new Set(['text', 'password', 'search', 'email', 'url', 'tel']);
 const TEXT_NUMBER = /^\s*-?[\d.,]+\s*$/;
@@ -40,10 +41,68 @@ class SharedElement {
   }
 }
 
-/** textarea, input text/password (and other one-line text types). */
+const HISTORY_INPUT = new Set(['historyUndo', 'historyRedo']);
+
+/**
+ * textarea, input text/password (and other one-line text types), with an
+ * undo history of the person's own edits that other people's changes do
+ * not wipe (setting `value` empties the browser's own).
+ */
 class TextField extends SharedElement {
   constructor(element) {
     super(element, true);
+    this.history = new UndoHistory();
+    // The text as last seen: an input event's change is the difference.
+    this.seen = normalizeText(element.value);
+  }
+
+  /** Listen for the person's edits and undo keys; returns a function that stops. */
+  listen() {
+    const element = this.element;
+    const onInput = (event) => this.#noteInput(event);
+    const onKey = (event) => {
+      const key = event.key?.toLowerCase();
+      if (!(event.ctrlKey || event.metaKey) || event.altKey || (key !== 'z' && key !== 'y')) return;
+      event.preventDefault();
+      this.#step(key === 'y' || event.shiftKey);
+    };
+    // Undo and Redo from a menu arrive as beforeinput.
+    const onBeforeInput = (event) => {
+      if (!HISTORY_INPUT.has(event.inputType)) return;
+      event.preventDefault();
+      this.#step(event.inputType === 'historyRedo');
+    };
+    const listeners = [['input', onInput], ['keydown', onKey], ['beforeinput', onBeforeInput]];
+    for (const [type, listener] of listeners) element.addEventListener(type, listener);
+    return () => {
+      for (const [type, listener] of listeners) element.removeEventListener(type, listener);
+    };
+  }
+
+  #noteInput(event) {
+    // Our own undo and redo announce themselves as input too.
+    if (HISTORY_INPUT.has(event.inputType)) return;
+    const text = normalizeText(this.element.value);
+    if (text === this.seen) return;
+    const [start, removed, inserted] = splice(this.seen, text, this.#selection().offsets[1]);
+    this.history.record(text, start, removed, inserted, event.timeStamp);
+    this.seen = text;
+  }
+
+  /** Undo (or redo) the person's last step, and tell the page as an edit. */
+  #step(redo) {
+    const element = this.element;
+    const text = normalizeText(element.value);
+    const change = redo ? this.history.redo(text) : this.history.undo(text);
+    if (!change) return;
+    try {
+      element.setRangeText(change.text, change.start, change.end, 'end');
+    } catch {
+      // No selection API on this input type (email): set the whole value.
+      element.value = text.slice(0, change.start) + change.text + text.slice(change.end);
+    }
+    this.seen = normalizeText(element.value);
+    element.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: redo ? 'historyRedo' : 'historyUndo' }));
   }
 
   read() {
@@ -87,6 +146,9 @@ class TextField extends SharedElement {
     const focused = element.ownerDocument.activeElement === element;
     const selection = this.#selection();
     const { scrollTop, scrollLeft } = element;
+    // Not the person's edit: their steps move past it rather than take it in.
+    this.history.remote(...splice(this.seen, text));
+    this.seen = text;
     element.value = text;
     if (focused) {
       const [start, end] = offsets ?? selection.offsets.map((offset) => Math.min(offset, text.length));

@@ -1,5 +1,9 @@
 // The sync loop: timing, watchdog, retries and connection state
 // (PROTOCOL.md 10.5-10.8). No DOM: timers and the transport are passed in.
+//
+// States: 'synced', 'syncing', 'offline' (the last exchange failed; the
+// next try is at retryAt) and 'full' (the server refused an edit as too
+// long; the page keeps it and every sync offers it again).
 
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
@@ -19,14 +23,23 @@ export class SyncLoop {
    * with setTimeout, clearTimeout and now() in ms; onState(state) hears
    * every state change.
    */
-  constructor({ client, transport, timers = browserTimers, onState = () => {}, log = () => {} }) {
+  constructor({
+    client, transport, timers = browserTimers, onState = () => {}, onExchange = () => {}, log = () => {},
+  }) {
     this.client = client;
     this.transport = transport;
     this.timers = timers;
     this.requested = null;
     this.applying = false;
     this.onState = onState;
+    // Called after every exchange, answered or not (the page saves its state then).
+    this.onExchange = onExchange;
     this.log = log;
+    // No request is built before this settles (the page restoring saved state).
+    this.ready = Promise.resolve();
+    this.held = false;
+    // When the next try after a failure is due (timers.now() time), or null.
+    this.retryAt = null;
     this.state = 'synced';
     // A local edit arrived after the request in flight was built.
     this.editedSinceSend = false;
@@ -40,6 +53,20 @@ export class SyncLoop {
     if (state === this.state) return;
     this.state = state;
     this.onState(state);
+  }
+
+  /** Build no request until `promise` settles. */
+  hold(promise) {
+    this.held = true;
+    this.ready = promise.finally(() => {
+      this.held = false;
+    });
+  }
+
+  /** Milliseconds until the next try after a failure, or null when none is waiting. */
+  get retryIn() {
+    if (this.retryAt === null || this.state !== 'offline') return null;
+    return Math.max(this.retryAt - this.timers.now(), 0);
   }
 
   /** Run a sync after `delay` ms, bringing a later scheduled one forward. */
@@ -103,6 +130,7 @@ export class SyncLoop {
       return this.client.settings.maxSyncInterval;
     }).then((delay) => {
       this.inFlight = null;
+      this.onExchange();
       if (delay !== null) this.#continue(delay);
     });
     return this.inFlight;
@@ -110,13 +138,18 @@ export class SyncLoop {
 
   /** One exchange; resolves with the delay until the next, or null to stop. */
   async #exchange() {
+    // Only wait when held: otherwise the request leaves at once, in this call.
+    if (this.held) await this.ready;
+    this.retryAt = null;
     const request = this.client.buildRequest();
     this.editedSinceSend = false;
     if (request === null) {
       this.#setState('synced');
       return null;
     }
-    if (this.client.changedLocally || this.client.pending) this.#setState(this.failures ? 'offline' : 'syncing');
+    if ((this.client.changedLocally || this.client.pending) && this.state !== 'full') {
+      this.#setState(this.failures ? 'offline' : 'syncing');
+    }
     const controller = new AbortController();
     this.#armWatchdog(controller);
     this.log(`sending\n${request}`);
@@ -130,8 +163,10 @@ export class SyncLoop {
       this.failures += 1;
       this.log(`sync failed (${error.message}); retry ${this.failures}`);
       // The edit stacks keep what was not acknowledged; the next request resends it.
+      const delay = retryDelay(this.failures, this.client.settings);
+      this.retryAt = this.timers.now() + delay;
       this.#setState('offline');
-      return retryDelay(this.failures, this.client.settings);
+      return delay;
     } finally {
       this.#disarmWatchdog();
     }
@@ -144,7 +179,8 @@ export class SyncLoop {
     } finally {
       this.applying = false;
     }
-    this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
+    if (this.client.refusals.size) this.#setState('full');
+    else this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
     return interval;
   }
 
@@ -160,7 +196,7 @@ export class SyncLoop {
    * unless one is already in flight; its answer is ignored.
    */
   flush() {
-    if (this.inFlight) return;
+    if (this.inFlight || this.held) return;
     this.#cancelTimer();
     const request = this.client.buildRequest();
     if (request === null) return;

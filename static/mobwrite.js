@@ -1,13 +1,20 @@
 // The page API: a global `mobwrite` object compatible with the original
 // client (share, unshare, syncGateway, idPrefix, debug, nullifyAll,
-// callback), wiring the DOM handlers to the sync core and loop.
+// callback), wiring the DOM handlers to the sync core and loop, and
+// keeping the page's sync state in localStorage (saved.js).
 
 import { NAME_PATTERN, SyncClient, randomId } from './core.js';
 import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
+import { SavedSessions } from './saved.js';
 import { fetchTransport, jsonpTransport } from './transport.js';
 
 const SHARE_DELAY = 10;
+// Typing is saved this long after a keystroke (and at once on leaving), or
+// SAVE_SHARE times as long as the last save took: a large document is
+// saved less often, so that saving takes a small share of the time.
+const SAVE_DELAY = 200;
+const SAVE_SHARE = 20;
 
 const client = new SyncClient({ log: (message) => debug(message) });
 const listeners = new Map();
@@ -38,7 +45,62 @@ function announce(state) {
   mobwrite.onstatechange?.(state);
 }
 
-const loop = new SyncLoop({ client, transport, onState: announce, log: debug });
+const loop = new SyncLoop({ client, transport, onState: announce, onExchange: save, log: debug });
+
+// Web Locks and localStorage need a secure context (https, or localhost).
+const sessions = globalThis.navigator?.locks && globalThis.localStorage
+  ? new SavedSessions(globalThis.localStorage, globalThis.navigator.locks, debug) : null;
+// This page's saved session, once it has claimed one (or its own).
+let session = null;
+let claiming = null;
+let saveTimer = null;
+let saveCost = 0;
+
+function wireName(name) {
+  return client.settings.idPrefix + name;
+}
+
+/** Take over a saved session for these newly shared names, or claim our own id. */
+async function claimSession(names) {
+  const found = await sessions.adopt(names.map(wireName), mobwrite.syncGateway);
+  if (found) {
+    debug(`carrying on saved session ${found.userId}`);
+    client.userId = found.userId;
+    session = found;
+  } else {
+    await sessions.claim(client.userId);
+    session = { userId: client.userId, documents: {} };
+  }
+}
+
+/** Restore the saved state of newly shared names (the loop waits for it). */
+function restore(names) {
+  if (!sessions) return;
+  claiming = (claiming ?? claimSession(names)).then(() => {
+    for (const name of names) {
+      const saved = session.documents[wireName(name)];
+      if (saved) client.restore(name, saved);
+    }
+  }).catch((error) => debug(`saved state not restored: ${error?.stack ?? error}`));
+  loop.hold(claiming);
+}
+
+/** Write this page's state to storage now. */
+function save() {
+  clearTimeout(saveTimer);
+  saveTimer = null;
+  if (!session || loop.held) return;
+  const start = performance.now();
+  for (const [name, saved] of Object.entries(client.snapshot())) session.documents[wireName(name)] = saved;
+  session.gateway = mobwrite.syncGateway;
+  session.savedAt = Date.now();
+  sessions.save(session);
+  saveCost = performance.now() - start;
+}
+
+function saveSoon() {
+  if (saveTimer === null && session) saveTimer = setTimeout(save, Math.max(SAVE_DELAY, SAVE_SHARE * saveCost));
+}
 
 function resolve(target) {
   if (typeof target !== 'string') return target;
@@ -60,11 +122,16 @@ function shareOne(target) {
     added = true;
     const element = object.element;
     if (element) {
-      const onInput = () => loop.noteLocalChange();
+      const onInput = () => {
+        loop.noteLocalChange();
+        saveSoon();
+      };
       const events = element.localName === 'input' && element.type === 'radio' ? ['change'] : ['input', 'change'];
       const watched = object.buttons ? object.buttons() : [element];
       for (const node of watched) for (const type of events) node.addEventListener(type, onInput);
+      const stopListening = object.listen?.();
       listeners.set(object.name, () => {
+        stopListening?.();
         for (const node of watched) for (const type of events) node.removeEventListener(type, onInput);
         if (object.buttons) radioGroups.get(element.form)?.delete(element.name);
       });
@@ -89,12 +156,14 @@ const mobwrite = {
   jsonp: false,
   get_maxchars: 1000,
   debug: false,
-  /** Called with 'synced' | 'syncing' | 'offline' on every state change. */
+  /** Called with 'synced' | 'syncing' | 'offline' | 'full' on every state change. */
   onstatechange: null,
 
   /** Share elements, element ids, forms, or objects with getClientText(). */
   share(...targets) {
+    const before = new Set(client.names);
     const added = targets.map(shareOne).some(Boolean);
+    if (added) restore(client.names.filter((name) => !before.has(name)));
     // A new document is unsynced until its first exchange.
     if (added) loop.noteLocalChange();
     if (client.shadows.size) loop.schedule(SHARE_DELAY);
@@ -110,16 +179,31 @@ const mobwrite = {
     jsonp?.callback(text);
   },
 
-  /** Sync now rather than at the next scheduled time. */
+  /** Sync now rather than at the next scheduled time ("retry now" while offline). */
   syncNow() {
     return loop.sync();
+  },
+
+  /** While offline: ms until the next try, or null while one is under way. */
+  get retryIn() {
+    return loop.retryIn;
+  },
+
+  /** True while this page holds edits the server has not acknowledged. */
+  get unsent() {
+    return client.unsent;
+  },
+
+  /** Documents (names without prefix) whose last edit the server refused as too long, with its limit. */
+  get refusals() {
+    return Object.fromEntries(client.refusals);
   },
 
   get syncUsername() {
     return client.userId;
   },
 
-  /** The connection state: 'synced', 'syncing' or 'offline'. */
+  /** The connection state: 'synced', 'syncing', 'offline' or 'full'. */
   get state() {
     return loop.state;
   },
@@ -146,6 +230,7 @@ const mobwrite = {
       for (const name of client.names) {
         listeners.get(name)?.();
         listeners.delete(name);
+        delete session?.documents[wireName(name)];
       }
       loop.schedule(SHARE_DELAY);
     }
@@ -166,7 +251,22 @@ for (const key of SETTINGS) {
   });
 }
 
-addEventListener('pagehide', () => loop.flush());
+addEventListener('pagehide', () => {
+  loop.flush();
+  save();
+});
+// Edits that cannot leave now (offline, or refused) are kept in storage,
+// but the person should still know before closing.
+addEventListener('beforeunload', (event) => {
+  if ((loop.state === 'offline' || loop.state === 'full') && client.unsent) {
+    event.preventDefault();
+    // Older browsers ask only when returnValue is set.
+    event.returnValue = '';
+  }
+});
+addEventListener('online', () => {
+  if (loop.state === 'offline') loop.sync();
+});
 
 globalThis.mobwrite = mobwrite;
 

@@ -1,11 +1,19 @@
 // What the editor pages share: learning the gateway URL, reading the
-// document name from the query string, and showing the connection state.
+// document name from the query string, showing the connection state, and
+// the service worker that opens them while the daemon is down.
 
 import mobwrite from './mobwrite.js';
 
 const FALLBACK_GATEWAY = '/scripts/q.py';
-const STATE_LABELS = { synced: 'Synced', syncing: 'Syncing…', offline: 'Offline' };
+const STATE_LABELS = { synced: 'Synced', syncing: 'Syncing…' };
 const MAX_NAME_LENGTH = 100;
+// How often an offline badge's countdown is redrawn.
+const COUNTDOWN_MS = 250;
+
+// sw.js keeps the site's own files so that a page opens with the daemon down.
+globalThis.navigator?.serviceWorker?.register('sw.js').catch((error) => {
+  if (mobwrite.debug) console.info(`mobwrite: no service worker (${error.message})`);
+});
 
 /** Why name cannot be a document name, or null when it can. */
 export function nameProblem(name) {
@@ -41,11 +49,47 @@ export async function connect() {
   return mobwrite;
 }
 
-/** Keep element showing mobwrite's connection state (text and data-state). */
+/** What the state badge says now. */
+export function stateLabel(state = mobwrite.state) {
+  if (state === 'offline') {
+    const wait = mobwrite.retryIn;
+    const when = wait === null ? 'retrying…' : `retrying in ${Math.ceil(wait / 1000)} s`;
+    return `Offline — ${mobwrite.unsent ? 'edits kept, ' : ''}${when}`;
+  }
+  if (state === 'full') {
+    const limit = Math.min(...Object.values(mobwrite.refusals));
+    return `This document is full (limit ${limit.toLocaleString('en')} characters): `
+      + 'your latest changes are kept here but not shared until it is shorter';
+  }
+  return STATE_LABELS[state] ?? state;
+}
+
+/**
+ * Keep element showing mobwrite's connection state (text and data-state),
+ * with a "Retry now" button after it while offline.
+ */
 export function showState(element) {
+  const retry = document.createElement('button');
+  retry.type = 'button';
+  retry.id = 'retry';
+  retry.className = 'retry';
+  retry.textContent = 'Retry now';
+  retry.hidden = true;
+  retry.addEventListener('click', () => mobwrite.syncNow());
+  element.after(retry);
+  let countdown = null;
   const render = (state) => {
     element.dataset.state = state;
-    element.textContent = STATE_LABELS[state] ?? state;
+    // Unchanged text is not rewritten: the badge is a live region.
+    const label = stateLabel(state);
+    if (element.textContent !== label) element.textContent = label;
+    retry.hidden = state !== 'offline';
+    if (state === 'offline' && countdown === null) {
+      countdown = setInterval(() => render(mobwrite.state), COUNTDOWN_MS);
+    } else if (state !== 'offline' && countdown !== null) {
+      clearInterval(countdown);
+      countdown = null;
+    }
   };
   render(mobwrite.state);
   document.addEventListener('mobwrite:state', (event) => render(event.detail.state));

@@ -37,6 +37,13 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGUMENTS)
 
 
+def launch_profile(browser: Browser, directory: Path) -> BrowserContext:
+    """Another Chromium like *browser*, on a profile kept in *directory*:
+    closing it and launching it again is a browser restart."""
+    return browser.browser_type.launch_persistent_context(
+        str(directory), executable_path=str(CHROMIUM), args=ARGUMENTS, headless=True)
+
+
 class Tab:
     """One page of the editor site, with its script errors and requests collected."""
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import launch
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.storage.sqlite import Database
 
 
@@ -56,3 +59,26 @@ def gateway_port(request: pytest.FixtureRequest, daemon: Daemon,
                         MOBWRITE_DAEMON=f"127.0.0.1:{daemon.ports['tcp']}").start()
     yield server.port
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for every page test of a module."""
+    with sync_playwright() as playwright:
+        running = launch(playwright)
+        yield running
+        running.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile per test (each page gets its own user id anyway)."""
+    fresh = browser.new_context()
+    yield fresh
+    fresh.close()
+
+
+@pytest.fixture
+def name() -> str:
+    """A document name no other test uses."""
+    return "doc" + secrets.token_hex(4)

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from daemon import tcp_exchange
+from benchmarks.daemon import tcp_exchange
 
 
 @dataclass

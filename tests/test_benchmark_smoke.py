@@ -6,16 +6,16 @@ run completes, measures something, and sees no errors or divergence.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import GatewayMissing, HttpConnection, make_text, type_into
+from benchmarks.loadgen import GatewayMissing, HttpConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,13 +64,18 @@ def test_http_transport_names_a_missing_gateway() -> None:
         asyncio.run(attempt())
 
 
-def test_typing_keeps_a_document_near_its_size() -> None:
-    """Typing grows a text by about two characters a burst, unless told its size."""
-    rng = random.Random(7)
-    start = make_text(1024, rng)
-    free = bounded = start
-    for _ in range(5000):
-        free = type_into(free, rng)
-        bounded = type_into(bounded, rng, len(start))
-    assert len(free) > len(start) + 5000
-    assert abs(len(bounded) - len(start)) < 200
+
+def test_benchmarks_never_import_the_tests() -> None:
+    """benchmarks/ stands alone: no test helper imported, no path into tests/."""
+    helpers = {path.stem for path in (ROOT / "tests").glob("*.py")}
+    for module in (ROOT / "benchmarks").glob("*.py"):
+        tree = ast.parse(module.read_text(), str(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            assert not {name.split(".")[0] for name in names} & (helpers | {"tests"}), module.name
+        assert "sys.path" not in module.read_text(), module.name

@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Tab, launch
+from browser import WAIT_MS, Tab
 from http_client import post_q
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 
 TEXT = "#text"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One Chromium for every page test."""
-    with sync_playwright() as playwright:
-        running = launch(playwright)
-        yield running
-        running.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser profile per test (each page gets its own user id anyway)."""
-    fresh = browser.new_context()
-    yield fresh
-    fresh.close()
-
-
-@pytest.fixture
-def name() -> str:
-    """A document name no other test uses."""
-    return "doc" + secrets.token_hex(4)
 
 
 def editor(daemon: Daemon, page: str, name: str) -> str:
@@ -204,3 +180,21 @@ def test_a_page_reconnects_after_the_daemon_restarts(
         no_script_errors(tab, witness, newcomer)
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("page", ["editor.html", "index.html"])
+def test_a_page_without_its_diff_library_says_what_is_missing(
+        daemon: Daemon, context: BrowserContext, name: str, page: str) -> None:
+    """With vendor/diff-match-patch.mjs missing (a package built without npm), the page says so."""
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    tab.route("**/vendor/diff-match-patch.mjs",
+              lambda route: route.fulfill(status=404, body="No such resource."))
+    tab.goto(editor(daemon, page, name))
+    notice = tab.locator("#load-error [role=alert]")
+    notice.wait_for()
+    message = notice.text_content() or ""
+    assert "the server has no vendor/diff-match-patch.mjs" in message
+    assert '"make dist"' in message and "docs/packaging.md" in message
+    assert tab.locator("#state").is_hidden() or page == "index.html"
+    assert tab.locator("main:visible").count() == 1

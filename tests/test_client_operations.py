@@ -17,7 +17,6 @@ from mobwrite.client.urls import parse_url
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
-from mobwrite.tools.loadtest import percentile, typing_edit
 from mobwrite.tools.watch import next_interval
 
 T = TypeVar("T")
@@ -193,26 +192,9 @@ def test_bad_urls(text: str, reason: str) -> None:
         parse_url(text)
 
 
-def test_percentiles() -> None:
-    values = [float(v) for v in range(1, 101)]
-    random.Random(3).shuffle(values)
-    assert [percentile(values, f) for f in (0.5, 0.95, 0.99)] == [50.0, 95.0, 99.0]
-    assert percentile([], 0.5) == 0.0
-    assert percentile([7.0], 0.99) == 7.0
-
-
 def test_poll_interval_adapts_within_bounds() -> None:
     """Changes shorten the interval by 20 % of the range, quiet lengthens it by 10 %."""
     assert next_interval(5.0, 1.0, 11.0, changed=True) == pytest.approx(3.0)
     assert next_interval(5.0, 1.0, 11.0, changed=False) == pytest.approx(6.0)
     assert next_interval(1.5, 1.0, 11.0, changed=True) == 1.0
     assert next_interval(10.5, 1.0, 11.0, changed=False) == 11.0
-
-
-def test_typing_edits_stay_small() -> None:
-    rng = random.Random(5)
-    text = "hello world"
-    for _ in range(50):
-        edited = typing_edit(rng, text)
-        assert abs(len(edited) - len(text)) <= 7
-        text = edited

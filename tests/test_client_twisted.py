@@ -11,7 +11,7 @@ from fakes import closed_port
 from twisted.internet import protocol
 from twisted.web import resource, server
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient

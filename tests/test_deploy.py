@@ -15,7 +15,7 @@ from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.scripts.twistd import ServerOptions
 
-from daemon import ROOT
+from benchmarks.daemon import ROOT
 from mobwrite import wsgi
 from mobwrite.client import relay
 from mobwrite.client.relay import DaemonAddress
@@ -182,6 +182,18 @@ def test_nginx_lets_the_gateway_answer_for_itself(tmp_path: Path) -> None:
     assert megabytes * 1024 * 1024 >= Limits.from_settings(Settings.defaults()).body_bytes
     seconds = int(settings["proxy_read_timeout"][0].removesuffix("s"))
     assert seconds > 2 * relay.DEFAULT_TIMEOUT
+
+
+def test_nginx_keeps_the_operator_pages_private(tmp_path: Path) -> None:
+    """/status (every document's name) is denied; /metrics is never routed to the gateway."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    config = parsed["config"][1]["parsed"]
+    location = next(block for block in blocks(config, "location")
+                    if block["args"] == ["=", "/status"])
+    assert [entry["args"] for entry in blocks(location["block"], "deny")] == [["all"]]
+    assert not blocks(location["block"], "proxy_pass")
+    assert all(block["args"][-1] in ("/", "/scripts/q.py", "/gateway/", "/config.js", "/status")
+               for block in blocks(config, "location"))
 
 
 def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> None:

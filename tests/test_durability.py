@@ -18,7 +18,7 @@ from twisted.python.usage import UsageError
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MobwriteServer
+from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.tap import Options, build
 from mobwrite.logs import set_level
 from mobwrite.settings import Settings
@@ -30,7 +30,8 @@ from mobwrite.storage.committer import (
     StorageService,
     WriterThread,
 )
-from mobwrite.storage.sqlite import DATABASE_NAME, Batch, Database
+from mobwrite.storage.rows import Batch
+from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 
 class ManualThread:
@@ -54,9 +55,9 @@ class ManualThread:
         return batch
 
 
-def server_with(committer_for: Callable[[Store], GroupCommitter]) -> MobwriteServer:
+def server_with(committer_for: Callable[[Store], GroupCommitter]) -> RequestAnswerer:
     store = Store()
-    return MobwriteServer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
+    return RequestAnswerer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
 
 
 def stored(directory: Path) -> Store:
@@ -150,7 +151,7 @@ def test_failed_write_withholds_replies_and_retries() -> None:
     thread.finish(OSError("disk full"))
     assert isinstance(reply[0], Failure) and reply[0].check(NotStored)
     assert "disk full" in reply[0].getErrorMessage()
-    assert server.store.changes.documents == {"doc"}
+    assert server.engine.store.pending().documents == {"doc"}
     assert server.committer.failing == "disk full"
     again = record(server.committer.durable())
     batch = thread.finish()
@@ -271,7 +272,7 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
     store = Store()
     service = StorageService(store, tmp_path, SYNC, reactor)
     service.startService()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     replies = await defer.gatherResults([
         server.answer(f"u:user{i}\nF:0:doc\nr:1:hello\n\n".encode()) for i in range(5)])
     assert all(reply.startswith(b"F:1:doc") for reply in replies)
@@ -291,15 +292,15 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     store = Store()
     service = StorageService(store, tmp_path, SYNC, reactor)
     service.startService()
-    writable = service.journal.fd
-    service.journal.fd = os.open(service.journal.path, os.O_RDONLY)
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    writable = service.storage.journal.fd
+    service.storage.journal.fd = os.open(service.storage.journal.path, os.O_RDONLY)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     with pytest.raises(NotStored, match="Bad file descriptor"):
         await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
-    assert store.changes.documents == {"doc"}
+    assert store.pending().documents == {"doc"}
     assert "Bad file descriptor" in (service.committer.failing or "")
-    os.close(service.journal.fd)
-    service.journal.fd = writable
+    os.close(service.storage.journal.fd)
+    service.storage.journal.fd = writable
     await service.stopService()
     loaded = stored(tmp_path)
     assert loaded.documents["doc"].text == "hello"
@@ -311,7 +312,7 @@ def test_storage_failure_names_a_failing_commit_or_checkpoint(tmp_path: Path) ->
 
     service = StorageService(Store(), tmp_path, SYNC, reactor)
     assert service.failure() is None
-    service.checkpointer.failing = "checkpoint failed: disk says no"
+    service.storage.checkpointer.failing = "checkpoint failed: disk says no"
     assert service.failure() == "checkpoint failed: disk says no"
     service.committer.failing = "disk full"
     assert service.failure() == "disk full"
@@ -356,13 +357,13 @@ async def test_second_service_on_the_directory_leaves_the_journal_alone(
     store = Store()
     first = StorageService(store, tmp_path, SYNC, reactor)
     first.startService()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), first.committer)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), first.committer)
     await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
-    journal = first.journal.path.read_bytes()
+    journal = first.storage.journal.path.read_bytes()
     second = StorageService(Store(), tmp_path, SYNC, reactor)
     with pytest.raises(SystemExit, match="in use by another process"):
         second.privilegedStartService()
-    assert first.journal.path.read_bytes() == journal
+    assert first.storage.journal.path.read_bytes() == journal
     await first.stopService()
 
 

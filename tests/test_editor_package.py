@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from http_client import fetch, post_q
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 
 # What a build of the package reads from a checkout.
-SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "mobwrite", "twisted", "static")
+SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "mobwrite", "twisted", "static")
 MARKER = "installed-copy.txt"
+VENDORED = "static/vendor/diff-match-patch.mjs"
 
 
 class InstalledDaemon(Daemon):
@@ -29,10 +30,8 @@ class InstalledDaemon(Daemon):
         return dict(super().environment(), PYTHONPATH=str(self.site))
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel built from a copy of the checkout, with a marker file added to static/."""
-    work = tmp_path_factory.mktemp("wheel")
+def copy_checkout(work: Path) -> Path:
+    """The files a build reads, copied from the checkout to *work*/source."""
     source = work / "source"
     for name in SOURCES:
         origin = ROOT / name
@@ -42,11 +41,38 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             source.mkdir(exist_ok=True)
             shutil.copy2(origin, source / name)
+    return source
+
+
+def build_wheel(source: Path, dist: Path) -> subprocess.CompletedProcess[str]:
+    """``pip wheel`` of *source* into *dist*, its output kept."""
+    return subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           str(source), "-w", str(dist)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of the checkout, with a marker file added to static/."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = copy_checkout(work)
     (source / "static" / MARKER).write_text("served from the installed package\n")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    str(source), "-w", str(work / "dist")], check=True, timeout=120)
-    (built,) = (work / "dist").glob("mobwrite-*.whl")
-    return built
+    built = build_wheel(source, work / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (work / "dist").glob("mobwrite-*.whl")
+    return wheel
+
+
+def test_a_build_without_the_vendored_diff_library_fails_and_says_why(tmp_path: Path) -> None:
+    """Without static/vendor/ (no ``npm ci``), the build stops, naming the file and the fix."""
+    source = copy_checkout(tmp_path)
+    shutil.rmtree(source / "static" / "vendor")
+    built = build_wheel(source, tmp_path / "dist")
+    assert built.returncode != 0
+    output = built.stdout + built.stderr
+    assert f"{VENDORED} is missing" in output
+    assert "`npm ci`" in output and "`make dist`" in output and "docs/packaging.md" in output
+    assert not list((tmp_path / "dist").glob("*.whl"))
 
 
 def test_the_wheel_holds_the_static_files_and_the_plugin(wheel: Path) -> None:
@@ -57,6 +83,7 @@ def test_the_wheel_holds_the_static_files_and_the_plugin(wheel: Path) -> None:
                 for path in (ROOT / "static").rglob("*") if path.is_file()}
     assert expected and expected <= names
     assert f"mobwrite/static/{MARKER}" in names
+    assert {f"mobwrite/{VENDORED}", "mobwrite/static/loader.js"} <= names
     assert {"twisted/plugins/mobwrite_plugin.py", "mobwrite/daemon/editor.py"} <= names
     assert "twisted/plugins/__init__.py" not in names
 
@@ -73,6 +100,7 @@ def test_the_installed_daemon_serves_its_own_pages(wheel: Path, tmp_path: Path) 
         start = fetch(editor + "/")
         assert start.body == (ROOT / "static" / "index.html").read_bytes()
         assert fetch(editor + "/config.js").status == 200
+        assert fetch(f"{editor}/vendor/diff-match-patch.mjs").status == 200
         answer = post_q(daemon.ports["gateway"], b"u:wheel001\nF:0:wheel\nR:0:ok\n\n")
         assert answer.body == b"F:0:wheel\nD:0:=2\n\n"
     finally:

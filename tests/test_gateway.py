@@ -19,7 +19,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.test.requesthelper import DummyRequest
 
-from daemon import ROOT, Daemon, tcp_exchange
+from benchmarks.daemon import ROOT, Daemon, tcp_exchange
 from mobwrite.core import httpform
 from mobwrite.core.httpform import Limits
 from mobwrite.daemon.gateway import GatewayResource, gateway_site
@@ -95,7 +95,7 @@ def test_preflight_allows_the_editor_origin(daemon: Daemon) -> None:
     assert reply.status == 204
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in reply.headers["Access-Control-Allow-Methods"]
-    assert reply.headers["Access-Control-Allow-Headers"].lower() == "content-type"
+    assert reply.headers["Access-Control-Allow-Headers"].lower() == "content-type, authorization"
 
 
 def test_a_bare_get_redirects_to_the_editor_on_the_callers_host_name(daemon: Daemon) -> None:
@@ -178,13 +178,13 @@ def test_a_body_just_under_the_cap_is_read(small_daemon: Daemon) -> None:
 
 
 class StuckServer:
-    """A MobwriteServer stand-in whose answers never come, or fail."""
+    """A RequestAnswerer stand-in whose answers never come, or fail."""
 
     def __init__(self, failure: Exception | None = None) -> None:
         self.failure = failure
         self.pending: list[defer.Deferred[bytes]] = []
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         if self.failure is not None:
             raise self.failure
         self.pending.append(defer.Deferred())
@@ -232,7 +232,7 @@ def test_an_answer_within_the_deadline_is_written_and_the_timer_stops() -> None:
 class ReadyServer:
     """An answerer whose answer is ready when it returns."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         return defer.succeed(b"F:1:now\n")
 
 
@@ -279,7 +279,7 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     top = build(options, MemoryReactorClock())
     site = top.getServiceNamed("gateway").factory.wrappedFactory
     assert site.resource.gateway.deadline == 3.0
-    assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 4 * 1024 * 1024)
+    assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 96 * 1024 * 1024)
 
 
 def post_once_admitted(port: int, request: bytes) -> Reply:

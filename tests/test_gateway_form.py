@@ -141,7 +141,7 @@ def test_preflight_allows_cross_origin_posts() -> None:
     headers = dict(answer.header_items())
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in headers["Access-Control-Allow-Methods"]
-    assert headers["Access-Control-Allow-Headers"] == "Content-Type"
+    assert headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization"
     assert "Content-Type" not in headers and "Content-Length" not in headers
 
 

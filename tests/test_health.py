@@ -10,7 +10,7 @@ from typing import Any
 from http_client import fetch_path
 from twisted.internet.task import Clock
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.daemon.health import HealthProbe, probe_directory
 
 

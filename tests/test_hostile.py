@@ -8,23 +8,27 @@ after a restart.
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
 import socket
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from daemon import Daemon, tcp_exchange
+from benchmarks.daemon import Daemon, tcp_exchange
 from mobwrite.client.session import ClientSession
 from mobwrite.core.escaping import encode_text
 from mobwrite.storage.journal import JOURNAL_NAME
 from mobwrite.storage.sqlite import DATABASE_NAME
+from mobwrite.tokens import MAX_TOKEN_CHARS, new_key
 
 LIMITS = {
     "--max-connections": "200",
     "--timeout-telnet": "1",
+    "--timeout-telnet-request": "3",
     "--request-deadline": "3",
     "--max-request-bytes": "1000000",
     "--max-line-bytes": "500000",
@@ -35,7 +39,7 @@ LIMITS = {
 OPTIONS = [part for pair in LIMITS.items() for part in pair]
 SENTINEL = "Sentinel: keep me exactly — ünïcødé 😀 and\nnew lines\n"
 # Lines a server may send (PROTOCOL.md 3.8).
-_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*")
+_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*|x:too_long:[0-9]+")
 
 
 class Workbench:
@@ -43,7 +47,11 @@ class Workbench:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.daemon = Daemon(workdir, *OPTIONS).start()
+        # Access control guards the gateway; the TCP port stays trusted.
+        secret = workdir / "keys"
+        new_key(secret)
+        self.options = OPTIONS + ["--auth-secret-file", str(secret)]
+        self.daemon = Daemon(workdir, *self.options).start()
         self.client = ClientSession("wellbehaved")
         self.document = self.client.share("health")
         self.marks = 0
@@ -220,11 +228,11 @@ def test_line_without_end(bench: Workbench) -> None:
 
 
 def test_document_too_long(bench: Workbench) -> None:
-    """A text over MAX_CHARS keeps only its last MAX_CHARS characters."""
+    """A text over MAX_CHARS is refused whole: nothing stored, nothing cut, the writer told."""
     text = "a" * 50_000 + "b" * 100_000
-    response = attempt(bench.port, f"u:long\nF:0:long\nr:1:{text}\n\n".encode())
-    assert response is not None and response.startswith(b"F:1:long")
-    assert read_document(bench.port, "long") == "b" * 100_000
+    response = attempt(bench.port, f"u:long\nF:0:long\nR:1:{text}\n\n".encode())
+    assert response is not None and response.startswith(b"F:0:long\nx:too_long:100000\n")
+    assert read_document(bench.port, "long") == ""
     bench.healthy()
 
 
@@ -346,11 +354,43 @@ def test_many_views_are_bounded(tmp_path: Path) -> None:
         daemon.stop()
 
 
+def _json_part(value: bytes) -> bytes:
+    return base64.urlsafe_b64encode(value).rstrip(b"=")
+
+
+MALFORMED_TOKENS = [
+    b"", b"Bearer", b"Bearer ", b"Basic YWxpY2U6c2VjcmV0", b"Bearer ...", b"Bearer a.b",
+    b"Bearer " + b"A" * (MAX_TOKEN_CHARS + 1), b"Bearer " + b"x." * 2000,
+    b"Bearer \xff\xfe.\xc3\x28.x",
+    b"Bearer " + _json_part(b'{"alg":"none","kid":"x"}') + b"." + _json_part(b"{}") + b".",
+    b"Bearer " + _json_part(b'{"alg":"HS256","kid":' + b"[" * 5000 + b"]" * 5000 + b"}")
+    + b".e30.sig",
+    b"Bearer " + _json_part(b'{"alg":"HS256","kid":"' + b"k" * 4000 + b'"}') + b".e30.sig",
+    b"Bearer " + _json_part(b"not json") + b"." + _json_part(b"[]") + b".c2ln",
+]
+
+
+@pytest.mark.parametrize("header", MALFORMED_TOKENS, ids=range(len(MALFORMED_TOKENS)))
+def test_malformed_tokens(bench: Workbench, header: bytes) -> None:
+    """Broken, oversized and hostile tokens get a one-line 403; the sentinel is untouched."""
+    body = b"q=" + urllib.parse.quote_from_bytes(
+        b"u:mallory\nF:0:sentinel\nR:0:pwned\n\n").encode()
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n"
+               b"Authorization: " + header + b"\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    reply = tcp_exchange(bench.daemon.ports["gateway"], request)
+    head, _, text = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403 ") and text.startswith(b"forbidden: ")
+    assert text.count(b"\n") == 1
+    bench.healthy()
+
+
 def test_sentinel_intact_after_everything(bench: Workbench) -> None:
     """The sentinel document survived the attacks, and a restart, unchanged."""
     assert read_document(bench.port, "sentinel") == SENTINEL
     assert bench.rss_kib() < bench.rss_start + 100_000
     bench.daemon.stop(signal.SIGTERM)
-    bench.daemon = Daemon(bench.workdir, *OPTIONS).start()
+    bench.daemon = Daemon(bench.workdir, *bench.options).start()
     assert read_document(bench.port, "sentinel") == SENTINEL
     bench.healthy()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_recovery import sync
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
 from mobwrite.core.store import Store
 from mobwrite.storage.journal import (
@@ -20,7 +20,8 @@ from mobwrite.storage.journal import (
     encode,
     recover,
 )
-from mobwrite.storage.sqlite import DATABASE_NAME, Batch, Database, StorageError, snapshot
+from mobwrite.storage.rows import Batch, StorageError, snapshot
+from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 
 def journal_for(database: Database) -> Journal:

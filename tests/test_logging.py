@@ -11,7 +11,7 @@ from http_client import fetch_path
 from twisted.logger import Logger, LogLevel, eventAsText, globalLogPublisher
 from twisted.python.failure import Failure
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.logs import enabled, json_line, logger, set_level
 from mobwrite.settings import LOG_LEVELS
 

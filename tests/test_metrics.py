@@ -10,10 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
+from mobwrite.daemon.answering import MemoryOnly, RequestAnswerer
 from mobwrite.daemon.metrics import Metered, Metrics
 from mobwrite.settings import Settings
 
@@ -101,7 +101,7 @@ def test_limits_reached_are_counted_by_limit() -> None:
 class Failing:
     """An answerer whose every answer fails."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         return defer.fail(RuntimeError("broken"))
 
 
@@ -126,10 +126,24 @@ async def test_each_daemon_has_its_own_registry() -> None:
     """Two servers in one process keep separate numbers."""
     first, second = Metrics(Store()), Metrics(Store())
     store = Store()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(),
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(),
                             MemoryOnly(store))
     await Metered(server, first, "tcp").answer(b"u:a\nF:0:d\nr:1:x\n\n")
     assert value(samples(first.text().decode()), "mobwrite_requests_total",
                  transport="tcp", outcome="answered") == 1
     assert ("mobwrite_requests_total", frozenset({("transport", "tcp"), ("outcome", "answered")})
             ) not in samples(second.text().decode())
+
+
+def test_refusals_past_max_chars_and_the_process_are_on_the_page() -> None:
+    """A change refused as too long is counted; memory, CPU and open files are shown."""
+    store = Store(5)
+    metrics = Metrics(store)
+    engine = Engine(store, Settings.defaults(max_chars=5), metrics.observe_event)
+    assert engine.handle(b"u:a\nF:0:doc\nR:1:too long\n\n", 0.0).body.startswith(
+        b"F:0:doc\nx:too_long:5\n")
+    found = samples(metrics.text().decode())
+    assert value(found, "mobwrite_limit_refusals_total", limit="MAX_CHARS") == 1
+    assert value(found, "process_resident_memory_bytes") > 0
+    assert value(found, "process_cpu_seconds_total") > 0
+    assert value(found, "process_open_fds") > 0

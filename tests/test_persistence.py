@@ -10,7 +10,8 @@ import pytest
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Changes, Store
 from mobwrite.settings import Settings
-from mobwrite.storage.sqlite import DATABASE_NAME, Database, StorageError, snapshot
+from mobwrite.storage.rows import StorageError, snapshot
+from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 
 def save(store: Store, database: Database) -> None:

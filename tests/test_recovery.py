@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import Daemon, tcp_exchange
+from benchmarks.daemon import Daemon, tcp_exchange
 from mobwrite.client.session import ClientSession
 from mobwrite.storage.sqlite import DATABASE_NAME
 

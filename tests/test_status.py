@@ -8,7 +8,7 @@ from http_client import fetch_path
 from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite import __version__
 from mobwrite.core.store import Store
 from mobwrite.daemon.status import MAX_LISTED, StatusResource, describe_age

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from http_client import fetch_path
 
-from daemon import ROOT, Daemon, twistd_command
+from benchmarks.daemon import ROOT, Daemon, twistd_command
 from mobwrite.daemon.tap import ENDPOINTS, Options
 
 DEPLOY = ROOT / "deploy"

@@ -10,12 +10,13 @@ from twisted.logger import capturedLogs
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
-from mobwrite.daemon.services import ConnectionCap
+from mobwrite.daemon.answering import MemoryOnly, RequestAnswerer
+from mobwrite.daemon.services import ConnectionCap, CountedProtocol
 from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
 
-SETTINGS = Settings.defaults(timeout_telnet=2.0, request_deadline=10.0,
+SETTINGS = Settings.defaults(timeout_telnet=2.0, timeout_telnet_request=10.0,
+                             request_deadline=10.0,
                              max_request_bytes=1000, max_line_bytes=300,
                              max_connections=3)
 REQUEST = b"u:alice\nF:0:doc\nr:1:hello\n\n"
@@ -40,7 +41,7 @@ def make_factory(settings: Settings = SETTINGS, held: bool = False
     clock = Clock()
     store = Store()
     committer = HeldCommitter(store) if held else MemoryOnly(store)
-    server = MobwriteServer(Engine(store, settings), clock, committer)
+    server = RequestAnswerer(Engine(store, settings), clock, committer)
     return RequestFactory(server, settings, clock), clock
 
 
@@ -107,17 +108,42 @@ def test_silent_connection_times_out() -> None:
     assert transport.disconnecting and transport.value() == b""
 
 
+def test_bytes_that_never_make_a_line_time_out() -> None:
+    """A byte every second without a line break is closed TIMEOUT_TELNET after the
+    last whole line, however steadily it trickles."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    clock.advance(1.5)
+    protocol.dataReceived(b"u:alice\n")
+    for _ in range(3):
+        clock.advance(0.5)
+        protocol.dataReceived(b"x")
+    assert not transport.disconnecting
+    clock.advance(0.6)
+    assert transport.disconnecting and transport.value() == b""
+
+
+def test_lines_at_typing_speed_are_answered() -> None:
+    """Each line may take nearly TIMEOUT_TELNET, the whole request far longer."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    for line in REQUEST.splitlines(keepends=True):
+        clock.advance(1.9)
+        protocol.dataReceived(line)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n"
+
+
 def test_trickle_hits_the_deadline() -> None:
-    """A byte every second keeps the idle timer happy but not the overall deadline."""
+    """A line every second keeps the line timer happy but not TIMEOUT_TELNET_REQUEST."""
     factory, clock = make_factory()
     protocol, transport = connect(factory)
     for _ in range(9):
         clock.advance(1.0)
-        protocol.dataReceived(b"x")
+        protocol.dataReceived(b"x\n")
         assert not transport.disconnecting
     clock.advance(1.0)
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_oversized_request_is_dropped() -> None:
@@ -127,7 +153,7 @@ def test_oversized_request_is_dropped() -> None:
     for _ in range(50):
         protocol.dataReceived(b"u:alice\nF:0:doc\nd:0:=0\n")
     assert transport.disconnecting and transport.value() == b""
-    assert factory.server.store.views == {}
+    assert factory.server.engine.store.views == {}
 
 
 def test_endless_line_is_dropped() -> None:
@@ -152,7 +178,7 @@ def test_data_after_the_request_is_ignored() -> None:
     protocol, _transport = connect(factory)
     protocol.dataReceived(REQUEST + b"u:bob\nF:0:doc\nr:1:evil\n\n")
     protocol.dataReceived(b"u:bob\nF:0:doc\nr:1:evil\n\n")
-    assert set(factory.server.store.views) == {("alice", "doc")}
+    assert set(factory.server.engine.store.views) == {("alice", "doc")}
 
 
 def test_origin_restriction() -> None:
@@ -185,7 +211,8 @@ def test_connection_limit() -> None:
     assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, RequestProtocol)
+    assert isinstance(admitted, CountedProtocol)
+    assert isinstance(admitted.wrapped, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 
@@ -244,3 +271,24 @@ def test_a_reply_before_the_idle_limit_moves_the_one_timer() -> None:
     assert len(clock.getDelayedCalls()) == 1
     clock.advance(5.1)
     assert transport.disconnected
+
+
+def test_defaults_answer_a_person_typing_and_close_a_silent_peer_within_30_s() -> None:
+    """With the default settings: a line every 20 s is answered; a connection that
+    sends nothing, or bytes that never end a line, is closed within 30 s."""
+    defaults = Settings.defaults()
+    factory, clock = make_factory(defaults)
+    typist, typed = connect(factory)
+    for line in REQUEST.splitlines(keepends=True):
+        clock.advance(20.0)
+        typist.dataReceived(line)
+    assert typed.value() == b"F:1:doc\nd:0:=5\n"
+    _, silent = connect(factory)
+    trickler, trickled = connect(factory)
+    for _ in range(29):
+        clock.advance(1.0)
+        trickler.dataReceived(b"x")
+    assert not silent.disconnecting and not trickled.disconnecting
+    clock.advance(1.0)
+    assert silent.disconnecting and trickled.disconnecting
+    assert silent.value() == trickled.value() == b""

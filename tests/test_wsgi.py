@@ -15,7 +15,7 @@ import pytest
 from http_client import fetch, form, get, post_q
 from wsgiserver import SERVERS, WsgiServer
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite import wsgi
 from mobwrite.client import relay
 from mobwrite.client.relay import DaemonAddress, RelayError

@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from daemon import ROOT, Daemon
+from benchmarks.daemon import ROOT, Daemon
 
 # How each server says where it listens, once it is ready.
 _READY = {

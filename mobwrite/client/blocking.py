@@ -56,17 +56,24 @@ def tcp_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
     return answer + b"\n"
 
 
-def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
-    """POST *request* as ``q=`` to a gateway and return the body."""
-    post = urllib.request.Request(
-        server.url, data=form_body(request), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded"})
+def http_exchange(server: ServerURL, request: bytes, timeout: float,
+                  token: str | None = None) -> bytes:
+    """POST *request* as ``q=`` to a gateway, with access *token* if given; return the body."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    post = urllib.request.Request(server.url, data=form_body(request), method="POST",
+                                  headers=headers)
     try:
         with urllib.request.urlopen(post, timeout=timeout) as reply:
             body = reply.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as error:
-        error.close()
-        raise ProtocolFailure(f"{server.url} answered HTTP {error.code} {error.reason}") from None
+        with error:
+            # A refusal's body is one line saying why (a 403 from access control).
+            explained = error.read(500).decode("utf-8", "replace").strip().splitlines()
+        said = f": {explained[0]}" if explained else ""
+        raise ProtocolFailure(
+            f"{server.url} answered HTTP {error.code} {error.reason}{said}") from None
     except urllib.error.URLError as error:
         reason = error.reason
         if isinstance(reason, OSError) and reason.strerror:
@@ -81,13 +88,18 @@ def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
     return body
 
 
-def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeout: float) -> T:
-    """Drive an operation of ``mobwrite.client.operations`` to its result."""
-    exchange = tcp_exchange if server.is_tcp else http_exchange
+def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeout: float,
+                 token: str | None = None) -> T:
+    """Drive an operation of ``mobwrite.client.operations`` to its result; *token*
+    goes with each request to a gateway (the TCP port takes none)."""
     try:
         request = next(operation)
         while True:
-            request = operation.send(exchange(server, request, timeout))
+            if server.is_tcp:
+                answer = tcp_exchange(server, request, timeout)
+            else:
+                answer = http_exchange(server, request, timeout, token)
+            request = operation.send(answer)
     except StopIteration as finished:
         return finished.value
 
@@ -95,12 +107,14 @@ def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeo
 class BlockingClient:
     """Talks to one MobWrite server; each method is one short operation."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT,
+                 token: str | None = None) -> None:
         self.server = parse_url(url)
         self.timeout = timeout
+        self.token = token
 
     def run(self, operation: Generator[bytes, bytes, T]) -> T:
-        return run_blocking(operation, self.server, self.timeout)
+        return run_blocking(operation, self.server, self.timeout, self.token)
 
     def exchange(self, request: bytes) -> bytes:
         """Send one raw protocol request; the answer ends with a blank line."""

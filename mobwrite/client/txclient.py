@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
@@ -93,7 +94,9 @@ class _Collector(Protocol):
 class TwistedClient:
     """Talks to one MobWrite server from inside a running reactor."""
 
-    def __init__(self, reactor: Any, url: str, timeout: float = DEFAULT_TIMEOUT,
+    # The reactor times exchanges out; the agent and the TCP endpoints it is
+    # handed to also connect with it (IReactorTCP).
+    def __init__(self, reactor: IReactorTime, url: str, timeout: float = DEFAULT_TIMEOUT,
                  agent: Any = None) -> None:
         self.reactor = reactor
         self.server: ServerURL = parse_url(url)

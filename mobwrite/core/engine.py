@@ -3,7 +3,9 @@
 ``Engine.handle`` runs a whole request atomically against the store and
 returns the response bytes.  It takes the time as an argument, performs no
 I/O, and never raises for bad input: malformed lines are ignored and data
-that does not fit a view is answered with the server's text.  Noteworthy
+that does not fit a view is answered with the server's text.  A change that
+would make a document longer than MAX_CHARS is refused whole and the
+answer says so (``x:too_long:<limit>``, docs/defaults.md).  Noteworthy
 events go to a ``report(event, **fields)`` callable, which the adapters
 turn into log lines and metrics.
 """
@@ -11,8 +13,8 @@ turn into log lines and metrics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
 from mobwrite.core.delta import (
@@ -25,24 +27,22 @@ from mobwrite.core.delta import (
     result_text,
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
-from mobwrite.core.recent import History
-from mobwrite.core.store import Document, Store, View
+from mobwrite.core.events import Event, Report, ignore
+from mobwrite.core.recent import RecentChanges
+from mobwrite.core.request import VERBS, Command, Verb
+from mobwrite.core.store import Document, Store, TooLong, View, normalize, over_limit
 from mobwrite.settings import Settings
 
-Report = Callable[..., None]
-
-
-def _ignore(event: str, **fields: Any) -> None:
-    """The default report: events go nowhere."""
-
-DELTA, RAW, NULL = "delta", "raw", "null"
+# What a refused action must leave as it was: the view's sync state.
+_VIEW_STATE = ("shadow", "backup_shadow", "client_version", "server_version",
+               "backup_server_version", "delta_ok")
 
 
 @dataclass(slots=True)
 class Action:
     """One executable line with the context it was read in (7.1)."""
 
-    kind: str
+    kind: Verb
     user: str
     name: str
     force: bool = False
@@ -54,7 +54,21 @@ class Action:
     @property
     def claims_history(self) -> bool:
         """Whether the client's numbers show it synced this view before."""
-        return self.acknowledged > 0 or (self.kind == DELTA and self.version > 0)
+        return self.acknowledged > 0 or (self.kind is Verb.DELTA and self.version > 0)
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What the lines of one request read so far say (7.1)."""
+
+    now: float
+    user: str | None = None
+    name: str | None = None
+    acknowledged: int = 0
+    echo: bool = False
+    actions: list[Action] = field(default_factory=list)
+    # A buffer's completed request, which replaces the one being read.
+    assembled: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +84,7 @@ class Engine:
 
     def __init__(
         self, store: Store, settings: Settings,
-        report: Report = _ignore,
+        report: Report = ignore,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -79,57 +93,80 @@ class Engine:
         # The view whose delta was just merged, the version of the master
         # its shadow was, and the version its own change made (if any).
         self._lineage: tuple[View, int, int | None] | None = None
+        # Recent changes of each document several views share; a document
+        # the store forgets takes its entry with it.
+        self._histories: WeakKeyDictionary[Document, RecentChanges] = WeakKeyDictionary()
+        # The command table: what each request letter does while reading.
+        handlers: dict[Verb, Callable[[_Reading, Command], None]] = {
+            Verb.USER: self._read_user, Verb.FILE: self._read_file,
+            Verb.NULLIFY: self._read_nullify, Verb.DELTA: self._read_edit,
+            Verb.RAW: self._read_edit, Verb.BUFFER: self._read_buffer,
+        }
+        self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
+        self._may_write = True
 
-    def handle(self, data: bytes, now: float) -> Outcome:
-        """Execute one complete request and return its response."""
+    def handle(self, data: bytes, now: float, may_write: bool = True) -> Outcome:
+        """Execute one complete request and return its response.
+
+        With *may_write* false (a read-only token, core/access.py) edits
+        reach the view's shadow, so the versions stay in step, but never
+        the master: the reply, a delta from the shadow to the master,
+        undoes them on the client.
+        """
+        self._may_write = may_write
         body = self._run(data, now, depth=0)
         self._lineage = None
-        return Outcome(body, bool(self.store.changes))
+        return Outcome(body, self.store.changed)
 
     # Parsing (7.1)
 
     def _run(self, data: bytes, now: float, depth: int) -> bytes:
         if not request.is_complete(data):
             return b""
-        actions: list[Action] = []
-        user: str | None = None
-        name: str | None = None
-        acknowledged = 0
-        echo = False
-        limit = self.settings.max_name_bytes
+        reading = _Reading(now)
+        readers = self._readers
         for line in request.command_lines(data):
             command = request.parse_command(line)
             if command is None:
                 continue
+            read = readers.get(command.letter)
+            if read is None:
+                continue
+            read(reading, command)
+            assembled = reading.assembled
+            if assembled:
+                if depth + 1 >= self.settings.max_buffer_depth:
+                    self.report(Event.BUFFER_TOO_DEEP, depth=self.settings.max_buffer_depth)
+                    return b""
+                return self._run(assembled + assembled[-1:], now, depth + 1)
+        return self._execute(reading.actions, now)
+
+    def _read_user(self, reading: _Reading, command: Command) -> None:
+        reading.user = request.parse_name(command.payload, self.settings.max_name_bytes)
+        reading.echo = command.letter == "U"
+
+    def _read_file(self, reading: _Reading, command: Command) -> None:
+        reading.name = request.parse_name(command.payload, self.settings.max_name_bytes)
+        reading.acknowledged = command.version or 0
+
+    def _read_nullify(self, reading: _Reading, command: Command) -> None:
+        target = request.parse_name(command.payload, self.settings.max_name_bytes)
+        if reading.user is not None and target is not None:
+            reading.actions.append(Action(Verb.NULLIFY, reading.user, target))
+        reading.name = None
+
+    def _read_edit(self, reading: _Reading, command: Command) -> None:
+        """A delta or raw line, for the user and file read before it."""
+        if reading.user is not None and reading.name is not None:
             letter = command.letter
-            if letter in "uU":
-                user = request.parse_name(command.payload, limit)
-                echo = letter == "U"
-            elif letter in "fF":
-                name = request.parse_name(command.payload, limit)
-                acknowledged = command.version or 0
-            elif letter in "nN":
-                target = request.parse_name(command.payload, limit)
-                if user is not None and target is not None:
-                    actions.append(Action(NULL, user, target))
-                name = None
-            elif letter in "dDrR":
-                if user is not None and name is not None:
-                    actions.append(Action(
-                        DELTA if letter in "dD" else RAW, user, name,
-                        force=letter.isupper(), acknowledged=acknowledged,
-                        version=command.version or 0, payload=command.payload,
-                        echo=echo,
-                    ))
-            elif letter in "bB":
-                assembled = self._feed_buffer(command.payload, now)
-                if assembled:
-                    if depth + 1 >= self.settings.max_buffer_depth:
-                        self.report("buffer_too_deep",
-                                    depth=self.settings.max_buffer_depth)
-                        return b""
-                    return self._run(assembled + assembled[-1:], now, depth + 1)
-        return self._execute(actions, now)
+            reading.actions.append(Action(
+                VERBS[letter], reading.user, reading.name, force=letter.isupper(),
+                acknowledged=reading.acknowledged, version=command.version or 0,
+                payload=command.payload, echo=reading.echo,
+            ))
+
+    def _read_buffer(self, reading: _Reading, command: Command) -> None:
+        reading.assembled = self._feed_buffer(command.payload, reading.now)
 
     def _feed_buffer(self, payload: bytes, now: float) -> bytes | None:
         """Store a fragment (7.6); return the decoded request once complete."""
@@ -142,11 +179,11 @@ class Engine:
         if size == 1:
             return unescape_bytes(data)
         if size > self.settings.max_buffer_slots:
-            self.report("buffer_too_large", size=size)
+            self.report(Event.BUFFER_TOO_LARGE, size=size)
             return None
         growth = self.store.fragment_cost(name, size, index, data)
         if self.store.buffered_bytes + growth > self.settings.max_buffered_bytes:
-            self.report("buffers_full", held=self.store.buffered_bytes)
+            self.report(Event.BUFFERS_FULL, held=self.store.buffered_bytes)
             return None
         buffer = self.store.buffer(name, size, now)
         self.store.fill_slot(buffer, index, data)
@@ -164,9 +201,9 @@ class Engine:
         output: list[str] = []
         previous: tuple[str, str] | None = None
         view: View | None = None
-        reseed = False
+        reseed = refused = force = False
         for index, action in enumerate(actions):
-            if action.kind == NULL:
+            if action.kind is Verb.NULLIFY:
                 self._nullify(action, now)
                 view = None
                 continue
@@ -177,11 +214,16 @@ class Engine:
                     view = self.store.create_view(action.user, action.name, now)
                 view.delta_ok = True
                 view.lasttime = now
-            force = self._apply(view, action, now)
+                refused = False
+            if not refused:
+                # After a refusal, the view's later actions build on the refused one.
+                outcome = self._attempt(view, action, now)
+                refused = outcome is None
+                force = bool(outcome)
             following = actions[index + 1] if index + 1 < len(actions) else None
             if following is None or (following.user, following.name) != (
                     action.user, action.name):
-                self._emit(view, action, force, previous, reseed, output)
+                self._emit(view, action, force, previous, reseed, output, refused)
                 previous = (action.user, action.name)
                 view = None
         if not output:
@@ -193,22 +235,50 @@ class Engine:
         limit = self.settings.max_views
         if not limit:
             return True
-        wanted = {(a.user, a.name) for a in actions if a.kind != NULL}
+        wanted = {(a.user, a.name) for a in actions if a.kind is not Verb.NULLIFY}
         new = sum(1 for key in wanted if key not in self.store.views)
         if len(self.store.views) + new <= limit:
             return True
-        self.report("views_full", limit=limit, wanted=new)
+        self.report(Event.VIEWS_FULL, limit=limit, wanted=new)
         return False
 
     def _nullify(self, action: Action, now: float) -> None:
         document = self.store.document(action.name, now)
         self.store.set_text(document, None, now)
         self.store.discard_view((action.user, action.name))
-        if document.views == 0:
-            del self.store.documents[action.name]
+        self.store.remove_document(action.name)
 
-    def _apply(self, view: View, action: Action, now: float) -> bool:
-        """Run one delta or raw action on *view*; return the reply's force flag."""
+    def _attempt(self, view: View, action: Action, now: float) -> bool | None:
+        """Run one delta or raw action on *view*; return the reply's force flag,
+        or None if the action would make the master too long.
+
+        A refused action leaves the master and the view as they were once
+        its acknowledgement was taken, as if its text had never arrived (the
+        backup then holds the shadow the client keeps, as after any
+        exchange); nothing stored is cut.
+        """
+        self._acknowledge(view, action)
+        saved = [getattr(view, name) for name in _VIEW_STATE]
+        stack = list(view.edit_stack)
+        try:
+            if action.kind is Verb.RAW:
+                return self._apply_raw(view, action, now)
+            return self._apply_delta(view, action, now)
+        except TooLong as refusal:
+            for name, value in zip(_VIEW_STATE, saved, strict=True):
+                setattr(view, name, value)
+            view.edit_stack[:] = stack
+            if action.acknowledged == view.server_version:
+                # As after any exchange: should this answer be lost, the
+                # client's retry from the same shadow is recognised.
+                view.backup_shadow = view.shadow
+                view.backup_server_version = view.server_version
+            self._lineage = None
+            self.report(Event.TOO_LONG, user=action.user, name=action.name, limit=refusal.limit)
+            return None
+
+    def _acknowledge(self, view: View, action: Action) -> None:
+        """Take the action's acknowledgement: roll back to the backup, trim the stack."""
         self.store.touch_view(view)
         self._lineage = None
         if (action.acknowledged != view.server_version
@@ -219,18 +289,19 @@ class Engine:
         view.edit_stack[:] = [
             entry for entry in view.edit_stack if entry[0] > action.acknowledged
         ]
-        if action.kind == RAW:
-            return self._apply_raw(view, action, now)
-        return self._apply_delta(view, action, now)
 
     def _apply_raw(self, view: View, action: Action, now: float) -> bool:
         try:
             text = decode_raw(action.payload)
         except DecodeError as error:
-            self.report("raw_refused", user=action.user, name=action.name,
+            self.report(Event.RAW_REFUSED, user=action.user, name=action.name,
                         error=str(error))
             view.delta_ok = False
             return action.force
+        if over_limit(normalize(text), self.store.max_chars):
+            # Refused even when it would not replace the master: it is the
+            # writer's text, and a shadow the master could never become.
+            raise TooLong(self.store.max_chars)
         view.delta_ok = True
         view.shadow = view.backup_shadow = text
         view.client_version = action.version
@@ -238,6 +309,9 @@ class Engine:
         view.edit_stack.clear()
         document = view.document
         if (action.force or document.text is None) and document.text != text:
+            if not self._may_write:
+                self._read_only(action)
+                return action.force
             self.store.set_text(document, text, now)
         return action.force
 
@@ -254,7 +328,7 @@ class Engine:
         try:
             diffs = from_delta(view.shadow, action.payload)
         except DeltaError as error:
-            self.report("delta_refused", user=action.user, name=action.name,
+            self.report(Event.DELTA_REFUSED, user=action.user, name=action.name,
                         error=str(error))
             view.delta_ok = False
             return action.force
@@ -262,6 +336,10 @@ class Engine:
         view.shadow = view.backup_shadow = result_text(diffs)
         view.backup_server_version = view.server_version
         document = view.document
+        if not self._may_write:
+            if not is_no_op(diffs):
+                self._read_only(action)
+            return action.force
         if document.text is None:
             self.store.set_text(document, view.shadow, now)
             return False
@@ -281,6 +359,10 @@ class Engine:
             self._lineage = (view, since, own)
         return action.force
 
+    def _read_only(self, action: Action) -> None:
+        """An edit without the write right: the master keeps its text."""
+        self.report(Event.READ_ONLY, user=action.user, name=action.name)
+
     def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
                now: float) -> Splice | None:
         """Bring the client's change (*old_shadow* into the view's shadow) to the
@@ -295,31 +377,36 @@ class Engine:
         merged, failed, splice = self.differ.merge(
             document.text, old_shadow, diffs, view.shadow)
         if failed:
-            self.report("patch_failed", user=action.user, name=action.name,
+            self.report(Event.PATCH_FAILED, user=action.user, name=action.name,
                         failed=failed)
         self.store.set_text(document, merged, now)
-        # Normalizing (line breaks, the length cap) may have changed more.
+        # Normalizing line breaks may have changed more.
         return splice if document.text is merged else None
 
-    def _history(self, document: Document) -> History | None:
+    def _history(self, document: Document) -> RecentChanges | None:
         """The document's history, brought up to its text; None while it has one view."""
         text = document.text
         if text is None or document.views < 2:
-            document.history = None
+            self._histories.pop(document, None)
             return None
-        history = document.history
+        history = self._histories.get(document)
         if history is None:
-            history = document.history = History(text, self.differ.diff)
+            history = self._histories[document] = RecentChanges(text, self.differ.diff)
         elif history.text is not text:
             history.record(text, document.views)
         return history
+
+    def recent_changes(self, name: str) -> RecentChanges | None:
+        """The recent changes kept for document *name* (None while it has one view)."""
+        document = self.store.documents.get(name)
+        return None if document is None else self._histories.get(document)
 
     def _reply_delta(self, view: View, master: str) -> str:
         """The delta from the view's shadow to *master*, from the history if it can."""
         lineage, self._lineage = self._lineage, None
         shadow = view.shadow
         if lineage is not None and lineage[0] is view and shadow != master:
-            history = view.document.history
+            history = self._histories.get(view.document)
             if history is not None and history.text is master:
                 delta = history.delta(lineage[1], lineage[2], shadow)
                 if delta is not None:
@@ -329,12 +416,15 @@ class Engine:
     def _emit(
         self, view: View, action: Action, force: bool,
         previous: tuple[str, str] | None, reseed: bool, output: list[str],
+        refused: bool,
     ) -> None:
-        """Write the output block for *view* (7.5)."""
+        """Write the output block for *view* (7.5), saying if a change was refused."""
         if action.echo and (previous is None or previous[0] != action.user):
             output.append(f"u:{action.user}")
         if previous != (action.user, action.name):
             output.append(f"F:{view.client_version}:{action.name}")
+        if refused:
+            output.append(f"x:too_long:{self.store.max_chars}")
         master = view.document.text
         version = view.server_version
         if view.delta_ok:
@@ -343,7 +433,7 @@ class Engine:
             view.edit_stack.append((version, f"{letter}:{version}:{delta}"))
             view.server_version += 1
         else:
-            self.report("raw_reply", user=action.user, name=action.name)
+            self.report(Event.RAW_REPLY, user=action.user, name=action.name)
             if master is None:
                 line = f"r:{version}:"
             elif reseed:

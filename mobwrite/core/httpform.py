@@ -30,7 +30,7 @@ JAVASCRIPT = "text/javascript; charset=utf-8"
 CORS = {"Access-Control-Allow-Origin": "*"}
 PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization",
     "Access-Control-Max-Age": "86400",
 }
 # Every answer: never cached (a repeated JSONP URL must reach the engine),
@@ -73,10 +73,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class Sync:
-    """A protocol request for the engine, and the parameter (q or p) it came in."""
+    """A protocol request for the engine, the parameter (q or p) it came in,
+    and the access token sent with it (docs/security.md), if any."""
 
     parameter: str
     request: bytes
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,38 @@ def bare_get(query: bytes, editor: str | None) -> Answer:
     return see_other(editor + document_path(name))
 
 
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header, if that is what it is."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def request_token(authorization: str | None, fields: dict[bytes, bytes]) -> str | None:
+    """The request's token: the Authorization header's, else the ``token`` field's."""
+    token = bearer(authorization)
+    if token is None and b"token" in fields:
+        # A token is ASCII; anything else is kept, replaced, to be refused as malformed.
+        token = fields[b"token"].decode("ascii", "replace")
+    return token
+
+
+def forbidden(reason: str) -> Answer:
+    """403 for a request that access control refused."""
+    return refusal(403, f"forbidden: {reason}; nothing was done")
+
+
 def decide(method: str, path: bytes, query: bytes, body: bytes, content_type: str,
-           limits: Limits, editor: Callable[[], str | None]) -> Sync | Answer:
+           limits: Limits, editor: Callable[[], str | None],
+           authorization: str | None = None) -> Sync | Answer:
     """What to do with one HTTP request to the gateway.
 
     *editor* returns the editor site's public base URL (``http://host:port``),
     or None when there is none; it is called only for a redirect.
+    *authorization* is the request's Authorization header, if it has one.
     """
     if path not in GATEWAY_PATHS:
         return refusal(404, "not found: the gateway answers at / and /scripts/q.py")
@@ -207,7 +235,8 @@ def decide(method: str, path: bytes, query: bytes, body: bytes, content_type: st
     for parameter in ("q", "p"):
         request = fields.get(parameter.encode())
         if request is not None:
-            return oversized(request, limits) or Sync(parameter, request)
+            return oversized(request, limits) or Sync(
+                parameter, request, request_token(authorization, fields))
     if method == "POST":
         return refusal(400, "send the request in a q or p parameter")
     return bare_get(query, editor())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 # The request endings that mark a complete request; anything else was cut
 # short in transit and must not be executed.  LF CR LF is our addition.
@@ -17,6 +18,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 MAX_VERSION = 2**53 - 1
 VERSIONED = frozenset("FfDdRr")
+
+
+class Verb(Enum):
+    """What a command letter means; its case adds a flag that depends on the verb."""
+
+    USER = "u"  # U: echo the user id in the reply
+    FILE = "f"  # F and f mean the same
+    NULLIFY = "n"  # N and n mean the same
+    DELTA = "d"  # D: force (overwrite rather than merge)
+    RAW = "r"  # R: force
+    BUFFER = "b"  # B and b mean the same
+
+
+# The command table both ends share: letter to verb.  Other letters are ignored.
+VERBS: dict[str, Verb] = {
+    case(verb.value): verb for verb in Verb for case in (str.lower, str.upper)}
 
 
 @dataclass(frozen=True, slots=True)

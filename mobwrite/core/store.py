@@ -4,14 +4,19 @@ The store is the source of truth while the daemon runs.  It records which
 documents and views changed so that persistence can write exactly those,
 and it expires what has idled too long.  It never reads a clock: every
 method that needs the time takes ``now``.
+
+Other modules read the store through its read-only mappings and change it
+only through its methods: ``document``/``create_view`` for the engine,
+``add_document``/``add_view`` for a load from storage (no change recorded),
+``remove_document``/``discard_view``, and ``take_changes``/``put_back``
+for the committer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-
-from mobwrite.core.recent import History
+from types import MappingProxyType
 
 ViewKey = tuple[str, str]
 
@@ -20,7 +25,9 @@ ViewKey = tuple[str, str]
 ENTRY_OVERHEAD = 100
 
 
-@dataclass(slots=True, eq=False)
+# A weak reference slot: the engine keeps per-document caches that must not
+# outlive the document.
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Document:
     """A named shared text; ``text`` is None while the document is null."""
 
@@ -28,8 +35,6 @@ class Document:
     text: str | None
     lasttime: float
     views: int = 0
-    # Recent changes of the text, kept while several views share it.
-    history: History | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -76,6 +81,9 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.documents or self.views)
 
+    def copy(self) -> Changes:
+        return Changes(set(self.documents), set(self.views))
+
 
 def _buffer_cost(name: bytes) -> int:
     """The charge for holding a buffer at all."""
@@ -87,85 +95,169 @@ def _slot_cost(old: bytes | None, data: bytes) -> int:
     return len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
 
 
-def normalize(text: str, max_chars: int) -> str:
-    """Line breaks as LF, and at most *max_chars* characters (the tail)."""
+class TooLong(ValueError):
+    """A master text over MAX_CHARS: the change is refused, nothing is cut."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"longer than MAX_CHARS ({limit} characters)")
+        self.limit = limit
+
+
+def normalize(text: str) -> str:
+    """Line breaks as LF."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if max_chars and len(text) > max_chars:
-        text = text[-max_chars:]
     return text
+
+
+def over_limit(text: str, max_chars: int) -> bool:
+    """Whether *text* has more than *max_chars* UTF-16 code units (0 = no limit).
+
+    Counted as a browser counts a string's length, so that an emoji is two.
+    """
+    if not max_chars or 2 * len(text) <= max_chars:
+        return False
+    if len(text) > max_chars:
+        return True
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2 > max_chars
 
 
 class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
-    def __init__(self, max_chars: int = 100000) -> None:
+    def __init__(self, max_chars: int = 10_000_000) -> None:
         self.max_chars = max_chars
-        self.documents: dict[str, Document] = {}
-        self.views: dict[ViewKey, View] = {}
-        self.buffers: dict[tuple[bytes, int], Buffer] = {}
+        self._documents: dict[str, Document] = {}
+        self._views: dict[ViewKey, View] = {}
+        self._buffers: dict[tuple[bytes, int], Buffer] = {}
         self.buffered_bytes = 0
-        self.changes = Changes()
+        self._changes = Changes()
+        # Live read-only views of the tables, for readers (pages, metrics, tests).
+        self.documents: Mapping[str, Document] = MappingProxyType(self._documents)
+        self.views: Mapping[ViewKey, View] = MappingProxyType(self._views)
+        self.buffers: Mapping[tuple[bytes, int], Buffer] = MappingProxyType(self._buffers)
 
     # Documents
 
     def document(self, name: str, now: float) -> Document:
         """The document called *name*, created null if unknown."""
-        document = self.documents.get(name)
+        document = self._documents.get(name)
         if document is None:
-            document = self.documents[name] = Document(name, None, now)
+            document = self._documents[name] = Document(name, None, now)
+        return document
+
+    def add_document(self, name: str, text: str | None, lasttime: float) -> Document:
+        """Put a stored document in (a load: no change is recorded).
+
+        An existing document of that name keeps its views and takes the text.
+        """
+        document = self._documents.get(name)
+        if document is None:
+            document = self._documents[name] = Document(name, text, lasttime)
+        else:
+            document.text, document.lasttime = text, lasttime
         return document
 
     def set_text(self, document: Document, text: str | None, now: float) -> None:
-        """Assign a master text (normalized), recording a change if it differs."""
+        """Assign a master text (normalized), recording a change if it differs.
+
+        ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
+        """
         if text is not None:
-            text = normalize(text, self.max_chars)
+            text = normalize(text)
+            if over_limit(text, self.max_chars):
+                raise TooLong(self.max_chars)
         document.lasttime = now
         if text != document.text:
             document.text = text
-            self.changes.documents.add(document.name)
+            self._changes.documents.add(document.name)
+
+    def remove_document(self, name: str) -> bool:
+        """Forget a document no view uses; a stored text is recorded as deleted."""
+        document = self._documents.get(name)
+        if document is None or document.views:
+            return False
+        del self._documents[name]
+        if document.text is not None:
+            self._changes.documents.add(name)
+        return True
 
     # Views
 
     def find_view(self, user: str, name: str) -> View | None:
-        return self.views.get((user, name))
+        return self._views.get((user, name))
 
     def create_view(self, user: str, name: str, now: float) -> View:
-        document = self.document(name, now)
-        view = View(user, document, now)
-        document.views += 1
-        self.views[view.key] = view
+        """A new view of *name* (created null if unknown) for *user*."""
+        return self._attach(View(user, self.document(name, now), now))
+
+    def add_view(
+        self, user: str, name: str, lasttime: float, shadow: str, backup_shadow: str,
+        client_version: int, server_version: int, backup_server_version: int,
+        edit_stack: list[tuple[int, str]],
+    ) -> View:
+        """Put a stored view in (a load: no change is recorded); its document
+        is created null if it is not in yet."""
+        document = self._documents.get(name)
+        if document is None:
+            document = self._documents[name] = Document(name, None, lasttime)
+        old = self._views.pop((user, name), None)
+        if old is not None:
+            old.document.views -= 1
+        return self._attach(View(
+            user, document, lasttime, shadow, backup_shadow, client_version,
+            server_version, backup_server_version, edit_stack))
+
+    def _attach(self, view: View) -> View:
+        view.document.views += 1
+        self._views[view.key] = view
         return view
 
     def touch_view(self, view: View) -> None:
         """Record that a view's state changed and must be persisted."""
-        self.changes.views.add(view.key)
+        self._changes.views.add(view.key)
 
     def discard_view(self, key: ViewKey) -> None:
-        view = self.views.pop(key, None)
+        view = self._views.pop(key, None)
         if view is not None:
             view.document.views -= 1
-            self.changes.views.add(key)
+            self._changes.views.add(key)
+
+    # Changes
+
+    @property
+    def changed(self) -> bool:
+        """Whether any change was recorded since the last take."""
+        return bool(self._changes)
+
+    def pending(self) -> Changes:
+        """A copy of the changes recorded since the last take."""
+        return self._changes.copy()
 
     def take_changes(self) -> Changes:
         """Hand over the changes recorded so far and start a new record."""
-        changes, self.changes = self.changes, Changes()
+        changes, self._changes = self._changes, Changes()
         return changes
+
+    def put_back(self, changes: Changes) -> None:
+        """Record *changes* (taken, but not stored after all) again."""
+        self._changes.documents |= changes.documents
+        self._changes.views |= changes.views
 
     # Buffers
 
     def fragment_cost(self, name: bytes, size: int, index: int, data: bytes) -> int:
         """How much storing this fragment would add to ``buffered_bytes``."""
-        buffer = self.buffers.get((name, size))
+        buffer = self._buffers.get((name, size))
         if buffer is None:
             return _buffer_cost(name) + _slot_cost(None, data)
         return _slot_cost(buffer.slots.get(index), data)
 
     def buffer(self, name: bytes, size: int, now: float) -> Buffer:
         key = (name, size)
-        buffer = self.buffers.get(key)
+        buffer = self._buffers.get(key)
         if buffer is None:
-            buffer = self.buffers[key] = Buffer(size, now)
+            buffer = self._buffers[key] = Buffer(size, now)
             self.buffered_bytes += _buffer_cost(name)
         buffer.lasttime = now
         return buffer
@@ -175,7 +267,7 @@ class Store:
         buffer.slots[index] = data
 
     def drop_buffer(self, name: bytes, size: int) -> None:
-        buffer = self.buffers.pop((name, size), None)
+        buffer = self._buffers.pop((name, size), None)
         if buffer is not None:
             self.buffered_bytes -= buffer.held_bytes + _buffer_cost(name)
 
@@ -187,19 +279,18 @@ class Store:
     ) -> Iterator[tuple[str, str]]:
         """Forget idle views, unused documents and stale buffers.
 
-        Yields ``(kind, name)`` for each thing removed, for logging.
+        A *timeout_text* of 0 keeps documents until they are deleted.  Yields
+        ``(kind, name)`` for each thing removed, for logging.
         """
-        for key, view in list(self.views.items()):
+        for key, view in list(self._views.items()):
             if view.lasttime < now - timeout_view:
                 self.discard_view(key)
                 yield "view", f"{key[0]}/{key[1]}"
-        for name, document in list(self.documents.items()):
-            if document.views == 0 and document.lasttime < now - timeout_text:
-                del self.documents[name]
-                if document.text is not None:
-                    self.changes.documents.add(name)
+        for name, document in list(self._documents.items()) if timeout_text else ():
+            if (document.views == 0 and document.lasttime < now - timeout_text
+                    and self.remove_document(name)):
                 yield "document", name
-        for (buffer_name, size), buffer in list(self.buffers.items()):
+        for (buffer_name, size), buffer in list(self._buffers.items()):
             if buffer.lasttime < now - timeout_buffer:
                 self.drop_buffer(buffer_name, size)
                 yield "buffer", buffer_name.decode("utf-8", "replace")

@@ -1,7 +1,7 @@
 """The state every front end shares: the engine, its store and durability.
 
 TCP connections and HTTP requests hand complete requests to
-``MobwriteServer.answer`` and send back what its Deferred yields.  The
+``RequestAnswerer.answer`` and send back what its Deferred yields.  The
 reply to a request that changed anything waits until the committer says
 the change is durable (PROTOCOL.md 15.4).
 """
@@ -13,30 +13,37 @@ from typing import Any, Protocol
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
-from mobwrite.core.engine import Engine, Report
+from mobwrite.core.engine import Engine
+from mobwrite.core.events import Event, Report
 from mobwrite.core.store import Store
 from mobwrite.logs import logger
 
 log = logger("server")
 
 # How loudly each engine event is logged, and its message.
-_EVENTS = {
-    "views_full": ("warn", "MAX_VIEWS ({limit}) reached: a request wanting {wanted} new views got an empty answer"),
-    "buffers_full": ("warn", "buffered bytes at their limit ({held}): fragment dropped"),
-    "buffer_too_large": ("info", "a buffer claiming {size} slots was refused"),
-    "buffer_too_deep": ("warn", "a buffer nested deeper than {depth} levels was dropped"),
-    "raw_refused": ("info", "raw text from {user!r} for {name!r} refused: {error}"),
-    "delta_refused": ("debug", "delta from {user!r} for {name!r} refused: {error}"),
-    "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),
-    "patch_failed": ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
+EVENT_LOG: dict[Event, tuple[str, str]] = {
+    Event.VIEWS_FULL: ("warn", "MAX_VIEWS ({limit}) reached: a request wanting {wanted} new views got an empty answer"),
+    Event.BUFFERS_FULL: ("warn", "buffered bytes at their limit ({held}): fragment dropped"),
+    Event.BUFFER_TOO_LARGE: ("info", "a buffer claiming {size} slots was refused"),
+    Event.BUFFER_TOO_DEEP: ("warn", "a buffer nested deeper than {depth} levels was dropped"),
+    Event.TOO_LONG: ("info", "a change from {user!r} to {name!r} was refused: it would pass "
+                     "MAX_CHARS ({limit} characters); nothing was cut"),
+    Event.RAW_REFUSED: ("info", "raw text from {user!r} for {name!r} refused: {error}"),
+    Event.DELTA_REFUSED: ("debug", "delta from {user!r} for {name!r} refused: {error}"),
+    Event.RAW_REPLY: ("debug", "sent the whole text of {name!r} to {user!r}"),
+    Event.PATCH_FAILED: ("debug", "{failed} patches from {user!r} found no place in {name!r}"),
+    Event.READ_ONLY: ("info", "an edit of {name!r} by {user!r} was dropped: read-only token"),
+    Event.ACCESS_REFUSED: ("info", "refused a request to the {transport} from {peer} "
+                                   "(subject {subject!r}): {reason}"),
 }
 
 
 class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        """The response to *request*, once what it changed is durable."""
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable; with
+        *may_write* false its edits never reach the masters."""
 
 
 class Committer(Protocol):
@@ -57,23 +64,23 @@ class MemoryOnly:
         return defer.succeed(None)
 
 
-def report_event(event: str, **fields: Any) -> None:
+def report_event(event: Event, **fields: Any) -> None:
     """Log an engine event at its level."""
-    level, message = _EVENTS[event]
+    level, message = EVENT_LOG[event]
     getattr(log, level)(message, event=event, **fields)
 
 
 def fan_out(*reports: Report) -> Report:
     """One report that passes every engine event to each of *reports*."""
 
-    def report(event: str, **fields: Any) -> None:
+    def report(event: Event, **fields: Any) -> None:
         for each in reports:
             each(event, **fields)
 
     return report
 
 
-class MobwriteServer:
+class RequestAnswerer:
     """Answers complete requests for every front end."""
 
     def __init__(
@@ -83,13 +90,9 @@ class MobwriteServer:
         self.clock = clock
         self.committer = committer
 
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
-        outcome = self.engine.handle(request, self.clock.seconds())
+        outcome = self.engine.handle(request, self.clock.seconds(), may_write)
         if not outcome.changed:
             return defer.succeed(outcome.body)
         return self.committer.durable().addCallback(lambda _: outcome.body)

@@ -3,7 +3,7 @@
 A thin adapter: ``mobwrite.core.httpform`` decides what each request means and
 formats every answer; this module reads the request, refuses an oversized
 body before reading it all, hands protocol requests to the shared
-``MobwriteServer`` and writes the answer back.  An answer that is not
+``RequestAnswerer`` and writes the answer back.  An answer that is not
 ready within REQUEST_DEADLINE becomes a 503; an internal error a 500.
 """
 
@@ -20,11 +20,14 @@ from twisted.web import http, server
 from twisted.web.resource import Resource
 
 from mobwrite.core import httpform
+from mobwrite.core.access import Grant, Refused
+from mobwrite.core.events import Event, Report
 from mobwrite.core.httpform import Answer, Limits
 from mobwrite.daemon.access_log import log_access
 from mobwrite.daemon.answering import Answerer
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.logs import logger
+from mobwrite.tokens import Gatekeeper
 
 log = logger("gateway")
 
@@ -95,13 +98,16 @@ class GatewayResource(Resource):
     isLeaf = True
 
     def __init__(self, mobwrite: Answerer, limits: Limits, ports: BoundPorts,
-                 clock: IReactorTime, deadline: float) -> None:
+                 clock: IReactorTime, deadline: float,
+                 gatekeeper: Gatekeeper | None = None, report: Report | None = None) -> None:
         super().__init__()
         self.mobwrite = mobwrite
         self.limits = limits
         self.ports = ports
         self.clock = clock
         self.deadline = deadline
+        self.gatekeeper = gatekeeper
+        self.report = report
 
     def render(self, request: server.Request) -> bytes | int:
         method = request.method.decode("latin-1")
@@ -111,20 +117,29 @@ class GatewayResource(Resource):
             method, request.path, request.uri.partition(b"?")[2], body,
             (request.getHeader(b"content-type") or b"").decode("latin-1"), self.limits,
             lambda: other_site(request, self.ports, "editor"),
+            header_text(request, b"authorization"),
         )
         if isinstance(decision, Answer):
             return write_answer(request, decision)
-        self._answer(request, decision)
+        may_write = True
+        if self.gatekeeper is not None:
+            verdict, grant = self.gatekeeper.authorize(
+                decision.token, decision.request, self.clock.seconds())
+            if isinstance(verdict, Refused):
+                refused(self.report, "HTTP gateway", request, verdict, grant)
+                return write_answer(request, httpform.forbidden(verdict.reason))
+            may_write = verdict.may_write
+        self._answer(request, decision, may_write)
         return server.NOT_DONE_YET
 
-    def _answer(self, request: server.Request, sync: httpform.Sync) -> None:
+    def _answer(self, request: server.Request, sync: httpform.Sync, may_write: bool) -> None:
         """Run *sync* and write its answer once it is ready, or a 503 past the deadline.
 
         Most answers are ready at once (nothing to wait for on disk): those
         are written straight away, with no deadline timer to set and cancel.
         """
         try:
-            answering = self.mobwrite.answer(sync.request)
+            answering = self.mobwrite.answer(sync.request, may_write)
         except Exception:
             answering = defer.fail()
         reply = _Reply(request, sync.parameter)
@@ -132,6 +147,21 @@ class GatewayResource(Resource):
         if not request.finished:
             reply.wait(self.clock.callLater(self.deadline, reply.send, httpform.refusal(
                 503, f"no answer within {self.deadline:g} s; try again")))
+
+
+def header_text(request: server.Request, name: bytes) -> str | None:
+    """The request's header *name* as text, if it has one."""
+    value = request.getHeader(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def refused(report: Report | None, transport: str, request: server.Request,
+            verdict: Refused, grant: Grant | None) -> None:
+    """Log and count a refusal (never with the token)."""
+    if report is not None:
+        report(Event.ACCESS_REFUSED, transport=transport, peer=request.getClientAddress(),
+               subject=None if grant is None else grant.subject, reason=verdict.reason,
+               kind=verdict.kind)
 
 
 class _Reply:
@@ -225,7 +255,11 @@ class GatewaySite(server.Site):
 
 def gateway_site(mobwrite: Answerer, limits: Limits, ports: BoundPorts,
                  clock: IReactorTime, deadline: float,
-                 children: Mapping[bytes, Resource] | None = None) -> GatewaySite:
+                 children: Mapping[bytes, Resource] | None = None,
+                 gatekeeper: Gatekeeper | None = None,
+                 report: Report | None = None) -> GatewaySite:
     """The gateway for *mobwrite*, linking to the editor port recorded in *ports*,
-    with *children* served at their own paths beside it."""
-    return GatewaySite(GatewayResource(mobwrite, limits, ports, clock, deadline), children)
+    with *children* served at their own paths beside it; with a *gatekeeper*,
+    every request needs a token (refusals go to *report*)."""
+    return GatewaySite(GatewayResource(mobwrite, limits, ports, clock, deadline,
+                                       gatekeeper, report), children)

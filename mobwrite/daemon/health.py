@@ -14,9 +14,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 from twisted.web.server import Request
@@ -43,13 +43,18 @@ def probe_directory(directory: Path) -> str | None:
     return None
 
 
+class IProbeReactor(IReactorTime, IReactorThreads):
+    """What the probe needs of a reactor: a thread pool, and timeouts."""
+
+
 class HealthProbe:
     """Checks the data directory, one probe at a time, each bounded in time.
 
     Without a directory (nothing is stored) every check is healthy.
     """
 
-    def __init__(self, directory: Path | None, reactor: Any, timeout: float = PROBE_TIMEOUT,
+    def __init__(self, directory: Path | None, reactor: IProbeReactor,
+                 timeout: float = PROBE_TIMEOUT,
                  storage_failure: Callable[[], str | None] = lambda: None) -> None:
         self.directory = directory
         self.reactor = reactor

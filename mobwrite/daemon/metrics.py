@@ -3,17 +3,18 @@
 Each daemon has its own ``CollectorRegistry``, so several daemons (or
 tests) in one process never mix their numbers.  Requests are counted by
 wrapping what each front end calls (``Metered``), engine events arrive as
-a report (``Metrics.observe_event``), and the store's sizes are read when
-the page is scraped.
+a report (``Metrics.observe_event``), and the store's sizes and the
+process's memory, CPU and file descriptors are read when the page is
+scraped.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, assert_never
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from twisted.internet import defer
@@ -22,15 +23,17 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core.events import Event
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Answerer
 
 # Engine events counted as limits that refused work, by the limit's name.
-_LIMITS = {
-    "views_full": "MAX_VIEWS",
-    "buffers_full": "MAX_BUFFERED_BYTES",
-    "buffer_too_large": "MAX_BUFFER_SLOTS",
-    "buffer_too_deep": "MAX_BUFFER_DEPTH",
+LIMIT_EVENTS = {
+    Event.VIEWS_FULL: "MAX_VIEWS",
+    Event.BUFFERS_FULL: "MAX_BUFFERED_BYTES",
+    Event.BUFFER_TOO_LARGE: "MAX_BUFFER_SLOTS",
+    Event.BUFFER_TOO_DEEP: "MAX_BUFFER_DEPTH",
+    Event.TOO_LONG: "MAX_CHARS",
 }
 
 
@@ -81,6 +84,10 @@ class Metrics:
         self.limit_refusals = Counter(
             "mobwrite_limit_refusals", "Work refused because a limit was reached",
             ["limit"], registry=registry)
+        self.access_refusals = Counter(
+            "mobwrite_access_refusals",
+            "Requests refused by access control (403), and edits dropped for a read-only "
+            "token (reason read_only), by reason", ["reason"], registry=registry)
         self.flush_seconds = Histogram(
             "mobwrite_store_flush_seconds", "Time one batch of changes took to write to disk",
             registry=registry)
@@ -89,19 +96,30 @@ class Metrics:
                        ["version"], registry=registry)
         info.labels(version=__version__).inc()
         registry.register(StoreCollector(store))
+        # The process's memory, CPU time and open file descriptors (process_*).
+        ProcessCollector(registry=registry)
 
-    def observe_event(self, event: str, **fields: Any) -> None:
+    def observe_event(self, event: Event, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""
-        if event == "raw_reply":
-            self.raw_resyncs.inc()
-        elif event == "delta_refused":
-            self.delta_failures.inc()
-        elif event == "patch_failed":
-            self.patch_failures.inc(fields["failed"])
-        elif event == "raw_refused":
-            self.raw_failures.inc()
-        elif event in _LIMITS:
-            self.limit_refusals.labels(limit=_LIMITS[event]).inc()
+        match event:
+            case Event.RAW_REPLY:
+                self.raw_resyncs.inc()
+            case Event.DELTA_REFUSED:
+                self.delta_failures.inc()
+            case Event.PATCH_FAILED:
+                self.patch_failures.inc(fields["failed"])
+            case Event.RAW_REFUSED:
+                self.raw_failures.inc()
+            case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
+                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG):
+                self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
+            case Event.READ_ONLY:
+                self.access_refusals.labels(reason="read_only").inc()
+            case Event.ACCESS_REFUSED:
+                self.access_refusals.labels(reason=fields["kind"]).inc()
+            case _:
+                # mypy: an event added to the enumeration must be counted here.
+                assert_never(event)
 
     def observe_flush(self, seconds: float) -> None:
         """Record how long one write to the data directory took (called by storage)."""
@@ -131,8 +149,9 @@ class Metered:
         self.metrics = metrics
         self.transport = transport
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        return self.server.answer(request).addBoth(self._record, self.metrics.timer())
+    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+        return self.server.answer(request, may_write).addBoth(
+            self._record, self.metrics.timer())
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""

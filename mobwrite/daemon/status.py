@@ -14,7 +14,12 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core import httpform
+from mobwrite.core.access import ADMIN, Refused
+from mobwrite.core.events import Report
 from mobwrite.core.store import Store
+from mobwrite.daemon.gateway import header_text, refused, write_answer
+from mobwrite.tokens import Gatekeeper
 
 MAX_LISTED = 500
 
@@ -33,17 +38,31 @@ def describe_age(seconds: float) -> str:
 
 
 class StatusResource(resource.Resource):
-    """``GET /status``: version, uptime, and each document with its live views."""
+    """``GET /status``: version, uptime, and each document with its live views.
+
+    With access control on, it lists documents only to a token with the
+    admin right (``Authorization: Bearer`` or ``?token=``).
+    """
 
     isLeaf = True
 
-    def __init__(self, store: Store, clock: IReactorTime, started: float) -> None:
+    def __init__(self, store: Store, clock: IReactorTime, started: float,
+                 gatekeeper: Gatekeeper | None = None, report: Report | None = None) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
         self.started = started
+        self.gatekeeper = gatekeeper
+        self.report = report
 
     def render_GET(self, request: Request) -> bytes:
+        if self.gatekeeper is not None:
+            given = request.args.get(b"token", [b""])[0].decode("ascii", "replace")
+            token = httpform.bearer(header_text(request, b"authorization")) or given
+            verdict = self.gatekeeper.holder(token, self.clock.seconds(), ADMIN)
+            if isinstance(verdict, Refused):
+                refused(self.report, "status page", request, verdict, None)
+                return write_answer(request, httpform.forbidden(verdict.reason))
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-content-type-options", b"nosniff")

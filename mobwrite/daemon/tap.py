@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
 from twisted.web.resource import Resource
+from zope.interface import implementer
 
 from mobwrite import __version__, logs
 from mobwrite.core.engine import Engine
+from mobwrite.core.events import Report
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.daemon.answering import Committer, MemoryOnly, RequestAnswerer, fan_out, report_event
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
-from mobwrite.daemon.health import HealthProbe, HealthResource
+from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
+from mobwrite.daemon.share import ShareResource
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.settings import (
@@ -36,7 +39,14 @@ from mobwrite.settings import (
     check,
     parse_settings_file,
 )
-from mobwrite.storage.committer import DURABILITY_MODES, MEMORY, SNAPSHOT_INTERVAL, StorageService
+from mobwrite.storage.committer import (
+    DURABILITY_MODES,
+    MEMORY,
+    SNAPSHOT_INTERVAL,
+    IStorageReactor,
+    StorageService,
+)
+from mobwrite.tokens import Gatekeeper, KeyFileError
 
 log = logs.logger("daemon")
 
@@ -54,6 +64,22 @@ ENDPOINTS = (
 
 def _setting_help(setting: Setting) -> str:
     return f"{setting.help} [{setting.name}; default: {setting.shown_default}]"
+
+
+@implementer(IReactorCore)
+class _ParseOnly:
+    """Stands in for the reactor while ``postOptions`` parses endpoint strings:
+    parsing only records the reactor, the service tree listens on the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"parsing an endpoint string used reactor.{name}")
+
+
+_PARSE_ONLY = cast(IReactorCore, _ParseOnly())
+
+
+class IDaemonReactor(IProbeReactor, IStorageReactor, IReactorCore):
+    """Everything the daemon's services use of the reactor."""
 
 
 class Options(usage.Options):
@@ -81,6 +107,20 @@ class Options(usage.Options):
     ] + [
         [setting.option, None, None, _setting_help(setting)] for setting in SETTINGS
     ]
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse; under twistd, a mistake is reported alone, with a hint to --help.
+
+        twistd would print the whole usage text before the error; used
+        directly (a .tac, tests) the ``UsageError`` is raised as usual.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"twistd mobwrite: {error}\n"
+                             "Run 'twistd mobwrite --help' to see every option.") from None
 
     def opt_version(self) -> None:
         """Print the version and exit."""
@@ -114,13 +154,12 @@ class Options(usage.Options):
                 f"use one of {', '.join(DURABILITY_MODES)}")
         try:
             self["settings"] = check(Settings.defaults(**values))
-        except SettingError as error:
+            self["gatekeeper"] = Gatekeeper.from_settings(self["settings"])
+        except (SettingError, KeyFileError) as error:
             raise usage.UsageError(str(error)) from None
-        from twisted.internet import reactor
-
         for name, _, _ in ENDPOINTS:
             try:
-                serverFromString(reactor, self[name])
+                serverFromString(_PARSE_ONLY, self[name])
             except IndexError:
                 raise usage.UsageError(
                     f"--{name} {self[name]!r}: no socket was passed at that index; "
@@ -144,10 +183,13 @@ class Daemon(MultiService):
     wins).
     """
 
-    def __init__(self, store: Store, log_observer: ILogObserver | None) -> None:
+    def __init__(self, store: Store, log_observer: ILogObserver | None,
+                 ports: BoundPorts | None = None, protected: bool = False) -> None:
         super().__init__()
         self.store = store
         self.log_observer = log_observer
+        self.ports = ports or BoundPorts()
+        self.protected = protected
 
     def setServiceParent(self, parent: Any) -> None:
         if self.log_observer is not None and isinstance(parent, Componentized):
@@ -157,6 +199,8 @@ class Daemon(MultiService):
     def startService(self) -> None:
         log.info("mobwrite {version} starting", version=__version__)
         super().startService()
+        for warning in access_warnings(self.ports, self.protected):
+            log.warn(warning)
 
     def stopService(self) -> defer.Deferred[None]:
         log.info("mobwrite stopping")
@@ -178,24 +222,47 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
     return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
 
 
-def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
-    """Operations pages served beside the HTTP gateway (never on the editor port)."""
-    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+def access_warnings(ports: BoundPorts, protected: bool) -> list[str]:
+    """Warnings about ports that listen beyond loopback without the protection they need."""
+    if not protected:
+        return [f"the {what} listens beyond loopback without an AUTH_SECRET_FILE: every "
+                "document is public to anyone who reaches it (docs/security.md)"
+                for name, _, what in ENDPOINTS if name != "tcp" and ports.beyond_loopback(name)]
+    if ports.beyond_loopback("tcp"):
+        return ["access control is on, but the raw TCP port listens beyond loopback: it "
+                "checks no token, so anyone who reaches it can read, change and delete "
+                "every document (docs/security.md)"]
+    return []
 
 
-def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
+def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
+                      gatekeeper: Gatekeeper | None = None,
+                      report: Report | None = None) -> dict[bytes, Resource]:
+    """Pages served beside the HTTP gateway: operations pages (never on the editor
+    port) and, with access control on, ``/share``."""
+    pages: dict[bytes, Resource] = {
+        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+    if gatekeeper is not None:
+        pages[b"share"] = ShareResource(gatekeeper, clock, report)
+    return pages
+
+
+def editor_resources(store: Store, clock: IReactorTime, gatekeeper: Gatekeeper | None = None,
+                     report: Report | None = None) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
-    return {b"status": StatusResource(store, clock, clock.seconds())}
+    return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report)}
 
 
-def build(options: Options, reactor: Any) -> MultiService:
+def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     """The service tree for *options*, on *reactor*."""
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
     metrics = Metrics(store)
-    top = Daemon(store, log_observer(options, settings))
+    gatekeeper: Gatekeeper | None = options["gatekeeper"]
+    ports = BoundPorts()
+    top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     committer: Committer = MemoryOnly(store)
     # With nothing stored (--durability memory) there is no disk to be healthy.
     probe = HealthProbe(None, reactor)
@@ -207,19 +274,20 @@ def build(options: Options, reactor: Any) -> MultiService:
         committer = storage.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
-    mobwrite = MobwriteServer(
-        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
+    report = fan_out(report_event, metrics.observe_event)
+    mobwrite = RequestAnswerer(Engine(store, settings, report), clock, committer)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
-    ports = BoundPorts()
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe)),
-        "editor": editor_site(ports, children=editor_resources(store, clock)),
+            settings.request_deadline,
+            gateway_resources(metrics, probe, clock, gatekeeper, report), gatekeeper, report),
+        "editor": editor_site(ports, children=editor_resources(store, clock, gatekeeper, report),
+                              settings=settings),
     }
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)
@@ -233,4 +301,6 @@ def makeService(options: Options) -> IService:
     """Build the daemon on the global reactor (twistd's entry point)."""
     from twisted.internet import reactor
 
-    return build(options, reactor)
+    # The global reactor's declared type names only its common interfaces;
+    # every reactor twistd installs also provides threads.
+    return build(options, cast(IDaemonReactor, reactor))

@@ -1,16 +1,16 @@
 """Group commit and the storage service: replies wait until edits are on disk.
 
-``GroupCommitter.durable`` is what ``MobwriteServer`` waits on before it
+``GroupCommitter.durable`` is what ``RequestAnswerer`` waits on before it
 sends a reply that acknowledged a change (PROTOCOL.md 15.4).  The changed
 rows are copied on the reactor thread and written by one dedicated worker
 thread (``WriterThread``), so the reactor never waits for the disk; while
 one commit is being written, later requests queue for the next, so one
 fsync serves them all.
 
-``StorageService`` owns the database and the journal: it loads the store
-(replaying the journal) before the ports open (it is the first child of the
-service tree).  In ``sync`` mode each commit is one journal record and the
-writer thread checkpoints the journal into the database now and then; in
+``StorageService`` owns a ``Storage`` (``contract.py``) for the chosen
+durability: it loads the store before the ports open (it is the first child
+of the service tree).  In ``sync`` mode each commit is one journal record and
+the writer thread checkpoints the journal into the database now and then; in
 ``snapshot`` mode the database is written periodically, without the
 journal.  Everything is flushed and checkpointed when the daemon stops.
 """
@@ -22,18 +22,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
 from mobwrite.core.store import Changes, Store
 from mobwrite.logs import enabled, logger
-from mobwrite.storage.journal import Checkpointer, Journal, recover
-from mobwrite.storage.sqlite import Batch, Database, StorageError, snapshot
+from mobwrite.storage.contract import Storage
+from mobwrite.storage.disk import JournalStorage, SnapshotStorage
+from mobwrite.storage.rows import Batch, StorageError, snapshot
 
 log = logger("storage")
 
@@ -42,6 +43,10 @@ DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
 SNAPSHOT_INTERVAL = 2.0
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
+
+
+class IStorageReactor(IReactorTime, IReactorFromThreads):
+    """What storage needs of a reactor: timers, and results from its thread."""
 
 
 class NotStored(Exception):
@@ -57,7 +62,7 @@ class WriterThread:
     that no reply waits for); its failures are logged.
     """
 
-    def __init__(self, reactor: Any, name: str = "mobwrite-storage",
+    def __init__(self, reactor: IReactorFromThreads, name: str = "mobwrite-storage",
                  after: Callable[[], None] | None = None) -> None:
         self.reactor = reactor
         self.after = after
@@ -171,34 +176,33 @@ class GroupCommitter:
         self.failing = failure.getErrorMessage()
         log.failure("storing changes failed; they stay pending", failure)
         # Put the changes back so that the next commit tries them again.
-        pending = self.store.changes
-        pending.documents |= changes.documents
-        pending.views |= changes.views
+        self.store.put_back(changes)
         for waiter in waiters:
             waiter.errback(NotStored(failure.getErrorMessage()))
         if self.waiting:
             self._commit()
 
 
+def storage_for(mode: str, directory: Path) -> Storage:
+    """The storage for a ``--durability`` mode other than memory."""
+    return JournalStorage(directory) if mode == SYNC else SnapshotStorage(directory)
+
+
 class StorageService(Service):
     """Loads the store from the data directory and keeps the directory current."""
 
-    def __init__(self, store: Store, directory: Path, mode: str, reactor: Any,
+    def __init__(self, store: Store, directory: Path, mode: str, reactor: IStorageReactor,
                  interval: float = SNAPSHOT_INTERVAL,
                  observe_flush: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.mode = mode
         self.reactor = reactor
-        self.database = Database(directory, fsync=mode == SYNC)
-        self.journal = Journal(directory, b"")
-        self.checkpointer = Checkpointer(self.database, self.journal)
-        self.store_batch = self.checkpointer.write if mode == SYNC else self.database.write
+        self.storage = storage_for(mode, directory)
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
-        self.writer = WriterThread(
-            reactor, after=self._checkpoint_if_due if mode == SYNC else None)
+        self.writer = WriterThread(reactor, after=self.storage.maintain)
         self.committer = GroupCommitter(
-            store, self._write, self.writer, wait_for_disk=mode == SYNC)
+            store, self._write, self.writer, wait_for_disk=self.storage.waits_for_disk)
         self.loop = LoopingCall(self._snapshot)
         self.loop.clock = reactor
         self.interval = interval
@@ -207,7 +211,7 @@ class StorageService(Service):
     def _write(self, batch: Batch) -> None:
         """Write one batch (in the storage thread), reporting how long it took."""
         started = time.perf_counter()
-        self.store_batch(batch)
+        self.storage.write(batch)
         if self.observe_flush is not None:
             self.observe_flush(time.perf_counter() - started)
 
@@ -221,36 +225,27 @@ class StorageService(Service):
         Service.startService(self)
         self._load()
         self.writer.start()
-        if self.mode == SNAPSHOT:
+        if not self.storage.waits_for_disk:
             self.loop.start(self.interval, now=False)
 
     def _load(self) -> None:
         if self.loaded:
             return
         try:
-            self.database.open()
-            self.journal.identity = self.database.identity
-            documents, views, replay = recover(self.database, self.journal, self.store)
-            if self.mode == SYNC:
-                self.journal.start(self.database.generation)
+            opened = self.storage.open(self.store)
         except StorageError as error:
-            self.database.close()
             raise SystemExit(f"cannot use the stored documents: {error}") from None
         self.loaded = True
-        if replay.damage:
-            log.warn("storage: {damage}", damage=replay.damage)
+        if opened.damage:
+            log.warn("storage: {damage}", damage=opened.damage)
         log.info("storage: {documents} documents and {views} views loaded from {path} "
-                 "and {records} journal records (durability {mode})", documents=documents,
-                 views=views, path=str(self.database.path), records=replay.records,
-                 mode=self.mode)
+                 "and {records} journal records (durability {mode})",
+                 documents=opened.documents, views=opened.views,
+                 path=self.storage.location, records=opened.records, mode=self.mode)
 
     def failure(self) -> str | None:
         """Why the latest commit or checkpoint failed, until one succeeds."""
-        return self.committer.failing or self.checkpointer.failing
-
-    def _checkpoint_if_due(self) -> None:
-        if self.checkpointer.due():
-            self.checkpointer.checkpoint()
+        return self.committer.failing or self.storage.failure()
 
     def _snapshot(self) -> None:
         self.committer.flush().addErrback(lambda _: None)  # _failed has logged it
@@ -266,13 +261,10 @@ class StorageService(Service):
         if isinstance(result, Failure):
             log.failure("the final write failed", result)
         try:
-            self.checkpointer.checkpoint()
+            self.storage.close()
         except Exception:
             # What was journaled is replayed at the next start.
             log.failure("the final checkpoint failed")
             result = Failure()
-        self.journal.close()
-        self.database.close()
         if not isinstance(result, Failure):
-            log.info("storage: everything stored in {path}", path=str(self.database.path))
-
+            log.info("storage: everything stored in {path}", path=self.storage.location)

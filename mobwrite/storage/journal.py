@@ -23,7 +23,7 @@ A record is a header (magic, database identity, generation, sequence,
 payload length, CRC-32 of the payload) and a payload: the length of a JSON
 head, the head (text lengths, then documents and views that refer to texts
 by index), then the texts as UTF-8 (surrogatepass).  A string shared by
-several rows is written once.  Like ``persistence``, nothing here knows
+several rows is written once.  Like ``sqlite``, nothing here knows
 about Twisted.
 """
 
@@ -40,14 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobwrite.core.store import Store
-from mobwrite.storage.sqlite import (
-    DATABASE_NAME,
-    Batch,
-    Database,
-    DocumentRow,
-    StorageError,
-    ViewRow,
-)
+from mobwrite.storage.rows import Batch, DocumentRow, StorageError, ViewRow
+from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 JOURNAL_NAME = "mobwrite.journal"
 MAGIC = b"MWJ1"
@@ -116,12 +110,6 @@ def decode(payload: bytes) -> Batch:
     return batch
 
 
-def merge(into: Batch, batch: Batch) -> None:
-    """Add *batch* to *into*; its rows replace earlier ones."""
-    into.documents.update(batch.documents)
-    into.views.update(batch.views)
-
-
 @dataclass
 class Replay:
     """What start-up found in the journal."""
@@ -162,7 +150,7 @@ class Journal:
             previous = record_generation
             if record_generation >= generation:
                 try:
-                    merge(replay.batch, decode(payload))
+                    replay.batch.merge(decode(payload))
                 except (ValueError, TypeError, IndexError) as error:
                     raise StorageError(
                         f"{self.path} holds a record that cannot be read ({error}); "
@@ -322,7 +310,7 @@ class Checkpointer:
         self.journal.append(batch)
         if not self.pending:
             self.since = self.clock()
-        merge(self.pending, batch)
+        self.pending.merge(batch)
 
     def due(self) -> bool:
         if not self.pending:

@@ -2,9 +2,8 @@
 
 The in-memory ``Store`` is the source of truth while the daemon runs; this
 module writes the documents and views it reports as changed and reads them
-all back at start-up.  Nothing here knows about Twisted: ``snapshot`` runs
-on the caller's thread and copies what changed (cheap, since strings are
-immutable), ``Database.write`` may then run on any one other thread.
+all back at start-up.  Nothing here knows about Twisted: ``Database.write``
+may run on any one thread other than the one that copied the batch.
 
 Why SQLite: it is in the standard library, its transactions are atomic and
 survive ``kill -9`` and power loss (WAL journal, ``synchronous=FULL``), one
@@ -27,11 +26,17 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
-from mobwrite.core.store import Changes, Document, Store, View, ViewKey
+from mobwrite.core.store import Store, ViewKey
+from mobwrite.storage.rows import (
+    Batch,
+    DocumentRow,
+    StorageError,
+    StoredDocument,
+    ViewRow,
+    put,
+)
 
 DATABASE_NAME = "mobwrite.sqlite3"
 FORMAT = "mobwrite-1"
@@ -62,60 +67,21 @@ DO UPDATE SET shadow = excluded.shadow, backup_shadow = excluded.backup_shadow,
     backup_server_version = excluded.backup_server_version,
     edit_stack = excluded.edit_stack, lasttime = excluded.lasttime"""
 
+_SELECT_TEXTS = "SELECT digest, body FROM texts"
+# The texts one document and its views refer to.
+_SELECT_TEXTS_OF = """
+SELECT digest, body FROM texts WHERE digest IN (
+    SELECT text FROM documents WHERE name = ?1
+    UNION SELECT shadow FROM views WHERE name = ?1
+    UNION SELECT backup_shadow FROM views WHERE name = ?1)"""
+_SELECT_DOCUMENTS = "SELECT name, text, lasttime FROM documents"
+_SELECT_VIEWS = """
+SELECT user, name, shadow, backup_shadow, client_version, server_version,
+    backup_server_version, edit_stack, lasttime FROM views"""
+_WHERE_NAME = " WHERE name = ?"
+
 # A stored row is named ("d", name) for a document, ("v", user, name) for a view.
 RowKey = tuple[str, ...]
-
-
-class StorageError(Exception):
-    """The data directory cannot be used; the message says why and what to do."""
-
-
-# Rows are named tuples, not frozen dataclasses: ``snapshot`` builds them on
-# the reactor thread for every commit, and a tuple is five times cheaper.
-class DocumentRow(NamedTuple):
-    name: str
-    text: str
-    lasttime: float
-
-
-class ViewRow(NamedTuple):
-    user: str
-    name: str
-    shadow: str
-    backup_shadow: str
-    client_version: int
-    server_version: int
-    backup_server_version: int
-    edit_stack: tuple[tuple[int, str], ...]
-    lasttime: float
-
-
-@dataclass
-class Batch:
-    """Rows to write (or, as None, to delete), copied from the store."""
-
-    documents: dict[str, DocumentRow | None] = field(default_factory=dict)
-    views: dict[ViewKey, ViewRow | None] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.documents) + len(self.views)
-
-
-def snapshot(store: Store, changes: Changes) -> Batch:
-    """Copy the current state of everything *changes* names."""
-    batch = Batch()
-    for name in changes.documents:
-        document = store.documents.get(name)
-        batch.documents[name] = (
-            None if document is None or document.text is None
-            else DocumentRow(name, document.text, document.lasttime))
-    for key in changes.views:
-        view = store.views.get(key)
-        batch.views[key] = None if view is None else ViewRow(
-            view.user, view.document.name, view.shadow, view.backup_shadow,
-            view.client_version, view.server_version, view.backup_server_version,
-            tuple(view.edit_stack), view.lasttime)
-    return batch
 
 
 def _encode(text: str) -> bytes:
@@ -229,35 +195,50 @@ class Database:
         """Put every stored document and view into *store*; return their counts."""
         assert self.connection is not None
         self.row_digests, self.row_texts, self.references = {}, {}, {}
+        documents, views = self._read(_SELECT_TEXTS, _SELECT_DOCUMENTS, _SELECT_VIEWS, ())
+        put(store, documents, views)
+        return len(documents), len(views)
+
+    def load_document(self, name: str) -> StoredDocument | None:
+        """The stored document called *name* and its views, if any is stored."""
+        assert self.connection is not None
+        documents, views = self._read(
+            _SELECT_TEXTS_OF, _SELECT_DOCUMENTS + _WHERE_NAME, _SELECT_VIEWS + _WHERE_NAME,
+            (name,), remember=False)
+        if not documents and not views:
+            return None
+        return StoredDocument(name, documents[0] if documents else None, tuple(views))
+
+    def _read(self, texts_query: str, documents_query: str, views_query: str,
+              parameters: tuple[str, ...], remember: bool = True,
+              ) -> tuple[list[DocumentRow], list[ViewRow]]:
+        """The rows the queries select, with their texts (remembered for writes)."""
+        assert self.connection is not None
         try:
             texts = {digest: _decode(body) for digest, body in
-                     self.connection.execute("SELECT digest, body FROM texts")}
-            documents = list(self.connection.execute(
-                "SELECT name, text, lasttime FROM documents"))
-            views = list(self.connection.execute(
-                "SELECT user, name, shadow, backup_shadow, client_version, server_version,"
-                " backup_server_version, edit_stack, lasttime FROM views"))
+                     self.connection.execute(texts_query, parameters)}
+            documents = list(self.connection.execute(documents_query, parameters))
+            views = list(self.connection.execute(views_query, parameters))
         except (sqlite3.Error, UnicodeDecodeError) as error:
             raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.") from None
+        document_rows: list[DocumentRow] = []
         for name, digest, lasttime in documents:
             text = self._text(texts, digest, f"document {name!r}")
-            store.documents[name] = Document(name, text, lasttime)
-            self._remember(("d", name), (digest,), (text,))
+            document_rows.append(DocumentRow(name, text, lasttime))
+            if remember:
+                self._remember(("d", name), (digest,), (text,))
+        view_rows: list[ViewRow] = []
         for (user, name, shadow, backup, client_version, server_version,
              backup_server_version, stack, lasttime) in views:
             where = f"view {user!r}/{name!r}"
             shadow_text = self._text(texts, shadow, where)
             backup_text = self._text(texts, backup, where)
-            document = store.documents.get(name)
-            if document is None:
-                document = store.documents[name] = Document(name, None, lasttime)
-            view = View(user, document, lasttime, shadow_text, backup_text,
-                        client_version, server_version, backup_server_version,
-                        self._edit_stack(stack, where))
-            document.views += 1
-            store.views[view.key] = view
-            self._remember(("v", user, name), (shadow, backup), (shadow_text, backup_text))
-        return len(documents), len(views)
+            view_rows.append(ViewRow(
+                user, name, shadow_text, backup_text, client_version, server_version,
+                backup_server_version, tuple(self._edit_stack(stack, where)), lasttime))
+            if remember:
+                self._remember(("v", user, name), (shadow, backup), (shadow_text, backup_text))
+        return document_rows, view_rows
 
     def _text(self, texts: dict[bytes, str], digest: bytes, where: str) -> str:
         text = texts.get(digest)

@@ -12,7 +12,6 @@ bounded when the server falls behind.
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import time
@@ -21,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ClientError
 from mobwrite.client.session import ClientSession, random_id
 from mobwrite.client.txclient import TwistedClient
+from mobwrite.tools.loadmodel import percentile, type_into
 
-WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "café", "naïve", "😀", "中文", "\n")
 PROGRESS_INTERVAL = 0.25
 BAR_WIDTH = 30
 
@@ -49,15 +49,6 @@ class Tally:
         self.first_error = self.first_error or str(error)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of *values* (0.0 when there are none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
-
-
 def summary(tally: Tally, elapsed: float, mode: str) -> dict[str, Any]:
     """The figures printed at the end, as a dict."""
     count = len(tally.latencies)
@@ -68,9 +59,9 @@ def summary(tally: Tally, elapsed: float, mode: str) -> dict[str, Any]:
         "syncs_per_second": round(count / elapsed, 2) if elapsed > 0 else 0.0,
         "errors": tally.errors,
         "skipped": tally.skipped,
-        "p50_ms": round(1000 * percentile(tally.latencies, 0.50), 2),
-        "p95_ms": round(1000 * percentile(tally.latencies, 0.95), 2),
-        "p99_ms": round(1000 * percentile(tally.latencies, 0.99), 2),
+        "p50_ms": round(1000 * percentile(tally.latencies, 50), 2),
+        "p95_ms": round(1000 * percentile(tally.latencies, 95), 2),
+        "p99_ms": round(1000 * percentile(tally.latencies, 99), 2),
     }
     if tally.first_error:
         figures["first_error"] = tally.first_error
@@ -80,14 +71,6 @@ def summary(tally: Tally, elapsed: float, mode: str) -> dict[str, Any]:
 def format_summary(figures: dict[str, Any]) -> str:
     """The summary as ``name: value`` lines, easy to read and to parse."""
     return "".join(f"{name}: {value}\n" for name, value in figures.items())
-
-
-def typing_edit(rng: random.Random, text: str) -> str:
-    """A small random edit: a word typed or a few characters deleted somewhere."""
-    at = rng.randint(0, len(text))
-    if text and rng.random() < 0.3:
-        return text[:at] + text[at + rng.randint(1, 5):]
-    return text[:at] + rng.choice(WORDS) + " " + text[at:]
 
 
 class Progress:
@@ -116,7 +99,7 @@ class Progress:
 class LoadTest:
     """Runs the ticks of one load test on a reactor."""
 
-    def __init__(self, reactor: Any, client: TwistedClient, rng: random.Random) -> None:
+    def __init__(self, reactor: IReactorTime, client: TwistedClient, rng: random.Random) -> None:
         self.reactor = reactor
         self.client = client
         self.rng = rng
@@ -149,7 +132,7 @@ class LoadTest:
             return
         for document in session.documents.values():
             if self.rng.random() < 0.5:
-                document.text = typing_edit(self.rng, document.text)
+                document.text = type_into(document.text, self.rng)
         busy["now"] = True
         done = self._timed(lambda: self.client.run(operations.sync(session)))
         done.addBoth(lambda _: busy.update(now=False))
@@ -184,7 +167,7 @@ class LoadTest:
         return elapsed
 
 
-async def load_test(reactor: Any, url: str, editors: int, documents: int, rate: float,
+async def load_test(reactor: IReactorTime, url: str, editors: int, documents: int, rate: float,
                     duration: float, original: bool, timeout: float,
                     progress: bool, keep: bool, seed: int | None) -> dict[str, Any]:
     """Run one bounded load test and return its summary."""

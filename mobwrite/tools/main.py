@@ -3,12 +3,14 @@
 Exit statuses: 0 success; 2 usage error; 3 bad server URL; 4 server
 unreachable or silent; 5 protocol failure (malformed answer, HTTP error,
 no answer for a document); 6 document does not exist; 7 local file
-problem; 8 a load test saw errors; 130 interrupted.
+problem; 8 a load test saw errors; 9 the server refused a change that
+would make a document longer than its MAX_CHARS; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +19,15 @@ from typing import Any
 from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
-from mobwrite.tools.files import LocalFileError
+from mobwrite.tools.files import LocalFileError, write_atomically
+from mobwrite.tools.tokens import add_commands as add_token_commands
 
 LOADTEST_FAILED = 8
 INTERRUPTED = 130
 MAX_DURATION = 3600.0
 MAX_EDITORS = 1000
 MAX_RATE = 1000.0
+TOKEN_VARIABLE = "MOBWRITE_TOKEN"
 
 
 class UsageError(ClientError):
@@ -49,10 +53,35 @@ def _write(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def client(args: argparse.Namespace) -> BlockingClient:
+    """The client the arguments describe."""
+    return BlockingClient(args.url, args.timeout, args.token or os.environ.get(TOKEN_VARIABLE))
+
+
+def _file_in(directory: Path, name: str) -> Path:
+    """Where ``--output-dir`` puts document *name*: a file named after it."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise LocalFileError(f"document {name!r} cannot be a file name; download it alone")
+    return directory / name
+
+
 def download(args: argparse.Namespace) -> int:
-    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
-    for name in args.docs:
-        _write(texts[name])
+    if args.output_dir is not None and not args.output_dir.is_dir():
+        raise LocalFileError(f"--output-dir {args.output_dir} is not a directory")
+    texts = client(args).download_many(args.docs)
+    if args.output_dir is not None:
+        for name in args.docs:
+            write_atomically(_file_in(args.output_dir, name), texts[name])
+        return 0
+    if len(args.docs) == 1:
+        _write(texts[args.docs[0]])
+        return 0
+    # Several texts: a header before each, as head(1) and tail(1) print files.
+    for number, name in enumerate(args.docs):
+        header = f"==> {name} <==\n"
+        previous = texts[args.docs[number - 1]] if number else ""
+        gap = "" if not number else "\n" if previous.endswith("\n") else "\n\n"
+        _write(gap + header + texts[name])
     return 0
 
 
@@ -61,19 +90,30 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    client(args).upload(args.doc, text, force=args.force)
+    return 0
+
+
+def raw(args: argparse.Namespace) -> int:
+    from mobwrite.tools.raw import converse, send_stdin
+
+    session = client(args)
+    if sys.stdin.isatty():
+        converse(session, args.url)
+    else:
+        send_stdin(session)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    client(args).nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    sync_file(client(args), args.doc, args.file, args.initial)
     return 0
 
 
@@ -84,7 +124,7 @@ def watch(args: argparse.Namespace) -> int:
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
     try:
-        follow(BlockingClient(args.url, args.timeout), args.doc, show(args.output),
+        follow(client(args), args.doc, show(args.output),
                args.count, args.duration, args.min_interval, args.max_interval)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how an unbounded watch is meant to end.
@@ -92,33 +132,40 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def loadtest(args: argparse.Namespace) -> int:
-    from twisted.internet import defer
-    from twisted.internet import reactor as global_reactor
+    from twisted.internet import task
+    from twisted.internet.interfaces import IReactorTime
 
     from mobwrite.client.urls import parse_url
     from mobwrite.tools.loadtest import load_test, print_summary
 
+    if args.token or os.environ.get(TOKEN_VARIABLE):
+        raise UsageError("loadtest sends no access tokens; load-test a daemon without "
+                         "AUTH_SECRET_FILE")
     parse_url(args.url)  # a bad URL fails before the reactor starts
     progress = args.progress or sys.stderr.isatty()
-    reactor: Any = global_reactor
-    outcome: list[Any] = []
+    outcome: list[dict[str, Any]] = []
+    raised: list[BaseException] = []
 
-    def start() -> None:
-        running = defer.ensureDeferred(load_test(
-            reactor, args.url, args.editors, args.documents, args.rate, args.duration,
-            args.original, args.timeout, progress, args.keep, args.seed))
-        running.addBoth(lambda result: outcome.append(result))
-        running.addBoth(lambda _: reactor.stop())
+    async def run(reactor: IReactorTime) -> None:
+        # Whatever the test raises is raised again once the reactor has
+        # stopped, so that main() reports it like any other command's error.
+        try:
+            outcome.append(await load_test(
+                reactor, args.url, args.editors, args.documents, args.rate, args.duration,
+                args.original, args.timeout, progress, args.keep, args.seed))
+        except BaseException as error:
+            raised.append(error)
 
-    reactor.callWhenRunning(start)
-    reactor.run()
+    try:
+        task.react(run)
+    except SystemExit:
+        pass  # react exits when run() is over; the command's status is decided here
+    if raised:
+        raise raised[0]
     if not outcome:
         raise KeyboardInterrupt  # the reactor stopped on SIGINT before the test ended
-    result = outcome[0]
-    if hasattr(result, "raiseException"):
-        result.raiseException()
-    print_summary(result, args.json)
-    return LOADTEST_FAILED if result["errors"] else 0
+    print_summary(outcome[0], args.json)
+    return LOADTEST_FAILED if outcome[0]["errors"] else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,17 +176,32 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="give up on an exchange after this long "
                         f"(default {DEFAULT_TIMEOUT:g})")
+    common.add_argument("--token", metavar="TOKEN",
+                        help="access token for a gateway with access control "
+                             f"(default: ${TOKEN_VARIABLE}; see docs/security.md)")
     top = argparse.ArgumentParser(
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
-               "6 no such document, 7 local file problem, 8 load test errors, 130 interrupted.")
+               "6 no such document, 7 local file problem, 8 load test errors, "
+               "9 document too long for the server, 130 interrupted.")
     top.add_argument("--version", action="version", version=f"mobwrite {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     command = commands.add_parser("download", parents=[common],
                                   help="print documents (never creates a missing one)")
     command.add_argument("docs", nargs="+", metavar="DOC")
+    command.add_argument("--output-dir", type=Path, metavar="DIR",
+                         help="write each document to DIR/DOC instead of printing; printed, "
+                              "several documents each get a '==> DOC <==' header line")
     command.set_defaults(run=download)
+
+    command = commands.add_parser(
+        "raw", parents=[common], help="send a raw protocol request, print the answer",
+        description="Send the request on standard input (a blank line is added if it lacks "
+                    "one) and print the server's answer.  When standard input is a terminal, "
+                    "prompt for requests instead: type command lines, send each request "
+                    "with an empty line, quit with Ctrl-D.")
+    command.set_defaults(run=raw)
 
     command = commands.add_parser("upload", parents=[common],
                                   help="make standard input the content of a document")
@@ -198,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
                          help="keep the test documents instead of nullifying them")
     command.add_argument("--seed", type=int, help="seed the random edits")
     command.set_defaults(run=loadtest)
+
+    add_token_commands(commands)
     return top
 
 

@@ -149,8 +149,84 @@ test('an error status retries well before the watchdog and doubles up to a cap',
     delays.push(clock.nextDelay);
     await clock.advance(clock.nextDelay);
   }
-  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  // Capped low by default, so the page is back within 2 s of the server.
+  assert.deepEqual(delays, [1000, 2000, 2000, 2000, 2000, 2000, 2000]);
   assert.equal(transport.sent.length, 8);
+});
+
+test('while offline the loop says when the next try is, and a sync now tries at once', async () => {
+  const { clock, transport, loop } = setup(field('memo', 'a'));
+  loop.sync();
+  transport.last.reject(new TransportError('gateway unreachable'));
+  await settle();
+  assert.equal(loop.state, 'offline');
+  assert.equal(loop.retryIn, 1000);
+  await clock.advance(400);
+  assert.equal(loop.retryIn, 600);
+  // "Retry now": the scheduled try is replaced by one at once.
+  loop.sync();
+  assert.equal(transport.sent.length, 2);
+  assert.equal(loop.retryIn, null);
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  assert.equal(clock.timers.size, 1);
+});
+
+test('a refused edit shows as full until a sync is accepted', async () => {
+  const memo = field('memo', 'a');
+  const { transport, loop, states } = setup(memo);
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  memo.text = 'abc';
+  loop.noteLocalChange();
+  loop.sync();
+  transport.last.resolve('F:1:memo\nx:too_long:2\nd:1:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'full');
+  // Still too long: the retry keeps the state without flickering through syncing.
+  loop.sync();
+  assert.match(transport.last.request, /d:1:=1\t\+bc/);
+  transport.last.resolve('F:1:memo\nx:too_long:2\nd:2:=1\n\n');
+  await settle();
+  memo.text = 'ab';
+  loop.sync();
+  transport.last.resolve('F:2:memo\nd:3:=2\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  assert.deepEqual(states, ['syncing', 'synced', 'syncing', 'full', 'synced']);
+});
+
+test('a held loop builds no request until the hold settles, and unload sends nothing meanwhile', async () => {
+  const memo = field('memo', 'a');
+  const { transport, client, loop } = setup(memo);
+  let release;
+  loop.hold(new Promise((resolve) => {
+    release = resolve;
+  }));
+  loop.sync();
+  loop.flush();
+  await settle();
+  assert.equal(transport.sent.length, 0);
+  client.userId = 'restored';
+  release();
+  await settle();
+  assert.equal(transport.last.request, 'u:restored\nF:0:memo\nr:1:a\n\n');
+});
+
+test('every exchange, answered or not, is reported', async () => {
+  const { transport, client, loop } = setup(field('memo', 'a'));
+  const seen = [];
+  loop.onExchange = () => seen.push(loop.state);
+  const failed = loop.sync();
+  transport.last.reject(new TransportError('down'));
+  await failed;
+  const answered = loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await answered;
+  assert.deepEqual(seen, ['offline', 'synced']);
+  assert.equal(client.pending, false);
 });
 
 test('retryDelay doubles from the shortest interval up to maxRetryInterval', () => {

@@ -1,4 +1,9 @@
-"""Start the real ``twistd -n mobwrite`` on loopback ports chosen by the kernel."""
+"""Start the real ``twistd -n mobwrite`` on loopback ports chosen by the kernel.
+
+The one place that runs the daemon as a process and reads its ports from
+its log lines: the benchmarks' servers use it, and so do the tests (tests
+may import from ``benchmarks``; ``benchmarks`` never imports from tests).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,96 @@
+"""Storage in a data directory: the SQLite database and the commit journal.
+
+Both implementations open the database and replay whatever the journal
+holds (a daemon may have run with ``--durability sync`` before), so that
+switching modes never loses a journaled edit.  ``SnapshotStorage`` then
+writes straight to the database without waiting for the disk;
+``JournalStorage`` makes each write one fdatasynced journal record and
+moves the records into the database in checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobwrite.core.store import Store
+from mobwrite.storage.contract import Opened
+from mobwrite.storage.journal import Checkpointer, Journal, recover
+from mobwrite.storage.rows import Batch, StorageError, StoredDocument, overlay
+from mobwrite.storage.sqlite import Database
+
+
+class SnapshotStorage:
+    """The database alone: fast, and a crash may lose the latest writes."""
+
+    waits_for_disk = False
+
+    def __init__(self, directory: Path, fsync: bool = False) -> None:
+        self.database = Database(directory, fsync=fsync)
+        self.journal = Journal(directory, b"")
+        self.location = str(self.database.path)
+
+    def open(self, store: Store) -> Opened:
+        try:
+            self.database.open()
+            self.journal.identity = self.database.identity
+            documents, views, replay = recover(self.database, self.journal, store)
+            self._opened()
+        except StorageError:
+            self._release()
+            raise
+        return Opened(documents, views, replay.records, replay.damage)
+
+    def _opened(self) -> None:
+        """What follows a successful load (nothing here)."""
+
+    def load_document(self, name: str) -> StoredDocument | None:
+        return self.database.load_document(name)
+
+    def write(self, batch: Batch) -> None:
+        self.database.write(batch)
+
+    def maintain(self) -> None:
+        """Nothing to do in the background."""
+
+    def failure(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        self.journal.close()
+        self.database.close()
+
+
+class JournalStorage(SnapshotStorage):
+    """Journal first, database in checkpoints: nothing acknowledged is lost."""
+
+    waits_for_disk = True
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory, fsync=True)
+        self.checkpointer = Checkpointer(self.database, self.journal)
+
+    def _opened(self) -> None:
+        self.journal.start(self.database.generation)
+
+    def load_document(self, name: str) -> StoredDocument | None:
+        # Rows journaled since the last checkpoint are newer than the database's.
+        return overlay(self.database.load_document(name), name, self.checkpointer.pending)
+
+    def write(self, batch: Batch) -> None:
+        self.checkpointer.write(batch)
+
+    def maintain(self) -> None:
+        if self.checkpointer.due():
+            self.checkpointer.checkpoint()
+
+    def failure(self) -> str | None:
+        return self.checkpointer.failing
+
+    def close(self) -> None:
+        try:
+            self.checkpointer.checkpoint()
+        finally:
+            self._release()

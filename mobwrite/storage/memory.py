@@ -1,0 +1,54 @@
+"""Storage that keeps rows in this process: the reference implementation.
+
+It outlives a close and reopen of the same object, not the process; the
+contract tests run it beside the disk implementations, and anything that
+wants the storage behaviour without a data directory can use it.
+"""
+
+from __future__ import annotations
+
+from mobwrite.core.store import Store
+from mobwrite.storage.contract import Opened
+from mobwrite.storage.rows import Batch, StoredDocument, overlay, put
+
+
+class MemoryStorage:
+    """Every row written so far, in a batch that holds no deletions."""
+
+    location = "memory"
+    waits_for_disk = False
+
+    def __init__(self) -> None:
+        self.rows = Batch()
+
+    def open(self, store: Store) -> Opened:
+        # Equal texts are loaded as one string, as the identity fast paths
+        # expect of a shadow equal to its master (docs/architecture.md).
+        texts: dict[str, str] = {}
+        documents = [row._replace(text=texts.setdefault(row.text, row.text))
+                     for row in self.rows.documents.values() if row is not None]
+        views = [row._replace(shadow=texts.setdefault(row.shadow, row.shadow),
+                              backup_shadow=texts.setdefault(row.backup_shadow,
+                                                             row.backup_shadow))
+                 for row in self.rows.views.values() if row is not None]
+        put(store, documents, views)
+        return Opened(len(documents), len(views))
+
+    def load_document(self, name: str) -> StoredDocument | None:
+        return overlay(None, name, self.rows)
+
+    def write(self, batch: Batch) -> None:
+        self.rows.merge(batch)
+        for name in [name for name, row in batch.documents.items() if row is None]:
+            del self.rows.documents[name]
+        for key in [key for key, row in batch.views.items() if row is None]:
+            del self.rows.views[key]
+
+    def maintain(self) -> None:
+        """Nothing to do in the background."""
+
+    def failure(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing to release: the rows stay for the next ``open``."""

@@ -1,0 +1,193 @@
+"""The storage contract, held against every implementation (txacme's pattern).
+
+Each implementation is reached through a ``Medium``: ``open`` gives a fresh
+``Storage`` object over the same rows (a restart of the daemon), so every
+test here checks what survives a close and reopen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mobwrite.core.store import Store
+from mobwrite.storage.contract import Storage
+from mobwrite.storage.disk import JournalStorage, SnapshotStorage
+from mobwrite.storage.memory import MemoryStorage
+from mobwrite.storage.rows import Batch, DocumentRow, StoredDocument, ViewRow
+
+
+class Medium:
+    """Where one implementation keeps its rows; opens storages over them."""
+
+    def __init__(self, make: Callable[[], Storage]) -> None:
+        self.make = make
+        self.opened: list[Storage] = []
+
+    def open(self, store: Store | None = None) -> Storage:
+        storage = self.make()
+        storage.open(store if store is not None else Store())
+        self.opened.append(storage)
+        return storage
+
+    def reopen(self, storage: Storage) -> tuple[Storage, Store]:
+        """Close *storage* and open the medium again into a new store."""
+        storage.close()
+        store = Store()
+        return self.open(store), store
+
+
+def _memory(tmp_path: Path) -> Callable[[], Storage]:
+    kept = MemoryStorage()
+    return lambda: kept
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], Callable[[], Storage]]] = {
+    "memory": _memory,
+    "snapshot": lambda path: lambda: SnapshotStorage(path / "data"),
+    "journal": lambda path: lambda: JournalStorage(path / "data"),
+}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def medium(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Medium]:
+    opened = Medium(IMPLEMENTATIONS[request.param](tmp_path))
+    yield opened
+    for storage in opened.opened:
+        storage.close()
+
+
+def document(name: str, text: str, lasttime: float = 1.0) -> DocumentRow:
+    return DocumentRow(name, text, lasttime)
+
+
+def view(user: str, name: str, shadow: str, version: int = 1) -> ViewRow:
+    return ViewRow(user, name, shadow, shadow + "~", version, version + 1, version,
+                   ((version, f"d:{version}:=1"),), 2.0)
+
+
+def batch(*rows: DocumentRow | ViewRow, gone: tuple[str | tuple[str, str], ...] = ()) -> Batch:
+    written = Batch()
+    for row in rows:
+        if isinstance(row, DocumentRow):
+            written.documents[row.name] = row
+        else:
+            written.views[row.user, row.name] = row
+    for key in gone:
+        if isinstance(key, str):
+            written.documents[key] = None
+        else:
+            written.views[key] = None
+    return written
+
+
+def state(store: Store) -> tuple[dict, dict]:
+    """Everything a store holds, as plain values."""
+    return (
+        {name: (d.text, d.lasttime, d.views) for name, d in store.documents.items()},
+        {key: (v.shadow, v.backup_shadow, v.client_version, v.server_version,
+               v.backup_server_version, v.edit_stack, v.lasttime)
+         for key, v in store.views.items()},
+    )
+
+
+def test_a_new_medium_opens_empty(medium: Medium) -> None:
+    """Opening storage that never held anything loads nothing."""
+    store = Store()
+    storage = medium.make()
+    medium.opened.append(storage)
+    opened = storage.open(store)
+    assert (opened.documents, opened.views) == (0, 0)
+    assert state(store) == ({}, {})
+
+
+def test_written_rows_read_back_after_reopen(medium: Medium) -> None:
+    """Documents and views come back exactly, a view of a null document included."""
+    storage = medium.open()
+    storage.write(batch(document("doc", "Hello 😀 a\ud800b", 1.5), view("alice", "doc", "Hello"),
+                        view("bob", "doc", "Hello 😀 a\ud800b", 3), view("carol", "null", "")))
+    _, store = medium.reopen(storage)
+    assert state(store) == (
+        {"doc": ("Hello 😀 a\ud800b", 1.5, 2), "null": (None, 2.0, 1)},
+        {("alice", "doc"): ("Hello", "Hello~", 1, 2, 1, [(1, "d:1:=1")], 2.0),
+         ("bob", "doc"): ("Hello 😀 a\ud800b", "Hello 😀 a\ud800b~", 3, 4, 3,
+                          [(3, "d:3:=1")], 2.0),
+         ("carol", "null"): ("", "~", 1, 2, 1, [(1, "d:1:=1")], 2.0)})
+
+
+def test_later_rows_replace_earlier_ones(medium: Medium) -> None:
+    """Each row is a whole state: the last one written wins."""
+    storage = medium.open()
+    storage.write(batch(document("doc", "one"), view("alice", "doc", "one")))
+    storage.write(batch(document("doc", "two", 2.0)))
+    storage.write(batch(view("alice", "doc", "two", 5)))
+    _, store = medium.reopen(storage)
+    assert store.documents["doc"].text == "two"
+    assert store.views["alice", "doc"].client_version == 5
+
+
+def test_deleted_rows_stay_deleted(medium: Medium) -> None:
+    """A row written as None is gone after a reopen; the others stay."""
+    storage = medium.open()
+    storage.write(batch(document("gone", "x"), document("kept", "y"),
+                        view("alice", "gone", "x"), view("alice", "kept", "y")))
+    storage.write(batch(gone=("gone", ("alice", "gone"))))
+    _, store = medium.reopen(storage)
+    assert set(store.documents) == {"kept"} and set(store.views) == {("alice", "kept")}
+
+
+def test_load_document_gives_one_document_and_its_views(medium: Medium) -> None:
+    """One document by name, before and after a reopen; None for one never stored."""
+    storage = medium.open()
+    storage.write(batch(document("doc", "text"), document("other", "else"),
+                        view("alice", "doc", "te"), view("bob", "other", "el")))
+    storage.write(batch(view("carol", "doc", "text"), gone=(("alice", "doc"),)))
+    expected = StoredDocument("doc", document("doc", "text"), (view("carol", "doc", "text"),))
+    assert storage.load_document("doc") == expected
+    assert storage.load_document("never") is None
+    again, _ = medium.reopen(storage)
+    assert again.load_document("doc") == expected
+    assert again.load_document("never") is None
+
+
+def test_a_null_document_with_views_loads_by_name(medium: Medium) -> None:
+    """A document stored only through its views has no row of its own."""
+    storage = medium.open()
+    storage.write(batch(view("alice", "null", "")))
+    loaded = storage.load_document("null")
+    assert loaded is not None and loaded.document is None
+    assert [row.user for row in loaded.views] == ["alice"]
+
+
+def test_background_work_keeps_what_was_written(medium: Medium) -> None:
+    """``maintain`` (a checkpoint where there is one) loses nothing and reports no failure."""
+    storage = medium.open()
+    storage.write(batch(document("doc", "text")))
+    storage.maintain()
+    assert storage.failure() is None
+    _, store = medium.reopen(storage)
+    assert store.documents["doc"].text == "text"
+
+
+@pytest.mark.parametrize("make", [JournalStorage, SnapshotStorage])
+def test_a_crash_after_a_write_loses_nothing_written(
+        make: Callable[[Path], JournalStorage | SnapshotStorage], tmp_path: Path) -> None:
+    """On disk, what ``write`` stored survives the process dying without ``close``
+    (no final checkpoint: the journal's records are replayed)."""
+    storage = make(tmp_path)
+    storage.open(Store())
+    storage.write(batch(document("doc", "one"), view("alice", "doc", "one")))
+    storage.write(batch(document("doc", "two")))
+    # What the operating system does for a killed process: the files are
+    # closed, nothing else runs.
+    storage.journal.close()
+    storage.database.close()
+    again = make(tmp_path)
+    store = Store()
+    opened = again.open(store)
+    again.close()
+    assert store.documents["doc"].text == "two"
+    assert set(store.views) == {("alice", "doc")}
+    assert opened.records == (2 if isinstance(storage, JournalStorage) else 0)

@@ -1,4 +1,4 @@
-"""Limits of PROTOCOL.md 13.4-13.5 inside the engine, and their documentation."""
+"""Limits of docs/protocol.md §14.4-14.5 inside the engine, and their documentation."""
 
 from __future__ import annotations
 

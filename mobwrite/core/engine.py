@@ -1,4 +1,4 @@
-"""The sync engine: one request in, one response out (PROTOCOL.md 7).
+"""The sync engine: one request in, one response out (docs/protocol.md §8).
 
 ``Engine.handle`` runs a whole request atomically against the store and
 returns the response bytes.  It takes the time as an argument, performs no
@@ -40,7 +40,7 @@ DELTA, RAW, NULL = "delta", "raw", "null"
 
 @dataclass(slots=True)
 class Action:
-    """One executable line with the context it was read in (7.1)."""
+    """One executable line with the context it was read in (docs/protocol.md §8.1)."""
 
     kind: str
     user: str
@@ -86,7 +86,7 @@ class Engine:
         self._lineage = None
         return Outcome(body, bool(self.store.changes))
 
-    # Parsing (7.1)
+    # Parsing (docs/protocol.md §8.1)
 
     def _run(self, data: bytes, now: float, depth: int) -> bytes:
         if not request.is_complete(data):
@@ -132,7 +132,7 @@ class Engine:
         return self._execute(actions, now)
 
     def _feed_buffer(self, payload: bytes, now: float) -> bytes | None:
-        """Store a fragment (7.6); return the decoded request once complete."""
+        """Store a fragment (docs/protocol.md §8.6); return the decoded request once complete."""
         fragment = request.parse_fragment(payload)
         if fragment is None:
             return None
@@ -156,7 +156,7 @@ class Engine:
         self.store.drop_buffer(name, size)
         return unescape_bytes(joined)
 
-    # Execution (7.2 to 7.5)
+    # Execution (docs/protocol.md §8.2 to §8.5)
 
     def _execute(self, actions: list[Action], now: float) -> bytes:
         if not actions or not self._views_available(actions):
@@ -330,7 +330,7 @@ class Engine:
         self, view: View, action: Action, force: bool,
         previous: tuple[str, str] | None, reseed: bool, output: list[str],
     ) -> None:
-        """Write the output block for *view* (7.5)."""
+        """Write the output block for *view* (docs/protocol.md §8.5)."""
         if action.echo and (previous is None or previous[0] != action.user):
             output.append(f"u:{action.user}")
         if previous != (action.user, action.name):

@@ -3,7 +3,7 @@
 TCP connections and HTTP requests hand complete requests to
 ``MobwriteServer.answer`` and send back what its Deferred yields.  The
 reply to a request that changed anything waits until the committer says
-the change is durable (PROTOCOL.md 15.4).
+the change is durable (docs/protocol.md §15.4).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ async def tcp_exchange(port: int, data: bytes) -> bytes:
 
 
 class HttpConnection:
-    """A kept-alive HTTP/1.1 connection that POSTs ``q=`` requests (PROTOCOL.md 8)."""
+    """A kept-alive HTTP/1.1 connection that POSTs ``q=`` requests (docs/protocol.md §2.3)."""
 
     def __init__(self, port: int, path: str) -> None:
         self.port = port

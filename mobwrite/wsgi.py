@@ -1,4 +1,4 @@
-"""The HTTP gateway as a WSGI application, forwarding to a running daemon (PROTOCOL.md 8).
+"""The HTTP gateway as a WSGI application, forwarding to a running daemon (docs/protocol.md §2.3).
 
 ``mobwrite.core.httpform`` decides what each request means and formats every
 answer, exactly as for the built-in twisted.web gateway; this adapter reads

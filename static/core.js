@@ -1,5 +1,5 @@
 // The client half of Differential Synchronization, without DOM or I/O
-// (PROTOCOL.md 10.2-10.4, 10.6, 10.7).
+// (docs/protocol.md §11.2-11.4, §11.6, §11.7).
 //
 // A SyncClient holds the shared objects and their shadows. buildRequest()
 // gives the text to send and applyResponse() takes the answer. A shared
@@ -47,7 +47,7 @@ function cryptoByte() {
   return globalThis.crypto.getRandomValues(new Uint8Array(1))[0];
 }
 
-/** An eight-character id as user ids and buffer names are drawn (10.2). */
+/** An eight-character id as user ids and buffer names are drawn (docs/protocol.md §11.2). */
 export function randomId(random = cryptoByte) {
   for (;;) {
     let id = FIRST[randomIndex(FIRST.length, random)];
@@ -56,7 +56,7 @@ export function randomId(random = cryptoByte) {
   }
 }
 
-/** The interval after a sync, given what changed (10.7). */
+/** The interval after a sync, given what changed (docs/protocol.md §11.7). */
 export function nextInterval(interval, settings, changedLocally, changedRemotely) {
   const range = settings.maxSyncInterval - settings.minSyncInterval;
   let next = interval;
@@ -72,7 +72,7 @@ const VERSIONED = /^([FfDdRr]):([0-9]{1,15}):(.*)$/s;
 // The state of a shadow that survives a page: see snapshot() and restore().
 const SAVED_FIELDS = ['text', 'clientVersion', 'serverVersion', 'deltaOk', 'editStack', 'acknowledged'];
 
-/** Per-object synchronization state (10.3). */
+/** Per-object synchronization state (docs/protocol.md §11.3). */
 class Shadow {
   constructor(object) {
     this.object = object;
@@ -168,7 +168,7 @@ export class SyncClient {
     return [...this.shadows.keys()];
   }
 
-  /** Build the next request (10.4); null when nothing is shared. */
+  /** Build the next request (docs/protocol.md §11.4); null when nothing is shared. */
   buildRequest() {
     this.changedLocally = false;
     this.changedRemotely = false;
@@ -218,7 +218,7 @@ export class SyncClient {
   }
 
   /**
-   * Apply a response (10.6 steps 1-5) and compute the next interval.
+   * Apply a response (docs/protocol.md §11.6 steps 1-5) and compute the next interval.
    * A text that does not end with a blank line is truncated: nothing in it
    * is applied. Returns the interval until the next sync.
    */

@@ -1,4 +1,4 @@
-// Text encoding and deltas on the wire (PROTOCOL.md 4, 5.1, 15.2).
+// Text encoding and deltas on the wire (docs/protocol.md §5, §6.1, §15.2).
 //
 // Our own codec: the library's diff_toDelta/diff_fromDelta use encodeURI,
 // which throws on a lone surrogate, and decode leniently. Lengths are UTF-16
@@ -26,7 +26,7 @@ export function scrubSurrogates(text) {
   return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
-/** Percent-encode text as every MobWrite peer does (5.1); never throws. */
+/** Percent-encode text as every MobWrite peer does (docs/protocol.md §6.1); never throws. */
 export function encodeText(text) {
   if (SAFE.test(text)) return text;
   let out = '';
@@ -62,7 +62,7 @@ export function decodeText(encoded) {
   });
 }
 
-/** Decode a raw payload: a stray '%' stays literal, as the original did (5.2). */
+/** Decode a raw payload: a stray '%' stays literal, as the original did (docs/protocol.md §6.2). */
 export function decodeRaw(encoded) {
   if (!encoded.includes('%')) return encoded;
   return encoded.replace(ESCAPES, (run) => (run === '%' ? run : unescapeRun(run)));
@@ -76,7 +76,7 @@ function splitsPair(text, offset) {
   return before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff;
 }
 
-/** Encode diffs as a delta: TAB-separated =N, -N, +text (section 4). */
+/** Encode diffs as a delta: TAB-separated =N, -N, +text (docs/protocol.md §5). */
 export function toDelta(diffs) {
   const tokens = [];
   for (const [op, text] of diffs) {

@@ -15,6 +15,6 @@ document.getElementById('counter-increment').addEventListener('click', () => {
   mobwrite.syncNow();
 });
 
-// A hidden field gets no change event on remote updates (10.9): poll it.
+// A hidden field gets no change event on remote updates (docs/protocol.md §11.9): poll it.
 setInterval(renderCounter, 250);
 await startDemo('form', document.getElementById('demo'), 'demo');

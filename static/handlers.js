@@ -1,4 +1,4 @@
-// Form element handlers (PROTOCOL.md 10.9, 10.10): each turns a page
+// Form element handlers (docs/protocol.md §11.9, §11.10): each turns a page
 // element into a shared object for the SyncClient (see core.js).
 
 import { applyPatches } from './patching.js';
@@ -8,7 +8,7 @@ const TEXT_TYPES = new Set(['text', 'password', 'search', 'email', 'url', 'tel']
 const TEXT_NUMBER = /^\s*-?[\d.,]+\s*$/;
 const HIDDEN_NUMBER = /^\s*-?[\d.]+\s*$/;
 
-/** What a text field holds, as it goes on the wire: LF line breaks (5.3). */
+/** What a text field holds, as it goes on the wire: LF line breaks (docs/protocol.md §6.3). */
 export function normalizeText(value) {
   return value.replace(/\r\n?/g, '\n');
 }

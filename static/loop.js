@@ -1,5 +1,5 @@
 // The sync loop: timing, watchdog, retries and connection state
-// (PROTOCOL.md 10.5-10.8). No DOM: timers and the transport are passed in.
+// (docs/protocol.md §11.5-11.8). No DOM: timers and the transport are passed in.
 //
 // States: 'synced', 'syncing', 'offline' (the last exchange failed; the
 // next try is at retryAt) and 'full' (the server refused an edit as too

@@ -1,4 +1,4 @@
-// Diffing and fuzzy patching for the client (PROTOCOL.md 4, 10.6, 10.10).
+// Diffing and fuzzy patching for the client (docs/protocol.md §5, §11.6, §11.10).
 //
 // The diff-match-patch library does the searching; this module fixes the
 // client's settings, keeps surrogate pairs whole, and applies patches while
@@ -9,7 +9,7 @@ import { scrubSurrogates } from './delta.js';
 
 export const CLIENT_DIFF_TIMEOUT = 0.5;
 
-/** A library instance with the client's settings (10.1, 10.10). */
+/** A library instance with the client's settings (docs/protocol.md §11.1, §11.10). */
 export function createDmp() {
   const dmp = new DiffMatchPatch();
   dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT;
@@ -18,7 +18,7 @@ export function createDmp() {
   return dmp;
 }
 
-/** The client's diff of shadow into text (section 4), pairs kept whole. */
+/** The client's diff of shadow into text (docs/protocol.md §5), pairs kept whole. */
 export function clientDiff(dmp, shadow, text) {
   const diffs = dmp.diff_main(shadow, text, true);
   if (diffs.length > 2) {
@@ -45,7 +45,7 @@ function deleted(offsets, start, end) {
 
 /**
  * Patch text fuzzily, as the library's patch_apply does, and move each
- * cursor offset through every insertion and deletion (10.10 step 2).
+ * cursor offset through every insertion and deletion (docs/protocol.md §11.10 step 2).
  * Returns { text, offsets, applied } where applied says which patches fit.
  * Half pairs a fuzzy match may leave behind become U+FFFD.
  */

@@ -1,4 +1,4 @@
-// Getting a request to the gateway and its answer back (PROTOCOL.md 8, 10.5).
+// Getting a request to the gateway and its answer back (docs/protocol.md §2.3, §11.5).
 //
 // A transport is an object with send(request, options) -> Promise<string>
 // resolving with the response text (ending in a blank line when complete)
@@ -42,7 +42,7 @@ export function fetchTransport(gateway, fetchFunction = globalThis.fetch.bind(gl
 }
 
 /**
- * The GET URLs carrying request as JSONP (10.5): one URL when it fits in
+ * The GET URLs carrying request as JSONP (docs/protocol.md §11.5): one URL when it fits in
  * maxChars, else buffer fragments named bufferId.
  */
 export function jsonpUrls(request, gateway, maxChars, bufferId) {

@@ -56,7 +56,7 @@ def get(port: int, parameter: str, request: bytes, path: str = "/") -> Reply:
 
 
 def callback(output: bytes) -> bytes:
-    """The JSONP answer section 8 prescribes for *output*, escaped independently of the server."""
+    """The JSONP answer docs/protocol.md §2.3 prescribes for *output*, escaped independently of the server."""
     for plain, escaped in ((b"\\", b"\\\\"), (b'"', b'\\"'), (b"\n", b"\\n"), (b"\r", b"\\r"),
                            (b"<", b"\\u003c"), ("\u2028".encode(), b"\\u2028"),
                            ("\u2029".encode(), b"\\u2029")):

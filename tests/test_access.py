@@ -21,7 +21,7 @@ def check(grant: Grant, data: bytes) -> Allowed | Refused:
 
 
 def fragment(inner: bytes, name: bytes = b"buf1", size: int = 1, index: int = 1) -> bytes:
-    """A buffer line carrying *inner* (PROTOCOL.md 3.7)."""
+    """A buffer line carrying *inner* (docs/protocol.md §3.7)."""
     return b"b:%s %d %d %s\n" % (name, size, index, encode_text(inner.decode()).encode())
 
 

@@ -1,4 +1,4 @@
-"""Configuration: precedence, --help and README agree with the table, bad values stop start-up."""
+"""Configuration: precedence, --help and docs/operating.md agree with the table, bad values stop start-up."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mobwrite.settings import SETTINGS
 
 
 def options_table() -> str:
-    """The README's table of every option, generated from the options themselves."""
+    """docs/operating.md's table of every option, generated from the options themselves."""
     settings = {setting.option: setting for setting in SETTINGS}
     rows = ["| Option | Settings file | Default | Meaning |", "| --- | --- | --- | --- |"]
     for name, _, default, help_text in Options.optParameters:
@@ -64,15 +64,15 @@ def test_help_shows_every_setting_with_its_default(tmp_path: Path) -> None:
         assert f"[{setting.name}; default: {setting.shown_default}]" in text
 
 
-def test_readme_lists_every_option() -> None:
-    """README.md holds the table generated from the options (regenerate it on change)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_operating_guide_lists_every_option() -> None:
+    """docs/operating.md holds the table generated from the options (regenerate it on change)."""
+    guide = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     expected = options_table()
-    assert expected in readme, "README.md's options table is stale; replace it with:\n" + expected
+    assert expected in guide, "docs/operating.md's options table is stale; replace it with:\n" + expected
 
 
 def test_every_default_round_trips_through_its_parser() -> None:
-    """The default shown in --help and README is a valid value for the setting."""
+    """The default shown in --help and docs/operating.md is a valid value for the setting."""
     for setting in SETTINGS:
         if setting.shown_default != "(empty)":
             assert setting.parse(setting.shown_default) == setting.default

@@ -1,4 +1,4 @@
-"""Deltas in UTF-16 units (PROTOCOL.md 4, 15.2)."""
+"""Deltas in UTF-16 units (docs/protocol.md §5, §15.2)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ TEXTS = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
     (b"=11\t", "Hello world"),
 ])
 def test_spec_examples(delta: bytes, result: str) -> None:
-    """The worked examples of section 4 decode to the stated texts."""
+    """The worked examples of docs/protocol.md §5 decode to the stated texts."""
     assert result_text(from_delta("Hello world", delta)) == result
 
 

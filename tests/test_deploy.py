@@ -226,9 +226,9 @@ def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> No
         line for line in daemon_module.splitlines() if not line.startswith("//")]
 
 
-def test_readme_deploying_names_the_files_of_each_topology() -> None:
-    """The README's Deploying section points to each example file and the systemd unit."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    deploying = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+def test_operating_guide_deploying_names_the_files_of_each_topology() -> None:
+    """docs/operating.md's Deploying section points to each example file and the systemd unit."""
+    guide = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
+    deploying = guide.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
     for name in ("supervisord.conf", "gunicorn.conf.py", "nginx.conf", "mobwrite.service"):
         assert f"deploy/{name}" in deploying

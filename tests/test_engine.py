@@ -1,4 +1,4 @@
-"""The sync engine, driven directly (PROTOCOL.md 7, 13, 15)."""
+"""The sync engine, driven directly (docs/protocol.md §8, §14, §15)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_worked_buffer_j(engine: Engine) -> None:
 
 
 def test_no_double_increment_after_raw_reply(engine: Engine) -> None:
-    """After an R reply the client's next delta, numbered from F, is applied (13.1)."""
+    """After an R reply the client's next delta, numbered from F, is applied (docs/protocol.md §14.1)."""
     say(engine, "u:alice001", "F:0:notes", "r:1:Buy milk")
     assert say(engine, "u:alice001", "F:1:notes", "d:1:=5") == ["F:2:notes", "R:1:Buy milk"]
     assert say(engine, "u:alice001", "F:1:notes", "d:2:=8\t+!") == ["F:3:notes", "d:1:=9"]
@@ -155,7 +155,7 @@ def test_max_views_refuses_before_running() -> None:
 
 
 def test_nullify_needs_no_view_and_clears_current_file(engine: Engine) -> None:
-    """N works without a view and later delta lines need a fresh F line (3.6)."""
+    """N works without a view and later delta lines need a fresh F line (docs/protocol.md §3.6)."""
     say(engine, "u:a", "F:0:doc", "r:1:text")
     assert say(engine, "u:z", "N:doc", "d:0:+again") == []
     assert text_of(engine, "doc") is None
@@ -180,7 +180,7 @@ def test_master_line_breaks_normalized_before_counting() -> None:
 
 
 def test_invalid_utf8_raw_answered_with_server_text(engine: Engine) -> None:
-    """An undecodable raw is refused like a bad delta, never a crash (5.2)."""
+    """An undecodable raw is refused like a bad delta, never a crash (docs/protocol.md §6.2)."""
     say(engine, "u:a", "F:0:doc", "r:1:Hello")
     assert say(engine, "u:b", "F:0:doc", "R:1:%FF%FE") == ["F:0:doc", "R:0:Hello"]
     assert text_of(engine, "doc") == "Hello"

@@ -1,4 +1,4 @@
-"""Percent-encoding of text (PROTOCOL.md 5.1, 5.2)."""
+"""Percent-encoding of text (docs/protocol.md §6.1, §6.2)."""
 
 from __future__ import annotations
 

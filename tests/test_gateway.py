@@ -30,7 +30,7 @@ MEMO = b"u:wkq7r2mz\nF:0:memo{}\nr:1:Hi there\n\n"
 
 
 def memo(tag: str) -> tuple[bytes, bytes]:
-    """The section 8 example on a document of its own, and its answer."""
+    """The docs/protocol.md §2.3 example on a document of its own, and its answer."""
     return MEMO.replace(b"{}", tag.encode()), f"F:1:memo{tag}\nd:0:=8\n".encode()
 
 
@@ -39,7 +39,7 @@ def gateway_url(daemon: Daemon, rest: str = "/") -> str:
 
 
 def test_post_q_answers_plain_text_uncached(daemon: Daemon) -> None:
-    """The section 8 POST example: plain text, output plus LF, no-store, nosniff, CORS."""
+    """The docs/protocol.md §2.3 POST example: plain text, output plus LF, no-store, nosniff, CORS."""
     request, output = memo("post")
     reply = post_q(daemon.ports["gateway"], request)
     assert (reply.status, reply.body) == (200, output + b"\n")
@@ -50,7 +50,7 @@ def test_post_q_answers_plain_text_uncached(daemon: Daemon) -> None:
 
 
 def test_jsonp_get_answers_a_callback(daemon: Daemon) -> None:
-    """The section 8 JSONP example: ``mobwrite.callback("...")`` served as JavaScript."""
+    """The docs/protocol.md §2.3 JSONP example: ``mobwrite.callback("...")`` served as JavaScript."""
     request, output = memo("jsonp")
     reply = get(daemon.ports["gateway"], "p", request)
     assert reply.body == b'mobwrite.callback("' + output.replace(b"\n", b"\\n") + b'");\n'

@@ -71,7 +71,7 @@ def test_jsonp_escaping_round_trips(output: bytes) -> None:
 
 
 def test_jsonp_escapes_in_the_documented_way() -> None:
-    """Backslash, quote, LF, CR, U+2028, U+2029 and ``<`` are escaped as section 8 says."""
+    """Backslash, quote, LF, CR, U+2028, U+2029 and ``<`` are escaped as docs/protocol.md §2.3 says."""
     output = 'F:1:a\nd:0:+\\"%3C\r<\u2028\u2029'.encode()
     assert httpform.jsonp(output) == (
         b'mobwrite.callback("F:1:a\\nd:0:+\\\\\\"%3C\\r\\u003c\\u2028\\u2029");\n')

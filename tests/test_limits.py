@@ -1,4 +1,4 @@
-"""Limits of PROTOCOL.md 13.4-13.5 inside the engine, and their documentation."""
+"""Limits of docs/protocol.md §14.4-14.5 inside the engine, and their documentation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mobwrite.core.store import ENTRY_OVERHEAD, Store
 from mobwrite.daemon.tap import Options
 from mobwrite.settings import SETTINGS, Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+OPERATING = Path(__file__).resolve().parent.parent / "docs" / "operating.md"
 
 
 def engine_with(**limits: int) -> Engine:
@@ -57,11 +57,11 @@ def test_server_edit_stack_stays_short() -> None:
 
 
 def test_every_setting_has_an_option_and_documentation() -> None:
-    """Each setting can be given on the command line and is in the README's tables."""
+    """Each setting can be given on the command line and is in docs/operating.md's tables."""
     options = Options()
-    readme = README.read_text(encoding="utf-8")
+    guide = OPERATING.read_text(encoding="utf-8")
     for setting in SETTINGS:
         assert setting.option in options.defaults or any(
             setting.option == row[0] for row in options.optParameters)
-        assert f"`{setting.name}`" in readme, setting.name
-    assert "--durability" in readme and "--data-dir" in readme
+        assert f"`{setting.name}`" in guide, setting.name
+    assert "--durability" in guide and "--data-dir" in guide

@@ -1,4 +1,4 @@
-"""Framing and line grammar (PROTOCOL.md 2.1, 3.1)."""
+"""Framing and line grammar (docs/protocol.md §2.1, §3.1)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def parse(*args: str) -> Options:
 
 
 def test_defaults_listen_on_loopback() -> None:
-    """Every port defaults to 127.0.0.1 (PROTOCOL.md 15.3)."""
+    """Every port defaults to 127.0.0.1 (docs/protocol.md §15.3)."""
     options = parse()
     assert [options[name] for name, _, _ in ENDPOINTS] == [
         "tcp:3017:interface=127.0.0.1:backlog=1024", "tcp:8017:interface=127.0.0.1:backlog=1024",

@@ -27,7 +27,7 @@ EDITOR = "http://127.0.0.1:8000"
 
 
 def memo() -> tuple[bytes, int]:
-    """The protocol example of PROTOCOL.md 8 on a fresh document, and its number."""
+    """The protocol example of docs/protocol.md §2.3 on a fresh document, and its number."""
     token = secrets.randbelow(10**12)
     return b"u:wsgi%d\nF:0:memo%d\nr:1:Hi there\n\n" % (token, token), token
 

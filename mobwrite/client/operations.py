@@ -7,8 +7,8 @@ original tools did).  ``run_blocking`` in ``mobwrite.client.blocking`` and
 ``run_deferred`` in ``mobwrite.client.txclient`` drive the same
 generators over sockets or Twisted.
 
-Request shapes follow the original tools (PROTOCOL.md 11), except that a
-read never creates a missing document (13.11).
+Request shapes follow the original tools (docs/protocol.md §12), except that a
+read never creates a missing document (docs/protocol.md §14.11).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def read_request(names: list[str], user: str | None = None) -> bytes:
     ``r:0:`` when the document is null.  Unlike the original download
     (``r:0:`` raw), nothing is written, and unlike a mismatched ``f:1``
     acknowledgement it does not claim history, so a server that reseeds
-    lost views (15.1) still tells an empty document from a null one.
+    lost views (docs/protocol.md §15.1) still tells an empty document from a null one.
     """
     lines = [f"u:{user or random_id()}"]
     for name in names:
@@ -65,7 +65,7 @@ def read_replies(response: bytes) -> dict[str, str | None]:
                 text = decode_raw(command.payload)
             except DecodeError as error:
                 raise ProtocolFailure(f"undecodable text for {current!r}: {error}") from None
-            # Lowercase r with text is a reseed (15.1); empty lowercase r means null.
+            # Lowercase r with text is a reseed (docs/protocol.md §15.1); empty lowercase r means null.
             texts[current] = text if command.letter == "R" or text else None
     return texts
 
@@ -175,7 +175,7 @@ def probe() -> Generator[bytes, bytes, None]:
 
 
 def original_loadtest_request(rng: random.Random, sections: int = 20) -> bytes:
-    """A request shaped as the original load tester's (PROTOCOL.md 11)."""
+    """A request shaped as the original load tester's (docs/protocol.md §12)."""
     lines = [f"U:loadtester_{random_id()}"]
     for _ in range(sections):
         name = f"loadtest_{random_id()}"

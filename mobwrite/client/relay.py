@@ -3,7 +3,7 @@
 A gateway that runs in another process (the WSGI application) cannot call
 the engine; like the original gateway script, it opens a connection to the
 daemon's raw TCP port for each request, sends the request and reads the
-answer until the daemon closes (PROTOCOL.md 2.2).  Plain blocking sockets:
+answer until the daemon closes (docs/protocol.md §2.2).  Plain blocking sockets:
 WSGI servers call applications in threads or worker processes.  The
 blocking client library reads its TCP answers with ``send_and_read`` too.
 """
@@ -58,7 +58,7 @@ def tcp_framing(request: bytes) -> bytes | None:
     """The request as the TCP port reads it, or None when there is nothing to run.
 
     The TCP front end ends a request at the first line ending in LF, while an
-    HTTP request may use any of the line breaks of PROTOCOL.md 2.1.  The
+    HTTP request may use any of the line breaks of docs/protocol.md §2.1.  The
     engine reads only the lines before the first empty one, so re-joining
     exactly those lines with LF asks the daemon the same question.  A
     truncated request, or one without a command line, has an empty answer.

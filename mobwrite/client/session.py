@@ -1,4 +1,4 @@
-"""The client half of Differential Synchronization, without I/O (PROTOCOL.md 10.4, 10.6).
+"""The client half of Differential Synchronization, without I/O (docs/protocol.md §11.4, §11.6).
 
 A ``ClientSession`` holds one user id and any number of shared documents.
 ``build_request`` produces the bytes to send; ``apply_response`` takes the
@@ -39,7 +39,7 @@ _OTHERS = _FIRST + "0123456789-_:."
 
 
 def random_id() -> str:
-    """An eight-character id as the original client drew them (10.2)."""
+    """An eight-character id as the original client drew them (docs/protocol.md §11.2)."""
     while True:
         ident = secrets.choice(_FIRST) + "".join(secrets.choice(_OTHERS) for _ in range(7))
         if "--" not in ident:

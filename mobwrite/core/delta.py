@@ -1,4 +1,4 @@
-"""Deltas: building and reading the tab-separated edit scripts of PROTOCOL.md 4.
+"""Deltas: building and reading the tab-separated edit scripts of docs/protocol.md §5.
 
 Lengths on the wire count UTF-16 code units, as JavaScript strings do,
 while Python strings count code points; this module converts between them.
@@ -187,7 +187,7 @@ class _NativeDiffMatchPatch(diff_match_patch):
 
 
 class Differ:
-    """Computes server-side diffs with a time budget (PROTOCOL.md 4)."""
+    """Computes server-side diffs with a time budget (docs/protocol.md §5)."""
 
     def __init__(self, timeout: float, native: bool = NATIVE) -> None:
         self.dmp = _NativeDiffMatchPatch() if native else diff_match_patch()

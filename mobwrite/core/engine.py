@@ -1,4 +1,4 @@
-"""The sync engine: one request in, one response out (PROTOCOL.md 7).
+"""The sync engine: one request in, one response out (docs/protocol.md §8).
 
 ``Engine.handle`` runs a whole request atomically against the store and
 returns the response bytes.  It takes the time as an argument, performs no
@@ -40,7 +40,7 @@ _VIEW_STATE = ("shadow", "backup_shadow", "client_version", "server_version",
 
 @dataclass(slots=True)
 class Action:
-    """One executable line with the context it was read in (7.1)."""
+    """One executable line with the context it was read in (docs/protocol.md §8.1)."""
 
     kind: Verb
     user: str
@@ -59,7 +59,7 @@ class Action:
 
 @dataclass(slots=True)
 class _Reading:
-    """What the lines of one request read so far say (7.1)."""
+    """What the lines of one request read so far say (docs/protocol.md §8.1)."""
 
     now: float
     user: str | None = None
@@ -128,7 +128,7 @@ class Engine:
             store.put_back(own)
         return Outcome(body, store.changed, frozenset(own.documents))
 
-    # Parsing (7.1)
+    # Parsing (docs/protocol.md §8.1)
 
     def _run(self, data: bytes, now: float, depth: int) -> bytes:
         if not request.is_complete(data):
@@ -179,7 +179,7 @@ class Engine:
         reading.assembled = self._feed_buffer(command.payload, reading.now)
 
     def _feed_buffer(self, payload: bytes, now: float) -> bytes | None:
-        """Store a fragment (7.6); return the decoded request once complete."""
+        """Store a fragment (docs/protocol.md §8.6); return the decoded request once complete."""
         fragment = request.parse_fragment(payload)
         if fragment is None:
             return None
@@ -203,7 +203,7 @@ class Engine:
         self.store.drop_buffer(name, size)
         return unescape_bytes(joined)
 
-    # Execution (7.2 to 7.5)
+    # Execution (docs/protocol.md §8.2 to §8.5)
 
     def _execute(self, actions: list[Action], now: float) -> bytes:
         if not actions or not self._views_available(actions):
@@ -429,7 +429,7 @@ class Engine:
         previous: tuple[str, str] | None, reseed: bool, output: list[str],
         refused: bool,
     ) -> None:
-        """Write the output block for *view* (7.5), saying if a change was refused."""
+        """Write the output block for *view* (docs/protocol.md §8.5), saying if a change was refused."""
         if action.echo and (previous is None or previous[0] != action.user):
             output.append(f"u:{action.user}")
         if previous != (action.user, action.name):

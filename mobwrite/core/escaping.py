@@ -1,4 +1,4 @@
-"""Percent-encoding of text on the wire (PROTOCOL.md 5.1 and 5.2).
+"""Percent-encoding of text on the wire (docs/protocol.md §6.1 and §6.2).
 
 Raw payloads and delta insertions are UTF-8 bytes in which every byte
 outside a fixed set of 83 safe characters is written as ``%XX``.

@@ -1,4 +1,4 @@
-"""The HTTP gateway's rules, free of any web framework (PROTOCOL.md 8).
+"""The HTTP gateway's rules, free of any web framework (docs/protocol.md §2.3).
 
 ``decide`` turns an HTTP request (method, path, query string, body) into
 either a ``Sync`` (the protocol request to hand to the engine, and which

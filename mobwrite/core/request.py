@@ -1,4 +1,4 @@
-"""Reading a request: framing, line grammar and names (PROTOCOL.md 2.1, 3.1).
+"""Reading a request: framing, line grammar and names (docs/protocol.md §2.1, §3.1).
 
 Everything works on bytes; nothing here keeps state.
 """

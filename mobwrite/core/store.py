@@ -1,4 +1,4 @@
-"""The in-memory store: documents, views and buffers (PROTOCOL.md 6).
+"""The in-memory store: documents, views and buffers (docs/protocol.md §7).
 
 The store is the source of truth while the daemon runs.  It records which
 documents and views changed so that persistence can write exactly those,

@@ -3,7 +3,7 @@
 TCP connections and HTTP requests hand complete requests to
 ``RequestAnswerer.answer`` and send back what its Deferred yields.  The
 reply to a request that changed anything waits until the committer says
-the change is durable (PROTOCOL.md 15.4); only then are the documents it
+the change is durable (docs/protocol.md §15.4); only then are the documents it
 changed announced to the listener (the WebSocket push, docs/websocket.md).
 """
 

@@ -1,4 +1,4 @@
-"""The HTTP gateway front end: ``q=`` and ``p=`` requests on twisted.web (PROTOCOL.md 8).
+"""The HTTP gateway front end: ``q=`` and ``p=`` requests on twisted.web (docs/protocol.md §2.3).
 
 A thin adapter: ``mobwrite.core.httpform`` decides what each request means and
 formats every answer; this module reads the request, refuses an oversized

@@ -1,4 +1,4 @@
-"""The cleanup pass (PROTOCOL.md 9.2), run by a PeriodicService.
+"""The cleanup pass (docs/protocol.md §10.2), run by a PeriodicService.
 
 It forgets idle views, documents nobody uses and stale buffers, then asks
 the committer to store the removals, so that expiry reaches the disk too.

@@ -1,4 +1,4 @@
-"""The raw TCP front end: one request per connection (PROTOCOL.md 2.2).
+"""The raw TCP front end: one request per connection (docs/protocol.md §2.2).
 
 The protocol reads lines until the first blank one, hands the request to
 the shared server, writes the answer and closes.  The limits are set for a
@@ -137,7 +137,7 @@ class RequestProtocol(Protocol):
     def _answer(self, request: bytes) -> None:
         # No limit runs while the server answers (the timer, if it fires, waits).
         self.answering = True
-        # Stop reading: bytes after the blank line are never read (PROTOCOL.md 2.2).
+        # Stop reading: bytes after the blank line are never read (docs/protocol.md §2.2).
         cast(IPushProducer, self.transport).pauseProducing()
         # The port is trusted: a relay that checked a read-only token says so first.
         read_only, request = split_restriction(request)

@@ -1,7 +1,7 @@
 """Group commit and the storage service: replies wait until edits are on disk.
 
 ``GroupCommitter.durable`` is what ``RequestAnswerer`` waits on before it
-sends a reply that acknowledged a change (PROTOCOL.md 15.4).  The changed
+sends a reply that acknowledged a change (docs/protocol.md §15.4).  The changed
 rows are copied on the reactor thread and written by one dedicated worker
 thread (``WriterThread``), so the reactor never waits for the disk; while
 one commit is being written, later requests queue for the next, so one

@@ -5,7 +5,7 @@ lives in a JSON side file, ``.FILE.mobwrite`` beside FILE, so each run
 continues the same view: edits made to the file since the last run go up
 as a delta, edits made on the server come back and are merged into the
 file.  Line breaks are kept; a file written with CR LF keeps CR LF, though
-the server stores LF (PROTOCOL.md 5.3).
+the server stores LF (docs/protocol.md §6.3).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Editors mode: N clients share a few documents; every ``1/rate`` seconds
 each one maybe types or deletes a little and syncs, as a browser would.
-Original mode: requests shaped as the original load tester's (PROTOCOL.md
-11), ``rate`` per second in all, each naming 20 fresh documents.  Both
+Original mode: requests shaped as the original load tester's (docs/protocol.md
+§12), ``rate`` per second in all, each naming 20 fresh documents.  Both
 measure the round trip of every exchange and count the failures; a tick
 whose previous exchange is still out is skipped, so the load stays
 bounded when the server falls behind.

@@ -1,7 +1,7 @@
 """``mobwrite watch``: follow a document and show each new version of it.
 
 The watcher is an ordinary client that never edits: it polls with the
-adaptive interval of the browser client (PROTOCOL.md 10.7), shrinking
+adaptive interval of the browser client (docs/protocol.md §11.7), shrinking
 while the document changes and growing while it is quiet.  When the server
 cannot be reached (a restart, a network outage) it says so once on stderr
 and keeps polling at the longest interval until the server is back.

@@ -1,4 +1,4 @@
-// The client algorithm against scripted gateway answers: PROTOCOL.md 10.2-10.4, 10.6, 10.7.
+// The client algorithm against scripted gateway answers: docs/protocol.md §11.2-11.4, §11.6, §11.7.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -273,7 +273,7 @@ test('user ids have eight characters from the original alphabet and never "--"',
   assert.equal(randomId(() => dashes[j++]), 'bbbbbbbb');
 });
 
-test('the interval shrinks on changes and grows when idle, within its bounds (10.7)', () => {
+test('the interval shrinks on changes and grows when idle, within its bounds (docs/protocol.md §11.7)', () => {
   const settings = DEFAULTS;
   assert.equal(nextInterval(2000, settings, false, false), 2900);
   assert.equal(nextInterval(9500, settings, false, false), 10000);

@@ -1,4 +1,4 @@
-// The delta codec: PROTOCOL.md 4, 5.1 and 15.2.
+// The delta codec: docs/protocol.md §5, §6.1 and §15.2.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -15,7 +15,7 @@ test('encodeText escapes exactly what encodeURI escapes, keeping spaces', () => 
   assert.equal(encodeText("A-Z_.!~*'();/?:@&=+$,# "), "A-Z_.!~*'();/?:@&=+$,# ");
 });
 
-test('encodeText follows the examples of 5.1 with uppercase hex', () => {
+test('encodeText follows the examples of docs/protocol.md §6.1 with uppercase hex', () => {
   assert.equal(encodeText('café 50% \ttab'), 'caf%C3%A9 50%25 %09tab');
   assert.equal(encodeText('\u3046'), '%E3%81%86');
   assert.equal(encodeText('😀'), '%F0%9F%98%80');
@@ -54,7 +54,7 @@ test('toDelta counts UTF-16 code units and encodes insertions', () => {
   assert.equal(toDelta([[DIFF_EQUAL, 'Hello']]), '=5');
 });
 
-test('fromDelta applies the examples of section 4', () => {
+test('fromDelta applies the examples of docs/protocol.md §5', () => {
   const base = 'Hello world';
   assert.equal(resultText(fromDelta(base, '=6\t-5\t+there')), 'Hello there');
   assert.equal(resultText(fromDelta(base, '-5\t+Goodbye\t=6')), 'Goodbye world');

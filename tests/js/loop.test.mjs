@@ -1,4 +1,4 @@
-// The sync loop: scheduling, watchdog, retries with backoff, state, unload (10.5-10.8).
+// The sync loop: scheduling, watchdog, retries with backoff, state, unload (docs/protocol.md §11.5-11.8).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 

@@ -1,4 +1,4 @@
-// Client diffs and fuzzy patching with cursor tracking: PROTOCOL.md 4, 10.6, 10.10.
+// Client diffs and fuzzy patching with cursor tracking: docs/protocol.md §5, §11.6, §11.10.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 

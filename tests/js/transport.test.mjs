@@ -1,4 +1,4 @@
-// Transports: the fetch POST of `q=` and JSONP URLs with buffer splitting (8, 10.5).
+// Transports: the fetch POST of `q=` and JSONP URLs with buffer splitting (docs/protocol.md §2.3, §11.5).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -15,7 +15,7 @@ test('a request that fits becomes one JSONP URL with + for spaces', () => {
   ]);
 });
 
-test('the worked example of 10.5 splits into exactly its four URLs', () => {
+test('the worked example of docs/protocol.md §11.5 splits into exactly its four URLs', () => {
   assert.deepEqual(jsonpUrls(REQUEST, GATEWAY, 70, 'p4s8k2dx'), [
     'http://example.org/mw?p=b%3Ap4s8k2dx+4+1+u%253Awkq7r2mz%250AF%25%0A%0A',
     'http://example.org/mw?p=b%3Ap4s8k2dx+4+2+3A0%253Amemo%250Ar%253A%0A%0A',

@@ -134,8 +134,8 @@ async def propagation(port: int, edits: int, pause: tuple[float, float],
     holding.cancel()
     typist.close()
     holder.close()
-    return {"edits": len(latencies), "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p95_ms": percentile(latencies, 0.95) * 1000,
+    return {"edits": len(latencies), "p50_ms": percentile(latencies, 50) * 1000,
+            "p95_ms": percentile(latencies, 95) * 1000,
             "max_ms": max(latencies) * 1000}
 
 
@@ -176,8 +176,8 @@ async def closed_loop(editors: int, duration: float, pid: int, seed: int,
     elapsed = time.monotonic() - start
     cpu = process_times(pid) - cpu_before
     return {"syncs_per_s": len(latencies) / elapsed,
-            "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p95_ms": percentile(latencies, 0.95) * 1000,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p95_ms": percentile(latencies, 95) * 1000,
             "server_cpu": cpu / elapsed,
             "server_cpu_ms_per_sync": cpu * 1000 / max(len(latencies), 1)}
 

@@ -124,6 +124,22 @@ def test_a_notice_waits_for_the_answer_in_flight() -> None:
     assert watcher.received[-2:] == ["F:2:memo\nd:1:=5\n\n", "!changed:memo\n\n"]
 
 
+def test_an_open_socket_keeps_nothing_of_its_handshake() -> None:
+    """Once open, the upgraded request holds no headers, arguments or body, and the
+    socket still answers, and closes cleanly."""
+    bench = Bench()
+    client = bench.connect()
+    [socket] = bench.sockets()
+    request = socket.request
+    assert list(request.requestHeaders.getAllRawHeaders()) == []
+    assert list(request.responseHeaders.getAllRawHeaders()) == []
+    assert request.args == {} and request.content is None
+    assert answered(client.send(b"u:w\nF:0:memo\nr:1:Hello\n\n")) == b"F:1:memo\nd:0:=5\n\n"
+    socket.close(1000, "done", quietly=True)
+    client.pump.flush()
+    assert bench.sockets() == []
+
+
 def test_a_hot_document_sends_one_notice_per_request() -> None:
     """Many commits to a followed document: one notice until the socket asks again."""
     bench = Bench()

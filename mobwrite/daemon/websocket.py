@@ -22,6 +22,7 @@ from twisted.application.service import Service
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.python.failure import Failure
 from twisted.web import server
+from twisted.web.http_headers import Headers
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
@@ -48,6 +49,21 @@ INTERNAL_ERROR = 1011
 
 class _Closable(Protocol):
     def loseConnection(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+def forget_handshake(request: server.Request) -> None:
+    """Let an upgraded request drop what only the handshake read.
+
+    The request never finishes, so its channel holds it for the socket's
+    life; its headers, arguments and (empty) body are not read again, and
+    with thousands of idle sockets they were a tenth of each one's memory.
+    """
+    # One empty, never-written Headers for both.
+    request.requestHeaders = request.responseHeaders = Headers()
+    request.args = {}
+    if request.content is not None:
+        request.content.close()
+        request.content = None
 
 
 class PushHub:
@@ -123,6 +139,7 @@ class PushSocket:
         channel.dataReceived = self._received  # type: ignore[method-assign]
         channel.connectionLost = self._lost  # type: ignore[method-assign]
         self.request.registerProducer(self, True)
+        forget_handshake(self.request)
         self.hub.subscriptions.add(self)
         self.timer = self.clock.callLater(self.settings.websocket_ping_interval, self._tick)
         log.debug("WebSocket opened from {peer}", peer=self.tcp.getPeer())

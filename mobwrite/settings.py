@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 LOG_FORMATS = ("text", "json")
@@ -77,6 +78,41 @@ def parse_address(value: str) -> str:
     return value.strip()
 
 
+ANY_ORIGIN = "*"
+_ORIGIN_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(origin: str) -> str | None:
+    """``scheme://host:port`` in lower case with the port always written, or None."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _ORIGIN_PORTS or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port or _ORIGIN_PORTS[scheme]}"
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """Web origins separated by spaces or commas (``*`` for any), or empty."""
+    allowed = []
+    for item in value.replace(",", " ").split():
+        origin = item if item == ANY_ORIGIN else normalize_origin(item)
+        if origin is None:
+            raise SettingError(
+                f"{item!r} is not an origin; write scheme://host[:port] such as "
+                "https://docs.example.org or http://127.0.0.1:8000, or * for any page")
+        allowed.append(origin)
+    return tuple(allowed)
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one setting is named, parsed, defaulted and explained."""
@@ -99,7 +135,7 @@ class Setting:
         """The default as one would write it in a settings file."""
         if self.parse is parse_duration:
             return describe_duration(self.default)
-        if self.default == "":
+        if self.default in ("", ()):
             return "(empty)"
         return str(self.default)
 
@@ -152,6 +188,14 @@ SETTINGS = (
             "deepest nesting of buffers inside buffers"),
     Setting("MAX_CONNECTIONS", parse_count, 1000,
             "most connections open at once on each port; more are closed at once"),
+    Setting("WEBSOCKET_ORIGINS", parse_origins, (),
+            "web origins (scheme://host:port, separated by spaces) whose pages may open a "
+            "WebSocket; empty: only the daemon's own editor reached by IP address or "
+            "localhost; * allows any page"),
+    Setting("WEBSOCKET_PING_INTERVAL", parse_duration, 30.0,
+            "a WebSocket quiet this long is pinged"),
+    Setting("WEBSOCKET_PING_TIMEOUT", parse_duration, 10.0,
+            "a WebSocket that does not answer a ping within this time is closed"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -179,6 +223,9 @@ class Settings:
     max_buffered_bytes: int
     max_buffer_depth: int
     max_connections: int
+    websocket_origins: tuple[str, ...]
+    websocket_ping_interval: float
+    websocket_ping_timeout: float
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:
@@ -228,6 +275,9 @@ def check(settings: Settings) -> Settings:
                  "MAX_BUFFER_SLOTS", "MAX_CONNECTIONS"):
         if getattr(settings, name.lower()) < 1:
             raise SettingError(f"{name} must be at least 1")
+    for name in ("WEBSOCKET_PING_INTERVAL", "WEBSOCKET_PING_TIMEOUT"):
+        if getattr(settings, name.lower()) <= 0:
+            raise SettingError(f"{name} must be more than 0 seconds, such as 30")
     if settings.max_buffer_depth < 2:
         raise SettingError("MAX_BUFFER_DEPTH must be at least 2 (nested buffers)")
     return settings

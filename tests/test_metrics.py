@@ -101,7 +101,7 @@ def test_limits_reached_are_counted_by_limit() -> None:
 class Failing:
     """An answerer whose every answer fails."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, origin: object = None) -> defer.Deferred[bytes]:
         return defer.fail(RuntimeError("broken"))
 
 

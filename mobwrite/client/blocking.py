@@ -1,7 +1,7 @@
 """A MobWrite client for plain blocking code: sockets and urllib, with timeouts.
 
 >>> from mobwrite.client.blocking import BlockingClient
->>> client = BlockingClient("telnet://127.0.0.1:3017")   # or "http://127.0.0.1:8017/"
+>>> client = BlockingClient("telnet://127.0.0.1:3017")   # or http://…:8017/, ws://…:8017/ws
 >>> client.upload("notes", "Buy milk\\n")                  # doctest: +SKIP
 >>> client.download("notes")                              # doctest: +SKIP
 'Buy milk\\n'
@@ -9,12 +9,14 @@
 A live, two-way session keeps a ``ClientSession`` and syncs it now and then:
 
 >>> from mobwrite.client.session import ClientSession
-from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 >>> session = ClientSession()
 >>> notes = session.share("notes", "Buy milk\\n")
 >>> client.sync(session)                                  # doctest: +SKIP
 >>> notes.text = notes.text + "Call Bob\\n"                # a local edit
 >>> client.sync(session)                                  # doctest: +SKIP
+
+Over ``ws://`` the client keeps one WebSocket open (close it with ``close``)
+and ``wait_for_change`` blocks until the server pushes a change notice.
 
 Every failure is a ``mobwrite.client.errors.ClientError``.
 """
@@ -24,14 +26,15 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TypeVar
 
 from mobwrite.client import operations
-from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.errors import ClientError, ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL, parse_url
+from mobwrite.client.websocket import SocketConnection
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -81,9 +84,14 @@ def http_exchange(server: ServerURL, request: bytes, timeout: float) -> bytes:
     return body
 
 
-def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeout: float) -> T:
+Exchange = Callable[[ServerURL, bytes, float], bytes]
+
+
+def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeout: float,
+                 exchange: Exchange | None = None) -> T:
     """Drive an operation of ``mobwrite.client.operations`` to its result."""
-    exchange = tcp_exchange if server.is_tcp else http_exchange
+    if exchange is None:
+        exchange = tcp_exchange if server.is_tcp else http_exchange
     try:
         request = next(operation)
         while True:
@@ -95,12 +103,44 @@ def run_blocking(operation: Generator[bytes, bytes, T], server: ServerURL, timeo
 class BlockingClient:
     """Talks to one MobWrite server; each method is one short operation."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT,
+                 origin: str | None = None) -> None:
         self.server = parse_url(url)
         self.timeout = timeout
+        self.origin = origin
+        self.connection: SocketConnection | None = None
 
     def run(self, operation: Generator[bytes, bytes, T]) -> T:
+        if self.server.is_socket:
+            return run_blocking(operation, self.server, self.timeout, self._socket_exchange)
         return run_blocking(operation, self.server, self.timeout)
+
+    def _socket(self) -> SocketConnection:
+        if self.connection is None:
+            self.connection = SocketConnection(self.server, self.timeout, self.origin)
+        return self.connection
+
+    def _socket_exchange(self, server: ServerURL, request: bytes, timeout: float) -> bytes:
+        try:
+            return self._socket().exchange(request)
+        except ClientError:
+            self.close()
+            raise
+
+    def wait_for_change(self, seconds: float) -> set[str]:
+        """(``ws://`` only) Block up to *seconds* for the server's next change notice;
+        the names of the documents it says changed (none if the time ran out)."""
+        try:
+            return self._socket().wait_for_notice(seconds)
+        except ClientError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the WebSocket, if one is open (the next operation opens another)."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
     def exchange(self, request: bytes) -> bytes:
         """Send one raw protocol request; the answer ends with a blank line."""

@@ -12,6 +12,10 @@ Twisted's TLS extra, ``pip install "Twisted[tls]"``).
 
 or, in a coroutine: ``text = await client.download("notes")``.
 Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
+
+A ``ws://`` URL keeps one WebSocket open (``twisted.web.websocket``; close
+it with ``close``), and ``wait_for_change`` fires when the server pushes a
+change notice.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from twisted.web.client import (
 )
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
+from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
 
 from mobwrite.client import operations
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
+from mobwrite.client.txsocket import SocketPeer
 from mobwrite.client.urls import ServerURL, parse_url
 
 T = TypeVar("T")
@@ -99,6 +105,7 @@ class TwistedClient:
         self.server: ServerURL = parse_url(url)
         self.timeout = timeout
         self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
+        self.socket: SocketPeer | None = None
 
     async def _tcp(self, request: bytes) -> bytes:
         endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
@@ -133,10 +140,48 @@ class TwistedClient:
                 f"{self.server.url} answered HTTP {response.code} {response.phrase.decode('latin-1')}")
         return data
 
+    async def _connected(self) -> SocketPeer:
+        """The open WebSocket, opened now if there is none."""
+        if self.socket is not None and self.socket.lost is None:
+            return self.socket
+        peer = SocketPeer(self.server.url)
+        endpoint = WebSocketClientEndpoint.new(self.reactor, self.server.url,
+                                               connectTimeout=max(1, round(self.timeout)))
+        try:
+            await self._bounded(defer.ensureDeferred(endpoint.connect(peer)))
+        except ConnectionRejected as rejected:
+            raise ProtocolFailure(f"{self.server.url} refused the WebSocket: "
+                                  f"HTTP {rejected.response.code}") from None
+        except _CONNECT_ERRORS as failure:
+            raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        self.socket = peer
+        return peer
+
+    async def _socket_exchange(self, request: bytes) -> bytes:
+        peer = await self._connected()
+        return await self._bounded(peer.exchange(request))
+
     def exchange_raw(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one request; fire with the body in HTTP ``q`` form (ends with LF)."""
+        if self.server.is_socket:
+            return defer.ensureDeferred(self._socket_exchange(request))
         transport = self._tcp if self.server.is_tcp else self._http
         return defer.ensureDeferred(transport(request))
+
+    def wait_for_change(self, seconds: float) -> defer.Deferred[set[str]]:
+        """(``ws://`` only) Fire within *seconds* with the names the next change
+        notice carries, or with none once the time is up."""
+        async def wait() -> set[str]:
+            peer = await self._connected()
+            return await peer.next_notice()
+        return defer.ensureDeferred(wait()).addTimeout(
+            seconds, self.reactor, onTimeoutCancel=lambda result, timeout: set())
+
+    def close(self) -> None:
+        """Close the WebSocket, if one is open."""
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
 
     def run(self, operation: Generator[bytes, bytes, T]) -> defer.Deferred[T]:
         """Drive an operation of ``mobwrite.client.operations``; fire with its result."""

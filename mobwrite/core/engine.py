@@ -26,7 +26,7 @@ from mobwrite.core.delta import (
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.core.recent import History
-from mobwrite.core.store import Document, Store, View
+from mobwrite.core.store import Changes, Document, Store, View
 from mobwrite.settings import Settings
 
 Report = Callable[..., None]
@@ -59,10 +59,12 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The response to a request and whether it acknowledged any change."""
+    """The response to a request, whether it acknowledged any change (its own
+    or one not yet durable), and the documents whose text it changed."""
 
     body: bytes
     changed: bool
+    documents: frozenset[str] = frozenset()
 
 
 class Engine:
@@ -82,9 +84,17 @@ class Engine:
 
     def handle(self, data: bytes, now: float) -> Outcome:
         """Execute one complete request and return its response."""
-        body = self._run(data, now, depth=0)
-        self._lineage = None
-        return Outcome(body, bool(self.store.changes))
+        store = self.store
+        # This request's changes are recorded apart, then joined to the earlier ones.
+        earlier, store.changes = store.changes, Changes()
+        try:
+            body = self._run(data, now, depth=0)
+        finally:
+            self._lineage = None
+            own, store.changes = store.changes, earlier
+            earlier.documents |= own.documents
+            earlier.views |= own.views
+        return Outcome(body, bool(earlier), frozenset(own.documents))
 
     # Parsing (7.1)
 

@@ -3,11 +3,13 @@
 TCP connections and HTTP requests hand complete requests to
 ``MobwriteServer.answer`` and send back what its Deferred yields.  The
 reply to a request that changed anything waits until the committer says
-the change is durable (PROTOCOL.md 15.4).
+the change is durable (PROTOCOL.md 15.4); only then are the documents it
+changed announced to the listener (the WebSocket push, docs/websocket.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -35,8 +37,26 @@ _EVENTS = {
 class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        """The response to *request*, once what it changed is durable."""
+    def answer(self, request: bytes, origin: Hashable = None) -> defer.Deferred[bytes]:
+        """The response to *request*, once what it changed is durable.
+
+        *origin* names the sender to the change listener, which does not
+        tell a sender about its own changes.
+        """
+
+
+class ChangeListener(Protocol):
+    """Told which documents a request changed, once the change is durable."""
+
+    def changed(self, documents: frozenset[str], origin: Hashable) -> None:
+        """*documents* changed by the request *origin* sent."""
+
+
+class NoListener:
+    """Nobody listens for changes (no WebSocket push)."""
+
+    def changed(self, documents: frozenset[str], origin: Hashable) -> None:
+        pass
 
 
 class Committer(Protocol):
@@ -78,18 +98,23 @@ class MobwriteServer:
 
     def __init__(
         self, engine: Engine, clock: IReactorTime, committer: Committer,
+        listener: ChangeListener | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.committer = committer
+        self.listener = listener or NoListener()
 
     @property
     def store(self) -> Store:
         return self.engine.store
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, origin: Hashable = None) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
         outcome = self.engine.handle(request, self.clock.seconds())
         if not outcome.changed:
             return defer.succeed(outcome.body)
-        return self.committer.durable().addCallback(lambda _: outcome.body)
+        durable = self.committer.durable()
+        if outcome.documents:
+            durable.addCallback(lambda _: self.listener.changed(outcome.documents, origin))
+        return durable.addCallback(lambda _: outcome.body)

@@ -10,18 +10,19 @@ the page is scraped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Answerer
 
@@ -52,10 +53,29 @@ class StoreCollector:
             yield GaugeMetricFamily(name, help_text, value=value)
 
 
+class PushCollector:
+    """Reads the WebSocket push's numbers at scrape time."""
+
+    def __init__(self, push: Subscriptions[Any]) -> None:
+        self.push = push
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.push.counts
+        yield GaugeMetricFamily("mobwrite_websockets", "Open WebSockets",
+                                value=len(self.push))
+        yield CounterMetricFamily("mobwrite_push_notices", "Change notices sent to WebSockets",
+                                  value=counts.notices_sent)
+        yield CounterMetricFamily(
+            "mobwrite_push_coalesced",
+            "Changes folded into a notice a WebSocket was already owed",
+            value=counts.notices_coalesced)
+
+
 class Metrics:
     """The daemon's counters and histograms, in a registry of their own."""
 
-    def __init__(self, store: Store, timer: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, store: Store, timer: Callable[[], float] = time.perf_counter,
+                 push: Subscriptions[Any] | None = None) -> None:
         self.timer = timer
         self.registry = CollectorRegistry()
         registry = self.registry
@@ -89,6 +109,8 @@ class Metrics:
                        ["version"], registry=registry)
         info.labels(version=__version__).inc()
         registry.register(StoreCollector(store))
+        if push is not None:
+            registry.register(PushCollector(push))
 
     def observe_event(self, event: str, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""
@@ -131,8 +153,8 @@ class Metered:
         self.metrics = metrics
         self.transport = transport
 
-    def answer(self, request: bytes) -> defer.Deferred[bytes]:
-        return self.server.answer(request).addBoth(self._record, self.metrics.timer())
+    def answer(self, request: bytes, origin: Hashable = None) -> defer.Deferred[bytes]:
+        return self.server.answer(request, origin).addBoth(self._record, self.metrics.timer())
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""

@@ -8,12 +8,14 @@ documents there are.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Store
 
 MAX_LISTED = 500
@@ -37,11 +39,13 @@ class StatusResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, store: Store, clock: IReactorTime, started: float) -> None:
+    def __init__(self, store: Store, clock: IReactorTime, started: float,
+                 push: Subscriptions[Any] | None = None) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
         self.started = started
+        self.push = push
 
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
@@ -63,6 +67,13 @@ class StatusResource(resource.Resource):
         )
         hidden = len(documents) - MAX_LISTED
         more = f"<p>… and {hidden} more documents not listed.</p>\n" if hidden > 0 else ""
+        live = ""
+        if self.push is not None:
+            counts = self.push.counts
+            live = (f"<dt>Open WebSockets</dt><dd>{len(self.push)}</dd>"
+                    f"<dt>Notices sent</dt><dd>{counts.notices_sent}</dd>"
+                    f"<dt>Changes coalesced into notices</dt>"
+                    f"<dd>{counts.notices_coalesced}</dd>")
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>mobwrite status</title>"
@@ -73,7 +84,7 @@ class StatusResource(resource.Resource):
             f"<dt>Up for</dt><dd>{describe_age(now - self.started)}</dd>"
             f"<dt>Documents</dt><dd>{len(documents)}</dd>"
             f"<dt>Live views</dt><dd>{len(store.views)}</dd>"
-            f"<dt>Unfinished buffers</dt><dd>{len(store.buffers)}</dd></dl>\n"
+            f"<dt>Unfinished buffers</dt><dd>{len(store.buffers)}</dd>{live}</dl>\n"
             "<table><thead><tr><th>Document</th><th>Live views</th>"
             "<th>Characters</th><th>Last change</th></tr></thead><tbody>\n"
             f"{rows}</tbody></table>\n{more}</body></html>\n"

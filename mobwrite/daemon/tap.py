@@ -28,6 +28,7 @@ from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
+from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
 from mobwrite.settings import (
     SETTINGS,
     Setting,
@@ -178,14 +179,16 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
     return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
 
 
-def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
-    """Operations pages served beside the HTTP gateway (never on the editor port)."""
-    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+def gateway_resources(metrics: Metrics, probe: HealthProbe,
+                      sockets: SocketResource) -> dict[bytes, Resource]:
+    """Operations pages and the WebSocket served beside the HTTP gateway."""
+    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
+            b"ws": sockets}
 
 
-def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
+def editor_resources(store: Store, clock: IReactorTime, hub: PushHub) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
-    return {b"status": StatusResource(store, clock, clock.seconds())}
+    return {b"status": StatusResource(store, clock, clock.seconds(), hub.subscriptions)}
 
 
 def build(options: Options, reactor: Any) -> MultiService:
@@ -194,7 +197,8 @@ def build(options: Options, reactor: Any) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
-    metrics = Metrics(store)
+    hub = PushHub(settings)
+    metrics = Metrics(store, push=hub.subscriptions)
     top = Daemon(store, log_observer(options, settings))
     committer: Committer = MemoryOnly(store)
     # With nothing stored (--durability memory) there is no disk to be healthy.
@@ -208,24 +212,28 @@ def build(options: Options, reactor: Any) -> MultiService:
         probe = HealthProbe(Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
     mobwrite = MobwriteServer(
-        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
+        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer,
+        hub)
     PeriodicService(
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
     ports = BoundPorts()
+    sockets = SocketResource(hub, Metered(mobwrite, metrics, "websocket"), clock, ports)
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe)),
-        "editor": editor_site(ports, children=editor_resources(store, clock)),
+            settings.request_deadline, gateway_resources(metrics, probe, sockets)),
+        "editor": editor_site(ports, children=editor_resources(store, clock, hub)),
     }
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)
         ListeningService(
             name, what, serverFromString(reactor, options[name]), capped, ports
         ).setServiceParent(top)
+    # Added last, so stopped first: sockets hear goodbye before the ports close.
+    SocketsService(hub).setServiceParent(top)
     return top
 
 

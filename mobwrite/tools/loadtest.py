@@ -171,6 +171,16 @@ async def load_test(reactor: Any, url: str, editors: int, documents: int, rate: 
                     progress: bool, keep: bool, seed: int | None) -> dict[str, Any]:
     """Run one bounded load test and return its summary."""
     client = TwistedClient(reactor, url, timeout)
+    try:
+        return await _load_test(reactor, client, editors, documents, rate, duration,
+                                original, progress, keep, seed)
+    finally:
+        client.close()
+
+
+async def _load_test(reactor: Any, client: TwistedClient, editors: int, documents: int,
+                     rate: float, duration: float, original: bool, progress: bool, keep: bool,
+                     seed: int | None) -> dict[str, Any]:
     await client.run(operations.probe())
     rng = random.Random(seed)
     test = LoadTest(reactor, client, rng)

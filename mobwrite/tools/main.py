@@ -83,11 +83,14 @@ def watch(args: argparse.Namespace) -> int:
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
+    client = BlockingClient(args.url, args.timeout)
     try:
-        follow(BlockingClient(args.url, args.timeout), args.doc, show(args.output),
+        follow(client, args.doc, show(args.output),
                args.count, args.duration, args.min_interval, args.max_interval)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how an unbounded watch is meant to end.
+    finally:
+        client.close()
     return 0
 
 
@@ -125,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("url", metavar="URL",
-                        help="server: telnet://HOST:PORT (raw TCP) or http(s)://HOST:PORT/ (gateway)")
+                        help="server: telnet://HOST:PORT (raw TCP), http(s)://HOST:PORT/ (gateway) "
+                        "or ws(s)://HOST:PORT/ws (the gateway's WebSocket)")
     common.add_argument("--timeout", type=_bounded(float, 0.1, 600), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="give up on an exchange after this long "
                         f"(default {DEFAULT_TIMEOUT:g})")
@@ -173,7 +177,9 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--min-interval", type=_bounded(float, 0.01, 3600), default=1.0,
                          metavar="SECONDS", help="shortest poll interval (default 1)")
     command.add_argument("--max-interval", type=_bounded(float, 0.01, 3600), default=10.0,
-                         metavar="SECONDS", help="longest poll interval (default 10)")
+                         metavar="SECONDS",
+                         help="longest poll interval (default 10); on ws:// URLs, which "
+                         "push each change, the longest wait between syncs")
     command.set_defaults(run=watch)
 
     command = commands.add_parser(

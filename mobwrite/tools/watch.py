@@ -5,6 +5,10 @@ adaptive interval of the browser client (PROTOCOL.md 10.7), shrinking
 while the document changes and growing while it is quiet.  When the server
 cannot be reached (a restart, a network outage) it says so once on stderr
 and keeps polling at the longest interval until the server is back.
+
+On a ``ws://`` URL it does not poll: it syncs when the server pushes a
+change notice (and at the longest interval, in case a notice was lost with
+a dropped socket), so each version shows as soon as it is committed.
 """
 
 from __future__ import annotations
@@ -58,26 +62,34 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
     shown = 1
     interval = shortest
     lost = False
+    pushed = client.server.is_socket
+    # Whether the socket follows the document, so that its notices say when to sync.
+    following = False
     while count is None or shown < count:
+        wait = longest if following else interval
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            time.sleep(min(interval, remaining))
-        else:
-            time.sleep(interval)
+            wait = min(wait, remaining)
         before = document.text
         try:
+            if following:
+                client.wait_for_change(wait)
+            elif lost or not pushed:
+                time.sleep(wait)
             client.run(operations.sync(session))
         except Unreachable as error:
             if not lost:
                 complain(f"{error}; retrying every {longest:g} s")
             lost = True
+            following = False
             interval = longest
             continue
         if lost:
             complain("the server answers again")
             lost = False
+        following = pushed
         changed = document.text != before
         if changed:
             emit(document.text)

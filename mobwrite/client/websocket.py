@@ -1,0 +1,175 @@
+"""A blocking client for the gateway's WebSocket (docs/websocket.md): wsproto over a socket.
+
+One ``SocketConnection`` carries any number of requests, one at a time, and
+collects the change notices the server pushes in between; ``wait_for_notice``
+blocks until one arrives.  Pings are answered as they are read.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
+from mobwrite.client.urls import ServerURL
+from mobwrite.core.push import ERROR, notice_names
+
+MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
+
+
+class SocketConnection:
+    """An open WebSocket to a MobWrite gateway."""
+
+    def __init__(self, server: ServerURL, timeout: float, origin: str | None = None) -> None:
+        self.server = server
+        self.timeout = timeout
+        self.owed: set[str] = set()
+        self.notices = self.pings = 0
+        self.protocol = WSConnection(ConnectionType.CLIENT)
+        self.partial: list[str] = []
+        self.partial_bytes = 0
+        self.messages: list[str] = []
+        self.closed: str | None = None
+        self.accepted = False
+        try:
+            raw = socket.create_connection((server.host, server.port), timeout=timeout)
+        except OSError as error:
+            raise Unreachable(f"cannot reach {server.url}: {error.strerror or error}") from None
+        if server.is_secure:
+            context = ssl.create_default_context()
+            raw = context.wrap_socket(raw, server_hostname=server.host)
+        self.sock = raw
+        parts = urlsplit(server.url)
+        headers = [] if origin is None else [(b"origin", origin.encode("ascii"))]
+        try:
+            self._write(self.protocol.send(Request(
+                host=parts.netloc, target=parts.path + (f"?{parts.query}" if parts.query else ""),
+                extra_headers=headers)))
+            self._read_until(lambda: self.accepted)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as error:
+            self.close()
+            raise Unreachable(f"lost the WebSocket to {self.server.url}: {error}") from None
+
+    def _read_until(self, done: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Read and handle events until ``done()`` holds; False once *deadline* passes."""
+        while not done():
+            if self.closed is not None:
+                raise Unreachable(f"{self.server.url} closed the WebSocket: {self.closed}")
+            wait = self.timeout if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                return False
+            self.sock.settimeout(wait)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                if deadline is not None:
+                    return False
+                self.close()
+                raise Unreachable(
+                    f"{self.server.url} did not answer within {self.timeout:g} s") from None
+            except OSError as error:
+                self.close()
+                raise Unreachable(f"lost the WebSocket to {self.server.url}: {error}") from None
+            try:
+                self.protocol.receive_data(data or None)
+                for event in self.protocol.events():
+                    self._handle(event)
+            except RemoteProtocolError as error:
+                self.close()
+                raise ProtocolFailure(f"{self.server.url}: bad WebSocket data: {error}") from None
+            if not data and self.closed is None:
+                self.closed = "the connection ended"
+        return True
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, AcceptConnection):
+            self.accepted = True
+        elif isinstance(event, RejectConnection):
+            self.closed = f"HTTP {event.status_code}"
+            raise ProtocolFailure(
+                f"{self.server.url} refused the WebSocket: HTTP {event.status_code}")
+        elif isinstance(event, TextMessage):
+            self.partial.append(event.data)
+            self.partial_bytes += len(event.data)
+            if self.partial_bytes > MAX_MESSAGE_BYTES:
+                self.close()
+                raise ProtocolFailure(f"{self.server.url} sent more than "
+                                      f"{MAX_MESSAGE_BYTES} bytes in one message")
+            if event.message_finished:
+                message = "".join(self.partial)
+                self.partial.clear()
+                self.partial_bytes = 0
+                names = notice_names(message)
+                if names is None:
+                    self.messages.append(message)
+                else:
+                    self.notices += 1
+                    self.owed.update(names)
+        elif isinstance(event, BytesMessage):
+            raise ProtocolFailure(f"{self.server.url} sent a binary message")
+        elif isinstance(event, Ping):
+            self.pings += 1
+            self._write(self.protocol.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            self.closed = f"{event.code} {event.reason or ''}".strip()
+            try:
+                self.sock.sendall(self.protocol.send(event.response()))
+            except (OSError, LocalProtocolError):
+                pass
+
+    def exchange(self, request: bytes) -> bytes:
+        """Send one request; return its answer (ending with a blank line)."""
+        try:
+            self._write(self.protocol.send(TextMessage(request.decode("utf-8"))))
+        except LocalProtocolError:
+            raise Unreachable(f"the WebSocket to {self.server.url} is closed") from None
+        self._read_until(lambda: bool(self.messages))
+        answer = self.messages.pop(0)
+        if answer.startswith(ERROR):
+            raise ProtocolFailure(f"{self.server.url} refused the request: "
+                                  f"{answer[len(ERROR):].strip()}")
+        return answer.encode("utf-8")
+
+    def wait_for_notice(self, seconds: float) -> set[str]:
+        """Block up to *seconds* for a change notice; the names owed (maybe none)."""
+        self._read_until(lambda: bool(self.owed), time.monotonic() + seconds)
+        owed, self.owed = self.owed, set()
+        return owed
+
+    def close(self) -> None:
+        """Close the socket, politely if it is open: say so and wait (within the
+        timeout) until the server has closed its end."""
+        if self.closed is None:
+            self.closed = "closed by us"
+            try:
+                self.sock.sendall(self.protocol.send(CloseConnection(code=1000)))
+                self.sock.settimeout(self.timeout)
+                while self.sock.recv(65536):
+                    pass
+            except (OSError, LocalProtocolError):
+                pass
+        self.sock.close()

@@ -1,0 +1,164 @@
+"""Live push over WebSocket, without I/O: who follows which documents, and the messages.
+
+A socket follows every document named in the answers it has received
+(its ``F:`` lines).  When a commit changes documents, ``Subscriptions.changed``
+marks each follower other than the committer as owing a notice and says
+which followers newly owe one; a follower owes at most one notice at a
+time, however many changes arrive before it is sent (they are coalesced
+into it).  The adapter sends the notice once the socket is idle, so a
+socket never gets more than one notice per request it makes.
+
+The message formats are documented in docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from mobwrite.core import request
+
+S = TypeVar("S", bound=Hashable)
+
+# Documents one socket may follow; names beyond it are not followed.
+MAX_FOLLOWED = 1000
+
+NOTICE = "!changed:"
+ERROR = "!error:"
+
+
+@dataclass
+class Counts:
+    """What the push has done since start-up, for /metrics and /status."""
+
+    notices_sent: int = 0
+    notices_coalesced: int = 0
+
+
+class Subscriptions(Generic[S]):
+    """Which subscribers follow which documents, and the notices they are owed."""
+
+    def __init__(self, max_followed: int = MAX_FOLLOWED) -> None:
+        self.max_followed = max_followed
+        self.followers: dict[str, set[S]] = {}
+        self.followed: dict[S, set[str]] = {}
+        self.owed: dict[S, set[str]] = {}
+        self.counts = Counts()
+
+    def __len__(self) -> int:
+        return len(self.followed)
+
+    def add(self, subscriber: S) -> None:
+        self.followed.setdefault(subscriber, set())
+
+    def remove(self, subscriber: S) -> None:
+        for name in self.followed.pop(subscriber, ()):
+            followers = self.followers[name]
+            followers.discard(subscriber)
+            if not followers:
+                del self.followers[name]
+        self.owed.pop(subscriber, None)
+
+    def follow(self, subscriber: S, names: Iterable[str]) -> int:
+        """Follow *names* from now on; return how many were refused (over the cap)."""
+        followed = self.followed.get(subscriber)
+        if followed is None:
+            return 0
+        refused = 0
+        for name in names:
+            if name in followed:
+                continue
+            if len(followed) >= self.max_followed:
+                refused += 1
+                continue
+            followed.add(name)
+            self.followers.setdefault(name, set()).add(subscriber)
+        return refused
+
+    def changed(self, names: Iterable[str], committer: S | None = None) -> list[S]:
+        """Record that *names* changed; return the followers that now owe a first notice.
+
+        The committer is left out: the answer to its request already holds
+        its own change.
+        """
+        woken: list[S] = []
+        for name in names:
+            for subscriber in self.followers.get(name, ()):
+                if subscriber == committer:
+                    continue
+                owed = self.owed.get(subscriber)
+                if owed is None:
+                    self.owed[subscriber] = {name}
+                    woken.append(subscriber)
+                else:
+                    self.counts.notices_coalesced += 1
+                    owed.add(name)
+        return woken
+
+    def settle(self, subscriber: S, names: Collection[str]) -> None:
+        """*subscriber* is syncing *names* now: what it was owed for them is paid."""
+        owed = self.owed.get(subscriber)
+        if owed is None:
+            return
+        owed.difference_update(names)
+        if not owed:
+            del self.owed[subscriber]
+
+    def owes(self, subscriber: S) -> bool:
+        return subscriber in self.owed
+
+    def take(self, subscriber: S) -> list[str]:
+        """The names of the notice *subscriber* is owed (sorted), now counted as sent."""
+        names = self.owed.pop(subscriber, None)
+        if not names:
+            return []
+        self.counts.notices_sent += 1
+        return sorted(names)
+
+
+def synced_names(data: bytes, max_name_bytes: int) -> set[str]:
+    """The documents a request or an answer names on its ``f:``/``F:`` lines."""
+    names = set()
+    for line in request.command_lines(data):
+        if line[:2] in (b"F:", b"f:"):
+            command = request.parse_command(line)
+            if command is not None:
+                name = request.parse_name(command.payload, max_name_bytes)
+                if name is not None:
+                    names.add(name)
+    return names
+
+
+def read_request(message: str, max_bytes: int, max_line_bytes: int) -> bytes | str:
+    """The request one text message carries, or why it cannot run (an error's text)."""
+    data = message.encode("utf-8")
+    if len(data) > max_bytes:
+        return f"over MAX_REQUEST_BYTES ({max_bytes})"
+    if not request.is_complete(data):
+        return "incomplete request: end it with a blank line"
+    if any(len(line) > max_line_bytes for line in request.command_lines(data)):
+        return f"a line over MAX_LINE_BYTES ({max_line_bytes})"
+    return data
+
+
+def answer_message(body: bytes) -> str:
+    """The message carrying the answer *body*: the answer and its blank line."""
+    return body.decode("utf-8") + "\n"
+
+
+def notice_message(names: Iterable[str]) -> str:
+    """The message telling a socket to sync *names*."""
+    return "".join(f"{NOTICE}{name}\n" for name in names) + "\n"
+
+
+def error_message(reason: str) -> str:
+    """The message answering a request that was refused unrun."""
+    return f"{ERROR}{reason}\n\n"
+
+
+def notice_names(message: str) -> list[str] | None:
+    """The documents a notice names, or None if *message* is not a notice."""
+    if not message.startswith(NOTICE):
+        return None
+    return [line[len(NOTICE):] for line in message.splitlines() if line.startswith(NOTICE)]

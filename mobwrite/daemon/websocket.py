@@ -1,0 +1,326 @@
+"""The WebSocket front end: requests and answers over one socket, and live notices.
+
+``/ws`` on the gateway port upgrades to a WebSocket (``twisted.web.websocket``).
+Each text message is one complete request; each gets one answer message,
+in order.  When a commit changes a document the socket follows, the socket
+gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
+what).  Message formats and close codes: docs/websocket.md.
+
+Bounds: a message over MAX_REQUEST_BYTES closes the socket (1009) before
+it is buffered whole; at most ``MAX_QUEUED`` requests wait, beyond which
+the socket's reading pauses, and it pauses too while the peer does not read
+what was sent; a peer that does not answer a ping in time (a dead or
+stalled one, whose pong cannot be read) is cut off.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol, cast
+
+from twisted.application.service import Service
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
+from twisted.python.failure import Failure
+from twisted.web import server
+from twisted.web.websocket import WebSocketResource, WebSocketTransport
+from zope.interface import implementer
+
+from mobwrite.core import push
+from mobwrite.core.origins import origin_allowed
+from mobwrite.core.push import Subscriptions
+from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.gateway import other_site
+from mobwrite.daemon.services import BoundPorts
+from mobwrite.logs import logger
+from mobwrite.settings import Settings
+
+log = logger("websocket")
+
+# Requests read but not yet answered, beyond which the socket stops reading.
+MAX_QUEUED = 4
+
+# Close codes (RFC 6455 7.4.1).
+GOING_AWAY = 1001
+UNSUPPORTED = 1003
+TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+
+
+class _Closable(Protocol):
+    def loseConnection(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class PushHub:
+    """The open sockets and what they follow; told of every durable change."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.subscriptions: Subscriptions[PushSocket] = Subscriptions()
+
+    def changed(self, documents: frozenset[str], origin: Hashable) -> None:
+        for socket in self.subscriptions.changed(documents, cast(Any, origin)):
+            # A socket's failure must not fail the commit's own answer.
+            try:
+                socket.wake()
+            except Exception:
+                log.failure("sending a change notice failed")
+
+    def close_all(self, code: int, reason: str) -> None:
+        sockets = list(self.subscriptions.followed)
+        if sockets:
+            log.info("closing {count} WebSockets with {code}: {reason}",
+                     count=len(sockets), code=code, reason=reason)
+        for socket in sockets:
+            socket.close(code, reason, quietly=True)
+
+
+@implementer(IPushProducer)
+class PushSocket:
+    """One WebSocket: answers its requests in order and sends the notices it is owed."""
+
+    def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
+                 request: server.Request) -> None:
+        self.hub = hub
+        self.server = server
+        self.clock = clock
+        self.settings = hub.settings
+        self.request = request
+        self.channel = request.channel
+        # What the connection's wrappers (the connection cap) do when it ends;
+        # the upgrade replaces the channel's own, which is called too.
+        self.channel_lost: Callable[[Failure], None] = self.channel.connectionLost
+        self.tcp = cast(ITCPTransport, request.transport)
+        self.reader = cast(IPushProducer, request.transport)
+        self.ws: WebSocketTransport | None = None
+        self.wire_received: Callable[[bytes], None] = lambda data: None
+        self.wire_lost: Callable[[Failure], None] = lambda reason: None
+        self.queue: deque[str] = deque()
+        self.busy = self.closed = self.sending_paused = self.running = False
+        # A notice was sent and no request has come since: the next one waits.
+        self.noticed = False
+        self.reading = True
+        # Bytes read since the last complete message: bounds a message being assembled.
+        self.unread = 0
+        self.pinged = False
+        self.timer: IDelayedCall | None = None
+
+    # What twisted.web.websocket calls
+
+    def negotiationStarted(self, transport: WebSocketTransport) -> None:
+        self.ws = transport
+
+    def negotiationFinished(self) -> None:
+        channel = self.channel
+        self.wire_received, self.wire_lost = channel.dataReceived, channel.connectionLost
+        channel.dataReceived = self._received  # type: ignore[method-assign]
+        channel.connectionLost = self._lost  # type: ignore[method-assign]
+        self.request.registerProducer(self, True)
+        self.hub.subscriptions.add(self)
+        self.timer = self.clock.callLater(self.settings.websocket_ping_interval, self._tick)
+        log.debug("WebSocket opened from {peer}", peer=self.tcp.getPeer())
+
+    def textMessageReceived(self, message: str) -> None:
+        self.unread = 0
+        if self.closed:
+            return
+        self.queue.append(message)
+        self._next()
+
+    def bytesMessageReceived(self, data: bytes | bytearray) -> None:
+        self.close(UNSUPPORTED, "binary messages are not understood; send requests as text")
+
+    def pongReceived(self, payload: bytes) -> None:
+        # A pong is no part of a message: its frame (2 + 4 mask bytes + payload) is uncounted.
+        self.unread = max(0, self.unread - 6 - len(payload))
+        self.pinged = False
+        if self.timer is not None and self.timer.active():
+            self.timer.reset(self.settings.websocket_ping_interval)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.closed = True
+        self.hub.subscriptions.remove(self)
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        log.debug("WebSocket from {peer} closed", peer=self.tcp.getPeer())
+
+    # The byte stream under the WebSocket
+
+    def _received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.unread += len(data)
+        if self.unread > self.settings.max_request_bytes:
+            self.close(TOO_BIG, f"a message over MAX_REQUEST_BYTES "
+                                f"({self.settings.max_request_bytes})")
+            return
+        self.wire_received(data)
+
+    def _lost(self, reason: Failure) -> None:
+        self.closed = True
+        self.wire_lost(reason)
+        self.channel_lost(reason)
+
+    # Requests and answers
+
+    def _next(self) -> None:
+        """Start answering the next request, unless one is being answered.
+
+        An answer that is ready at once comes back here while the loop runs:
+        the loop, not a nested call, takes the next request.
+        """
+        if self.running:
+            return
+        self.running = True
+        try:
+            self._run_queue()
+        finally:
+            self.running = False
+        self._flow()
+        self.wake()
+
+    def _run_queue(self) -> None:
+        limits = self.settings
+        while not self.busy and self.queue and not self.closed:
+            read = push.read_request(self.queue.popleft(), limits.max_request_bytes,
+                                     limits.max_line_bytes)
+            if isinstance(read, str):
+                if read.startswith("over MAX_REQUEST_BYTES"):
+                    self.close(TOO_BIG, f"a message {read}")
+                    return
+                self._send(push.error_message(read))
+                continue
+            self.busy = True
+            self.noticed = False
+            self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
+            self.server.answer(read, self).addCallbacks(self._answered, self._failed)
+
+    def _answered(self, body: bytes) -> None:
+        self.busy = False
+        if self.closed:
+            return
+        self._send(push.answer_message(body))
+        refused = self.hub.subscriptions.follow(
+            self, push.synced_names(body, self.settings.max_name_bytes))
+        if refused:
+            log.info("a WebSocket follows {limit} documents: {refused} more not followed",
+                     limit=self.hub.subscriptions.max_followed, refused=refused)
+        self._next()
+
+    def _failed(self, failure: Failure) -> None:
+        log.failure("answering a WebSocket request failed", failure)
+        self.busy = False
+        self.close(INTERNAL_ERROR, "internal error; the request may not have been applied")
+
+    # Notices
+
+    def wake(self) -> None:
+        """Send the notice this socket is owed, if it is idle, its peer reads, and
+        it has made a request since the last notice (one notice per request)."""
+        if self.busy or self.queue or self.sending_paused or self.closed or self.noticed:
+            return
+        names = self.hub.subscriptions.take(self)
+        if names:
+            self.noticed = True
+            self._send(push.notice_message(names))
+
+    # Flow control
+
+    def _flow(self) -> None:
+        """Read while the queue has room and the peer reads what we send."""
+        wanted = len(self.queue) < MAX_QUEUED and not self.sending_paused
+        if wanted != self.reading and not self.closed:
+            self.reading = wanted
+            if wanted:
+                self.reader.resumeProducing()
+            else:
+                self.reader.pauseProducing()
+
+    def pauseProducing(self) -> None:
+        self.sending_paused = True
+        self._flow()
+
+    def resumeProducing(self) -> None:
+        self.sending_paused = False
+        self._flow()
+        self.wake()
+
+    def stopProducing(self) -> None:
+        self.closed = True
+
+    # Liveness
+
+    def _tick(self) -> None:
+        if self.pinged:
+            log.info("cut off a WebSocket from {peer}: no pong within {timeout:g} s",
+                     peer=self.tcp.getPeer(), timeout=self.settings.websocket_ping_timeout)
+            self.closed = True
+            self.tcp.abortConnection()
+            return
+        self.pinged = True
+        assert self.ws is not None
+        self.ws.ping(b"mobwrite")
+        self.timer = self.clock.callLater(self.settings.websocket_ping_timeout, self._tick)
+
+    # Output
+
+    def _send(self, message: str) -> None:
+        assert self.ws is not None
+        self.ws.sendTextMessage(message)
+
+    def close(self, code: int, reason: str, quietly: bool = False) -> None:
+        """Close with *code*; *reason* goes to the peer and (unless *quietly*) the log."""
+        if self.closed:
+            return
+        if not quietly:
+            log.info("closed a WebSocket from {peer} with {code}: {reason}",
+                     peer=self.tcp.getPeer(), code=code, reason=reason)
+        self.closed = True
+        cast(_Closable, self.ws).loseConnection(code, reason)
+
+
+class SocketResource(WebSocketResource):
+    """``/ws``: checks the page's origin, then hands the connection to a ``PushSocket``."""
+
+    isLeaf = True
+
+    def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
+                 ports: BoundPorts) -> None:
+        super().__init__(self)
+        self.hub = hub
+        self.answerer = server
+        self.clock = clock
+        self.ports = ports
+
+    def buildProtocol(self, request: server.Request) -> PushSocket:
+        return PushSocket(self.hub, self.answerer, self.clock, request)
+
+    def render_GET(self, request: server.Request) -> bytes | int:
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if upgrade != b"websocket":
+            request.setResponseCode(426)
+            request.setHeader(b"upgrade", b"websocket")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"this is a WebSocket endpoint: open it with a WebSocket client\n"
+        origin = request.getHeader(b"origin")
+        shown = None if origin is None else origin.decode("latin-1")
+        editor = other_site(request, self.ports, "editor")
+        if not origin_allowed(shown, self.hub.settings.websocket_origins,
+                              (editor,) if editor else ()):
+            log.info("refused a WebSocket from a page of {origin!r}: not in WEBSOCKET_ORIGINS",
+                     origin=shown)
+            request.setResponseCode(403)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"pages of this origin may not open a WebSocket here (WEBSOCKET_ORIGINS)\n"
+        return super().render_GET(request)
+
+
+class SocketsService(Service):
+    """Says goodbye (1001) to every open socket when the daemon stops."""
+
+    def __init__(self, hub: PushHub) -> None:
+        self.hub = hub
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        self.hub.close_all(GOING_AWAY, "the server is stopping; reconnect shortly")

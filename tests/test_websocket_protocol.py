@@ -1,0 +1,192 @@
+"""The WebSocket adapter in memory: no network, a fake clock, durability held by hand.
+
+The gateway site (with ``/ws``) listens on a ``MemoryReactorClock``; clients
+are ``mobwrite.client.txsocket.SocketPeer`` over ``twisted.test.iosim``
+pumps, so every byte moves when the test says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
+from twisted.test.iosim import ConnectionCompleter, IOPump
+from twisted.web.websocket import WebSocketClientEndpoint
+
+from mobwrite.client.errors import Unreachable
+from mobwrite.client.txsocket import SocketPeer
+from mobwrite.core.engine import Engine
+from mobwrite.core.httpform import Limits
+from mobwrite.core.store import Store
+from mobwrite.daemon.answering import MobwriteServer
+from mobwrite.daemon.gateway import gateway_site
+from mobwrite.daemon.services import BoundPorts
+from mobwrite.daemon.websocket import PushHub, PushSocket, SocketResource
+from mobwrite.settings import Settings
+
+SETTINGS = Settings.defaults(websocket_ping_interval=30.0, websocket_ping_timeout=10.0)
+
+
+class HeldCommitter:
+    """Durability that waits for the test's word while ``holding``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.holding = False
+        self.waiting: list[defer.Deferred[None]] = []
+
+    def durable(self) -> defer.Deferred[None]:
+        self.store.take_changes()
+        if not self.holding:
+            return defer.succeed(None)
+        waiting: defer.Deferred[None] = defer.Deferred()
+        self.waiting.append(waiting)
+        return waiting
+
+    def release(self, last_first: bool = False) -> None:
+        waiting, self.waiting = self.waiting, []
+        for each in reversed(waiting) if last_first else waiting:
+            each.callback(None)
+
+
+@dataclass
+class Client:
+    peer: SocketPeer
+    pump: IOPump
+    received: list[str] = field(default_factory=list)
+
+    def send(self, request: bytes) -> defer.Deferred[bytes]:
+        answer = self.peer.exchange(request)
+        self.pump.flush()
+        return answer
+
+
+class Bench:
+    """The daemon's WebSocket wiring on a memory reactor."""
+
+    def __init__(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.store = Store()
+        self.committer = HeldCommitter(self.store)
+        self.hub = PushHub(SETTINGS)
+        self.server = MobwriteServer(Engine(self.store, SETTINGS), self.reactor,
+                                     self.committer, self.hub)
+        ports = BoundPorts()
+        sockets = SocketResource(self.hub, self.server, self.reactor, ports)
+        site = gateway_site(self.server, Limits.from_settings(SETTINGS), ports, self.reactor,
+                            SETTINGS.request_deadline, {b"ws": sockets})
+        self.reactor.listenTCP(80, site)
+
+    def connect(self) -> Client:
+        peer = SocketPeer("ws://localhost/ws")
+        received: list[str] = []
+        textMessageReceived = peer.textMessageReceived
+
+        def record(message: str) -> None:
+            received.append(message)
+            textMessageReceived(message)
+
+        peer.textMessageReceived = record  # type: ignore[method-assign]
+        endpoint = WebSocketClientEndpoint.new(self.reactor, "ws://localhost:80/ws")
+        connected = defer.Deferred.fromCoroutine(endpoint.connect(peer))
+        pump = ConnectionCompleter(self.reactor).succeedOnce()
+        assert pump is not None
+        pump.flush()
+        assert connected.called
+        return Client(peer, pump, received)
+
+    def sockets(self) -> list[PushSocket]:
+        return list(self.hub.subscriptions.followed)
+
+
+def answered(deferred: defer.Deferred[bytes]) -> bytes:
+    results: list[bytes] = []
+    deferred.addCallback(results.append)
+    assert results, "no answer yet"
+    return results[0]
+
+
+def test_a_notice_waits_for_the_answer_in_flight() -> None:
+    """A change committed while the socket's own request waits comes after that answer."""
+    bench = Bench()
+    watcher = bench.connect()
+    answered(watcher.send(b"u:w\nF:0:memo\nr:1:Hello\n\n"))
+    bench.committer.holding = True
+    pending = watcher.send(b"u:w\nF:1:memo\nd:1:=5\n\n")
+    edit = bench.server.answer(b"u:e\nF:0:memo\nR:1:Hello world\n\n")
+    # The edit is durable first: the watcher's answer is still on its way.
+    bench.committer.release(last_first=True)
+    watcher.pump.flush()
+    assert answered(edit) == b"F:1:memo\nD:0:=11\n"
+    assert answered(pending) == b"F:2:memo\nd:1:=5\n\n"
+    assert watcher.received[-2:] == ["F:2:memo\nd:1:=5\n\n", "!changed:memo\n\n"]
+
+
+def test_a_hot_document_sends_one_notice_per_request() -> None:
+    """Many commits to a followed document: one notice until the socket asks again."""
+    bench = Bench()
+    watcher = bench.connect()
+    answered(watcher.send(b"u:w\nF:0:memo\nr:1:x\n\n"))
+    for version in range(1, 21):
+        bench.server.answer(f"u:e\nF:{version - 1}:memo\nR:{version}:{version}\n\n".encode())
+        watcher.pump.flush()
+    assert watcher.received.count("!changed:memo\n\n") == 1
+    assert bench.hub.subscriptions.counts.notices_coalesced == 18
+    answered(watcher.send(b"u:w\nF:1:memo\nd:1:=1\n\n"))
+    bench.server.answer(b"u:e\nF:20:memo\nR:21:again\n\n")
+    watcher.pump.flush()
+    assert watcher.received.count("!changed:memo\n\n") == 2
+
+
+def test_a_peer_that_does_not_read_gets_no_notice_until_it_does() -> None:
+    """While the send buffer is full the notice is held (one), and reading pauses."""
+    bench = Bench()
+    watcher = bench.connect()
+    answered(watcher.send(b"u:w\nF:0:memo\nr:1:x\n\n"))
+    [socket] = bench.sockets()
+    socket.pauseProducing()
+    assert not socket.reading
+    bench.server.answer(b"u:e\nF:0:memo\nR:1:y\n\n")
+    bench.server.answer(b"u:e\nF:1:memo\nR:2:z\n\n")
+    watcher.pump.flush()
+    assert "!changed:memo\n\n" not in watcher.received
+    socket.resumeProducing()
+    watcher.pump.flush()
+    assert socket.reading
+    assert watcher.received[-1] == "!changed:memo\n\n"
+
+
+def test_pings_keep_a_live_socket_and_cut_off_a_silent_one() -> None:
+    """A pong resets the ping timer; no pong within the timeout aborts the connection."""
+    bench = Bench()
+    lively, silent = bench.connect(), bench.connect()
+    bench.reactor.advance(SETTINGS.websocket_ping_interval)
+    lively.pump.flush()
+    bench.reactor.advance(SETTINGS.websocket_ping_timeout)
+    lively.pump.flush()
+    silent.pump.flush()
+    assert lively.peer.lost is None
+    assert silent.peer.lost is not None
+    assert len(bench.sockets()) == 1
+    failures: list[Failure] = []
+    silent.peer.exchange(b"u:s\n\n").addErrback(failures.append)
+    assert failures[0].check(Unreachable)
+    assert answered(lively.send(b"u:l\n\n")) == b"\n"
+
+
+def test_thousands_of_queued_requests_are_answered_in_order_without_nesting() -> None:
+    """Requests read while one waits are answered in order once it is durable."""
+    bench = Bench()
+    client = bench.connect()
+    requests = [f"u:many\nF:{n}:memo\nd:{n}:=0\n\n".encode() for n in range(3000)]
+    alone = Engine(Store(), SETTINGS)
+    expected = [alone.handle(request, 0.0).body + b"\n" for request in requests]
+    bench.committer.holding = True
+    answers = [client.peer.exchange(request) for request in requests]
+    client.pump.flush()
+    bench.committer.holding = False
+    bench.committer.release()
+    client.pump.flush()
+    assert [answered(each) for each in answers] == expected

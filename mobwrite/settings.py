@@ -44,6 +44,16 @@ def parse_duration(value: str) -> float:
     return number * factor
 
 
+NEVER = "never"
+
+
+def parse_expiry(value: str) -> float:
+    """``never`` (or ``0``) → 0.0, meaning no expiry; otherwise a duration."""
+    if value.strip().lower() == NEVER:
+        return 0.0
+    return parse_duration(value)
+
+
 def parse_count(value: str) -> int:
     """A whole number, zero or more."""
     text = value.strip()
@@ -133,7 +143,9 @@ class Setting:
     @property
     def shown_default(self) -> str:
         """The default as one would write it in a settings file."""
-        if self.parse is parse_duration:
+        if self.parse is parse_expiry and not self.default:
+            return NEVER
+        if self.parse in (parse_duration, parse_expiry):
             return describe_duration(self.default)
         if self.default in ("", ()):
             return "(empty)"
@@ -150,14 +162,16 @@ def describe_duration(seconds: float) -> str:
 
 
 SETTINGS = (
-    Setting("MAX_CHARS", parse_count, 100000,
-            "longest document in characters; the start is cut off beyond it (0 = no limit)"),
+    Setting("MAX_CHARS", parse_count, 10_000_000,
+            "longest document in characters (UTF-16 code units, as a browser counts); "
+            "a change that would pass it is refused and nothing is cut (0 = no limit)"),
     Setting("DIFF_TIMEOUT", parse_duration, 0.1,
             "time budget of each server-side diff (0 = unlimited)"),
     Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
             "a view untouched this long is forgotten"),
-    Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
-            "a document nobody views and nobody wrote this long expires"),
+    Setting("TIMEOUT_TEXT", parse_expiry, 0.0,
+            "never (documents are kept until deleted), or a duration after which a "
+            "document nobody views and nobody wrote expires"),
     Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
             "an unfinished buffer untouched this long is dropped"),
     Setting("LOGGING", parse_level, "INFO",
@@ -166,17 +180,20 @@ SETTINGS = (
             "log lines as text, or as json (one JSON object per line, for log shippers)"),
     Setting("MAX_VIEWS", parse_count, 10000,
             "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
-    Setting("TIMEOUT_TELNET", parse_duration, 2.0,
-            "a TCP connection silent this long is closed"),
+    Setting("TIMEOUT_TELNET", parse_duration, 30.0,
+            "each line of a TCP request must end within this long of the previous "
+            "line's end (or of connecting), else the connection is closed"),
+    Setting("TIMEOUT_TELNET_REQUEST", parse_duration, 120.0,
+            "a TCP request not complete this long after connecting is dropped"),
     Setting("CONNECTION_ORIGIN", parse_address, "",
             "if set, the only peer IP address allowed on the TCP port"),
     Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, an answer "
-            "not read this long after it is sent is aborted, and an HTTP request not "
-            "answered this long gets 503"),
-    Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
+            "a TCP answer not read this long after it is sent is aborted, and an HTTP "
+            "request not answered this long gets 503"),
+    # 9 bytes a character: a raw upload of MAX_CHARS three-byte characters, %-escaped.
+    Setting("MAX_REQUEST_BYTES", parse_count, 96 * 1024 * 1024,
             "largest request in bytes, on TCP and HTTP alike"),
-    Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
+    Setting("MAX_LINE_BYTES", parse_count, 96 * 1024 * 1024,
             "longest request line in bytes"),
     Setting("MAX_NAME_BYTES", parse_count, 500,
             "longest user id or document name in bytes"),
@@ -214,6 +231,7 @@ class Settings:
     log_format: str
     max_views: int
     timeout_telnet: float
+    timeout_telnet_request: float
     connection_origin: str
     request_deadline: float
     max_request_bytes: int
@@ -268,7 +286,9 @@ def parse_settings_file(text: str, source: str = "settings file") -> dict[str, A
 def check(settings: Settings) -> Settings:
     """Refuse values that would make the daemon useless."""
     if settings.timeout_telnet <= 0:
-        raise SettingError("TIMEOUT_TELNET must be more than 0 seconds, such as 2")
+        raise SettingError("TIMEOUT_TELNET must be more than 0 seconds, such as 30")
+    if settings.timeout_telnet_request <= 0:
+        raise SettingError("TIMEOUT_TELNET_REQUEST must be more than 0 seconds, such as 2 minutes")
     if settings.request_deadline <= 0:
         raise SettingError("REQUEST_DEADLINE must be more than 0 seconds, such as 10")
     for name in ("MAX_REQUEST_BYTES", "MAX_LINE_BYTES", "MAX_NAME_BYTES",

@@ -87,7 +87,7 @@ def test_every_default_round_trips_through_its_parser() -> None:
     ((), "MAX_CHARS 10\n", "write NAME = value, not 'MAX_CHARS 10'"),
     (("--max-chars", "lots"), "", "--max-chars: 'lots' is not a whole number such as 0, 10"),
     (("--log-format", "xml"), "", "'xml' is not a log format; use text"),
-    (("--timeout-telnet", "0"), "", "TIMEOUT_TELNET must be more than 0 seconds, such as 2"),
+    (("--timeout-telnet", "0"), "", "TIMEOUT_TELNET must be more than 0 seconds, such as 30"),
     (("--tcp", "tcp:port"), "", "is not an endpoint"),
     (("--tcp", "systemd:domain=INET:index=0"), "",
      "no socket was passed at that index; start the daemon through its systemd socket unit"),
@@ -109,7 +109,7 @@ def test_unreadable_settings_file_stops_start_up(tmp_path: Path) -> None:
     result = run_twistd("--config", str(tmp_path), cwd=tmp_path)
     assert result.returncode != 0
     assert f"cannot read --config {tmp_path}" in result.stderr + result.stdout
-    assert "give the path of a readable UTF-8 file of NAME = value lines" in result.stdout
+    assert "give the path of a readable UTF-8 file of NAME = value lines" in result.stderr
 
 
 def test_unknown_option_stops_start_up(tmp_path: Path) -> None:

@@ -23,9 +23,11 @@ from mobwrite.daemon.editor import (
     config_module,
     editor_site,
     file_for,
+    page_settings,
     static_directory,
 )
 from mobwrite.daemon.services import BoundPorts, ListeningService
+from mobwrite.settings import Settings
 
 PAGE = b"<!doctype html><title>start</title>"
 MODULE = b"export const answer = 42;\n"
@@ -134,8 +136,11 @@ async def test_config_names_the_bound_gateway_under_the_browsers_host_name(
     """``/config.js`` is an uncached module naming the gateway's bound port on this host name."""
     bound.numbers["gateway"] = 4321
     code, headers, body = await get(port, "/config.js", host="editor.example:8000")
-    assert (code, body) == (200, config_module("http://editor.example:4321/"))
+    assert (code, body) == (200, config_module("http://editor.example:4321/",
+                                               page_settings(Settings.defaults())))
     assert b'export const gateway = "http://editor.example:4321/";' in body
+    assert b"export const maxChars = 10000000;" in body
+    assert b"export const documentExpiry = null;" in body
     assert header(headers, "Content-Type") == "text/javascript; charset=utf-8"
     assert header(headers, "Cache-Control") == "no-store"
     code, _, body = await get(port, "/config.js")
@@ -187,3 +192,12 @@ async def test_bound_ports_follow_the_listening_services(site_root: Path) -> Non
     assert bound.get("editor") == service.port.getHost().port != 0
     await service.stopService()
     assert bound.get("editor") is None
+
+
+def test_config_tells_the_pages_when_documents_expire() -> None:
+    """With TIMEOUT_TEXT set, ``/config.js`` gives it in seconds for the start page."""
+    shown = page_settings(Settings.defaults(timeout_text=7 * 86400.0, max_chars=500))
+    module = config_module("http://h:1/", shown).decode()
+    assert "export const documentExpiry = 604800.0;" in module
+    assert "export const maxChars = 500;" in module
+    assert "export default { gateway, maxChars, documentExpiry };" in module

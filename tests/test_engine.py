@@ -171,12 +171,12 @@ def test_null_document_comes_back_from_a_fitting_shadow(engine: Engine) -> None:
     assert text_of(engine, "doc") == "Hello"
 
 
-def test_master_normalized_and_tail_kept() -> None:
-    """Line breaks become LF and MAX_CHARS keeps the end of the text."""
-    engine = make_engine(max_chars=5)
-    assert say(engine, "u:a", "F:0:doc", "R:1:ab%0D%0Acdefg") == [
-        "F:1:doc", "D:0:-4\t=5"]
-    assert text_of(engine, "doc") == "cdefg"
+def test_master_line_breaks_normalized_before_counting() -> None:
+    """Line breaks become LF, and MAX_CHARS counts the text once they have."""
+    engine = make_engine(max_chars=6)
+    assert say(engine, "u:a", "F:0:doc", "R:1:ab%0D%0Acde") == [
+        "F:1:doc", "D:0:=2\t-1\t=4"]
+    assert text_of(engine, "doc") == "ab\ncde"
 
 
 def test_invalid_utf8_raw_answered_with_server_text(engine: Engine) -> None:

@@ -279,7 +279,7 @@ def test_the_deadline_setting_reaches_the_gateway(tmp_path: Path) -> None:
     top = build(options, MemoryReactorClock())
     site = top.getServiceNamed("gateway").factory.wrappedFactory
     assert site.resource.gateway.deadline == 3.0
-    assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 4 * 1024 * 1024)
+    assert site.limits == Limits(3 * 50 + httpform.FORM_OVERHEAD, 50, 96 * 1024 * 1024)
 
 
 def post_once_admitted(port: int, request: bytes) -> Reply:

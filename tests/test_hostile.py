@@ -25,6 +25,7 @@ from mobwrite.storage.sqlite import DATABASE_NAME
 LIMITS = {
     "--max-connections": "200",
     "--timeout-telnet": "1",
+    "--timeout-telnet-request": "3",
     "--request-deadline": "3",
     "--max-request-bytes": "1000000",
     "--max-line-bytes": "500000",
@@ -35,7 +36,7 @@ LIMITS = {
 OPTIONS = [part for pair in LIMITS.items() for part in pair]
 SENTINEL = "Sentinel: keep me exactly — ünïcødé 😀 and\nnew lines\n"
 # Lines a server may send (PROTOCOL.md 3.8).
-_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*")
+_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*|x:too_long:[0-9]+")
 
 
 class Workbench:
@@ -220,11 +221,11 @@ def test_line_without_end(bench: Workbench) -> None:
 
 
 def test_document_too_long(bench: Workbench) -> None:
-    """A text over MAX_CHARS keeps only its last MAX_CHARS characters."""
+    """A text over MAX_CHARS is refused whole: nothing stored, nothing cut, the writer told."""
     text = "a" * 50_000 + "b" * 100_000
-    response = attempt(bench.port, f"u:long\nF:0:long\nr:1:{text}\n\n".encode())
-    assert response is not None and response.startswith(b"F:1:long")
-    assert read_document(bench.port, "long") == "b" * 100_000
+    response = attempt(bench.port, f"u:long\nF:0:long\nR:1:{text}\n\n".encode())
+    assert response is not None and response.startswith(b"F:0:long\nx:too_long:100000\n")
+    assert read_document(bench.port, "long") == ""
     bench.healthy()
 
 

@@ -28,16 +28,16 @@ def at_once(write: Callable[[Batch], None], batch: Batch) -> defer.Deferred[None
 class Daemon:
     """An engine, a database and the cleanup timer on one fake clock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, settings: Settings = SETTINGS) -> None:
         self.clock = Clock()
         self.store = Store()
-        self.engine = Engine(self.store, SETTINGS)
+        self.engine = Engine(self.store, settings)
         self.database = Database(directory)
         self.database.open()
         self.committer = GroupCommitter(self.store, self.database.write, at_once)
         self.service = PeriodicService(
             "housekeeping", CLEANUP_INTERVAL,
-            Housekeeping(self.store, SETTINGS, self.clock, self.committer), self.clock)
+            Housekeeping(self.store, settings, self.clock, self.committer), self.clock)
         self.service.startService()
 
     def send(self, request: bytes) -> bytes:
@@ -99,6 +99,29 @@ def test_recently_written_document_stays(daemon: Daemon) -> None:
     daemon.wait(240)
     assert "doc" not in daemon.store.documents
     assert "doc" not in daemon.stored().documents
+
+
+def test_by_default_documents_are_kept_until_deleted(tmp_path: Path) -> None:
+    """With the default settings a document nobody touched for days is still there,
+    in memory, on disk and once the database is opened again; its view has expired."""
+    daemon = Daemon(tmp_path, Settings.defaults())
+    try:
+        daemon.send(b"u:alice\nF:0:doc\nr:1:kept\n\n")
+        daemon.wait(3 * 86400)
+        assert daemon.store.views == {}
+        assert daemon.store.documents["doc"].text == "kept"
+        assert daemon.stored().documents["doc"].text == "kept"
+    finally:
+        daemon.service.stopService()
+        daemon.database.close()
+    reopened = Database(daemon.database.directory)
+    reopened.open()
+    try:
+        store = Store()
+        reopened.load(store)
+        assert store.documents["doc"].text == "kept"
+    finally:
+        reopened.close()
 
 
 def test_stale_buffer_expires(daemon: Daemon) -> None:

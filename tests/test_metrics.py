@@ -133,3 +133,17 @@ async def test_each_daemon_has_its_own_registry() -> None:
                  transport="tcp", outcome="answered") == 1
     assert ("mobwrite_requests_total", frozenset({("transport", "tcp"), ("outcome", "answered")})
             ) not in samples(second.text().decode())
+
+
+def test_refusals_past_max_chars_and_the_process_are_on_the_page() -> None:
+    """A change refused as too long is counted; memory, CPU and open files are shown."""
+    store = Store(5)
+    metrics = Metrics(store)
+    engine = Engine(store, Settings.defaults(max_chars=5), metrics.observe_event)
+    assert engine.handle(b"u:a\nF:0:doc\nR:1:too long\n\n", 0.0).body.startswith(
+        b"F:0:doc\nx:too_long:5\n")
+    found = samples(metrics.text().decode())
+    assert value(found, "mobwrite_limit_refusals_total", limit="MAX_CHARS") == 1
+    assert value(found, "process_resident_memory_bytes") > 0
+    assert value(found, "process_cpu_seconds_total") > 0
+    assert value(found, "process_open_fds") > 0

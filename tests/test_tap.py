@@ -26,7 +26,7 @@ def test_defaults_listen_on_loopback() -> None:
     assert [options[name] for name, _, _ in ENDPOINTS] == [
         "tcp:3017:interface=127.0.0.1:backlog=1024", "tcp:8017:interface=127.0.0.1:backlog=1024",
         "tcp:8000:interface=127.0.0.1:backlog=1024"]
-    assert options["settings"].timeout_telnet == 2.0
+    assert options["settings"].timeout_telnet == 30.0
 
 
 def test_help_documents_every_option() -> None:
@@ -100,3 +100,20 @@ def test_tac_builds_the_same_daemon(tmp_path: Path) -> None:
         assert daemon.exchange(b"u:a\nF:0:tacdoc\nr:1:Hi\n\n") == b"F:1:tacdoc\nd:0:=2\n"
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--max-chars", "lots"],
+     "--max-chars: 'lots' is not a whole number such as 0, 10 or 1000"),
+    (["--no-such-option"], "option --no-such-option not recognized"),
+])
+def test_configuration_errors_are_shown_alone(tmp_path: Path, arguments: list[str],
+                                              message: str) -> None:
+    """Under twistd a bad option gives the error and a hint to --help, not the usage."""
+    result = subprocess.run(
+        twistd_command() + ["-n", "mobwrite", *arguments], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"twistd mobwrite: {message}", "Run 'twistd mobwrite --help' to see every option."]

@@ -15,7 +15,8 @@ from mobwrite.daemon.services import ConnectionCap
 from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
 
-SETTINGS = Settings.defaults(timeout_telnet=2.0, request_deadline=10.0,
+SETTINGS = Settings.defaults(timeout_telnet=2.0, timeout_telnet_request=10.0,
+                             request_deadline=10.0,
                              max_request_bytes=1000, max_line_bytes=300,
                              max_connections=3)
 REQUEST = b"u:alice\nF:0:doc\nr:1:hello\n\n"
@@ -107,13 +108,38 @@ def test_silent_connection_times_out() -> None:
     assert transport.disconnecting and transport.value() == b""
 
 
+def test_bytes_that_never_make_a_line_time_out() -> None:
+    """A byte every second without a line break is closed TIMEOUT_TELNET after the
+    last whole line, however steadily it trickles."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    clock.advance(1.5)
+    protocol.dataReceived(b"u:alice\n")
+    for _ in range(3):
+        clock.advance(0.5)
+        protocol.dataReceived(b"x")
+    assert not transport.disconnecting
+    clock.advance(0.6)
+    assert transport.disconnecting and transport.value() == b""
+
+
+def test_lines_at_typing_speed_are_answered() -> None:
+    """Each line may take nearly TIMEOUT_TELNET, the whole request far longer."""
+    factory, clock = make_factory()
+    protocol, transport = connect(factory)
+    for line in REQUEST.splitlines(keepends=True):
+        clock.advance(1.9)
+        protocol.dataReceived(line)
+    assert transport.value() == b"F:1:doc\nd:0:=5\n"
+
+
 def test_trickle_hits_the_deadline() -> None:
-    """A byte every second keeps the idle timer happy but not the overall deadline."""
+    """A line every second keeps the line timer happy but not TIMEOUT_TELNET_REQUEST."""
     factory, clock = make_factory()
     protocol, transport = connect(factory)
     for _ in range(9):
         clock.advance(1.0)
-        protocol.dataReceived(b"x")
+        protocol.dataReceived(b"x\n")
         assert not transport.disconnecting
     clock.advance(1.0)
     assert transport.disconnecting and transport.value() == b""

@@ -57,12 +57,50 @@ def test_download_prints_the_text_exactly(endpoint: Endpoint, name: str) -> None
 
 
 def test_download_of_several_documents(endpoint: Endpoint, name: str) -> None:
-    """Several documents are read in one run and printed one after another."""
+    """Several documents are read in one run, each printed after a header line."""
     put(endpoint, name + "a", "A\n")
     put(endpoint, name + "b", "")
-    put(endpoint, name + "c", "C\n")
-    result = mobwrite("download", endpoint.url, name + "a", name + "b", name + "c")
-    assert (result.returncode, result.stdout) == (0, b"A\nC\n")
+    put(endpoint, name + "c", "C")
+    put(endpoint, name + "d", "D\n")
+    result = mobwrite("download", endpoint.url, *(name + part for part in "abcd"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == (
+        f"==> {name}a <==\nA\n\n==> {name}b <==\n\n\n==> {name}c <==\nC\n\n"
+        f"==> {name}d <==\nD\n")
+
+
+def test_download_to_a_directory(endpoint: Endpoint, name: str, tmp_path: Path) -> None:
+    """--output-dir writes each document to a file named after it, exactly."""
+    put(endpoint, name + "a", "first 😀\r\n")
+    put(endpoint, name + "b", "")
+    result = mobwrite("download", "--output-dir", str(tmp_path), endpoint.url,
+                      name + "a", name + "b")
+    assert (result.returncode, result.stdout) == (0, b""), result.stderr
+    assert (tmp_path / (name + "a")).read_bytes() == "first 😀\n".encode()
+    assert (tmp_path / (name + "b")).read_bytes() == b""
+
+
+def test_download_to_a_missing_directory_fails_first(endpoint: Endpoint, name: str,
+                                                     tmp_path: Path) -> None:
+    """A --output-dir that is not a directory is a local error (status 7)."""
+    put(endpoint, name, "text")
+    result = mobwrite("download", "--output-dir", str(tmp_path / "nowhere"), endpoint.url, name)
+    assert result.returncode == 7
+    assert "is not a directory" in one_line_error(result)
+
+
+def test_raw_sends_standard_input_and_prints_the_answer(endpoint: Endpoint, name: str) -> None:
+    """raw sends a request typed as protocol lines (a blank line added) and prints the answer."""
+    result = mobwrite("raw", endpoint.url, stdin=f"u:rawuser\nF:0:{name}\nr:1:Hi\n".encode())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == f"F:1:{name}\nd:0:=2\n"
+    assert endpoint.text_of(name) == "Hi"
+
+
+def test_raw_prints_nothing_for_an_empty_answer(endpoint: Endpoint) -> None:
+    """A request with nothing to answer prints nothing and succeeds."""
+    result = mobwrite("raw", endpoint.url, stdin=b"u:rawuser\n\n")
+    assert (result.returncode, result.stdout) == (0, b""), result.stderr
 
 
 def test_download_of_a_missing_document_fails_and_creates_nothing(

@@ -13,7 +13,7 @@ import pytest
 import pytest_twisted
 from http_client import fetch_path, post_q
 
-from daemon import ROOT, Daemon, tcp_exchange
+from benchmarks.daemon import ROOT, Daemon, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession

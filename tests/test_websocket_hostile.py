@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import Daemon
+from benchmarks.daemon import Daemon
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument
 

@@ -31,3 +31,19 @@ class NullDocument(ClientError):
     """The document does not exist on the server (it is null)."""
 
     exit_code = 6
+
+
+class DocumentTooLong(ClientError):
+    """The server refused an edit that would make a document longer than its MAX_CHARS.
+
+    Nothing was stored and nothing stored was cut; the local text is kept.
+    """
+
+    exit_code = 9
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"the server refused the change to {name!r}: documents there hold at most "
+            f"{limit} characters (MAX_CHARS); nothing was stored or cut")
+        self.name = name
+        self.limit = limit

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from mobwrite.core.request import command_lines, is_complete
 
 DEFAULT_TIMEOUT = 10.0
-# A whole MAX_CHARS document percent-encoded is under 1 MB; far more than
-# that can only be a fault, and a gateway must not hold it all in memory.
-DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024
+# A whole document of the default MAX_CHARS, percent-encoded, is at most
+# 90 MB (9 bytes a character); far more than that can only be a fault, and
+# a gateway must not hold it all in memory.
+DEFAULT_MAX_REPLY_BYTES = 128 * 1024 * 1024
 
 
 class RelayError(Exception):

@@ -4,6 +4,12 @@ A ``ClientSession`` holds one user id and any number of shared documents.
 ``build_request`` produces the bytes to send; ``apply_response`` takes the
 server's answer (over TCP or HTTP, with or without the final blank line).
 The transport, timing and retries belong to the caller.
+
+A server may refuse an edit that would make a document longer than its
+MAX_CHARS (``x:too_long:<limit>`` after the ``F`` line).  The session then
+rolls that edit back as if it had never been sent, keeps the local text as
+it is, and records the refusal in ``too_long``; the next request diffs
+again, so it succeeds once the text is short enough.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ class SharedText:
     server_version: int = 0
     delta_ok: bool = False
     edit_stack: list[tuple[int, str]] = field(default_factory=list)
+    # The shadow each unacknowledged edit was made from, by its stack version:
+    # what a refused edit rolls back to.
+    bases: dict[int, str] = field(default_factory=dict)
     # Set while reading a response: the client version the server acknowledged.
     acknowledged: int = 0
 
@@ -65,6 +74,8 @@ class ClientSession:
         self.dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT
         self.changed_locally = False
         self.changed_remotely = False
+        # Documents whose edit the last response refused, with the server's limit.
+        self.too_long: dict[str, int] = {}
 
     def share(self, name: str, text: str = "", merge: bool = True) -> SharedText:
         """Start sharing *name*, whose local text is *text*."""
@@ -81,6 +92,7 @@ class ClientSession:
         return diffs
 
     def _document_lines(self, document: SharedText) -> list[str]:
+        base = document.shadow
         if document.delta_ok:
             changed = document.text != document.shadow
             if changed:
@@ -93,11 +105,13 @@ class ClientSession:
                 letter = "d" if document.merge else "D"
                 version = document.client_version
                 document.edit_stack.append((version, f"{letter}:{version}:{delta}"))
+                document.bases[version] = base
                 document.client_version += 1
         else:
             document.shadow = document.text
             document.client_version += 1
             version = document.client_version
+            document.bases[version] = base
             document.edit_stack.append(
                 (version, f"r:{version}:{encode_text(document.text)}"))
             document.delta_ok = True
@@ -108,6 +122,7 @@ class ClientSession:
     def build_request(self) -> bytes:
         """The next sync request for every shared document."""
         self.changed_locally = self.changed_remotely = False
+        self.too_long = {}
         lines = [f"u:{self.user}"]
         for document in self.documents.values():
             lines.extend(self._document_lines(document))
@@ -128,6 +143,8 @@ class ClientSession:
                     answered.add(current.name)
             elif current is None:
                 continue
+            elif letter == "x":
+                self._refused(current, command.payload)
             elif letter in "rR":
                 self._apply_raw(current, command)
             elif letter in "dD":
@@ -140,6 +157,7 @@ class ClientSession:
         for document in self.documents.values():
             fields = asdict(document)
             del fields["acknowledged"]
+            fields["bases"] = [[version, base] for version, base in document.bases.items()]
             documents.append(fields)
         return {"user": self.user, "prefix": self.prefix, "documents": documents}
 
@@ -156,6 +174,7 @@ class ClientSession:
                     server_version=int(fields["server_version"]),
                     delta_ok=bool(fields["delta_ok"]),
                     edit_stack=[(int(v), str(line)) for v, line in fields["edit_stack"]],
+                    bases={int(v): str(base) for v, base in fields.get("bases", [])},
                 )
                 session.documents[document.name] = document
         except (KeyError, TypeError, ValueError) as error:
@@ -173,7 +192,26 @@ class ClientSession:
         document.delta_ok = True
         document.acknowledged = version
         document.edit_stack[:] = [e for e in document.edit_stack if e[0] > version]
+        document.bases = {v: base for v, base in document.bases.items() if v >= version}
         return document
+
+    def _refused(self, document: SharedText, payload: bytes) -> None:
+        """``x:too_long:<limit>``: undo the edits the server did not take.
+
+        The server kept none of them (``acknowledged`` is its client version),
+        so the shadow goes back to what the first of them was made from, and
+        the local text stays as it is, to be sent again as one edit.
+        """
+        reason, _, limit = payload.partition(b":")
+        if reason != b"too_long" or not limit.isdigit():
+            return
+        refused = [v for v in document.bases if v >= document.acknowledged]
+        if refused:
+            document.shadow = document.bases[min(refused)]
+        document.bases.clear()
+        document.edit_stack.clear()
+        document.client_version = document.acknowledged
+        self.too_long[document.name] = int(limit)
 
     def _apply_raw(self, document: SharedText, command: request.Command) -> None:
         try:
@@ -185,6 +223,7 @@ class ClientSession:
         document.client_version = document.acknowledged
         document.server_version = command.version or 0
         document.edit_stack.clear()
+        document.bases.clear()
         if command.letter == "R":
             document.text = text
         self.changed_remotely = True

@@ -3,7 +3,9 @@
 ``Engine.handle`` runs a whole request atomically against the store and
 returns the response bytes.  It takes the time as an argument, performs no
 I/O, and never raises for bad input: malformed lines are ignored and data
-that does not fit a view is answered with the server's text.  Noteworthy
+that does not fit a view is answered with the server's text.  A change that
+would make a document longer than MAX_CHARS is refused whole and the
+answer says so (``x:too_long:<limit>``, docs/defaults.md).  Noteworthy
 events go to a ``report(event, **fields)`` callable, which the adapters
 turn into log lines and metrics.
 """
@@ -26,7 +28,7 @@ from mobwrite.core.delta import (
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.core.recent import History
-from mobwrite.core.store import Changes, Document, Store, View
+from mobwrite.core.store import Changes, Document, Store, TooLong, View, normalize, over_limit
 from mobwrite.settings import Settings
 
 Report = Callable[..., None]
@@ -36,6 +38,9 @@ def _ignore(event: str, **fields: Any) -> None:
     """The default report: events go nowhere."""
 
 DELTA, RAW, NULL = "delta", "raw", "null"
+# What a refused action must leave as it was: the view's sync state.
+_VIEW_STATE = ("shadow", "backup_shadow", "client_version", "server_version",
+               "backup_server_version", "delta_ok")
 
 
 @dataclass(slots=True)
@@ -174,7 +179,7 @@ class Engine:
         output: list[str] = []
         previous: tuple[str, str] | None = None
         view: View | None = None
-        reseed = False
+        reseed = refused = force = False
         for index, action in enumerate(actions):
             if action.kind == NULL:
                 self._nullify(action, now)
@@ -187,11 +192,16 @@ class Engine:
                     view = self.store.create_view(action.user, action.name, now)
                 view.delta_ok = True
                 view.lasttime = now
-            force = self._apply(view, action, now)
+                refused = False
+            if not refused:
+                # After a refusal, the view's later actions build on the refused one.
+                outcome = self._attempt(view, action, now)
+                refused = outcome is None
+                force = bool(outcome)
             following = actions[index + 1] if index + 1 < len(actions) else None
             if following is None or (following.user, following.name) != (
                     action.user, action.name):
-                self._emit(view, action, force, previous, reseed, output)
+                self._emit(view, action, force, previous, reseed, output, refused)
                 previous = (action.user, action.name)
                 view = None
         if not output:
@@ -217,8 +227,37 @@ class Engine:
         if document.views == 0:
             del self.store.documents[action.name]
 
-    def _apply(self, view: View, action: Action, now: float) -> bool:
-        """Run one delta or raw action on *view*; return the reply's force flag."""
+    def _attempt(self, view: View, action: Action, now: float) -> bool | None:
+        """Run one delta or raw action on *view*; return the reply's force flag,
+        or None if the action would make the master too long.
+
+        A refused action leaves the master and the view as they were once
+        its acknowledgement was taken, as if its text had never arrived (the
+        backup then holds the shadow the client keeps, as after any
+        exchange); nothing stored is cut.
+        """
+        self._acknowledge(view, action)
+        saved = [getattr(view, name) for name in _VIEW_STATE]
+        stack = list(view.edit_stack)
+        try:
+            if action.kind == RAW:
+                return self._apply_raw(view, action, now)
+            return self._apply_delta(view, action, now)
+        except TooLong as refusal:
+            for name, value in zip(_VIEW_STATE, saved, strict=True):
+                setattr(view, name, value)
+            view.edit_stack[:] = stack
+            if action.acknowledged == view.server_version:
+                # As after any exchange: should this answer be lost, the
+                # client's retry from the same shadow is recognised.
+                view.backup_shadow = view.shadow
+                view.backup_server_version = view.server_version
+            self._lineage = None
+            self.report("too_long", user=action.user, name=action.name, limit=refusal.limit)
+            return None
+
+    def _acknowledge(self, view: View, action: Action) -> None:
+        """Take the action's acknowledgement: roll back to the backup, trim the stack."""
         self.store.touch_view(view)
         self._lineage = None
         if (action.acknowledged != view.server_version
@@ -229,9 +268,6 @@ class Engine:
         view.edit_stack[:] = [
             entry for entry in view.edit_stack if entry[0] > action.acknowledged
         ]
-        if action.kind == RAW:
-            return self._apply_raw(view, action, now)
-        return self._apply_delta(view, action, now)
 
     def _apply_raw(self, view: View, action: Action, now: float) -> bool:
         try:
@@ -241,6 +277,10 @@ class Engine:
                         error=str(error))
             view.delta_ok = False
             return action.force
+        if over_limit(normalize(text), self.store.max_chars):
+            # Refused even when it would not replace the master: it is the
+            # writer's text, and a shadow the master could never become.
+            raise TooLong(self.store.max_chars)
         view.delta_ok = True
         view.shadow = view.backup_shadow = text
         view.client_version = action.version
@@ -308,7 +348,7 @@ class Engine:
             self.report("patch_failed", user=action.user, name=action.name,
                         failed=failed)
         self.store.set_text(document, merged, now)
-        # Normalizing (line breaks, the length cap) may have changed more.
+        # Normalizing line breaks may have changed more.
         return splice if document.text is merged else None
 
     def _history(self, document: Document) -> History | None:
@@ -339,12 +379,15 @@ class Engine:
     def _emit(
         self, view: View, action: Action, force: bool,
         previous: tuple[str, str] | None, reseed: bool, output: list[str],
+        refused: bool,
     ) -> None:
-        """Write the output block for *view* (7.5)."""
+        """Write the output block for *view* (7.5), saying if a change was refused."""
         if action.echo and (previous is None or previous[0] != action.user):
             output.append(f"u:{action.user}")
         if previous != (action.user, action.name):
             output.append(f"F:{view.client_version}:{action.name}")
+        if refused:
+            output.append(f"x:too_long:{self.store.max_chars}")
         master = view.document.text
         version = view.server_version
         if view.delta_ok:

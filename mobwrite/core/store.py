@@ -87,19 +87,37 @@ def _slot_cost(old: bytes | None, data: bytes) -> int:
     return len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
 
 
-def normalize(text: str, max_chars: int) -> str:
-    """Line breaks as LF, and at most *max_chars* characters (the tail)."""
+class TooLong(ValueError):
+    """A master text over MAX_CHARS: the change is refused, nothing is cut."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"longer than MAX_CHARS ({limit} characters)")
+        self.limit = limit
+
+
+def normalize(text: str) -> str:
+    """Line breaks as LF."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if max_chars and len(text) > max_chars:
-        text = text[-max_chars:]
     return text
+
+
+def over_limit(text: str, max_chars: int) -> bool:
+    """Whether *text* has more than *max_chars* UTF-16 code units (0 = no limit).
+
+    Counted as a browser counts a string's length, so that an emoji is two.
+    """
+    if not max_chars or 2 * len(text) <= max_chars:
+        return False
+    if len(text) > max_chars:
+        return True
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2 > max_chars
 
 
 class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
-    def __init__(self, max_chars: int = 100000) -> None:
+    def __init__(self, max_chars: int = 10_000_000) -> None:
         self.max_chars = max_chars
         self.documents: dict[str, Document] = {}
         self.views: dict[ViewKey, View] = {}
@@ -117,9 +135,14 @@ class Store:
         return document
 
     def set_text(self, document: Document, text: str | None, now: float) -> None:
-        """Assign a master text (normalized), recording a change if it differs."""
+        """Assign a master text (normalized), recording a change if it differs.
+
+        ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
+        """
         if text is not None:
-            text = normalize(text, self.max_chars)
+            text = normalize(text)
+            if over_limit(text, self.max_chars):
+                raise TooLong(self.max_chars)
         document.lasttime = now
         if text != document.text:
             document.text = text
@@ -187,13 +210,13 @@ class Store:
     ) -> Iterator[tuple[str, str]]:
         """Forget idle views, unused documents and stale buffers.
 
-        Yields ``(kind, name)`` for each thing removed, for logging.
+        A *timeout_text* of 0 keeps documents until they are deleted.  Yields ``(kind, name)`` for each thing removed, for logging.
         """
         for key, view in list(self.views.items()):
             if view.lasttime < now - timeout_view:
                 self.discard_view(key)
                 yield "view", f"{key[0]}/{key[1]}"
-        for name, document in list(self.documents.items()):
+        for name, document in list(self.documents.items()) if timeout_text else ():
             if document.views == 0 and document.lasttime < now - timeout_text:
                 del self.documents[name]
                 if document.text is not None:

@@ -27,6 +27,8 @@ _EVENTS = {
     "buffers_full": ("warn", "buffered bytes at their limit ({held}): fragment dropped"),
     "buffer_too_large": ("info", "a buffer claiming {size} slots was refused"),
     "buffer_too_deep": ("warn", "a buffer nested deeper than {depth} levels was dropped"),
+    "too_long": ("info", "a change from {user!r} to {name!r} was refused: it would pass "
+                 "MAX_CHARS ({limit} characters); nothing was cut"),
     "raw_refused": ("info", "raw text from {user!r} for {name!r} refused: {error}"),
     "delta_refused": ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     "raw_reply": ("debug", "sent the whole text of {name!r} to {user!r}"),

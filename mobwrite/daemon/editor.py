@@ -3,7 +3,10 @@
 The pages and scripts come from ``static/`` (in the installed package, or
 beside it in a checkout).  ``/config.js`` is an ES module written per
 request: it tells the pages the gateway's URL under the host name the
-browser used and the port the gateway actually bound.
+browser used and the port the gateway actually bound, how long a document
+may be (``maxChars``, 0 for no limit) and after how many seconds an unused
+document expires (``documentExpiry``, null when documents are kept until
+deleted).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from twisted.web import http, pages, resource, server
 
@@ -19,6 +22,7 @@ from mobwrite.daemon.access_log import log_access
 from mobwrite.daemon.gateway import other_site
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.logs import logger
+from mobwrite.settings import Settings
 
 log = logger("editor")
 
@@ -117,11 +121,12 @@ class StaticFiles(ReadOnly):
 
 
 class ConfigModule(ReadOnly):
-    """``/config.js``: where this page's gateway is."""
+    """``/config.js``: where this page's gateway is, and the settings pages show."""
 
-    def __init__(self, ports: BoundPorts) -> None:
+    def __init__(self, ports: BoundPorts, settings: Settings) -> None:
         super().__init__()
         self.ports = ports
+        self.shown = page_settings(settings)
 
     def render_GET(self, request: server.Request) -> bytes:
         request.setHeader("Cache-Control", "no-store")
@@ -131,16 +136,21 @@ class ConfigModule(ReadOnly):
             request.setHeader("Content-Type", "text/plain; charset=utf-8")
             return b"The gateway is not listening on a TCP port.\n"
         request.setHeader("Content-Type", "text/javascript; charset=utf-8")
-        return config_module(gateway + "/")
+        return config_module(gateway + "/", self.shown)
 
 
-def config_module(gateway: str) -> bytes:
-    """The text of ``/config.js`` for a gateway at *gateway*."""
-    return (
-        "// Written by the mobwrite daemon for this request.\n"
-        f"export const gateway = {json.dumps(gateway)};\n"
-        "export default { gateway };\n"
-    ).encode()
+def page_settings(settings: Settings) -> dict[str, Any]:
+    """The settings the pages tell people about."""
+    return {"maxChars": settings.max_chars,
+            "documentExpiry": settings.timeout_text or None}
+
+
+def config_module(gateway: str, shown: dict[str, Any] | None = None) -> bytes:
+    """The text of ``/config.js`` for a gateway at *gateway*, with *shown* settings."""
+    fields = {"gateway": gateway, **(shown or {})}
+    lines = [f"export const {name} = {json.dumps(value)};\n" for name, value in fields.items()]
+    return ("// Written by the mobwrite daemon for this request.\n" + "".join(lines)
+            + f"export default {{ {', '.join(fields)} }};\n").encode()
 
 
 class EditorRoot(resource.Resource):
@@ -148,10 +158,10 @@ class EditorRoot(resource.Resource):
     other path, the static files."""
 
     def __init__(self, files: StaticFiles, ports: BoundPorts,
-                 children: Mapping[bytes, resource.Resource]) -> None:
+                 children: Mapping[bytes, resource.Resource], settings: Settings) -> None:
         super().__init__()
         self.files = files
-        self.putChild(b"config.js", ConfigModule(ports))
+        self.putChild(b"config.js", ConfigModule(ports, settings))
         for name, child in children.items():
             self.putChild(name, child)
 
@@ -169,8 +179,11 @@ class EditorSite(server.Site):
 
 
 def editor_site(ports: BoundPorts, directory: Path | None = None,
-                children: Mapping[bytes, resource.Resource] | None = None) -> EditorSite:
+                children: Mapping[bytes, resource.Resource] | None = None,
+                settings: Settings | None = None) -> EditorSite:
     """The editor site serving *directory* (default: ``static_directory()``),
-    with *children* at their own paths."""
+    with *children* at their own paths, telling pages of *settings* (default:
+    the defaults)."""
     files = StaticFiles(directory or static_directory())
-    return EditorSite(EditorRoot(files, ports, children or {}))
+    return EditorSite(EditorRoot(files, ports, children or {},
+                                 settings or Settings.defaults()))

@@ -3,8 +3,9 @@
 Each daemon has its own ``CollectorRegistry``, so several daemons (or
 tests) in one process never mix their numbers.  Requests are counted by
 wrapping what each front end calls (``Metered``), engine events arrive as
-a report (``Metrics.observe_event``), and the store's sizes are read when
-the page is scraped.
+a report (``Metrics.observe_event``), and the store's sizes and the
+process's memory, CPU and file descriptors are read when the page is
+scraped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from twisted.internet import defer
@@ -32,6 +33,7 @@ _LIMITS = {
     "buffers_full": "MAX_BUFFERED_BYTES",
     "buffer_too_large": "MAX_BUFFER_SLOTS",
     "buffer_too_deep": "MAX_BUFFER_DEPTH",
+    "too_long": "MAX_CHARS",
 }
 
 
@@ -111,6 +113,8 @@ class Metrics:
         registry.register(StoreCollector(store))
         if push is not None:
             registry.register(PushCollector(push))
+        # The process's memory, CPU time and open file descriptors (process_*).
+        ProcessCollector(registry=registry)
 
     def observe_event(self, event: str, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""

@@ -83,6 +83,20 @@ class Options(usage.Options):
         [setting.option, None, None, _setting_help(setting)] for setting in SETTINGS
     ]
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse; under twistd, a mistake is reported alone, with a hint to --help.
+
+        twistd would print the whole usage text before the error; used
+        directly (a .tac, tests) the ``UsageError`` is raised as usual.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"twistd mobwrite: {error}\n"
+                             "Run 'twistd mobwrite --help' to see every option.") from None
+
     def opt_version(self) -> None:
         """Print the version and exit."""
         print(f"mobwrite {__version__}")
@@ -225,7 +239,8 @@ def build(options: Options, reactor: Any) -> MultiService:
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
             settings.request_deadline, gateway_resources(metrics, probe, sockets)),
-        "editor": editor_site(ports, children=editor_resources(store, clock, hub)),
+        "editor": editor_site(ports, children=editor_resources(store, clock, hub),
+                              settings=settings),
     }
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)

@@ -1,10 +1,18 @@
 """The raw TCP front end: one request per connection (PROTOCOL.md 2.2).
 
 The protocol reads lines until the first blank one, hands the request to
-the shared server, writes the answer and closes.  A connection that is
-silent for TIMEOUT_TELNET, or still incomplete after REQUEST_DEADLINE,
-or that sends more than the size limits allow, is closed with no answer;
-one that does not read its answer within REQUEST_DEADLINE is aborted.
+the shared server, writes the answer and closes.  The limits are set for a
+person typing into telnet (docs/defaults.md):
+
+- each line must end within TIMEOUT_TELNET of the previous line's end (or
+  of connecting), so a silent connection, or one trickling bytes that never
+  make a line, is closed TIMEOUT_TELNET after its last whole line;
+- the whole request must be complete within TIMEOUT_TELNET_REQUEST of
+  connecting, however steadily its lines come;
+- a request over the size limits is closed at once.
+
+All of these close with no answer and execute nothing.  A peer that does
+not read its answer within REQUEST_DEADLINE is aborted.
 """
 
 from __future__ import annotations
@@ -42,8 +50,8 @@ def _same_address(peer: IAddress, allowed: str) -> bool:
 class RequestProtocol(Protocol):
     """Reads one request, answers it and closes.
 
-    One timer per connection serves all three limits (idle, overall
-    deadline, unread answer): it is moved rather than replaced, as setting
+    One timer per connection serves all three limits (line, whole
+    request, unread answer): it is moved rather than replaced, as setting
     and cancelling a timer costs more than the rest of a short connection.
     """
 
@@ -54,7 +62,7 @@ class RequestProtocol(Protocol):
         self.scanned = 0
         self.answering = False
         self.replied = False
-        self.started = self.last_data = 0.0
+        self.started = self.last_line = 0.0
         self.timer: IDelayedCall | None = None
 
     @property
@@ -70,9 +78,9 @@ class RequestProtocol(Protocol):
             self.connection.abortConnection()
             return
         clock = self.factory.clock
-        self.started = self.last_data = clock.seconds()
+        self.started = self.last_line = clock.seconds()
         self.timer = clock.callLater(
-            min(self.settings.timeout_telnet, self.settings.request_deadline), self._check)
+            min(self.settings.timeout_telnet, self.settings.timeout_telnet_request), self._check)
 
     def _check(self) -> None:
         """The timer: enforce whichever limit is due, or wait for the next one."""
@@ -83,24 +91,26 @@ class RequestProtocol(Protocol):
         if self.answering:
             return
         now = self.factory.clock.seconds()
-        deadline = self.started + self.settings.request_deadline
-        idle = self.last_data + self.settings.timeout_telnet
+        deadline = self.started + self.settings.timeout_telnet_request
+        line_due = self.last_line + self.settings.timeout_telnet
         if now >= deadline:
-            self._give_up("past the request deadline")
-        elif now >= idle:
-            self._give_up("idle")
+            self._give_up("past TIMEOUT_TELNET_REQUEST")
+        elif now >= line_due:
+            self._give_up("no whole line within TIMEOUT_TELNET")
         else:
-            self.timer = self.factory.clock.callLater(min(deadline, idle) - now, self._check)
+            self.timer = self.factory.clock.callLater(min(deadline, line_due) - now, self._check)
 
     def dataReceived(self, data: bytes) -> None:
         if self.answering:
             return
-        self.last_data = self.factory.clock.seconds()
         self.received += data
         if len(self.received) > self.settings.max_request_bytes:
             self._give_up("over MAX_REQUEST_BYTES")
             return
+        scanned = self.scanned
         end = self._blank_line_end()
+        if self.scanned != scanned:
+            self.last_line = self.factory.clock.seconds()
         if end is not None:
             self._answer(bytes(self.received[:end]))
         elif len(self.received) - self.scanned > self.settings.max_line_bytes:

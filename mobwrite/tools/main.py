@@ -3,7 +3,8 @@
 Exit statuses: 0 success; 2 usage error; 3 bad server URL; 4 server
 unreachable or silent; 5 protocol failure (malformed answer, HTTP error,
 no answer for a document); 6 document does not exist; 7 local file
-problem; 8 a load test saw errors; 130 interrupted.
+problem; 8 a load test saw errors; 9 the server refused a change that
+would make a document longer than its MAX_CHARS; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
-from mobwrite.tools.files import LocalFileError
+from mobwrite.tools.files import LocalFileError, write_atomically
 
 LOADTEST_FAILED = 8
 INTERRUPTED = 130
@@ -49,10 +50,30 @@ def _write(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def _file_in(directory: Path, name: str) -> Path:
+    """Where ``--output-dir`` puts document *name*: a file named after it."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise LocalFileError(f"document {name!r} cannot be a file name; download it alone")
+    return directory / name
+
+
 def download(args: argparse.Namespace) -> int:
+    if args.output_dir is not None and not args.output_dir.is_dir():
+        raise LocalFileError(f"--output-dir {args.output_dir} is not a directory")
     texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
-    for name in args.docs:
-        _write(texts[name])
+    if args.output_dir is not None:
+        for name in args.docs:
+            write_atomically(_file_in(args.output_dir, name), texts[name])
+        return 0
+    if len(args.docs) == 1:
+        _write(texts[args.docs[0]])
+        return 0
+    # Several texts: a header before each, as head(1) and tail(1) print files.
+    for number, name in enumerate(args.docs):
+        header = f"==> {name} <==\n"
+        previous = texts[args.docs[number - 1]] if number else ""
+        gap = "" if not number else "\n" if previous.endswith("\n") else "\n\n"
+        _write(gap + header + texts[name])
     return 0
 
 
@@ -62,6 +83,17 @@ def upload(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
     BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    return 0
+
+
+def raw(args: argparse.Namespace) -> int:
+    from mobwrite.tools.raw import converse, send_stdin
+
+    client = BlockingClient(args.url, args.timeout)
+    if sys.stdin.isatty():
+        converse(client, args.url)
+    else:
+        send_stdin(client)
     return 0
 
 
@@ -136,14 +168,26 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
-               "6 no such document, 7 local file problem, 8 load test errors, 130 interrupted.")
+               "6 no such document, 7 local file problem, 8 load test errors, "
+               "9 document too long for the server, 130 interrupted.")
     top.add_argument("--version", action="version", version=f"mobwrite {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     command = commands.add_parser("download", parents=[common],
                                   help="print documents (never creates a missing one)")
     command.add_argument("docs", nargs="+", metavar="DOC")
+    command.add_argument("--output-dir", type=Path, metavar="DIR",
+                         help="write each document to DIR/DOC instead of printing; printed, "
+                              "several documents each get a '==> DOC <==' header line")
     command.set_defaults(run=download)
+
+    command = commands.add_parser(
+        "raw", parents=[common], help="send a raw protocol request, print the answer",
+        description="Send the request on standard input (a blank line is added if it lacks "
+                    "one) and print the server's answer.  When standard input is a terminal, "
+                    "prompt for requests instead: type command lines, send each request "
+                    "with an empty line, quit with Ctrl-D.")
+    command.set_defaults(run=raw)
 
     command = commands.add_parser("upload", parents=[common],
                                   help="make standard input the content of a document")

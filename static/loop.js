@@ -4,6 +4,8 @@
 // States: 'synced', 'syncing', 'offline' (the last exchange failed; the
 // next try is at retryAt) and 'full' (the server refused an edit as too
 // long; the page keeps it and every sync offers it again).
+// A transport with `mode === 'live'` (a socket that pushes notices) makes
+// the quiet interval liveSyncInterval; its notices call schedule(0).
 
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
@@ -181,6 +183,10 @@ export class SyncLoop {
     }
     if (this.client.refusals.size) this.#setState('full');
     else this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
+    // While the socket is live, others' edits are announced: poll only for safety.
+    if (this.transport.mode === 'live' && !this.client.pending) {
+      return Math.max(interval, this.client.settings.liveSyncInterval);
+    }
     return interval;
   }
 

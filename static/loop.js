@@ -5,11 +5,8 @@
 // next try is at retryAt) and 'full' (the server refused an edit as too
 // long; the page keeps it and every sync offers it again).
 // A transport with `mode === 'live'` (a socket that pushes notices) makes
-// the quiet interval liveSyncInterval and sends typing after LIVE_EDIT_DELAY;
-// its notices call schedule(0).
-
-// How long typing waits before it is sent on a live socket (ms).
-export const LIVE_EDIT_DELAY = 10;
+// the quiet interval liveSyncInterval and sends typing at once; its notices
+// call schedule(0).
 
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
@@ -101,7 +98,7 @@ export class SyncLoop {
     this.editedSinceSend = true;
     if (this.state === 'synced') this.#setState('syncing');
     // On a live socket typing leaves at once (keystrokes gather while a sync is in flight).
-    this.schedule(this.transport.mode === 'live' ? LIVE_EDIT_DELAY : this.client.settings.minSyncInterval);
+    this.schedule(this.transport.mode === 'live' ? 0 : this.client.settings.minSyncInterval);
   }
 
   #cancelTimer() {

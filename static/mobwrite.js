@@ -53,14 +53,19 @@ const transport = preferSocket(polling, {
     // Sync at once: a new socket follows only the documents its answers named,
     // and a dropped one may mean the daemon is gone (the state then says so).
     if (client.shadows.size) loop.schedule(0);
-    announce(loop.state);
+    tellPage(loop.state);
   },
   log: debug,
 });
 
+/** Tell the page (the `mobwrite:state` event) what state and transport it is on now. */
+function tellPage(state) {
+  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state, transport: transport.mode } }));
+}
+
 function announce(state) {
   debug(`state ${state}`);
-  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state, transport: transport.mode } }));
+  tellPage(state);
   mobwrite.onstatechange?.(state);
 }
 

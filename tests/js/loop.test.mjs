@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SyncClient } from '../../static/core.js';
-import { LIVE_EDIT_DELAY, SyncLoop, retryDelay } from '../../static/loop.js';
+import { SyncLoop, retryDelay } from '../../static/loop.js';
 import { TransportError } from '../../static/transport.js';
 
 /** Timers that only move when the test says so. */
@@ -336,5 +336,5 @@ test('while the transport is live, a quiet session polls only at liveSyncInterva
   loop.noteLocalChange();
   transport.last.resolve('F:1:memo\nd:1:=1\n\n');
   await settle();
-  assert.equal(clock.nextDelay, LIVE_EDIT_DELAY);
+  assert.equal(clock.nextDelay, 0);
 });

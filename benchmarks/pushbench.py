@@ -14,6 +14,9 @@ object:
 * ``echo``: the same number of clients sending 1 KB-ish messages back to
   back to a bare Twisted WebSocket echo server: messages/s and CPU per
   message, the floor under any work a sync does.
+* ``idle`` (with ``--idle N``): the daemon's resident memory per open
+  socket that has synced a 1 KB document once (its view included), and
+  per view made over TCP alone; the difference is what a socket costs.
 """
 
 from __future__ import annotations
@@ -25,17 +28,21 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
-from benchmarks.loadgen import make_text, percentile, process_times, tcp_exchange, type_into
-from benchmarks.servers import ROOT, Mobwrite
+from benchmarks.daemon import ROOT, Daemon
+from benchmarks.loadgen import process_times, tcp_exchange
+from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
 from mobwrite.core.push import notice_names
+from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
 
 class AsyncSocket:
@@ -175,6 +182,70 @@ async def closed_loop(editors: int, duration: float, pid: int, seed: int,
             "server_cpu_ms_per_sync": cpu * 1000 / max(len(latencies), 1)}
 
 
+def resident(pid: int) -> int:
+    """Resident memory of process *pid* now, in bytes (VmRSS)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def idle_memory(count: int, seed: int) -> dict[str, float]:
+    """Memory per socket holding a synced view, and per view made over TCP."""
+    documents = max(1, count // 10)
+    text = make_text(1024, random.Random(seed))
+    with tempfile.TemporaryDirectory(prefix="mobwrite-idle-") as workdir:
+        daemon = Daemon(Path(workdir), "--max-chars", "0",
+                        "--max-connections", str(count + 100)).start()
+        assert daemon.process is not None
+        pid = daemon.process.pid
+        sockets: list[AsyncSocket] = []
+        try:
+            for number in range(documents):
+                session = ClientSession(f"seed{number}")
+                session.share(f"idle{number}", text)
+                await tcp_exchange(daemon.ports["tcp"], session.build_request())
+            before = resident(pid)
+            for number in range(count):
+                session = ClientSession(f"tcp{number}")
+                session.share(f"idle{number % documents}")
+                await tcp_exchange(daemon.ports["tcp"], session.build_request())
+            views = resident(pid)
+            for number in range(count):
+                socket = AsyncSocket()
+                await socket.open(daemon.ports["gateway"])
+                session = ClientSession(f"ws{number}")
+                session.share(f"idle{number % documents}")
+                session.apply_response(await socket.exchange(session.build_request()))
+                sockets.append(socket)
+            after = resident(pid)
+        finally:
+            for socket in sockets:
+                socket.close()
+            daemon.stop()
+    per_view = (views - before) / count
+    per_socket = (after - views) / count
+    echo, port = start_echo()
+    sockets = []
+    try:
+        bare = resident(echo.pid)
+        for _ in range(count):
+            socket = AsyncSocket()
+            await socket.open(port)
+            await socket.exchange(b"u:idle\n\n")
+            sockets.append(socket)
+        echoing = resident(echo.pid)
+    finally:
+        for socket in sockets:
+            socket.close()
+        stop_echo(echo)
+    return {"sockets": count, "documents": documents, "bytes_per_view": per_view,
+            "bytes_per_socket_with_view": per_socket,
+            "bytes_per_socket_beyond_view": per_socket - per_view,
+            "bytes_per_bare_echo_socket": (echoing - bare) / count}
+
+
 def start_echo() -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen([sys.executable, "-m", "benchmarks.wsecho"], cwd=ROOT,
                                stdout=subprocess.PIPE, text=True)
@@ -186,7 +257,16 @@ def start_echo() -> tuple[subprocess.Popen[str], int]:
     return process, int(match[1])
 
 
+def stop_echo(echo: subprocess.Popen[str]) -> None:
+    echo.terminate()
+    echo.wait(30)
+    assert echo.stdout is not None
+    echo.stdout.close()
+
+
 async def run(options: argparse.Namespace) -> dict[str, object]:
+    if options.idle:
+        return {"idle": await idle_memory(options.idle, options.seed)}
     sockets: list[AsyncSocket] = []
 
     def over_socket(port: int) -> Callable[[int], Awaitable[Callable[[bytes], Awaitable[bytes]]]]:
@@ -224,10 +304,7 @@ async def run(options: argparse.Namespace) -> dict[str, object]:
     finally:
         for socket in sockets:
             socket.close()
-        echo.terminate()
-        echo.wait(30)
-        assert echo.stdout is not None
-        echo.stdout.close()
+        stop_echo(echo)
     return report
 
 
@@ -242,6 +319,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds each back-to-back run is measured")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--idle", type=int, default=0, metavar="N",
+                        help="measure only the memory of N idle sockets instead")
     return parser.parse_args(argv)
 
 

@@ -168,6 +168,7 @@ def test_nginx_serves_editor_and_gateway_from_the_daemon_ports(tmp_path: Path) -
         ("/",): "http://mobwrite_editor",
         ("=", "/scripts/q.py"): "http://mobwrite_gateway/",
         ("=", "/gateway/"): "http://mobwrite_gateway/",
+        ("=", "/ws"): "http://mobwrite_gateway",
     }
     assert upstreams == {"mobwrite_editor": [editor], "mobwrite_gateway": [gateway]}
 
@@ -182,6 +183,19 @@ def test_nginx_lets_the_gateway_answer_for_itself(tmp_path: Path) -> None:
     assert megabytes * 1024 * 1024 >= Limits.from_settings(Settings.defaults()).body_bytes
     seconds = int(settings["proxy_read_timeout"][0].removesuffix("s"))
     assert seconds > 2 * relay.DEFAULT_TIMEOUT
+
+
+def test_nginx_passes_the_websocket_upgrade_and_outwaits_its_pings(tmp_path: Path) -> None:
+    """/ws goes to the gateway with the Upgrade headers, and nginx waits past a ping."""
+    parsed = nginx_config(tmp_path, (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
+    location = next(block for block in blocks(parsed["config"][1]["parsed"], "location")
+                    if block["args"] == ["=", "/ws"])
+    headers = {tuple(entry["args"]) for entry in blocks(location["block"], "proxy_set_header")}
+    assert {("Upgrade", "$http_upgrade"), ("Connection", "upgrade")} <= headers
+    [timeout] = blocks(location["block"], "proxy_read_timeout")
+    defaults = Settings.defaults()
+    assert int(timeout["args"][0].removesuffix("s")) > (
+        defaults.websocket_ping_interval + defaults.websocket_ping_timeout)
 
 
 def test_nginx_tells_the_editor_pages_where_the_gateway_is(tmp_path: Path) -> None:

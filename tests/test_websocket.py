@@ -228,3 +228,17 @@ async def test_the_twisted_client_syncs_over_a_socket_and_hears_notices(daemon: 
         assert await client.download("tx-socket") == "from TCP"
     finally:
         client.close()
+
+
+def test_the_command_line_uploads_and_downloads_over_a_socket(daemon: Daemon,
+                                                               tmp_path: Path) -> None:
+    """``mobwrite upload`` and ``download`` accept a ws:// URL (the path defaults to /ws)."""
+    url = f"ws://127.0.0.1:{daemon.ports['gateway']}"
+    environment = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-m", "mobwrite", "upload", url, "cli-socket"],
+                   input="from the shell\n", text=True, check=True, cwd=tmp_path,
+                   env=environment, timeout=60)
+    shown = subprocess.run([sys.executable, "-m", "mobwrite", "download", url, "cli-socket"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path,
+                           env=environment, timeout=60)
+    assert shown.stdout == "from the shell\n"

@@ -142,6 +142,12 @@ class BlockingClient:
             self.connection.close()
             self.connection = None
 
+    def __enter__(self) -> BlockingClient:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
     def exchange(self, request: bytes) -> bytes:
         """Send one raw protocol request; the answer ends with a blank line."""
         return self.run(_exchange(request))

@@ -60,7 +60,8 @@ def _file_in(directory: Path, name: str) -> Path:
 def download(args: argparse.Namespace) -> int:
     if args.output_dir is not None and not args.output_dir.is_dir():
         raise LocalFileError(f"--output-dir {args.output_dir} is not a directory")
-    texts = BlockingClient(args.url, args.timeout).download_many(args.docs)
+    with BlockingClient(args.url, args.timeout) as client:
+        texts = client.download_many(args.docs)
     if args.output_dir is not None:
         for name in args.docs:
             write_atomically(_file_in(args.output_dir, name), texts[name])
@@ -82,30 +83,33 @@ def upload(args: argparse.Namespace) -> int:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise LocalFileError(f"standard input is not UTF-8 text (byte {error.start})") from None
-    BlockingClient(args.url, args.timeout).upload(args.doc, text, force=args.force)
+    with BlockingClient(args.url, args.timeout) as client:
+        client.upload(args.doc, text, force=args.force)
     return 0
 
 
 def raw(args: argparse.Namespace) -> int:
     from mobwrite.tools.raw import converse, send_stdin
 
-    client = BlockingClient(args.url, args.timeout)
-    if sys.stdin.isatty():
-        converse(client, args.url)
-    else:
-        send_stdin(client)
+    with BlockingClient(args.url, args.timeout) as client:
+        if sys.stdin.isatty():
+            converse(client, args.url)
+        else:
+            send_stdin(client)
     return 0
 
 
 def nullify(args: argparse.Namespace) -> int:
-    BlockingClient(args.url, args.timeout).nullify(*args.docs)
+    with BlockingClient(args.url, args.timeout) as client:
+        client.nullify(*args.docs)
     return 0
 
 
 def sync(args: argparse.Namespace) -> int:
     from mobwrite.tools.filesync import sync_file
 
-    sync_file(BlockingClient(args.url, args.timeout), args.doc, args.file, args.initial)
+    with BlockingClient(args.url, args.timeout) as client:
+        sync_file(client, args.doc, args.file, args.initial)
     return 0
 
 
@@ -115,14 +119,12 @@ def watch(args: argparse.Namespace) -> int:
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
-    client = BlockingClient(args.url, args.timeout)
-    try:
-        follow(client, args.doc, show(args.output),
-               args.count, args.duration, args.min_interval, args.max_interval)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how an unbounded watch is meant to end.
-    finally:
-        client.close()
+    with BlockingClient(args.url, args.timeout) as client:
+        try:
+            follow(client, args.doc, show(args.output),
+                   args.count, args.duration, args.min_interval, args.max_interval)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how an unbounded watch is meant to end.
     return 0
 
 

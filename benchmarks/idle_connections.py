@@ -16,13 +16,12 @@ import json
 import re
 import resource
 import socket
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-_LISTENING = re.compile(r"\btcp: .* listening on .*port=(\d+)")
+from benchmarks.daemon import Daemon
 
 
 def rss_kib(pid: int) -> int:
@@ -37,44 +36,32 @@ def open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-def start_daemon() -> tuple[subprocess.Popen[str], int]:
-    command = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-               "-n", "--pidfile=", "--logfile=-", "mobwrite", "--durability", "memory",
-               "--tcp", "tcp:0:interface=127.0.0.1", "--gateway", "tcp:0:interface=127.0.0.1",
-               "--editor", "tcp:0:interface=127.0.0.1"]
-    daemon = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    assert daemon.stdout is not None
-    for line in daemon.stdout:
-        match = _LISTENING.search(line)
-        if match:
-            return daemon, int(match[1])
-    raise RuntimeError("the daemon exited before listening")
-
-
 def measure(count: int) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = count + 200
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
-    daemon, port = start_daemon()
+    workdir = tempfile.TemporaryDirectory()
+    daemon = Daemon(Path(workdir.name), "--durability", "memory").start()
+    assert daemon.process is not None
+    pid, port = daemon.process.pid, daemon.ports["tcp"]
     sockets: list[socket.socket] = []
     try:
         time.sleep(1.0)  # let start-up allocations settle
-        before = rss_kib(daemon.pid)
-        fds_before = open_fds(daemon.pid)
+        before = rss_kib(pid)
+        fds_before = open_fds(pid)
         for _ in range(count):
             sockets.append(socket.create_connection(("127.0.0.1", port), timeout=10))
         deadline = time.monotonic() + 30
-        while open_fds(daemon.pid) < fds_before + count and time.monotonic() < deadline:
+        while open_fds(pid) < fds_before + count and time.monotonic() < deadline:
             time.sleep(0.05)
-        accepted = open_fds(daemon.pid) - fds_before
-        after = rss_kib(daemon.pid)
+        accepted = open_fds(pid) - fds_before
+        after = rss_kib(pid)
     finally:
         for sock in sockets:
             sock.close()
-        daemon.terminate()
-        daemon.wait(30)
+        daemon.stop()
+        workdir.cleanup()
     return {"connections": count, "accepted": accepted, "rss_before_kib": before,
             "rss_after_kib": after, "kib_per_connection": round((after - before) / count, 2)}
 

@@ -270,3 +270,24 @@ def test_a_reply_before_the_idle_limit_moves_the_one_timer() -> None:
     assert len(clock.getDelayedCalls()) == 1
     clock.advance(5.1)
     assert transport.disconnected
+
+
+def test_defaults_answer_a_person_typing_and_close_a_silent_peer_within_30_s() -> None:
+    """With the default settings: a line every 20 s is answered; a connection that
+    sends nothing, or bytes that never end a line, is closed within 30 s."""
+    defaults = Settings.defaults()
+    factory, clock = make_factory(defaults)
+    typist, typed = connect(factory)
+    for line in REQUEST.splitlines(keepends=True):
+        clock.advance(20.0)
+        typist.dataReceived(line)
+    assert typed.value() == b"F:1:doc\nd:0:=5\n"
+    _, silent = connect(factory)
+    trickler, trickled = connect(factory)
+    for _ in range(29):
+        clock.advance(1.0)
+        trickler.dataReceived(b"x")
+    assert not silent.disconnecting and not trickled.disconnecting
+    clock.advance(1.0)
+    assert silent.disconnecting and trickled.disconnecting
+    assert silent.value() == trickled.value() == b""

@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--min-pause", type=float, default=0.2)
     parser.add_argument("--max-pause", type=float, default=1.0)
     options = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        parser.exit(1, f"{CHROMIUM} is missing: run `make test-setup`, which installs it\n")
     print(json.dumps(measure(options.edits, options.polling, (options.min_pause, options.max_pause))))
 
 

@@ -171,7 +171,7 @@ export function preferSocket(fallback, {
   let open = false;
   let failures = 0;
   let retry = null;
-  // The request waiting for its answer on the socket: { request, resolve, reject }.
+  // The request waiting for its answer on the socket: { request, options, resolve, reject }.
   let waiting = null;
   let fallbackFailed = false;
 
@@ -230,7 +230,7 @@ export function preferSocket(fallback, {
       // Unanswered: send it again by polling (the edit stack makes that safe).
       const { request, resolve, reject, options } = waiting;
       waiting = null;
-      fallback.send(request, options).then(resolve, reject);
+      sendPolling(request, options).then(resolve, reject);
     }
     later();
   }
@@ -250,9 +250,10 @@ export function preferSocket(fallback, {
 
   function sendOnSocket(request, options) {
     return new Promise((resolve, reject) => {
-      waiting = { request, resolve, reject, options };
+      const entry = { request, options, resolve, reject };
+      waiting = entry;
       options.signal?.addEventListener('abort', () => {
-        if (waiting?.request !== request) return;
+        if (waiting !== entry) return;
         waiting = null;
         reject(new TransportError('timed out'));
         // An answer arriving now would be taken for the next request's: start afresh.
@@ -293,8 +294,5 @@ export function preferSocket(fallback, {
       if (open && !waiting && !options.keepalive) return sendOnSocket(request, options);
       return sendPolling(request, options);
     },
-
-    /** Close the socket and stop reconnecting until the next send. */
-    close: stop,
   };
 }

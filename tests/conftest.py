@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import PostgresServer
 from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
@@ -56,3 +57,17 @@ def gateway_port(request: pytest.FixtureRequest, daemon: Daemon,
                         MOBWRITE_DAEMON=f"127.0.0.1:{daemon.ports['tcp']}").start()
     yield server.port
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session, removed afterwards."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new empty database of the session's PostgreSQL server, for one test."""
+    return postgres_server.new_database()

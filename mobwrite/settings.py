@@ -72,6 +72,16 @@ def parse_log_format(value: str) -> str:
     return chosen
 
 
+def parse_database(value: str) -> str:
+    """Empty (the embedded store), or a PostgreSQL URL."""
+    url = value.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise SettingError(
+            f"{value!r} is not a PostgreSQL URL; write postgresql://USER@HOST/DATABASE "
+            "(or leave it empty for the embedded store under --data-dir)")
+    return url
+
+
 def parse_address(value: str) -> str:
     """An IP address, or empty for no restriction."""
     return value.strip()
@@ -152,6 +162,9 @@ SETTINGS = (
             "deepest nesting of buffers inside buffers"),
     Setting("MAX_CONNECTIONS", parse_count, 1000,
             "most connections open at once on each port; more are closed at once"),
+    Setting("DATABASE", parse_database, "",
+            "a PostgreSQL URL (postgresql://USER@HOST/DATABASE) to keep the documents "
+            "there instead of the embedded store under --data-dir"),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -179,6 +192,7 @@ class Settings:
     max_buffered_bytes: int
     max_buffer_depth: int
     max_connections: int
+    database: str
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

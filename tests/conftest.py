@@ -71,3 +71,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A new empty database of the session's PostgreSQL server, for one test."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def postgres_daemon(postgres_server: PostgresServer,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One real daemon keeping its documents in the session's PostgreSQL."""
+    running = Daemon(tmp_path_factory.mktemp("pgdaemon"), "--database",
+                     postgres_server.new_database()).start()
+    yield running
+    running.stop()

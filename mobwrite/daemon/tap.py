@@ -44,6 +44,7 @@ from mobwrite.storage.committer import (
     IStorageReactor,
     StorageService,
 )
+from mobwrite.storage.contract import Storage
 
 log = logs.logger("daemon")
 
@@ -131,6 +132,8 @@ class Options(usage.Options):
                     values[setting.attribute] = setting.parse(given)
                 except SettingError as error:
                     raise usage.UsageError(f"--{setting.option}: {error}") from None
+        if values.get("database"):
+            _check_database(self["durability"])
         if self["durability"] not in DURABILITY_MODES:
             raise usage.UsageError(
                 f"--durability {self['durability']!r} is unknown; "
@@ -153,6 +156,20 @@ class Options(usage.Options):
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "
                     "write something like tcp:3017:interface=127.0.0.1"
                 ) from None
+
+
+def _check_database(durability: str) -> None:
+    """Refuse --database where it cannot work."""
+    if durability == MEMORY:
+        raise usage.UsageError(
+            "--database keeps the documents in PostgreSQL and --durability memory "
+            "keeps them nowhere: give one or the other")
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise usage.UsageError(
+            "--database needs psycopg: pip install 'mobwrite[postgresql]'") from None
 
 
 class Daemon(MultiService):
@@ -222,11 +239,12 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     probe = HealthProbe(None, reactor)
     if options["durability"] != MEMORY:
         # First child: it loads before the ports open and stops after they close.
+        database = postgres_storage(settings.database) if settings.database else None
         storage = StorageService(store, Path(options["data-dir"]), options["durability"],
-                                 reactor, observe_flush=metrics.observe_flush)
+                                 reactor, observe_flush=metrics.observe_flush, storage=database)
         storage.setServiceParent(top)
         committer = storage.committer
-        probe = HealthProbe(Path(options["data-dir"]), reactor,
+        probe = HealthProbe(None if database else Path(options["data-dir"]), reactor,
                             storage_failure=storage.failure)
     mobwrite = MobwriteServer(
         Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
@@ -248,6 +266,13 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
             name, what, serverFromString(reactor, options[name]), capped, ports
         ).setServiceParent(top)
     return top
+
+
+def postgres_storage(url: str) -> Storage:
+    """The PostgreSQL storage at *url* (psycopg is imported only when it is used)."""
+    from mobwrite.storage.postgres import PostgresStorage
+
+    return PostgresStorage(url)
 
 
 def makeService(options: Options) -> IService:

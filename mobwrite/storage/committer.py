@@ -193,11 +193,13 @@ class StorageService(Service):
 
     def __init__(self, store: Store, directory: Path, mode: str, reactor: IStorageReactor,
                  interval: float = SNAPSHOT_INTERVAL,
-                 observe_flush: Callable[[float], None] | None = None) -> None:
+                 observe_flush: Callable[[float], None] | None = None,
+                 storage: Storage | None = None) -> None:
         self.store = store
         self.mode = mode
         self.reactor = reactor
-        self.storage = storage_for(mode, directory)
+        # *storage*, if given, replaces the data directory's (PostgreSQL).
+        self.storage = storage if storage is not None else storage_for(mode, directory)
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
         self.writer = WriterThread(reactor, after=self.storage.maintain)

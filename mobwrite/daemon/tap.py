@@ -21,6 +21,7 @@ from mobwrite.core.engine import Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
+from mobwrite.daemon.dumping import DumpResource
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -45,6 +46,7 @@ from mobwrite.storage.committer import (
     StorageService,
 )
 from mobwrite.storage.contract import Storage
+from mobwrite.storage.dump import store_rows
 
 log = logs.logger("daemon")
 
@@ -216,9 +218,11 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
     return logs.json_observer(logs.log_destination(logfile or "", nodaemon))
 
 
-def gateway_resources(metrics: Metrics, probe: HealthProbe) -> dict[bytes, Resource]:
+def gateway_resources(metrics: Metrics, probe: HealthProbe,
+                      store: Store) -> dict[bytes, Resource]:
     """Operations pages served beside the HTTP gateway (never on the editor port)."""
-    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
+    return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
+            b"dump": DumpResource(lambda: defer.succeed(store_rows(store)))}
 
 
 def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
@@ -257,7 +261,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
             Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe)),
+            settings.request_deadline, gateway_resources(metrics, probe, store)),
         "editor": editor_site(ports, children=editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:

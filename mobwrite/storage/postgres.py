@@ -159,6 +159,16 @@ def read_all(connection: psycopg.Connection[Any]) -> tuple[list[DocumentRow], li
     return documents, views
 
 
+def read_rows(url: str, timeout: float = 10.0) -> tuple[list[DocumentRow], list[ViewRow]]:
+    """Every row stored in the database at *url*, from one consistent snapshot."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) \
+                as connection:
+            return read_all(connection)
+    except psycopg.Error as error:
+        raise StorageError(f"PostgreSQL at {_without_password(url)}: {error}") from None
+
+
 class PostgresStorage:
     """Rows in PostgreSQL tables; every write one committed transaction."""
 
@@ -191,11 +201,6 @@ class PostgresStorage:
     def write(self, batch: Batch) -> None:
         with self.pool.connection() as connection, connection.transaction():
             write_rows(connection, batch)
-
-    def rows(self) -> tuple[list[DocumentRow], list[ViewRow]]:
-        """Every stored row, from one consistent snapshot."""
-        with self.pool.connection() as connection:
-            return read_all(connection)
 
     def maintain(self) -> None:
         """Nothing to do in the background: PostgreSQL vacuums by itself."""

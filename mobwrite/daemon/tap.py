@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,10 +19,18 @@ from zope.interface import implementer
 
 from mobwrite import __version__, logs
 from mobwrite.core.engine import Engine
+from mobwrite.core.events import Report
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Committer, MemoryOnly, MobwriteServer, fan_out, report_event
-from mobwrite.daemon.dumping import DumpResource
+from mobwrite.daemon.answering import (
+    Answerer,
+    Committer,
+    MemoryOnly,
+    MobwriteServer,
+    fan_out,
+    report_event,
+)
+from mobwrite.daemon.dumping import DumpResource, Rows
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -45,7 +54,6 @@ from mobwrite.storage.committer import (
     IStorageReactor,
     StorageService,
 )
-from mobwrite.storage.contract import Storage
 from mobwrite.storage.dump import store_rows
 
 log = logs.logger("daemon")
@@ -219,10 +227,10 @@ def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
 
 
 def gateway_resources(metrics: Metrics, probe: HealthProbe,
-                      store: Store) -> dict[bytes, Resource]:
+                      rows: Callable[[], defer.Deferred[Rows]]) -> dict[bytes, Resource]:
     """Operations pages served beside the HTTP gateway (never on the editor port)."""
     return {b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
-            b"dump": DumpResource(lambda: defer.succeed(store_rows(store)))}
+            b"dump": DumpResource(rows)}
 
 
 def editor_resources(store: Store, clock: IReactorTime) -> dict[bytes, Resource]:
@@ -238,30 +246,17 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     store = Store(settings.max_chars)
     metrics = Metrics(store)
     top = Daemon(store, log_observer(options, settings))
-    committer: Committer = MemoryOnly(store)
-    # With nothing stored (--durability memory) there is no disk to be healthy.
-    probe = HealthProbe(None, reactor)
-    if options["durability"] != MEMORY:
-        # First child: it loads before the ports open and stops after they close.
-        database = postgres_storage(settings.database) if settings.database else None
-        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
-                                 reactor, observe_flush=metrics.observe_flush, storage=database)
-        storage.setServiceParent(top)
-        committer = storage.committer
-        probe = HealthProbe(None if database else Path(options["data-dir"]), reactor,
-                            storage_failure=storage.failure)
-    mobwrite = MobwriteServer(
-        Engine(store, settings, fan_out(report_event, metrics.observe_event)), clock, committer)
-    PeriodicService(
-        "housekeeping", CLEANUP_INTERVAL,
-        Housekeeping(store, settings, clock, committer), clock,
-    ).setServiceParent(top)
+    report = fan_out(report_event, metrics.observe_event)
+    if settings.database:
+        answerer, probe, rows = _shared(top, settings, reactor, report)
+    else:
+        answerer, probe, rows = _local(top, options, store, metrics, reactor, report)
     ports = BoundPorts()
     factories: dict[str, Factory[Any]] = {
-        "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
+        "tcp": RequestFactory(Metered(answerer, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
-            Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
-            settings.request_deadline, gateway_resources(metrics, probe, store)),
+            Metered(answerer, metrics, "http"), Limits.from_settings(settings), ports, clock,
+            settings.request_deadline, gateway_resources(metrics, probe, rows)),
         "editor": editor_site(ports, children=editor_resources(store, clock)),
     }
     for name, _, what in ENDPOINTS:
@@ -272,11 +267,42 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     return top
 
 
-def postgres_storage(url: str) -> Storage:
-    """The PostgreSQL storage at *url* (psycopg is imported only when it is used)."""
-    from mobwrite.storage.postgres import PostgresStorage
+Parts = tuple[Answerer, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
 
-    return PostgresStorage(url)
+
+def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
+           reactor: IDaemonReactor, report: Report) -> Parts:
+    """The embedded store: answers, health and dumps of a daemon on its own."""
+    settings: Settings = options["settings"]
+    committer: Committer = MemoryOnly(store)
+    # With nothing stored (--durability memory) there is no disk to be healthy.
+    probe = HealthProbe(None, reactor)
+    if options["durability"] != MEMORY:
+        # First child: it loads before the ports open and stops after they close.
+        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
+                                 reactor, observe_flush=metrics.observe_flush)
+        storage.setServiceParent(top)
+        committer = storage.committer
+        probe = HealthProbe(Path(options["data-dir"]), reactor, storage_failure=storage.failure)
+    PeriodicService(
+        "housekeeping", CLEANUP_INTERVAL,
+        Housekeeping(store, settings, reactor, committer), reactor,
+    ).setServiceParent(top)
+    server = MobwriteServer(Engine(store, settings, report), reactor, committer)
+    return server, probe, lambda: defer.succeed(store_rows(store))
+
+
+def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
+            report: Report) -> Parts:
+    """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
+    from mobwrite.daemon.shared import SharedDaemon
+
+    shared = SharedDaemon(settings, reactor, report)
+    # First child: it reaches the database before the ports open.
+    shared.setServiceParent(top)
+    PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
+                    reactor).setServiceParent(top)
+    return shared, HealthProbe(None, reactor, storage_failure=shared.failure), shared.rows
 
 
 def makeService(options: Options) -> IService:

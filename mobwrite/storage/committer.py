@@ -1,6 +1,6 @@
 """Group commit and the storage service: replies wait until edits are on disk.
 
-``GroupCommitter.durable`` is what ``MobwriteServer`` waits on before it
+``GroupCommitter.durable`` is what ``RequestAnswerer`` waits on before it
 sends a reply that acknowledged a change (PROTOCOL.md 15.4).  The changed
 rows are copied on the reactor thread and written by one dedicated worker
 thread (``WriterThread``), so the reactor never waits for the disk; while
@@ -193,13 +193,11 @@ class StorageService(Service):
 
     def __init__(self, store: Store, directory: Path, mode: str, reactor: IStorageReactor,
                  interval: float = SNAPSHOT_INTERVAL,
-                 observe_flush: Callable[[float], None] | None = None,
-                 storage: Storage | None = None) -> None:
+                 observe_flush: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.mode = mode
         self.reactor = reactor
-        # *storage*, if given, replaces the data directory's (PostgreSQL).
-        self.storage = storage if storage is not None else storage_for(mode, directory)
+        self.storage = storage_for(mode, directory)
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
         self.writer = WriterThread(reactor, after=self.storage.maintain)

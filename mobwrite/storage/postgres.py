@@ -52,6 +52,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             lasttime double precision NOT NULL,
             PRIMARY KEY (name, username))""",
     ),
+    # 2: each document's version, raised by every write, for the daemons' caches.
+    ("ALTER TABLE mobwrite_documents ADD COLUMN version bigint NOT NULL DEFAULT 1",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The advisory lock key that serialises schema upgrades ("mobw" in ASCII).
@@ -61,7 +63,8 @@ _DOCUMENTS = "SELECT name, body, lasttime FROM mobwrite_documents"
 _VIEWS = """SELECT username, name, shadow, backup_shadow, client_version, server_version,
     backup_server_version, edit_stack, lasttime FROM mobwrite_views"""
 _PUT_DOCUMENT = """INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
-    ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime"""
+    ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
+    version = mobwrite_documents.version + 1"""
 _PUT_VIEW = """INSERT INTO mobwrite_views (username, name, shadow, backup_shadow,
     client_version, server_version, backup_server_version, edit_stack, lasttime)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -121,17 +124,23 @@ def upgrade(connection: psycopg.Connection[Any]) -> int:
 def write_rows(connection: psycopg.Connection[Any], batch: Batch) -> None:
     """Apply *batch* in the connection's current transaction."""
     with connection.cursor() as cursor:
-        gone_documents = [(name,) for name, row in batch.documents.items() if row is None]
-        gone_views = [(name, user) for (user, name), row in batch.views.items() if row is None]
-        if gone_documents:
-            cursor.executemany("DELETE FROM mobwrite_documents WHERE name = %s", gone_documents)
-        if gone_views:
-            cursor.executemany(
-                "DELETE FROM mobwrite_views WHERE name = %s AND username = %s", gone_views)
+        gone = [(name,) for name, row in batch.documents.items() if row is None]
+        if gone:
+            cursor.executemany("DELETE FROM mobwrite_documents WHERE name = %s", gone)
         documents = [(row.name, encode(row.text), row.lasttime)
                      for row in batch.documents.values() if row is not None]
         if documents:
             cursor.executemany(_PUT_DOCUMENT, documents)
+    write_views(connection, batch)
+
+
+def write_views(connection: psycopg.Connection[Any], batch: Batch) -> None:
+    """Apply the view rows of *batch* in the connection's current transaction."""
+    with connection.cursor() as cursor:
+        gone = [(name, user) for (user, name), row in batch.views.items() if row is None]
+        if gone:
+            cursor.executemany(
+                "DELETE FROM mobwrite_views WHERE name = %s AND username = %s", gone)
         views = [(row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
                   row.client_version, row.server_version, row.backup_server_version,
                   json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)

@@ -1,0 +1,181 @@
+"""A daemon that shares its documents with other daemons through PostgreSQL.
+
+With ``--database`` the daemon keeps no store of its own: every request
+runs in one transaction in a worker thread (``storage/shared.py``), and its
+reply is sent only after that transaction committed.  A failed transaction
+fails the request (no acknowledgement: TCP closes, HTTP answers 503) and
+nothing else.  ``ChangeFeed`` hears, through LISTEN/NOTIFY, every document
+any daemon changed, for whatever pushes changes to browsers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from mobwrite.core.events import Event, Report
+from mobwrite.logs import logger
+from mobwrite.settings import Settings
+from mobwrite.storage.committer import IStorageReactor
+from mobwrite.storage.postgres import read_all, upgrade
+from mobwrite.storage.rows import DocumentRow, ViewRow
+from mobwrite.storage.shared import SharedDocuments, listen
+
+log = logger("storage")
+
+# Connections per daemon: requests, dumps and housekeeping (one each).
+CONNECTIONS = 3
+# How long a request waits for a connection before it fails.
+CONNECT_TIMEOUT = 2.0
+
+Changed = Callable[[str], None]
+
+
+class ChangeFeed(Service):
+    """Tells subscribers the name of each document any daemon changed."""
+
+    def __init__(self, url: str, reactor: IStorageReactor) -> None:
+        self.url = url
+        self.reactor = reactor
+        self.subscribers: list[Changed] = []
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def subscribe(self, callback: Changed) -> Callable[[], None]:
+        """Call *callback* (on the reactor) with each changed document's name;
+        returns what unsubscribes it."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback)
+
+    def _changed(self, name: str) -> None:
+        for callback in list(self.subscribers):
+            try:
+                callback(name)
+            except Exception:
+                log.failure("a change subscriber failed")
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.stopping.clear()
+        self.thread = threading.Thread(target=listen, name="mobwrite-listen", daemon=True, args=(
+            self.url, lambda name: self.reactor.callFromThread(self._changed, name),
+            self.stopping, lambda error: self.reactor.callFromThread(
+                log.warn, "listening for changes: {error}; listening again", error=error)))
+        self.thread.start()
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+class SharedDaemon(MultiService):
+    """The pool, the worker threads and the change feed of a daemon on PostgreSQL."""
+
+    def __init__(self, settings: Settings, reactor: IStorageReactor, report: Report) -> None:
+        super().__init__()
+        self.settings = settings
+        self.reactor = reactor
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            settings.database, min_size=1, max_size=CONNECTIONS, open=False,
+            timeout=CONNECT_TIMEOUT, kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection)
+        # Engine events come from the worker thread: report them on the reactor.
+        self.documents = SharedDocuments(
+            self.pool, settings,
+            lambda event, **fields: reactor.callFromThread(_report, report, event, fields))
+        self.threads = ThreadPool(1, CONNECTIONS - 1, "mobwrite-shared")
+        self.feed = ChangeFeed(settings.database, reactor)
+        self.feed.setServiceParent(self)
+        self.failing: str | None = None
+        self.opened = False
+
+    def privilegedStartService(self) -> None:
+        # Reach the database before the ports open: a wrong URL stops start-up.
+        self._open()
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        self._open()
+        self.threads.start()
+        super().startService()
+
+    def _open(self) -> None:
+        if self.opened:
+            return
+        location = self.settings.database.rsplit("@", 1)[-1]
+        try:
+            self.pool.open(wait=True, timeout=10.0)
+            with self.pool.connection() as connection:
+                found = upgrade(connection)
+        except Exception as error:
+            self.pool.close()
+            raise SystemExit(f"cannot use the database {location}: {error}") from None
+        self.opened = True
+        log.info("storage: documents shared in PostgreSQL at {location} "
+                 "(schema version {found} found)", location=location, found=found)
+
+    def stopService(self) -> defer.Deferred[None]:
+        stopped: defer.Deferred[None] = defer.maybeDeferred(super().stopService)
+        return stopped.addBoth(self._stopped)
+
+    def _stopped(self, result: object) -> None:
+        self.threads.stop()
+        self.pool.close()
+        log.info("storage: disconnected from PostgreSQL")
+
+    def _in_thread(self, work: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        return deferToThreadPool(self.reactor, self.threads, work, *args)
+
+    def answer(self, request: bytes) -> defer.Deferred[bytes]:
+        """The reply to *request*, once its transaction committed."""
+        done = self._in_thread(self.documents.run, request, self.reactor.seconds())
+        return done.addCallbacks(self._answered, self._failed)
+
+    def _answered(self, result: tuple[bytes, list[str]]) -> bytes:
+        self.failing = None
+        return result[0]
+
+    def _failed(self, failure: Failure) -> Failure:
+        self.failing = failure.getErrorMessage()
+        return failure
+
+    def failure(self) -> str | None:
+        """Why the latest request's transaction failed, until one succeeds."""
+        return self.failing
+
+    def rows(self) -> defer.Deferred[tuple[list[DocumentRow], list[ViewRow]]]:
+        """Every stored row, from one snapshot of the database."""
+        return self._in_thread(self._read_rows)
+
+    def _read_rows(self) -> tuple[list[DocumentRow], list[ViewRow]]:
+        with self.pool.connection() as connection:
+            return read_all(connection)
+
+    def housekeeping(self) -> None:
+        """Expire old views and unviewed documents (run now and then, on any daemon)."""
+        settings = self.settings
+        self._in_thread(self.documents.expire, self.reactor.seconds(), settings.timeout_view,
+                        settings.timeout_text).addCallbacks(self._expired, self._not_expired)
+
+    def _expired(self, counts: tuple[int, int]) -> None:
+        if any(counts):
+            log.info("housekeeping: {views} views and {documents} documents expired",
+                     views=counts[0], documents=counts[1])
+
+    def _not_expired(self, failure: Failure) -> None:
+        log.failure("housekeeping in PostgreSQL failed", failure)
+
+
+def _report(report: Report, event: Event, fields: dict[str, Any]) -> None:
+    report(event, **fields)
+

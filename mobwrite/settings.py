@@ -123,85 +123,93 @@ def describe_duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-SETTINGS = (
-    Setting("MAX_CHARS", parse_count, 100000,
-            "longest document in characters; the start is cut off beyond it (0 = no limit)"),
-    Setting("DIFF_TIMEOUT", parse_duration, 0.1,
-            "time budget of each server-side diff (0 = unlimited)"),
-    Setting("TIMEOUT_VIEW", parse_duration, 1800.0,
-            "a view untouched this long is forgotten"),
-    Setting("TIMEOUT_TEXT", parse_duration, 86400.0,
-            "a document nobody views and nobody wrote this long expires"),
-    Setting("TIMEOUT_BUFFER", parse_duration, 900.0,
-            "an unfinished buffer untouched this long is dropped"),
-    Setting("LOGGING", parse_level, "INFO",
-            "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG"),
-    Setting("LOG_FORMAT", parse_log_format, "text",
-            "log lines as text, or as json (one JSON object per line, for log shippers)"),
-    Setting("MAX_VIEWS", parse_count, 10000,
-            "most views held at once; a request needing more gets an empty answer (0 = no limit)"),
-    Setting("TIMEOUT_TELNET", parse_duration, 2.0,
-            "a TCP connection silent this long is closed"),
-    Setting("CONNECTION_ORIGIN", parse_address, "",
-            "if set, the only peer IP address allowed on the TCP port"),
-    Setting("REQUEST_DEADLINE", parse_duration, 10.0,
-            "a TCP request not complete this long after connecting is dropped, an answer "
-            "not read this long after it is sent is aborted, and an HTTP request not "
-            "answered this long gets 503"),
-    Setting("MAX_REQUEST_BYTES", parse_count, 4 * 1024 * 1024,
-            "largest request in bytes, on TCP and HTTP alike"),
-    Setting("MAX_LINE_BYTES", parse_count, 4 * 1024 * 1024,
-            "longest request line in bytes"),
-    Setting("MAX_NAME_BYTES", parse_count, 500,
-            "longest user id or document name in bytes"),
-    Setting("MAX_BUFFER_SLOTS", parse_count, 10000,
-            "most fragments one buffer may be split into"),
-    Setting("MAX_BUFFERED_BYTES", parse_count, 32 * 1024 * 1024,
-            "most bytes held in unfinished buffers altogether"),
-    Setting("MAX_BUFFER_DEPTH", parse_count, 4,
-            "deepest nesting of buffers inside buffers"),
-    Setting("MAX_CONNECTIONS", parse_count, 1000,
-            "most connections open at once on each port; more are closed at once"),
-    Setting("DATABASE", parse_database, "",
-            "a PostgreSQL URL (postgresql://USER@HOST/DATABASE) to keep the documents "
-            "there instead of the embedded store under --data-dir"),
-)
-
-BY_NAME = {setting.name: setting for setting in SETTINGS}
+def _setting(parse: Callable[[str], Any], default: Any, help: str) -> Any:
+    """A field of ``Settings``: its default, and how the table parses and explains it."""
+    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The values in force; ``Settings.defaults()`` gives the table's defaults."""
+    """The values in force; each field is one setting, named in upper case in files.
 
-    max_chars: int
-    diff_timeout: float
-    timeout_view: float
-    timeout_text: float
-    timeout_buffer: float
-    logging: str
-    log_format: str
-    max_views: int
-    timeout_telnet: float
-    connection_origin: str
-    request_deadline: float
-    max_request_bytes: int
-    max_line_bytes: int
-    max_name_bytes: int
-    max_buffer_slots: int
-    max_buffered_bytes: int
-    max_buffer_depth: int
-    max_connections: int
-    database: str
+    ``SETTINGS``, the table the options, the settings file and the docs are
+    made from, is read off these fields, so a setting is declared once.
+    """
+
+    max_chars: int = _setting(
+        parse_count, 100000,
+        "longest document in characters; the start is cut off beyond it (0 = no limit)")
+    diff_timeout: float = _setting(
+        parse_duration, 0.1,
+        "time budget of each server-side diff (0 = unlimited)")
+    timeout_view: float = _setting(
+        parse_duration, 1800.0,
+        "a view untouched this long is forgotten")
+    timeout_text: float = _setting(
+        parse_duration, 86400.0,
+        "a document nobody views and nobody wrote this long expires")
+    timeout_buffer: float = _setting(
+        parse_duration, 900.0,
+        "an unfinished buffer untouched this long is dropped")
+    logging: str = _setting(
+        parse_level, "INFO",
+        "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG")
+    log_format: str = _setting(
+        parse_log_format, "text",
+        "log lines as text, or as json (one JSON object per line, for log shippers)")
+    max_views: int = _setting(
+        parse_count, 10000,
+        "most views held at once; a request needing more gets an empty answer (0 = no limit)")
+    timeout_telnet: float = _setting(
+        parse_duration, 2.0,
+        "a TCP connection silent this long is closed")
+    connection_origin: str = _setting(
+        parse_address, "",
+        "if set, the only peer IP address allowed on the TCP port")
+    request_deadline: float = _setting(
+        parse_duration, 10.0,
+        "a TCP request not complete this long after connecting is dropped, an answer "
+        "not read this long after it is sent is aborted, and an HTTP request not "
+        "answered this long gets 503")
+    max_request_bytes: int = _setting(
+        parse_count, 4 * 1024 * 1024,
+        "largest request in bytes, on TCP and HTTP alike")
+    max_line_bytes: int = _setting(
+        parse_count, 4 * 1024 * 1024,
+        "longest request line in bytes")
+    max_name_bytes: int = _setting(
+        parse_count, 500,
+        "longest user id or document name in bytes")
+    max_buffer_slots: int = _setting(
+        parse_count, 10000,
+        "most fragments one buffer may be split into")
+    max_buffered_bytes: int = _setting(
+        parse_count, 32 * 1024 * 1024,
+        "most bytes held in unfinished buffers altogether")
+    max_buffer_depth: int = _setting(
+        parse_count, 4,
+        "deepest nesting of buffers inside buffers")
+    max_connections: int = _setting(
+        parse_count, 1000,
+        "most connections open at once on each port; more are closed at once")
+    database: str = _setting(
+        parse_database, "",
+        "a PostgreSQL URL (postgresql://USER@HOST/DATABASE) to keep the documents "
+        "there instead of the embedded store under --data-dir")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:
-        values = {setting.attribute: setting.default for setting in SETTINGS}
-        values.update(overrides)
-        return cls(**values)
+        return cls(**overrides)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+SETTINGS = tuple(
+    Setting(field.name.upper(), field.metadata["parse"], field.default, field.metadata["help"])
+    for field in dataclasses.fields(Settings))
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
 def parse_settings_file(text: str, source: str = "settings file") -> dict[str, Any]:

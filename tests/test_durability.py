@@ -18,7 +18,7 @@ from twisted.python.usage import UsageError
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MobwriteServer
+from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.tap import Options, build
 from mobwrite.logs import set_level
 from mobwrite.settings import Settings
@@ -55,9 +55,9 @@ class ManualThread:
         return batch
 
 
-def server_with(committer_for: Callable[[Store], GroupCommitter]) -> MobwriteServer:
+def server_with(committer_for: Callable[[Store], GroupCommitter]) -> RequestAnswerer:
     store = Store()
-    return MobwriteServer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
+    return RequestAnswerer(Engine(store, Settings.defaults()), Clock(), committer_for(store))
 
 
 def stored(directory: Path) -> Store:
@@ -272,7 +272,7 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
     store = Store()
     service = StorageService(store, tmp_path, SYNC, reactor)
     service.startService()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     replies = await defer.gatherResults([
         server.answer(f"u:user{i}\nF:0:doc\nr:1:hello\n\n".encode()) for i in range(5)])
     assert all(reply.startswith(b"F:1:doc") for reply in replies)
@@ -294,7 +294,7 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     service.startService()
     writable = service.storage.journal.fd
     service.storage.journal.fd = os.open(service.storage.journal.path, os.O_RDONLY)
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), service.committer)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     with pytest.raises(NotStored, match="Bad file descriptor"):
         await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     assert store.pending().documents == {"doc"}
@@ -357,7 +357,7 @@ async def test_second_service_on_the_directory_leaves_the_journal_alone(
     store = Store()
     first = StorageService(store, tmp_path, SYNC, reactor)
     first.startService()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(), first.committer)
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), first.committer)
     await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     journal = first.storage.journal.path.read_bytes()
     second = StorageService(Store(), tmp_path, SYNC, reactor)

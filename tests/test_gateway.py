@@ -178,7 +178,7 @@ def test_a_body_just_under_the_cap_is_read(small_daemon: Daemon) -> None:
 
 
 class StuckServer:
-    """A MobwriteServer stand-in whose answers never come, or fail."""
+    """A RequestAnswerer stand-in whose answers never come, or fail."""
 
     def __init__(self, failure: Exception | None = None) -> None:
         self.failure = failure

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobwrite.client.session import ClientSession
-from mobwrite.core.delta import DELETE, INSERT, Differ, result_text, to_delta
+from mobwrite.core.delta import DELETE, INSERT, Differ, from_delta, result_text, to_delta
 from mobwrite.core.engine import Engine
-from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, History
+from mobwrite.core.recent import ALIVE, MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW, RecentChanges
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
 
@@ -27,6 +27,13 @@ def spliced(text: str, splice: tuple[int, int, str]) -> str:
     return text[:at] + inserted + text[at + removed:]
 
 
+def diffs_of(history: RecentChanges, since: int, own: int | None,
+             shadow: str) -> list[tuple[int, str]] | None:
+    """The diffs the history's delta from *shadow* stands for (None if it has none)."""
+    delta = history.delta(since, own, shadow)
+    return None if delta is None else from_delta(shadow, delta.encode("utf-8"))
+
+
 def source_text(diffs: list[tuple[int, str]]) -> str:
     return "".join(text for operation, text in diffs if operation != INSERT)
 
@@ -35,7 +42,7 @@ def source_text(diffs: list[tuple[int, str]]) -> str:
 def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
     """From each version still logged, the diffs rebuild it and lead to the master,
     whether the change was given as a splice or found by comparing."""
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     versions = [start]
     for change in changes:
         versions.append(spliced(versions[-1], change))
@@ -43,7 +50,7 @@ def test_diffs_turn_every_logged_version_into_the_master(start, changes, told):
         splice = (at, min(at + change[1], len(versions[-2])), change[2])
         history.record(versions[-1], 2, splice if told else None)
     for since in range(history.base, history.version + 1):
-        diffs = history.diffs(since, None, versions[since])
+        diffs = diffs_of(history, since, None, versions[since])
         assert diffs is not None
         assert source_text(diffs) == versions[since]
         assert result_text(diffs) == versions[-1]
@@ -55,7 +62,7 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
     """A shadow that is an old version plus the view's own, latest change gets
     the others' changes only (theirs in the tail, its own in the head)."""
     start = head + "|" + tail
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     for change in changes:
         text = history.text
         at = len(head) + 1 + min(change[0], len(text) - len(head) - 1)
@@ -67,7 +74,7 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
     before = history.version
     history.record(master, views=2)
     own = None if history.version == before else history.version
-    diffs = history.diffs(0, own, shadow)
+    diffs = diffs_of(history, 0, own, shadow)
     assert diffs is not None
     assert source_text(diffs) == shadow and result_text(diffs) == master
     assert history.delta(0, own, shadow) == to_delta(diffs)
@@ -76,19 +83,19 @@ def test_own_change_counts_as_seen(head, tail, changes, own):
 @given(texts, st.lists(splices, min_size=1, max_size=12), texts)
 def test_a_shadow_that_is_not_the_version_gets_no_diffs(start, changes, other):
     """The walk checks the text it rebuilds, so a wrong version costs a real diff only."""
-    history = History(start, DIFFER.diff)
+    history = RecentChanges(start, DIFFER.diff)
     text = start
     for change in changes:
         text = spliced(text, change)
         history.record(text, views=2)
     if other != start:
-        assert history.diffs(0, None, other) is None
+        assert diffs_of(history, 0, None, other) is None
 
 
 def test_versions_are_known_by_the_very_string():
     """version_of finds a master by identity, not by an equal copy."""
     text = "hello world"
-    history = History(text, DIFFER.diff)
+    history = RecentChanges(text, DIFFER.diff)
     later = text + "!"
     history.record(later, views=2)
     assert history.version_of(text) == 0
@@ -100,7 +107,7 @@ def test_history_forgets_what_no_view_should_still_need():
     """Compaction keeps the pieces and the versions bounded by the number of views."""
     rng = random.Random(5)
     text = "".join(rng.choice("abcdef \n") for _ in range(1000))
-    history = History(text, DIFFER.diff)
+    history = RecentChanges(text, DIFFER.diff)
     versions = [text]
     for _ in range(2000):
         at = rng.randint(0, len(text))
@@ -110,15 +117,15 @@ def test_history_forgets_what_no_view_should_still_need():
     window = VERSIONS_PER_VIEW * 10 + SLACK
     assert history.version - history.base <= window * 3 // 2
     assert len(history.pieces) <= 4 * window + 1
-    assert history.diffs(history.base - 1, None, versions[history.base - 1]) is None
-    diffs = history.diffs(history.base, None, versions[history.base])
+    assert diffs_of(history, history.base - 1, None, versions[history.base - 1]) is None
+    diffs = diffs_of(history, history.base, None, versions[history.base])
     assert diffs is not None and result_text(diffs) == text
     assert window < MAX_VERSIONS
 
 
 def test_large_deletions_reset_the_history():
     """Deleted text is kept only up to a bound; past it, only the present is known."""
-    history = History("x" * 100, DIFFER.diff)
+    history = RecentChanges("x" * 100, DIFFER.diff)
     history.record("x" * 100 + "y" * 50000, views=2)
     history.record("x" * 100, views=2)
     assert history.base == history.version == 2
@@ -127,9 +134,9 @@ def test_large_deletions_reset_the_history():
 
 def test_deletions_come_before_insertions_in_a_change():
     """A replaced stretch reads as one deletion then one insertion."""
-    history = History("one two three", DIFFER.diff)
+    history = RecentChanges("one two three", DIFFER.diff)
     history.record("one 2 three", views=2)
-    assert history.diffs(0, None, "one two three") == [
+    assert diffs_of(history, 0, None, "one two three") == [
         (0, "one "), (DELETE, "two"), (INSERT, "2"), (0, " three")]
 
 

@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 from daemon import Daemon
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
+from mobwrite.daemon.answering import MemoryOnly, RequestAnswerer
 from mobwrite.daemon.metrics import Metered, Metrics
 from mobwrite.settings import Settings
 
@@ -126,7 +126,7 @@ async def test_each_daemon_has_its_own_registry() -> None:
     """Two servers in one process keep separate numbers."""
     first, second = Metrics(Store()), Metrics(Store())
     store = Store()
-    server = MobwriteServer(Engine(store, Settings.defaults()), Clock(),
+    server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(),
                             MemoryOnly(store))
     await Metered(server, first, "tcp").answer(b"u:a\nF:0:d\nr:1:x\n\n")
     assert value(samples(first.text().decode()), "mobwrite_requests_total",

@@ -10,8 +10,8 @@ from twisted.logger import capturedLogs
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import MemoryOnly, MobwriteServer
-from mobwrite.daemon.services import ConnectionCap
+from mobwrite.daemon.answering import MemoryOnly, RequestAnswerer
+from mobwrite.daemon.services import ConnectionCap, CountedProtocol
 from mobwrite.daemon.tcp import RequestFactory, RequestProtocol
 from mobwrite.settings import Settings
 
@@ -40,7 +40,7 @@ def make_factory(settings: Settings = SETTINGS, held: bool = False
     clock = Clock()
     store = Store()
     committer = HeldCommitter(store) if held else MemoryOnly(store)
-    server = MobwriteServer(Engine(store, settings), clock, committer)
+    server = RequestAnswerer(Engine(store, settings), clock, committer)
     return RequestFactory(server, settings, clock), clock
 
 
@@ -185,7 +185,8 @@ def test_connection_limit() -> None:
     assert cap.open == 2
     with capturedLogs() as events:
         admitted = cap.buildProtocol(peer)
-    assert isinstance(admitted, RequestProtocol)
+    assert isinstance(admitted, CountedProtocol)
+    assert isinstance(admitted.wrapped, RequestProtocol)
     assert [event["count"] for event in events] == [50]
 
 

@@ -193,11 +193,6 @@ class Differ:
         self.dmp = _NativeDiffMatchPatch() if native else diff_match_patch()
         self.dmp.Diff_Timeout = timeout
 
-    @property
-    def native(self) -> bool:
-        """Whether the native library computes the diffs."""
-        return isinstance(self.dmp, _NativeDiffMatchPatch)
-
     def diff(self, old: str, new: str) -> list[Diff]:
         """Diff *old* into *new*, cleaned up for efficiency."""
         if old == new:

@@ -26,7 +26,7 @@ from mobwrite.core.delta import (
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.core.events import Event, Report, ignore
-from mobwrite.core.recent import History
+from mobwrite.core.recent import RecentChanges
 from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.store import Document, Store, View
 from mobwrite.settings import Settings
@@ -89,7 +89,7 @@ class Engine:
         self._lineage: tuple[View, int, int | None] | None = None
         # Recent changes of each document several views share; a document
         # the store forgets takes its entry with it.
-        self._histories: WeakKeyDictionary[Document, History] = WeakKeyDictionary()
+        self._histories: WeakKeyDictionary[Document, RecentChanges] = WeakKeyDictionary()
         # The command table: what each request letter does while reading.
         handlers: dict[Verb, Callable[[_Reading, Command], None]] = {
             Verb.USER: self._read_user, Verb.FILE: self._read_file,
@@ -323,7 +323,7 @@ class Engine:
         # Normalizing (line breaks, the length cap) may have changed more.
         return splice if document.text is merged else None
 
-    def _history(self, document: Document) -> History | None:
+    def _history(self, document: Document) -> RecentChanges | None:
         """The document's history, brought up to its text; None while it has one view."""
         text = document.text
         if text is None or document.views < 2:
@@ -331,12 +331,12 @@ class Engine:
             return None
         history = self._histories.get(document)
         if history is None:
-            history = self._histories[document] = History(text, self.differ.diff)
+            history = self._histories[document] = RecentChanges(text, self.differ.diff)
         elif history.text is not text:
             history.record(text, document.views)
         return history
 
-    def recent_changes(self, name: str) -> History | None:
+    def recent_changes(self, name: str) -> RecentChanges | None:
         """The recent changes kept for document *name* (None while it has one view)."""
         document = self.store.documents.get(name)
         return None if document is None else self._histories.get(document)

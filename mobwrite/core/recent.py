@@ -2,7 +2,7 @@
 
 When several editors share a document, each view's shadow lags the edits
 the others made since its last sync, and diffing the two texts costs time
-in the number of those edits times the text's length.  A ``History`` keeps
+in the number of those edits times the text's length.  A ``RecentChanges`` keeps
 the master as a list of pieces, each tagged with the version that inserted
 it and, once deleted, the version that deleted it (and its text).  The text
 of any recent version is then the pieces alive at that version, and the
@@ -45,7 +45,7 @@ piece's as a delta writes it (each view that lags gets it), else ""
 (alive pieces' text is the master's)."""
 
 
-class History:
+class RecentChanges:
     """The recent versions of one master text, from ``base`` to ``version``."""
 
     def __init__(self, text: str, diff: Callable[[str, str], list[Diff]]) -> None:
@@ -164,18 +164,15 @@ class History:
         del self._order[:cut]
         self.base = base
 
-    def diffs(self, since: int, own: int | None, shadow: str) -> list[Diff] | None:
-        """The diff from *shadow* to the master, or None if the log cannot give it.
+    def delta(self, since: int, own: int | None, shadow: str) -> str | None:
+        """The delta from *shadow* to the master, or None if the log cannot give it.
 
         *shadow* should be the master of version *since*, with the change of
         version *own* (the view's own edit, just merged) applied to it; the
-        walk rebuilds that text and gives up if it is not *shadow*.
+        walk rebuilds that text and gives up if it is not *shadow*.  The
+        lengths come from the pieces, and one-piece insertions are already
+        encoded.
         """
-        walked = self._walk(since, own, shadow)
-        return None if walked is None else walked[0]
-
-    def delta(self, since: int, own: int | None, shadow: str) -> str | None:
-        """``to_delta`` of ``diffs``, with the lengths the pieces keep (no encoding)."""
         walked = self._walk(since, own, shadow)
         if walked is None:
             return None
@@ -189,8 +186,8 @@ class History:
 
     def _walk(self, since: int, own: int | None,
               shadow: str) -> tuple[list[Diff], list[int], list[str]] | None:
-        """The diffs of ``diffs``, the UTF-16 length of each, and the encoded
-        text of insertions that are one piece (else "")."""
+        """The diffs from *shadow* to the master, the UTF-16 length of each, and
+        the encoded text of insertions that are one piece (else "")."""
         if since < self.base:
             return None
         own = ALIVE if own is None else own

@@ -1,7 +1,7 @@
 """The state every front end shares: the engine, its store and durability.
 
 TCP connections and HTTP requests hand complete requests to
-``MobwriteServer.answer`` and send back what its Deferred yields.  The
+``RequestAnswerer.answer`` and send back what its Deferred yields.  The
 reply to a request that changed anything waits until the committer says
 the change is durable (PROTOCOL.md 15.4).
 """
@@ -74,7 +74,7 @@ def fan_out(*reports: Report) -> Report:
     return report
 
 
-class MobwriteServer:
+class RequestAnswerer:
     """Answers complete requests for every front end."""
 
     def __init__(

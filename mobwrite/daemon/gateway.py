@@ -3,7 +3,7 @@
 A thin adapter: ``mobwrite.core.httpform`` decides what each request means and
 formats every answer; this module reads the request, refuses an oversized
 body before reading it all, hands protocol requests to the shared
-``MobwriteServer`` and writes the answer back.  An answer that is not
+``RequestAnswerer`` and writes the answer back.  An answer that is not
 ready within REQUEST_DEADLINE becomes a 503; an internal error a 500.
 """
 

@@ -14,10 +14,12 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IReactorTime,
     IStreamServerEndpoint,
+    ITransport,
 )
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
+from zope.interface import directlyProvides, providedBy
 
 from mobwrite.logs import logger
 
@@ -29,9 +31,8 @@ class ConnectionCap(Factory):
 
     Connections beyond it are closed at once; the log gets one line when a
     flood starts and one with its count when a connection is admitted again.
-    The wrapped factory's protocols are handed out as they are, not wrapped
-    (a wrapper would cost a call on every read and write): each one's
-    ``connectionLost`` is chained to a counter instead.
+    Each admitted protocol is handed out in a ``CountedProtocol`` shell, which
+    tells the cap when its connection is lost.
     """
 
     noisy = False
@@ -68,14 +69,41 @@ class ConnectionCap(Factory):
         if protocol is None:
             return None
         self.open += 1
-        lost = protocol.connectionLost
+        return CountedProtocol(protocol, self)
 
-        def counted(reason: Failure) -> None:
-            self.open -= 1
-            lost(reason)
+    def lost(self) -> None:
+        """One admitted connection ended."""
+        self.open -= 1
 
-        protocol.connectionLost = counted
-        return protocol
+
+class CountedProtocol(Protocol):
+    """A protocol as ``ConnectionCap`` admitted it: everything passes through,
+    and the cap hears of the connection's end.
+
+    The wrapped protocol gets the real transport, so its writes cost nothing
+    extra (unlike Twisted's ``ProtocolWrapper``): only reads pass one more
+    call.  It provides what the wrapped protocol provides, so the transport
+    (and TLS over it) treats it the same.
+    """
+
+    def __init__(self, wrapped: Protocol, cap: ConnectionCap) -> None:
+        self.wrapped = wrapped
+        self.cap = cap
+        directlyProvides(self, providedBy(wrapped))
+
+    def makeConnection(self, transport: ITransport) -> None:
+        self.wrapped.makeConnection(transport)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.wrapped.dataReceived(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.cap.lost()
+        self.wrapped.connectionLost(reason)
+
+    def __getattr__(self, name: str) -> Any:
+        # Optional parts of the wrapped protocol: half-close, TLS handshake, logPrefix.
+        return getattr(self.wrapped, name)
 
 
 class BoundPorts:
@@ -112,6 +140,8 @@ class ListeningService(Service):
         self.factory = factory
         self.bound = bound
         self.port: IListeningPort | None = None
+        self._starting = False
+        self._refusal: Failure | None = None
 
     def privilegedStartService(self) -> None:
         Service.privilegedStartService(self)
@@ -123,11 +153,22 @@ class ListeningService(Service):
             self._listen()
 
     def _listen(self) -> None:
-        failures: list[Failure] = []
-        self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
-        if failures:
+        # The endpoints we know (TCP, UNIX, SSL, systemd) answer at once, so a
+        # failure is seen here and stops start-up; one that comes later is logged.
+        self._starting = True
+        self._refusal = None
+        self.endpoint.listen(self.factory).addCallbacks(self._listening, self._refused)
+        self._starting = False
+        if self._refusal is not None:
             raise SystemExit(
-                f"cannot listen for the {self.label}: {failures[0].getErrorMessage()}")
+                f"cannot listen for the {self.label}: {self._refusal.getErrorMessage()}")
+
+    def _refused(self, failure: Failure) -> None:
+        if self._starting:
+            self._refusal = failure
+        else:
+            log.failure("{name}: cannot listen for the {label}", failure,
+                        name=self.port_name, label=self.label)
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port

@@ -26,7 +26,7 @@ from mobwrite.daemon.answering import (
     Answerer,
     Committer,
     MemoryOnly,
-    MobwriteServer,
+    RequestAnswerer,
     fan_out,
     report_event,
 )
@@ -288,7 +288,7 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, reactor, committer), reactor,
     ).setServiceParent(top)
-    server = MobwriteServer(Engine(store, settings, report), reactor, committer)
+    server = RequestAnswerer(Engine(store, settings, report), reactor, committer)
     return server, probe, lambda: defer.succeed(store_rows(store))
 
 

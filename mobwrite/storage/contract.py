@@ -47,7 +47,8 @@ class Storage(Protocol):
 
     def open(self, store: Store) -> Opened:
         """Open the medium (refusing a damaged one with ``StorageError``, and
-        releasing what it took) and put every stored row into *store*."""
+        releasing what it took) and put every stored row into *store*, equal
+        texts as one string (the identity fast paths expect it)."""
 
     def load_document(self, name: str) -> StoredDocument | None:
         """The document called *name* and its views as stored, or None."""

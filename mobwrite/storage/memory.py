@@ -22,8 +22,15 @@ class MemoryStorage:
         self.rows = Batch()
 
     def open(self, store: Store) -> Opened:
-        documents = [row for row in self.rows.documents.values() if row is not None]
-        views = [row for row in self.rows.views.values() if row is not None]
+        # Equal texts are loaded as one string, as the identity fast paths
+        # expect of a shadow equal to its master (docs/architecture.md).
+        texts: dict[str, str] = {}
+        documents = [row._replace(text=texts.setdefault(row.text, row.text))
+                     for row in self.rows.documents.values() if row is not None]
+        views = [row._replace(shadow=texts.setdefault(row.shadow, row.shadow),
+                              backup_shadow=texts.setdefault(row.backup_shadow,
+                                                             row.backup_shadow))
+                 for row in self.rows.views.values() if row is not None]
         put(store, documents, views)
         return Opened(len(documents), len(views))
 

@@ -73,6 +73,10 @@ class FetchingStore(Store):
         self.fetch(name, user)
         return super().find_view(user, name)
 
+    def create_view(self, user: str, name: str, now: float) -> View:
+        self.fetch(name, user)
+        return super().create_view(user, name, now)
+
 
 class SharedDocuments:
     """Runs requests, one at a time, each in its own transaction."""

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgres import PostgresServer
 from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
 from daemon import Daemon
 from mobwrite.storage.sqlite import Database
+from postgres import PostgresServer
 
 
 @pytest.fixture

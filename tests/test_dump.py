@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
-from postgres import PostgresServer
 
 from daemon import Daemon
 from mobwrite.storage.dump import DumpError, dump_lines, read_dump
 from mobwrite.storage.rows import DocumentRow, ViewRow
 from mobwrite.tools.main import main
+from postgres import PostgresServer
 
 # Recent enough that the daemons' housekeeping keeps them.
 NOW = time.time()

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgres import PostgresServer
 
 from daemon import Daemon, tcp_exchange
 from mobwrite.client.session import ClientSession
+from postgres import PostgresServer
 
 PIECES = ["a", "b", " ", "\n", "é", "😀", "𝄞", "\U0001F469\u200D\U0001F4BB"]
 DOCUMENTS = ("one", "two")

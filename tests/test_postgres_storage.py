@@ -6,7 +6,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from postgres import PostgresServer
 from twisted.python import usage
 
 from daemon import Daemon
@@ -14,6 +13,7 @@ from mobwrite.core.store import Store
 from mobwrite.daemon.tap import Options
 from mobwrite.storage.postgres import SCHEMA_VERSION, PostgresStorage
 from mobwrite.storage.rows import StorageError
+from postgres import PostgresServer
 
 
 def schema_version(url: str) -> int:

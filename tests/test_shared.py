@@ -111,3 +111,20 @@ def _wait_for_listener(url: str) -> bool:
                 return True
             connection.execute("SELECT pg_sleep(0.05)")
     return False
+
+
+def test_expiry_runs_in_the_database(pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """Views untouched past TIMEOUT_VIEW go, then documents nobody views past TIMEOUT_TEXT;
+    a document still viewed stays."""
+    settings = Settings.defaults(timeout_view=100.0, timeout_text=1000.0)
+    documents = SharedDocuments(pool, settings)
+    for user, name, now in (("old", "idle", 0.0), ("recent", "busy", 950.0)):
+        session = ClientSession(user)
+        session.share(name, "text")
+        documents.run(session.build_request(), now)
+    assert documents.expire(150.0, settings) == (1, 0)
+    assert documents.expire(1020.0, settings) == (0, 1)
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
+    assert left == [("busy",)]
+    assert "idle" not in documents.store.documents

@@ -163,9 +163,8 @@ class SharedDaemon(MultiService):
 
     def housekeeping(self) -> None:
         """Expire old views and unviewed documents (run now and then, on any daemon)."""
-        settings = self.settings
-        self._in_thread(self.documents.expire, self.reactor.seconds(), settings.timeout_view,
-                        settings.timeout_text).addCallbacks(self._expired, self._not_expired)
+        self._in_thread(self.documents.expire, self.reactor.seconds(), self.settings
+                        ).addCallbacks(self._expired, self._not_expired)
 
     def _expired(self, counts: tuple[int, int]) -> None:
         if any(counts):

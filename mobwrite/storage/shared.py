@@ -183,17 +183,24 @@ class SharedDocuments:
         self.fetched.clear()
         self.store.take_changes()
 
-    def expire(self, now: float, timeout_view: float, timeout_text: float) -> tuple[int, int]:
-        """Delete views and unviewed documents untouched too long: how many of each."""
-        with self.lock, self.pool.connection() as connection, connection.transaction():
-            views = connection.execute(
-                "DELETE FROM mobwrite_views WHERE lasttime < %s", (now - timeout_view,))
-            documents = connection.execute(
-                """DELETE FROM mobwrite_documents d WHERE lasttime < %s AND NOT EXISTS
-                (SELECT 1 FROM mobwrite_views v WHERE v.name = d.name)""",
-                (now - timeout_text,))
+    def expire(self, now: float, settings: Settings) -> tuple[int, int]:
+        """Delete views and unviewed documents untouched too long: how many of each.
+        The daemon's own memory forgets old cached texts and stale buffers too."""
+        with self.lock:
+            with self.pool.connection() as connection, connection.transaction():
+                views = connection.execute(
+                    "DELETE FROM mobwrite_views WHERE lasttime < %s",
+                    (now - settings.timeout_view,))
+                documents = connection.execute(
+                    """DELETE FROM mobwrite_documents d WHERE lasttime < %s AND NOT EXISTS
+                    (SELECT 1 FROM mobwrite_views v WHERE v.name = d.name)""",
+                    (now - settings.timeout_text,))
+            for kind, name in self.store.expire(now, settings.timeout_view,
+                                                settings.timeout_text, settings.timeout_buffer):
+                if kind == "document":
+                    self.versions.pop(name, None)
+            self.store.take_changes()
             return views.rowcount, documents.rowcount
-
 
 def listen(url: str, on_change: Callable[[str], None], stopping: threading.Event,
            on_error: Callable[[Exception], None], poll: float = 0.5) -> None:

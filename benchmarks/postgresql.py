@@ -6,8 +6,9 @@ starts a throw-away PostgreSQL server (tests/postgres.py), then the daemons
 on one database of it (``--daemons 0``: one daemon on the embedded store
 instead), and runs simulated editors that each sync at ``--rate`` Hz,
 every sync to a random daemon.  It prints one JSON line: syncs, latency
-percentiles, errors, and the daemons' CPU seconds per thousand syncs (read
-from /proc; PostgreSQL's own CPU is counted apart).
+percentiles, errors, the daemons' CPU milliseconds per sync (read from
+/proc; PostgreSQL's own CPU is counted apart) and how long each sync held
+its document's lock (from the daemons' last log line).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -125,10 +127,17 @@ async def measure(reactor: IReactorTime, options: argparse.Namespace) -> dict[st
             daemon_cpu_ms_per_sync=round(1000 * (cpu_seconds(pids) - before) / syncs, 3),
             postgres_cpu_ms_per_sync=round(
                 1000 * (cpu_seconds(database_pids) - database_before) / syncs, 3))
+        for daemon in daemons:
+            daemon.stop()
+        held = [float(match[1]) for daemon in daemons for line in daemon.lines
+                if (match := re.search(r"holding document locks ([\d.]+) ms", line))]
+        if held:
+            figures["lock_held_ms_per_sync"] = round(sum(held) / len(held), 3)
         return figures
     finally:
         for daemon in daemons:
-            daemon.stop()
+            if daemon.process is not None and daemon.process.poll() is None:
+                daemon.stop()
         if server is not None:
             server.stop()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,9 @@ class SharedDocuments:
         self.fetched: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
         self.transactions = 0
+        # Seconds the committed transactions held document locks, in all.
+        self.held = 0.0
+        self.locked_at: float | None = None
 
     def run(self, request: bytes, now: float) -> tuple[bytes, list[str]]:
         """The reply to *request* and the documents it changed, once committed."""
@@ -114,6 +118,8 @@ class SharedDocuments:
             with connection.transaction():
                 body = self.engine.handle(request, now).body
                 changed = self._write(connection)
+            if self.locked_at is not None:
+                self.held += time.perf_counter() - self.locked_at
             self.transactions += 1
             return body, changed
         except BaseException:
@@ -123,6 +129,7 @@ class SharedDocuments:
             raise
         finally:
             self.connection = None
+            self.locked_at = None
             self.locked.clear()
 
     def _fetch(self, name: str, user: str | None) -> None:
@@ -130,6 +137,8 @@ class SharedDocuments:
         if connection is None:
             raise RuntimeError("the shared store was used outside a transaction")
         if name not in self.locked:
+            if self.locked_at is None:
+                self.locked_at = time.perf_counter()
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
             self.locked.add(name)
             document = self.store.documents.get(name)

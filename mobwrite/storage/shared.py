@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -48,9 +48,20 @@ _DOCUMENT = """SELECT version, CASE WHEN version = %s THEN NULL ELSE body END, l
 _VIEW = """SELECT username, name, shadow, backup_shadow, client_version, server_version,
     backup_server_version, edit_stack, lasttime FROM mobwrite_views
     WHERE name = %s AND username = %s"""
-_PUT = """INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
+_VIEW_COLUMNS = """v.username, v.name, v.shadow, v.backup_shadow, v.client_version,
+    v.server_version, v.backup_server_version, v.edit_stack, v.lasttime"""
+# The document and one view in one round trip (either may be missing).
+_DOCUMENT_AND_VIEW = f"""SELECT d.version, CASE WHEN d.version = %s THEN NULL ELSE d.body END,
+    d.lasttime, {_VIEW_COLUMNS} FROM (SELECT 1) AS one
+    LEFT JOIN mobwrite_documents d ON d.name = %s
+    LEFT JOIN mobwrite_views v ON v.name = %s AND v.username = %s"""
+# The write and its notification in one round trip.
+_PUT = """WITH put AS (INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
     ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
-    version = mobwrite_documents.version + 1 RETURNING version"""
+    version = mobwrite_documents.version + 1 RETURNING name, version)
+    SELECT version, pg_notify(%s, name) FROM put"""
+_DELETE = """WITH gone AS (DELETE FROM mobwrite_documents WHERE name = %s RETURNING name)
+    SELECT pg_notify(%s, name) FROM gone"""
 
 
 def lock_key(name: str) -> int:
@@ -143,25 +154,38 @@ class SharedDocuments:
             self.locked.add(name)
             document = self.store.documents.get(name)
             cached = self.versions.pop(name, -1) if document is not None else -1
-            row = connection.execute(_DOCUMENT, (cached, name)).fetchone()
-            if row is None:
-                if document is not None:
-                    self.store.add_document(name, None, document.lasttime)
-            else:
-                version, body, lasttime = row
-                if body is None and document is not None:
-                    document.lasttime = lasttime
-                else:
-                    self.store.add_document(name, decode(body), lasttime)
-                self.versions[name] = version
+            if user is not None:
+                self.fetched.add((user, name))
+                both = connection.execute(_DOCUMENT_AND_VIEW, (cached, name, name, user)).fetchone()
+                assert both is not None
+                self._document(name, document, None if both[0] is None else both[:3])
+                self._view(both[3:])
+                return
+            self._document(name, document, connection.execute(_DOCUMENT, (cached, name)).fetchone())
         if user is not None and (user, name) not in self.fetched:
             self.fetched.add((user, name))
-            found = connection.execute(_VIEW, (name, user)).fetchone()
-            if found is not None:
-                row = view_row(found)
-                self.store.add_view(row.user, row.name, row.lasttime, row.shadow,
-                                    row.backup_shadow, row.client_version, row.server_version,
-                                    row.backup_server_version, list(row.edit_stack))
+            self._view(connection.execute(_VIEW, (name, user)).fetchone())
+
+    def _document(self, name: str, document: Document | None, row: Sequence[Any] | None) -> None:
+        """Bring the cached *document* to the database's *row* (None: no such row)."""
+        if row is None:
+            if document is not None:
+                self.store.add_document(name, None, document.lasttime)
+            return
+        version, body, lasttime = row
+        if body is None and document is not None:
+            document.lasttime = lasttime
+        else:
+            self.store.add_document(name, decode(body), lasttime)
+        self.versions[name] = version
+
+    def _view(self, found: Sequence[Any] | None) -> None:
+        if found is None or found[0] is None:
+            return
+        row = view_row(found)
+        self.store.add_view(row.user, row.name, row.lasttime, row.shadow, row.backup_shadow,
+                            row.client_version, row.server_version,
+                            row.backup_server_version, list(row.edit_stack))
 
     def _write(self, connection: psycopg.Connection[Any]) -> list[str]:
         """Write what the request changed; the names of the documents among it."""
@@ -170,14 +194,13 @@ class SharedDocuments:
         for name in changed:
             row: DocumentRow | None = batch.documents[name]
             if row is None:
-                connection.execute("DELETE FROM mobwrite_documents WHERE name = %s", (name,))
+                connection.execute(_DELETE, (name, CHANNEL))
                 self.versions.pop(name, None)
             else:
                 written = connection.execute(
-                    _PUT, (name, encode(row.text), row.lasttime)).fetchone()
+                    _PUT, (name, encode(row.text), row.lasttime, CHANNEL)).fetchone()
                 assert written is not None
                 self.versions[name] = written[0]
-            connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
         write_views(connection, batch)
         return changed
 

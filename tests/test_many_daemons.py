@@ -6,7 +6,6 @@ import random
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +17,13 @@ PIECES = ["a", "b", " ", "\n", "é", "😀", "𝄞", "\U0001F469\u200D\U0001F4BB
 DOCUMENTS = ("one", "two")
 
 
-@pytest.fixture
-def daemons(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[list[Daemon]]:
-    """Three daemons sharing one new database."""
+@pytest.fixture(scope="module")
+def daemons(postgres_server: PostgresServer,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Daemon]]:
+    """Three daemons sharing one new database, for every test here (each test edits its
+    own documents; the last one kills a daemon)."""
     url = postgres_server.new_database()
+    tmp_path = tmp_path_factory.mktemp("many")
     started = []
     for index in range(3):
         workdir = tmp_path / f"daemon{index}"
@@ -46,7 +48,8 @@ class Editor:
         self.number = number
         self.daemons = daemons
         self.random = random.Random(seed)
-        self.session = ClientSession(f"editor{number}")
+        # The seed tells the tests' documents apart on the shared daemons.
+        self.session = ClientSession(f"editor{number}", prefix=f"s{seed // 10}_")
         for name in DOCUMENTS:
             self.session.share(name)
         self.typed = 0
@@ -116,8 +119,8 @@ def settle(editors: list[Editor], daemons: list[Daemon]) -> dict[str, str]:
     raise AssertionError(f"editors did not converge: {texts}")
 
 
-def server_text(daemon: Daemon, name: str) -> str:
-    reader = ClientSession("reader")
+def server_text(daemon: Daemon, name: str, prefix: str) -> str:
+    reader = ClientSession("reader", prefix=prefix)
     reader.share(name)
     reply = daemon.exchange(reader.build_request())
     reader.apply_response(reply)
@@ -132,27 +135,9 @@ def test_random_editors_on_random_daemons_converge(daemons: list[Daemon]) -> Non
     assert all(editor.failures == 0 for editor in editors)
     texts = settle(editors, daemons)
     for daemon in daemons:
-        assert {name: server_text(daemon, name) for name in DOCUMENTS} == texts
+        assert {name: server_text(daemon, name, "s0_") for name in DOCUMENTS} == texts
     typed = {f"<{editor.number}.{n}>" for editor in editors for n in range(1, editor.typed + 1)}
     assert tokens(texts["one"]) == typed
-
-
-def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> None:
-    """kill -9 of one daemon while editors are busy: every edit some daemon acknowledged is in
-    the final text, and the other two daemons carried on."""
-    editors = [Editor(number, daemons, seed=10 + number) for number in range(6)]
-    run_editors(editors, rounds=5)
-    threads = [threading.Thread(target=editor.work, args=(20,)) for editor in editors]
-    for thread in threads:
-        thread.start()
-    daemons[0].stop(9)
-    for thread in threads:
-        thread.join()
-    survivors = daemons[1:]
-    texts = settle(editors, survivors)
-    acknowledged = set().union(*(editor.acknowledged for editor in editors))
-    assert len(acknowledged) >= 6 * 5 and acknowledged <= tokens(texts["one"])
-    assert server_text(survivors[0], "one") == texts["one"]
 
 
 def test_requests_fail_cleanly_while_postgresql_restarts(
@@ -184,3 +169,21 @@ def test_requests_fail_cleanly_while_postgresql_restarts(
     assert acknowledged <= tokens(texts["one"])
     typed = {f"<{editor.number}.{n}>" for editor in editors for n in range(1, editor.typed + 1)}
     assert tokens(texts["one"]) == typed
+
+
+def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> None:
+    """kill -9 of one daemon while editors are busy: every edit some daemon acknowledged is in
+    the final text, and the other two daemons carried on."""
+    editors = [Editor(number, daemons, seed=10 + number) for number in range(6)]
+    run_editors(editors, rounds=5)
+    threads = [threading.Thread(target=editor.work, args=(20,)) for editor in editors]
+    for thread in threads:
+        thread.start()
+    daemons[0].stop(9)
+    for thread in threads:
+        thread.join()
+    survivors = daemons[1:]
+    texts = settle(editors, survivors)
+    acknowledged = set().union(*(editor.acknowledged for editor in editors))
+    assert len(acknowledged) >= 6 * 5 and acknowledged <= tokens(texts["one"])
+    assert server_text(survivors[0], "one", "s1_") == texts["one"]

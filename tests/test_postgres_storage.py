@@ -84,3 +84,15 @@ def test_a_second_daemon_finds_what_the_first_stored(
     finally:
         second.stop()
     assert reply == b"F:1:doc\nd:0:+hello %F0%9F%98%80\n"
+
+
+def test_a_daemon_without_its_database_stops_with_the_reason(tmp_path: Path) -> None:
+    """No PostgreSQL at the --database URL: the daemon stops before it listens, saying so."""
+    daemon = Daemon(tmp_path, "--database", f"postgresql://nobody@/none?host={tmp_path}")
+    daemon.launch()
+    assert daemon.process is not None
+    assert daemon.process.wait(60) != 0
+    daemon.stop()
+    output = "".join(daemon.lines)
+    assert "cannot use the database /none" in output and "No such file" in output
+    assert "listening" not in output

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -35,6 +36,8 @@ log = logger("storage")
 CONNECTIONS = 3
 # How long a request waits for a connection before it fails.
 CONNECT_TIMEOUT = 2.0
+# How long start-up waits for the database before it gives up.
+START_TIMEOUT = 5.0
 
 Changed = Callable[[str], None]
 
@@ -114,9 +117,11 @@ class SharedDaemon(MultiService):
             return
         location = self.settings.database.rsplit("@", 1)[-1]
         try:
-            self.pool.open(wait=True, timeout=10.0)
-            with self.pool.connection() as connection:
+            # One plain connection first: its error says what is wrong, the pool's would not.
+            with psycopg.connect(self.settings.database, autocommit=True,
+                                 connect_timeout=int(START_TIMEOUT)) as connection:
                 found = upgrade(connection)
+            self.pool.open(wait=True, timeout=START_TIMEOUT)
         except Exception as error:
             self.pool.close()
             raise SystemExit(f"cannot use the database {location}: {error}") from None

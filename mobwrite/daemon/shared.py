@@ -1,8 +1,8 @@
 """A daemon that shares its documents with other daemons through PostgreSQL.
 
 With ``--database`` the daemon keeps no store of its own: every request
-runs in one transaction in a worker thread (``storage/shared.py``), and its
-reply is sent only after that transaction committed.  A failed transaction
+runs in one transaction in one of a few worker threads (``storage/shared.py``),
+and its reply is sent only after that transaction committed.  A failed transaction
 fails the request (no acknowledgement: TCP closes, HTTP answers 503) and
 nothing else.  ``ChangeFeed`` hears, through LISTEN/NOTIFY, every document
 any daemon changed, for whatever pushes changes to browsers.
@@ -10,8 +10,10 @@ any daemon changed, for whatever pushes changes to browsers.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from queue import SimpleQueue
 from typing import Any
 
 import psycopg
@@ -32,14 +34,19 @@ from mobwrite.storage.shared import SharedDocuments, listen
 
 log = logger("storage")
 
-# Connections per daemon: requests, dumps and housekeeping (one each).
-CONNECTIONS = 3
+# Requests a daemon runs at once, each in its own transaction and thread,
+# with its own cache of texts.
+WORKERS = 4
+# Connections per daemon: one per worker, one for dumps.
+CONNECTIONS = WORKERS + 1
 # How long a request waits for a connection before it fails.
 CONNECT_TIMEOUT = 2.0
 # How long start-up waits for the database before it gives up.
 START_TIMEOUT = 5.0
 
 Changed = Callable[[str], None]
+# A buffer fragment line (b: or B:) anywhere in a request.
+_BUFFER = re.compile(rb"(?:^|[\r\n])[bB]:")
 
 
 class ChangeFeed(Service):
@@ -93,10 +100,14 @@ class SharedDaemon(MultiService):
             timeout=CONNECT_TIMEOUT, kwargs={"autocommit": True},
             check=ConnectionPool.check_connection)
         # Engine events come from the worker thread: report them on the reactor.
-        self.documents = SharedDocuments(
+        self.workers = [SharedDocuments(
             self.pool, settings,
             lambda event, **fields: reactor.callFromThread(_report, report, event, fields))
-        self.threads = ThreadPool(1, CONNECTIONS - 1, "mobwrite-shared")
+            for _ in range(WORKERS)]
+        self.idle: SimpleQueue[SharedDocuments] = SimpleQueue()
+        for worker in self.workers:
+            self.idle.put(worker)
+        self.threads = ThreadPool(1, CONNECTIONS, "mobwrite-shared")
         self.feed = ChangeFeed(settings.database, reactor)
         self.feed.setServiceParent(self)
         self.failing: str | None = None
@@ -136,19 +147,30 @@ class SharedDaemon(MultiService):
     def _stopped(self, result: object) -> None:
         self.threads.stop()
         self.pool.close()
-        documents = self.documents
+        transactions = sum(worker.transactions for worker in self.workers)
+        held = sum(worker.held for worker in self.workers)
         log.info("storage: disconnected from PostgreSQL after {transactions} transactions "
                  "holding document locks {held:.3f} ms on average",
-                 transactions=documents.transactions,
-                 held=1000 * documents.held / max(1, documents.transactions))
+                 transactions=transactions, held=1000 * held / max(1, transactions))
 
     def _in_thread(self, work: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         return deferToThreadPool(self.reactor, self.threads, work, *args)
 
     def answer(self, request: bytes) -> defer.Deferred[bytes]:
         """The reply to *request*, once its transaction committed."""
-        done = self._in_thread(self.documents.run, request, self.reactor.seconds())
+        done = self._in_thread(self._run, request, self.reactor.seconds())
         return done.addCallbacks(self._answered, self._failed)
+
+    def _run(self, request: bytes, now: float) -> tuple[bytes, list[str]]:
+        """Run *request* on an idle worker; buffer fragments always on the first, which
+        holds the daemon's unfinished buffers."""
+        if _BUFFER.search(request):
+            return self.workers[0].run(request, now)
+        worker = self.idle.get()
+        try:
+            return worker.run(request, now)
+        finally:
+            self.idle.put(worker)
 
     def _answered(self, result: tuple[bytes, list[str]]) -> bytes:
         self.failing = None
@@ -172,7 +194,7 @@ class SharedDaemon(MultiService):
 
     def housekeeping(self) -> None:
         """Expire old views and unviewed documents (run now and then, on any daemon)."""
-        self._in_thread(self.documents.expire, self.reactor.seconds(), self.settings
+        self._in_thread(self.workers[0].expire, self.reactor.seconds(), self.settings
                         ).addCallbacks(self._expired, self._not_expired)
 
     def _expired(self, counts: tuple[int, int]) -> None:

@@ -37,20 +37,25 @@ from mobwrite.tools.loadtest import Tally, summary, typing_edit
 from postgres import PostgresServer  # noqa: E402
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU seconds used so far by the processes *pids*."""
+def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
+    """User and system CPU seconds used so far by the live processes among *pids*
+    (with *reaped*, also by the children they reaped)."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += sum(int(value) for value in fields[11:15 if reaped else 13])
     return total / 100.0
 
 
-def postgres_pids(server: PostgresServer) -> list[int]:
-    """The PostgreSQL server's processes (the postmaster and its children)."""
+def postgres_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster with the backends it reaped,
+    and the backends alive now."""
     main = int((server.data / "postmaster.pid").read_text().split()[0])
     children = Path(f"/proc/{main}/task/{main}/children").read_text().split()
-    return [main] + [int(pid) for pid in children]
+    return cpu_seconds([main], reaped=True) + cpu_seconds([int(pid) for pid in children])
 
 
 async def editors(reactor: IReactorTime, ports: list[int], count: int, documents: int,
@@ -115,8 +120,8 @@ async def measure(reactor: IReactorTime, options: argparse.Namespace) -> dict[st
         for daemon in daemons:
             daemon.listening()
         pids = [daemon.process.pid for daemon in daemons if daemon.process is not None]
-        database_pids = postgres_pids(server) if server is not None else []
-        before, database_before = cpu_seconds(pids), cpu_seconds(database_pids)
+        before = cpu_seconds(pids)
+        database_before = postgres_cpu(server) if server is not None else 0.0
         started = time.monotonic()
         tally = await editors(reactor, [d.ports["tcp"] for d in daemons], options.editors,
                               options.documents, options.rate, options.duration)
@@ -125,8 +130,9 @@ async def measure(reactor: IReactorTime, options: argparse.Namespace) -> dict[st
         figures.update(
             daemons=options.daemons, editors=options.editors, documents=options.documents,
             daemon_cpu_ms_per_sync=round(1000 * (cpu_seconds(pids) - before) / syncs, 3),
-            postgres_cpu_ms_per_sync=round(
-                1000 * (cpu_seconds(database_pids) - database_before) / syncs, 3))
+            postgres_cpu_ms_per_sync=round(1000 * (
+                (postgres_cpu(server) if server is not None else 0.0) - database_before)
+                / syncs, 3))
         for daemon in daemons:
             daemon.stop()
         held = [float(match[1]) for daemon in daemons for line in daemon.lines

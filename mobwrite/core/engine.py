@@ -327,7 +327,8 @@ class Engine:
         """The document's history, brought up to its text; None while it has one view."""
         text = document.text
         if text is None or document.views < 2:
-            self._histories.pop(document, None)
+            if self._histories:  # a weak lookup costs a reference: not when there are none
+                self._histories.pop(document, None)
             return None
         history = self._histories.get(document)
         if history is None:

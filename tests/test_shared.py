@@ -128,3 +128,19 @@ def test_expiry_runs_in_the_database(pool: ConnectionPool[Any], postgres_url: st
         left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
     assert left == [("busy",)]
     assert "idle" not in documents.store.documents
+
+
+def test_nullify_deletes_the_document_and_the_users_view(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """``n:`` removes the document's row and the nullifying user's view, as in the embedded
+    store; another user's view stays."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    for user in ("alice", "bob"):
+        session = ClientSession(user)
+        session.share("doc", "text")
+        documents.run(session.build_request(), 1e9)
+    documents.run(b"u:alice\nn:doc\n\n", 1e9)
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute("SELECT count(*) FROM mobwrite_documents").fetchone()
+        views = connection.execute("SELECT username FROM mobwrite_views").fetchall()
+    assert rows == (0,) and views == [("bob",)]

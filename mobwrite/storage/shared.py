@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Report, ignore
-from mobwrite.core.store import Document, Store, View
+from mobwrite.core.store import Document, Store, View, ViewKey
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import decode, encode, view_row, write_views
 from mobwrite.storage.rows import DocumentRow, snapshot
@@ -76,6 +76,8 @@ class FetchingStore(Store):
     def __init__(self, max_chars: int, fetch: Callable[[str, str | None], None]) -> None:
         super().__init__(max_chars)
         self.fetch = fetch
+        # True while a request runs (inside its transaction).
+        self.fetching = False
 
     def document(self, name: str, now: float) -> Document:
         self.fetch(name, None)
@@ -88,6 +90,12 @@ class FetchingStore(Store):
     def create_view(self, user: str, name: str, now: float) -> View:
         self.fetch(name, user)
         return super().create_view(user, name, now)
+
+    def discard_view(self, key: ViewKey) -> None:
+        # Only outside a transaction (forgetting views after one) is nothing fetched.
+        if self.fetching:
+            self.fetch(key[1], key[0])
+        super().discard_view(key)
 
 
 class SharedDocuments:
@@ -125,6 +133,7 @@ class SharedDocuments:
     def _transaction(self, connection: psycopg.Connection[Any], request: bytes,
                      now: float) -> tuple[bytes, list[str]]:
         self.connection = connection
+        self.store.fetching = True
         try:
             with connection.transaction():
                 body = self.engine.handle(request, now).body
@@ -139,6 +148,7 @@ class SharedDocuments:
                 self.versions.pop(name, None)
             raise
         finally:
+            self.store.fetching = False
             self.connection = None
             self.locked_at = None
             self.locked.clear()

@@ -29,6 +29,7 @@ from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.share import ShareResource
+from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
@@ -242,12 +243,9 @@ def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
     """Pages served beside the HTTP gateway: operations pages (never on the editor
     port), the WebSocket and, with access control on, ``/share``."""
     pages: dict[bytes, Resource] = {
-        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
-    if gatekeeper is None:
-        pages[b"ws"] = sockets
-    else:
-        # The socket checks no token yet: with access control on it is not
-        # served, and browsers poll the gateway, which does.
+        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
+        b"ws": sockets}
+    if gatekeeper is not None:
         pages[b"share"] = ShareResource(gatekeeper, clock, report)
     return pages
 
@@ -288,7 +286,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         "housekeeping", CLEANUP_INTERVAL,
         Housekeeping(store, settings, clock, committer), clock,
     ).setServiceParent(top)
-    sockets = SocketResource(hub, Metered(mobwrite, metrics, "websocket"), clock, ports)
+    sockets = SocketResource(hub, Metered(mobwrite, metrics, "websocket"), clock, ports,
+                             None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(

@@ -37,6 +37,7 @@ from mobwrite.daemon.services import BoundPorts
 from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
+from mobwrite.tokens import MAX_TOKEN_CHARS
 
 log = logger("websocket")
 
@@ -205,8 +206,10 @@ class PushSocket:
             message = self.queue.pop(0)
             token = push.message_token(message)
             if token is not None:
-                # In turn: it holds for the requests sent after it.
-                self.token = token
+                # In turn: it holds for the requests sent after it.  Cut short, a
+                # token over the cap is still refused, and a socket holds no more.
+                if self.gate is not None:
+                    self.token = token[:MAX_TOKEN_CHARS + 1]
                 continue
             read = push.read_request(message, limits.max_request_bytes, limits.max_line_bytes)
             if isinstance(read, str):

@@ -218,29 +218,20 @@ def test_refusals_are_counted_and_logged_without_the_token(site: Site) -> None:
     assert token not in log and token.split(".")[2] not in log
 
 
-HOSTILE = {
-    "empty": "",
-    "over the size cap": "a." * 5000 + "b",
-    "unsigned": jwt.encode({"sub": "mallory", "exp": time.time() + 60, "aud": "mobwrite",
-                            "rights": ["read", "write", "delete"], "prefixes": [""]},
-                           None, algorithm="none"),
-    "control characters": "\x00\x01.\x7f.\u2028",
-    "not text inside": "e30.e30.e30",
-}
-
-
-@pytest.mark.parametrize("hostile", list(HOSTILE))
 @pytest.mark.parametrize("place", ["url", "message"])
-def test_hostile_tokens_are_refused(site: Site, hostile: str, place: str) -> None:
-    name = re.sub(r"\W", "", f"wshostile{place}{hostile}")
-    site.seed(name)
-    connection = site.socket(HOSTILE[hostile], place)
+def test_an_unsigned_token_with_every_right_is_refused(site: Site, place: str) -> None:
+    """``alg: none`` claiming every document: refused (more malformed tokens: test_hostile)."""
+    site.seed("wsunsigned")
+    token = jwt.encode({"sub": "mallory", "exp": time.time() + 60, "aud": "mobwrite",
+                        "rights": ["read", "write", "delete"], "prefixes": [""]},
+                       None, algorithm="none")
+    connection = site.socket(token, place)
     try:
         with pytest.raises(ClientError, match="403 |1008 "):
-            connection.exchange(b"u:m\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+            connection.exchange(b"u:m\nF:0:wsunsigned\nR:0:pwned\n\n")
     finally:
         connection.close()
-    assert site.text(name) == TEXT
+    assert site.text("wsunsigned") == TEXT
 
 
 def test_watch_sends_its_token(site: Site, tmp_path: Path) -> None:

@@ -253,7 +253,8 @@ class PushSocket:
     def wake(self) -> None:
         """Send the notice this socket is owed, if it is idle, its peer reads, and
         it has made a request since the last notice (one notice per request)."""
-        if self.busy or self.queue or self.sending_paused or self.closed or self.noticed:
+        if (self.busy or self.queue or self.sending_paused or self.closed or self.noticed
+                or not self.hub.subscriptions.owes(self)):
             return
         names = self.hub.subscriptions.take(
             self, None if self.gate is None else self.gate.readable(self.token))

@@ -4,6 +4,9 @@
 // States: 'synced', 'syncing', 'offline' (the last exchange failed; the
 // next try is at retryAt) and 'full' (the server refused an edit as too
 // long; the page keeps it and every sync offers it again).
+// A transport with `mode === 'live'` (a socket that pushes notices) makes
+// the quiet interval liveSyncInterval and sends typing at once; its notices
+// call schedule(0).
 
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
@@ -94,7 +97,8 @@ export class SyncLoop {
     if (this.applying) return;
     this.editedSinceSend = true;
     if (this.state === 'synced') this.#setState('syncing');
-    this.schedule(this.client.settings.minSyncInterval);
+    // On a live socket typing leaves at once (keystrokes gather while a sync is in flight).
+    this.schedule(this.transport.mode === 'live' ? 0 : this.client.settings.minSyncInterval);
   }
 
   #cancelTimer() {
@@ -181,6 +185,10 @@ export class SyncLoop {
     }
     if (this.client.refusals.size) this.#setState('full');
     else this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
+    // While the socket is live, others' edits are announced: poll only for safety.
+    if (this.transport.mode === 'live' && !this.client.pending) {
+      return Math.max(interval, this.client.settings.liveSyncInterval);
+    }
     return interval;
   }
 

@@ -7,7 +7,9 @@ import { NAME_PATTERN, SyncClient, randomId } from './core.js';
 import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
 import { SavedSessions } from './saved.js';
-import { fetchTransport, jsonpTransport } from './transport.js';
+import {
+  fetchTransport, jsonpTransport, preferSocket, socketUrl,
+} from './transport.js';
 
 const SHARE_DELAY = 10;
 // Typing is saved this long after a keystroke (and at once on leaving), or
@@ -27,7 +29,7 @@ function debug(message) {
 
 // Chooses fetch POST or JSONP at each send, so a page may set
 // mobwrite.syncGateway and mobwrite.jsonp at any time before or after share().
-const transport = {
+const polling = {
   send(request, options) {
     if (!mobwrite.jsonp) return fetchTransport(mobwrite.syncGateway).send(request, options);
     if (jsonp?.gateway !== mobwrite.syncGateway || jsonp?.maxChars !== mobwrite.get_maxchars) {
@@ -39,9 +41,31 @@ const transport = {
   },
 };
 
+// The daemon's socket while it is open (notices make the loop sync at once), else polling.
+const transport = preferSocket(polling, {
+  url: () => {
+    if (mobwrite.websocket === false) return null;
+    return mobwrite.websocket || socketUrl(mobwrite.syncGateway, location.href);
+  },
+  onNotice: () => loop.schedule(0),
+  onMode: (mode) => {
+    debug(`transport ${mode}`);
+    // Sync at once: a new socket follows only the documents its answers named,
+    // and a dropped one may mean the daemon is gone (the state then says so).
+    if (client.shadows.size) loop.schedule(0);
+    tellPage(loop.state);
+  },
+  log: debug,
+});
+
+/** Tell the page (the `mobwrite:state` event) what state and transport it is on now. */
+function tellPage(state) {
+  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state, transport: transport.mode } }));
+}
+
 function announce(state) {
   debug(`state ${state}`);
-  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state } }));
+  tellPage(state);
   mobwrite.onstatechange?.(state);
 }
 
@@ -148,12 +172,16 @@ function unshareOne(target) {
   listeners.delete(name);
 }
 
-const SETTINGS = ['minSyncInterval', 'maxSyncInterval', 'timeoutInterval', 'maxRetryInterval', 'idPrefix'];
+const SETTINGS = [
+  'minSyncInterval', 'maxSyncInterval', 'timeoutInterval', 'maxRetryInterval', 'liveSyncInterval', 'idPrefix',
+];
 
 const mobwrite = {
   syncGateway: '/scripts/q.py',
   /** Send with JSONP GETs (`p=`) for gateways that cannot answer CORS POSTs. */
   jsonp: false,
+  /** The socket URL (default: /ws beside syncGateway), or false to poll only. */
+  websocket: null,
   get_maxchars: 1000,
   debug: false,
   /** Called with 'synced' | 'syncing' | 'offline' | 'full' on every state change. */
@@ -206,6 +234,11 @@ const mobwrite = {
   /** The connection state: 'synced', 'syncing', 'offline' or 'full'. */
   get state() {
     return loop.state;
+  },
+
+  /** 'live' while syncing over the daemon's socket, else 'polling'. */
+  get transport() {
+    return transport.mode;
   },
 
   /** Names currently shared (without idPrefix). */

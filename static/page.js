@@ -49,7 +49,7 @@ export async function connect() {
   return mobwrite;
 }
 
-/** What the state badge says now. */
+/** What the state badge says now: live or polling while answered, offline, or full. */
 export function stateLabel(state = mobwrite.state) {
   if (state === 'offline') {
     const wait = mobwrite.retryIn;
@@ -61,7 +61,8 @@ export function stateLabel(state = mobwrite.state) {
     return `This document is full (limit ${limit.toLocaleString('en')} characters): `
       + 'your latest changes are kept here but not shared until it is shorter';
   }
-  return STATE_LABELS[state] ?? state;
+  const label = STATE_LABELS[state] ?? state;
+  return mobwrite.transport === 'live' ? `Live — ${label.toLowerCase()}` : `Polling — ${label.toLowerCase()}`;
 }
 
 /**
@@ -80,6 +81,7 @@ export function showState(element) {
   let countdown = null;
   const render = (state) => {
     element.dataset.state = state;
+    element.dataset.transport = mobwrite.transport;
     // Unchanged text is not rewritten: the badge is a live region.
     const label = stateLabel(state);
     if (element.textContent !== label) element.textContent = label;

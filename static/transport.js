@@ -129,3 +129,170 @@ export function jsonpTransport(gateway, { document, maxChars = 1000, newId }) {
     },
   };
 }
+
+/** The daemon's socket URL beside gateway (docs/websocket.md): http(s) becomes ws(s), path /ws. */
+export function socketUrl(gateway, base) {
+  const url = new URL('/ws', new URL(gateway, base));
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
+/** Delay before socket attempt number `failures` (1, 2, ...): 1 s doubling to 60 s, less up to half by chance. */
+export function socketDelay(failures, random = Math.random) {
+  const delay = Math.min(1000 * 2 ** Math.min(failures - 1, 6), 60000);
+  return delay * (1 - random() / 2);
+}
+
+/** What a socket message says: an answer, an error in place of one, or a notice naming documents. */
+export function readMessage(text) {
+  if (text.startsWith('!changed:')) {
+    const names = text.split('\n').filter((line) => line.startsWith('!changed:'));
+    return { kind: 'notice', names: names.map((line) => line.slice('!changed:'.length)) };
+  }
+  if (text.startsWith('!error:')) return { kind: 'error', message: text.split('\n')[0].slice(1) };
+  return { kind: 'answer', text };
+}
+
+/**
+ * A transport that sends on the daemon's WebSocket while it is open and on
+ * `fallback` (the polling transport) otherwise; it opens the socket at the
+ * first send and again after each drop, with backoff.
+ *
+ * url() gives the socket URL (null: no socket); WebSocket is the class;
+ * timers has setTimeout and clearTimeout; onNotice(names) hears each
+ * `!changed:` notice, onMode(mode) every change between 'live' (socket
+ * open) and 'polling'.
+ */
+export function preferSocket(fallback, {
+  url, WebSocket = globalThis.WebSocket, timers = globalThis, random = Math.random,
+  onNotice = () => {}, onMode = () => {}, log = () => {},
+}) {
+  let socket = null;
+  let open = false;
+  let failures = 0;
+  let retry = null;
+  // The request waiting for its answer on the socket: { request, options, resolve, reject }.
+  let waiting = null;
+  let fallbackFailed = false;
+
+  function stop() {
+    if (retry !== null) timers.clearTimeout(retry);
+    retry = null;
+    const current = socket;
+    socket = null;
+    if (open) onMode('polling');
+    open = false;
+    current?.close(1000);
+  }
+
+  function connect() {
+    retry = null;
+    const address = WebSocket ? url() : null;
+    if (!address) return;
+    try {
+      socket = new WebSocket(address);
+    } catch (error) {
+      log(`no socket (${error.message})`);
+      socket = null;
+      later();
+      return;
+    }
+    const current = socket;
+    current.addEventListener('open', () => {
+      if (current !== socket) return;
+      open = true;
+      failures = 0;
+      log('socket open');
+      onMode('live');
+    });
+    current.addEventListener('message', (event) => {
+      if (current === socket) receive(event.data);
+    });
+    current.addEventListener('close', (event) => {
+      if (current === socket) dropped(`socket closed (${event.code})`);
+    });
+  }
+
+  function later() {
+    failures += 1;
+    const delay = socketDelay(failures, random);
+    log(`socket again in ${Math.round(delay)} ms`);
+    retry = timers.setTimeout(connect, delay);
+  }
+
+  function dropped(reason) {
+    const wasOpen = open;
+    socket = null;
+    open = false;
+    log(reason);
+    if (wasOpen) onMode('polling');
+    if (waiting) {
+      // Unanswered: send it again by polling (the edit stack makes that safe).
+      const { request, resolve, reject, options } = waiting;
+      waiting = null;
+      sendPolling(request, options).then(resolve, reject);
+    }
+    later();
+  }
+
+  function receive(data) {
+    const message = readMessage(String(data));
+    if (message.kind === 'notice') {
+      onNotice(message.names);
+      return;
+    }
+    if (!waiting) return;
+    const { resolve, reject } = waiting;
+    waiting = null;
+    if (message.kind === 'answer') resolve(message.text);
+    else reject(new TransportError(message.message));
+  }
+
+  function sendOnSocket(request, options) {
+    return new Promise((resolve, reject) => {
+      const entry = { request, options, resolve, reject };
+      waiting = entry;
+      options.signal?.addEventListener('abort', () => {
+        if (waiting !== entry) return;
+        waiting = null;
+        reject(new TransportError('timed out'));
+        // An answer arriving now would be taken for the next request's: start afresh.
+        const stale = socket;
+        dropped('socket gave no answer in time');
+        stale.close(1000);
+      });
+      socket.send(request);
+    });
+  }
+
+  async function sendPolling(request, options) {
+    try {
+      const text = await fallback.send(request, options);
+      // The gateway answers again after failing: the daemon may be back, so may its socket.
+      if (fallbackFailed && retry !== null && !options.keepalive) {
+        timers.clearTimeout(retry);
+        connect();
+      }
+      fallbackFailed = false;
+      return text;
+    } catch (error) {
+      fallbackFailed = true;
+      throw error;
+    }
+  }
+
+  return {
+    /** 'live' while the socket is open, else 'polling'. */
+    get mode() {
+      return open ? 'live' : 'polling';
+    },
+
+    send(request, options = {}) {
+      // A page that turns the socket off (its URL becomes null) polls from now on.
+      if (!(WebSocket && url())) stop();
+      else if (socket === null && retry === null) connect();
+      if (open && !waiting && !options.keepalive) return sendOnSocket(request, options);
+      return sendPolling(request, options);
+    },
+  };
+}

@@ -319,3 +319,22 @@ test('a page handler that throws does not stop the loop', async () => {
   assert.equal(transport.sent.length, 1);
   assert.equal(transport.last.request, 'u:wkq7r2mz\nF:0:memo\nr:1:a\n\n');
 });
+
+test('while the transport is live, a quiet session polls only at liveSyncInterval; typing does not wait', async () => {
+  const { clock, transport, loop, client } = setup(field('memo', 'a'));
+  transport.mode = 'live';
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  assert.equal(clock.nextDelay, client.settings.liveSyncInterval);
+  // A notice brings it forward.
+  loop.schedule(0);
+  assert.equal(clock.nextDelay, 0);
+  await clock.advance(0);
+  // Typing while that sync is in flight is sent right after its answer, not a second later.
+  client.shadows.get('memo').object.text = 'ab';
+  loop.noteLocalChange();
+  transport.last.resolve('F:1:memo\nd:1:=1\n\n');
+  await settle();
+  assert.equal(clock.nextDelay, 0);
+});

@@ -131,7 +131,8 @@ class BlockingClient:
 
     def _socket(self) -> SocketConnection:
         if self.connection is None:
-            self.connection = SocketConnection(self.server, self.timeout, self.origin)
+            self.connection = SocketConnection(self.server, self.timeout, self.origin,
+                                               self.token)
         return self.connection
 
     def _socket_exchange(self, server: ServerURL, request: bytes, timeout: float) -> bytes:
@@ -140,6 +141,13 @@ class BlockingClient:
         except ClientError:
             self.close()
             raise
+
+    def renew(self, token: str) -> None:
+        """Use *token* from now on (for example before the old one expires); an open
+        WebSocket is handed it at once, without reconnecting."""
+        self.token = token
+        if self.connection is not None:
+            self.connection.renew(token)
 
     def wait_for_change(self, seconds: float) -> set[str]:
         """(``ws://`` only) Block up to *seconds* for the server's next change notice;

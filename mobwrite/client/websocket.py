@@ -2,7 +2,8 @@
 
 One ``SocketConnection`` carries any number of requests, one at a time, and
 collects the change notices the server pushes in between; ``wait_for_notice``
-blocks until one arrives.  Pings are answered as they are read.
+blocks until one arrives.  Pings are answered as they are read.  An access
+token is sent in a first ``!token:`` message (kept out of URLs and their logs).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.urls import ServerURL
-from mobwrite.core.push import ERROR, notice_names
+from mobwrite.core.push import ERROR, notice_names, token_message
 
 MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
 
@@ -37,7 +38,8 @@ MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
 class SocketConnection:
     """An open WebSocket to a MobWrite gateway."""
 
-    def __init__(self, server: ServerURL, timeout: float, origin: str | None = None) -> None:
+    def __init__(self, server: ServerURL, timeout: float, origin: str | None = None,
+                 token: str | None = None) -> None:
         self.server = server
         self.timeout = timeout
         self.owed: set[str] = set()
@@ -63,6 +65,8 @@ class SocketConnection:
                 host=parts.netloc, target=parts.path + (f"?{parts.query}" if parts.query else ""),
                 extra_headers=headers)))
             self._read_until(lambda: self.accepted)
+            if token is not None:
+                self.renew(token)
         except BaseException:
             self.sock.close()
             raise
@@ -141,12 +145,23 @@ class SocketConnection:
             except (OSError, LocalProtocolError):
                 pass
 
+    def _closed_error(self) -> Unreachable:
+        why = f" ({self.closed})" if self.closed else ""
+        return Unreachable(f"the WebSocket to {self.server.url} is closed{why}")
+
+    def renew(self, token: str) -> None:
+        """Hold *token* from now on: it replaces the one the requests sent so far used."""
+        try:
+            self._write(self.protocol.send(TextMessage(token_message(token))))
+        except LocalProtocolError:
+            raise self._closed_error() from None
+
     def exchange(self, request: bytes) -> bytes:
         """Send one request; return its answer (ending with a blank line)."""
         try:
             self._write(self.protocol.send(TextMessage(request.decode("utf-8"))))
         except LocalProtocolError:
-            raise Unreachable(f"the WebSocket to {self.server.url} is closed") from None
+            raise self._closed_error() from None
         self._read_until(lambda: bool(self.messages))
         answer = self.messages.pop(0)
         if answer.startswith(ERROR):

@@ -38,6 +38,7 @@ from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.share import ShareResource
+from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
@@ -270,12 +271,8 @@ def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
     port), the WebSocket, the dump and, with access control on, ``/share``."""
     pages: dict[bytes, Resource] = {
         b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
-        b"dump": DumpResource(rows)}
-    if gatekeeper is None:
-        pages[b"ws"] = sockets
-    else:
-        # The socket checks no token yet: with access control on it is not
-        # served, and browsers poll the gateway, which does.
+        b"dump": DumpResource(rows), b"ws": sockets}
+    if gatekeeper is not None:
         pages[b"share"] = ShareResource(gatekeeper, clock, report)
     return pages
 
@@ -304,7 +301,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         answerer, probe, rows = _shared(top, settings, reactor, report, hub)
     else:
         answerer, probe, rows = _local(top, options, store, metrics, reactor, report, hub)
-    sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports)
+    sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
+                             None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
         "tcp": RequestFactory(Metered(answerer, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(

@@ -4,7 +4,9 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what).  Message formats and close codes: docs/websocket.md.
+what).  With access control on, every request is checked against the
+socket's token (``mobwrite.daemon.socket_access``).  Message formats and
+close codes: docs/websocket.md.
 
 Bounds: a message over MAX_REQUEST_BYTES closes the socket (1009) before
 it is buffered whole; at most ``MAX_QUEUED`` requests wait, beyond which
@@ -26,13 +28,16 @@ from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
 from mobwrite.core import push
+from mobwrite.core.access import Refused
 from mobwrite.core.origins import origin_allowed
 from mobwrite.core.push import Subscriptions
 from mobwrite.daemon.answering import Answerer
 from mobwrite.daemon.gateway import other_site
 from mobwrite.daemon.services import BoundPorts
+from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
+from mobwrite.tokens import MAX_TOKEN_CHARS
 
 log = logger("websocket")
 
@@ -42,6 +47,7 @@ MAX_QUEUED = 4
 # Close codes (RFC 6455 7.4.1).
 GOING_AWAY = 1001
 UNSUPPORTED = 1003
+POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 
@@ -82,10 +88,11 @@ class PushSocket:
     __slots__ = ("hub", "server", "clock", "settings", "request", "channel", "channel_lost",
                  "tcp", "reader", "ws", "wire_received", "wire_lost", "queue", "busy",
                  "closed", "sending_paused", "running", "noticed", "reading", "unread",
-                 "pinged", "timer", "__weakref__")
+                 "pinged", "timer", "gate", "token", "__weakref__")
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
-                 request: server.Request) -> None:
+                 request: server.Request, gate: SocketGate | None = None,
+                 token: str | None = None) -> None:
         self.hub = hub
         self.server = server
         self.clock = clock
@@ -111,6 +118,9 @@ class PushSocket:
         self.unread = 0
         self.pinged = False
         self.timer: IDelayedCall | None = None
+        # With access control on: the checker, and the token the socket holds.
+        self.gate = gate
+        self.token = token
 
     # What twisted.web.websocket calls
 
@@ -126,6 +136,10 @@ class PushSocket:
         self.hub.subscriptions.add(self)
         self.timer = self.clock.callLater(self.settings.websocket_ping_interval, self._tick)
         log.debug("WebSocket opened from {peer}", peer=self.tcp.getPeer())
+        if self.gate is not None and self.token:
+            refusal = self.gate.opening(self.token, self.tcp.getPeer())
+            if refusal is not None:
+                self.close(POLICY_VIOLATION, refusal.reason, quietly=True)
 
     def textMessageReceived(self, message: str) -> None:
         self.unread = 0
@@ -189,18 +203,33 @@ class PushSocket:
     def _run_queue(self) -> None:
         limits = self.settings
         while not self.busy and self.queue and not self.closed:
-            read = push.read_request(self.queue.pop(0), limits.max_request_bytes,
-                                     limits.max_line_bytes)
+            message = self.queue.pop(0)
+            token = push.message_token(message)
+            if token is not None:
+                # In turn: it holds for the requests sent after it.  Cut short, a
+                # token over the cap is still refused, and a socket holds no more.
+                if self.gate is not None:
+                    self.token = token[:MAX_TOKEN_CHARS + 1]
+                continue
+            read = push.read_request(message, limits.max_request_bytes, limits.max_line_bytes)
             if isinstance(read, str):
                 if read.startswith("over MAX_REQUEST_BYTES"):
                     self.close(TOO_BIG, f"a message {read}")
                     return
                 self._send(push.error_message(read))
                 continue
+            may_write = True
+            if self.gate is not None:
+                verdict = self.gate.check(self.token, read, self.tcp.getPeer())
+                if isinstance(verdict, Refused):
+                    self._send(push.error_message(f"403 {verdict.reason}"))
+                    continue
+                may_write = verdict.may_write
             self.busy = True
             self.noticed = False
             self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
-            self.server.answer(read, origin=self).addCallbacks(self._answered, self._failed)
+            self.server.answer(read, may_write, origin=self).addCallbacks(
+                self._answered, self._failed)
 
     def _answered(self, body: bytes) -> None:
         self.busy = False
@@ -224,9 +253,11 @@ class PushSocket:
     def wake(self) -> None:
         """Send the notice this socket is owed, if it is idle, its peer reads, and
         it has made a request since the last notice (one notice per request)."""
-        if self.busy or self.queue or self.sending_paused or self.closed or self.noticed:
+        if (self.busy or self.queue or self.sending_paused or self.closed or self.noticed
+                or not self.hub.subscriptions.owes(self)):
             return
-        names = self.hub.subscriptions.take(self)
+        names = self.hub.subscriptions.take(
+            self, None if self.gate is None else self.gate.readable(self.token))
         if names:
             self.noticed = True
             self._send(push.notice_message(names))
@@ -292,15 +323,20 @@ class SocketResource(WebSocketResource):
     isLeaf = True
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
-                 ports: BoundPorts) -> None:
+                 ports: BoundPorts, gate: SocketGate | None = None) -> None:
         super().__init__(self)
         self.hub = hub
         self.answerer = server
         self.clock = clock
         self.ports = ports
+        self.gate = gate
 
     def buildProtocol(self, request: server.Request) -> PushSocket:
-        return PushSocket(self.hub, self.answerer, self.clock, request)
+        token = None
+        if self.gate is not None:
+            given = request.args.get(b"token") if request.args else None
+            token = given[0].decode("latin-1") if given else None
+        return PushSocket(self.hub, self.answerer, self.clock, request, self.gate, token)
 
     def render_GET(self, request: server.Request) -> bytes | int:
         upgrade = (request.getHeader(b"upgrade") or b"").lower()

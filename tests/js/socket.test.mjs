@@ -98,10 +98,11 @@ function setup(fallback = polling(), url = 'ws://127.0.0.1:8017/ws') {
 
 const REQUEST = 'u:abc\nF:0:memo\nd:0:=1\n\n';
 
-test('the socket URL is /ws beside the gateway, ws for http and wss for https', () => {
+test('the socket URL is /ws beside the gateway, ws for http and wss for https, with the token in its query', () => {
   assert.equal(socketUrl('http://127.0.0.1:8017/', 'http://127.0.0.1:8000/editor.html'), 'ws://127.0.0.1:8017/ws');
   assert.equal(socketUrl('https://docs.example.org/q', 'https://docs.example.org/'), 'wss://docs.example.org/ws');
   assert.equal(socketUrl('/scripts/q.py', 'http://localhost:8000/a/b.html'), 'ws://localhost:8000/ws');
+  assert.equal(socketUrl('http://127.0.0.1:8017/', 'http://127.0.0.1:8000/', 'a.b+c'), 'ws://127.0.0.1:8017/ws?token=a.b%2Bc');
 });
 
 test('socket retries back off from 1 s doubling to 60 s, less up to half by chance', () => {

@@ -138,3 +138,22 @@ def test_copy_read_only_link_yields_a_working_read_only_link(
     writer.type_at(TEXT, len("shared text"), ", and more")
     reader.wait_for_value(TEXT, "shared text, and more")
     no_script_errors(writer, reader)
+
+
+def test_a_jsonp_page_sends_its_token_as_a_field_and_syncs(
+        site: Site, context: BrowserContext, name: str) -> None:
+    """JSONP cannot send a header: the token goes in a token field of each GET."""
+    token = site.token(name)
+    writer = Tab(context, site.editor(name, token))
+    jsonp = Tab(context, site.editor(name, token))
+    jsonp.page.evaluate("() => { mobwrite.jsonp = true; mobwrite.websocket = false; }")
+    jsonp.requests.clear()
+    jsonp.type_at(TEXT, 0, "by JSONP")
+    writer.wait_for_value(TEXT, "by JSONP")
+    assert site.text(name) == "by JSONP"
+    gateway = f"http://127.0.0.1:{site.daemon.ports['gateway']}/?token={token}&p="
+    to_gateway = [(method, url) for method, url in jsonp.requests
+                  if f":{site.daemon.ports['gateway']}/" in url]
+    assert to_gateway and all(method == "GET" and url.startswith(gateway)
+                              for method, url in to_gateway)
+    no_script_errors(writer, jsonp)

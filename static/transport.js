@@ -187,6 +187,8 @@ export function preferSocket(fallback, {
   onNotice = () => {}, onMode = () => {}, log = () => {},
 }) {
   let socket = null;
+  // The URL the socket was opened with: a new one (a new token) replaces the socket.
+  let address = null;
   let open = false;
   let failures = 0;
   let retry = null;
@@ -206,7 +208,7 @@ export function preferSocket(fallback, {
 
   function connect() {
     retry = null;
-    const address = WebSocket ? url() : null;
+    address = WebSocket ? url() : null;
     if (!address) return;
     try {
       socket = new WebSocket(address);
@@ -307,9 +309,11 @@ export function preferSocket(fallback, {
     },
 
     send(request, options = {}) {
-      // A page that turns the socket off (its URL becomes null) polls from now on.
-      if (!(WebSocket && url())) stop();
-      else if (socket === null && retry === null) connect();
+      // A page that turns the socket off (its URL becomes null) polls from now on;
+      // a new URL (such as a new token) closes the socket and opens one there.
+      const wanted = WebSocket ? url() : null;
+      if (!wanted || (socket !== null && wanted !== address)) stop();
+      if (wanted && socket === null && retry === null) connect();
       if (open && !waiting && !options.keepalive) return sendOnSocket(request, options);
       return sendPolling(request, options);
     },

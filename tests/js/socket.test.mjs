@@ -240,3 +240,26 @@ test('without a socket URL the transport only polls, and turning it off closes t
   assert.deepEqual(modes, ['live', 'polling']);
   assert.equal(fallback.sent.length, 2);
 });
+
+test('a new socket URL (a new token) closes the open socket and opens one at the new URL', async () => {
+  let url = 'ws://127.0.0.1:8017/ws?token=old';
+  const fallback = polling('\n', '\n');
+  FakeSocket.made = [];
+  const modes = [];
+  const transport = preferSocket(fallback, {
+    url: () => url, WebSocket: FakeSocket, timers: new Timers(), onMode: (mode) => modes.push(mode),
+  });
+  await transport.send(REQUEST);
+  FakeSocket.made[0].open();
+  const sent = transport.send(REQUEST);
+  FakeSocket.made[0].message('F:1:memo\n\n');
+  await sent;
+  assert.equal(FakeSocket.made.length, 1);
+  url = 'ws://127.0.0.1:8017/ws?token=new';
+  await transport.send(REQUEST);
+  assert.equal(FakeSocket.made[0].closed, 1000);
+  assert.deepEqual(FakeSocket.made.map((socket) => socket.url), [
+    'ws://127.0.0.1:8017/ws?token=old', 'ws://127.0.0.1:8017/ws?token=new']);
+  assert.equal(fallback.sent.length, 2);
+  assert.deepEqual(modes, ['live', 'polling']);
+});

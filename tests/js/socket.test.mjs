@@ -221,20 +221,28 @@ test('keepalive sends (page unload) poll even while the socket is open', async (
   assert.equal(fallback.sent.length, 2);
 });
 
-test('without a socket URL the transport only polls, and turning it off closes the socket', async () => {
-  const none = setup(polling('\n'), null);
-  await none.transport.send(REQUEST);
-  assert.equal(none.sockets.length, 0);
-  let url = 'ws://127.0.0.1:8017/ws';
+/** A transport polling on two answers whose socket URL the test changes with socketAt(url). */
+function movable(first) {
+  let url = first;
   const fallback = polling('\n', '\n');
   FakeSocket.made = [];
   const modes = [];
   const transport = preferSocket(fallback, {
     url: () => url, WebSocket: FakeSocket, timers: new Timers(), onMode: (mode) => modes.push(mode),
   });
+  return {
+    transport, fallback, modes, socketAt: (next) => { url = next; },
+  };
+}
+
+test('without a socket URL the transport only polls, and turning it off closes the socket', async () => {
+  const none = setup(polling('\n'), null);
+  await none.transport.send(REQUEST);
+  assert.equal(none.sockets.length, 0);
+  const { transport, fallback, modes, socketAt } = movable('ws://127.0.0.1:8017/ws');
   await transport.send(REQUEST);
   FakeSocket.made[0].open();
-  url = null;
+  socketAt(null);
   await transport.send(REQUEST);
   assert.equal(FakeSocket.made[0].closed, 1000);
   assert.deepEqual(modes, ['live', 'polling']);
@@ -242,20 +250,14 @@ test('without a socket URL the transport only polls, and turning it off closes t
 });
 
 test('a new socket URL (a new token) closes the open socket and opens one at the new URL', async () => {
-  let url = 'ws://127.0.0.1:8017/ws?token=old';
-  const fallback = polling('\n', '\n');
-  FakeSocket.made = [];
-  const modes = [];
-  const transport = preferSocket(fallback, {
-    url: () => url, WebSocket: FakeSocket, timers: new Timers(), onMode: (mode) => modes.push(mode),
-  });
+  const { transport, fallback, modes, socketAt } = movable('ws://127.0.0.1:8017/ws?token=old');
   await transport.send(REQUEST);
   FakeSocket.made[0].open();
   const sent = transport.send(REQUEST);
   FakeSocket.made[0].message('F:1:memo\n\n');
   await sent;
   assert.equal(FakeSocket.made.length, 1);
-  url = 'ws://127.0.0.1:8017/ws?token=new';
+  socketAt('ws://127.0.0.1:8017/ws?token=new');
   await transport.send(REQUEST);
   assert.equal(FakeSocket.made[0].closed, 1000);
   assert.deepEqual(FakeSocket.made.map((socket) => socket.url), [

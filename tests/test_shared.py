@@ -130,6 +130,19 @@ def test_expiry_runs_in_the_database(pool: ConnectionPool[Any], postgres_url: st
     assert "idle" not in documents.store.documents
 
 
+def test_documents_outlive_expiry_by_default(pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """With TIMEOUT_TEXT at its default (never), a document nobody views for years stays."""
+    settings = Settings.defaults(timeout_view=100.0)
+    documents = SharedDocuments(pool, settings)
+    session = ClientSession("old")
+    session.share("kept", "text")
+    documents.run(session.build_request(), 0.0)
+    assert documents.expire(10.0 ** 9, settings) == (1, 0)
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
+    assert left == [("kept",)]
+
+
 def test_nullify_deletes_the_document_and_the_users_view(
         pool: ConnectionPool[Any], postgres_url: str) -> None:
     """``n:`` removes the document's row and the nullifying user's view, as in the embedded

@@ -70,7 +70,7 @@ class Bench:
         self.reactor = MemoryReactorClock()
         self.store = Store()
         self.committer = HeldCommitter(self.store)
-        self.hub = PushHub(SETTINGS)
+        self.hub = PushHub(SETTINGS, self.reactor)
         self.server = RequestAnswerer(Engine(self.store, SETTINGS), self.reactor,
                                      self.committer, self.hub)
         ports = BoundPorts()

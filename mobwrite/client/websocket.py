@@ -33,12 +33,10 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.urls import ServerURL
-from mobwrite.core.presence import PRESENCE, message_update
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, message_update
 from mobwrite.core.push import ERROR, notice_names, token_message
 
 MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
-# An error about a presence message (never the answer to a request).
-PRESENCE_ERROR = ERROR + "presence:"
 
 
 class SocketConnection:

@@ -26,6 +26,8 @@ from mobwrite.core.push import Subscriptions
 S = TypeVar("S", bound=Hashable)
 
 PRESENCE = "!presence:"
+# How the server's error about a presence message starts (it answers no request).
+PRESENCE_ERROR = "!error:presence:"
 # The longest presence message a client may send, in UTF-8 bytes.
 MAX_PRESENCE_BYTES = 16384
 # The longest display name, in characters.

@@ -55,6 +55,9 @@ class Published:
         return {"name": self.name, "color": self.color,
                 "caret": None if caret is None else list(caret)}
 
+    def entry_json(self, document: str) -> str:
+        return _json(self.entry(document))
+
 
 def message_presence(message: str) -> Published | str | None:
     """What a ``!presence:`` message publishes, or why it is refused (an error's
@@ -93,10 +96,17 @@ def message_presence(message: str) -> Published | str | None:
     return Published(name, color.lower(), read)
 
 
-def update_message(update: dict[str, dict[str, dict[str, object] | None]]) -> str:
-    """The ``!presence:`` message carrying *update* (document → person → entry or null)."""
-    return PRESENCE + json.dumps(update, ensure_ascii=False, separators=(",", ":"),
-                                 sort_keys=True)
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def update_message(update: dict[str, dict[str, str]]) -> str:
+    """The ``!presence:`` message carrying *update*: document → person → the entry's
+    JSON (``null`` for a departure), each entry written once for all its readers."""
+    documents = (_json(name) + ":{" + ",".join(f'"{ident}":{entry}'
+                                               for ident, entry in people.items()) + "}"
+                 for name, people in sorted(update.items()))
+    return PRESENCE + "{" + ",".join(documents) + "}"
 
 
 def message_update(message: str) -> dict[str, dict[str, dict[str, object] | None]] | None:
@@ -114,7 +124,8 @@ class Presence(Generic[S]):
         self.subscriptions = subscriptions
         self.published: dict[S, Published] = {}
         self.ids: dict[S, str] = {}
-        self.owed: dict[S, dict[str, dict[str, dict[str, object] | None]]] = {}
+        # Per follower, per document, per person id: the entry's JSON text.
+        self.owed: dict[S, dict[str, dict[str, str]]] = {}
         self.issued = 0
 
     def __len__(self) -> int:
@@ -127,7 +138,7 @@ class Presence(Generic[S]):
             self.ids[subscriber] = f"p{self.issued}"
         self.published[subscriber] = published
         return self._tell(subscriber, self.subscriptions.followed.get(subscriber, ()),
-                          published.entry)
+                          published.entry_json)
 
     def followed(self, subscriber: S, names: set[str]) -> list[S]:
         """*subscriber* now follows *names* too: it is owed who is there, and they
@@ -137,11 +148,12 @@ class Presence(Generic[S]):
             for other in self.subscriptions.followers.get(name, ()):
                 published = self.published.get(other)
                 if other != subscriber and published is not None:
-                    if self._owe(subscriber, name, self.ids[other], published.entry(name)):
+                    if self._owe(subscriber, name, self.ids[other],
+                                 published.entry_json(name)):
                         woken.append(subscriber)
         published = self.published.get(subscriber)
         if published is not None:
-            woken += self._tell(subscriber, names, published.entry)
+            woken += self._tell(subscriber, names, published.entry_json)
         return list(dict.fromkeys(woken))
 
     def remove(self, subscriber: S) -> list[S]:
@@ -151,7 +163,7 @@ class Presence(Generic[S]):
         woken: list[S] = []
         if self.published.pop(subscriber, None) is not None:
             woken = self._tell(subscriber, self.subscriptions.followed.get(subscriber, ()),
-                               lambda name: None)
+                               lambda name: "null")
         self.ids.pop(subscriber, None)
         return woken
 
@@ -167,7 +179,7 @@ class Presence(Generic[S]):
         return update_message(update) if update else None
 
     def _tell(self, subscriber: S, names: Iterable[str],
-              entry: Callable[[str], dict[str, object] | None]) -> list[S]:
+              entry: Callable[[str], str]) -> list[S]:
         ident = self.ids[subscriber]
         woken = []
         for name in names:
@@ -177,8 +189,7 @@ class Presence(Generic[S]):
                     woken.append(other)
         return woken
 
-    def _owe(self, subscriber: S, name: str, ident: str,
-             entry: dict[str, object] | None) -> bool:
+    def _owe(self, subscriber: S, name: str, ident: str, entry: str) -> bool:
         """Record the entry; True if *subscriber* owed nothing before."""
         owed = self.owed.get(subscriber)
         first = owed is None

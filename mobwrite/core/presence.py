@@ -190,10 +190,15 @@ class Presence(Generic[S]):
         return woken
 
     def _owe(self, subscriber: S, name: str, ident: str, entry: str) -> bool:
-        """Record the entry; True if *subscriber* owed nothing before."""
+        """Record the entry; True if *subscriber* owed nothing before.  (The hot path:
+        every caret move runs it once per other follower.)"""
         owed = self.owed.get(subscriber)
-        first = owed is None
         if owed is None:
-            owed = self.owed[subscriber] = {}
-        owed.setdefault(name, {})[ident] = entry
-        return first
+            self.owed[subscriber] = {name: {ident: entry}}
+            return True
+        people = owed.get(name)
+        if people is None:
+            owed[name] = {ident: entry}
+        else:
+            people[ident] = entry
+        return False

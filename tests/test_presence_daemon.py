@@ -89,7 +89,8 @@ def test_a_lost_socket_leaves_after_the_ping_timeout(fresh_daemon: Daemon) -> No
         started = time.monotonic()
         # Ann keeps reading (and so answering pings); the lost one never reads again.
         assert until(ann, lambda: names(ann, "pres-lost") == [], 5.0)
-        assert time.monotonic() - started < 0.2 + 0.5 + 0.2 + 1.0
+        # The ping interval and timeout, the batch, and slack for a loaded machine.
+        assert time.monotonic() - started < 0.2 + 0.5 + 0.1 + 2.0
         lost.sock.close()
 
 

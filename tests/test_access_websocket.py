@@ -265,3 +265,21 @@ async def test_the_twisted_client_sends_its_token(site: Site) -> None:
                 await stranger.download("wstwisted")
         finally:
             stranger.close()
+
+
+def test_presence_reaches_only_sockets_whose_token_reads_the_document(site: Site) -> None:
+    """Two sockets followed A and B; once one's token covers only A, it hears of no one on B."""
+    for name in ("wspresa", "wspresb"):
+        site.seed(name)
+    token = site.token(prefixes=["wspres"])
+    with BlockingClient(site.url, token=token) as ann, \
+            BlockingClient(site.url, token=token) as bo:
+        follow(ann, "wspresa", "wspresb")
+        follow(bo, "wspresa", "wspresb")
+        bo.renew(site.token(documents=["wspresa"]))
+        follow(bo, "wspresa")
+        ann.publish("Ann", "#ff0000")
+        changes = bo.wait_for_presence(10.0)
+        assert [(name, entry and entry["name"]) for name, _, entry in changes] == [
+            ("wspresa", "Ann")]
+        assert bo.present("wspresb") == []

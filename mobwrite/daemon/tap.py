@@ -291,7 +291,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
-    hub = PushHub(settings)
+    hub = PushHub(settings, clock)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()

@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # apt-get needs root: use sudo only when not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: serve test setup test-setup npm-setup lint bench dist
+.PHONY: serve test setup test-setup npm-setup postgresql-setup lint bench dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,16 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The tests start their own PostgreSQL server (benchmarks/postgres.py) from
+# Debian's binaries, installed once when no version of them is there.
+postgresql-setup:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 # The suite runs a tiny benchmark, which draws its plot: hence bench too.
-test-setup: setup npm-setup $(CHROMIUM)
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test,bench]"
+test-setup: setup npm-setup $(CHROMIUM) postgresql-setup
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install --quiet ".[test,bench,postgresql]"
 
 serve: setup
 	$(BIN)/twistd -n --pidfile= mobwrite

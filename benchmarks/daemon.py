@@ -61,6 +61,10 @@ class Daemon:
 
     def start(self, timeout: float = 30.0) -> Daemon:
         self.launch()
+        return self.listening(timeout)
+
+    def listening(self, timeout: float = 30.0) -> Daemon:
+        """Wait until the launched daemon listens on its three ports."""
         while len(self.ports) < 3:
             line = self._lines.get(timeout=timeout)
             if line is None:

@@ -41,18 +41,21 @@ from benchmarks.daemon import ROOT, Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
+from mobwrite.core.presence import PRESENCE
 from mobwrite.core.push import notice_names
 from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
 
 class AsyncSocket:
-    """A WebSocket client on asyncio streams and wsproto: answers in order, notices apart."""
+    """A WebSocket client on asyncio streams and wsproto: answers in order, notices apart,
+    presence updates counted."""
 
     def __init__(self) -> None:
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.answers: deque[asyncio.Future[bytes]] = deque()
         self.noticed = asyncio.Event()
         self.partial: list[str] = []
+        self.presence_updates = 0
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def open(self, port: int) -> None:
@@ -78,7 +81,9 @@ class AsyncSocket:
                     return
 
     def _message(self, message: str) -> None:
-        if notice_names(message) is not None:
+        if message.startswith(PRESENCE):
+            self.presence_updates += 1
+        elif notice_names(message) is not None:
             self.noticed.set()
         else:
             self.answers.popleft().set_result(message.encode("utf-8"))

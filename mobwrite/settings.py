@@ -83,6 +83,16 @@ def parse_log_format(value: str) -> str:
     return chosen
 
 
+def parse_database(value: str) -> str:
+    """Empty (the embedded store), or a PostgreSQL URL."""
+    url = value.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise SettingError(
+            f"{value!r} is not a PostgreSQL URL; write postgresql://USER@HOST/DATABASE "
+            "(or leave it empty for the embedded store under --data-dir)")
+    return url
+
+
 def parse_address(value: str) -> str:
     """An IP address, or empty for no restriction."""
     return value.strip()
@@ -256,6 +266,10 @@ class Settings:
     websocket_ping_timeout: float = _setting(
         parse_duration, 10.0,
         "a WebSocket that does not answer a ping within this time is closed")
+    database: str = _setting(
+        parse_database, "",
+        "a PostgreSQL URL (postgresql://USER@HOST/DATABASE) to keep the documents "
+        "there instead of the embedded store under --data-dir")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

@@ -28,6 +28,8 @@ export const DEFAULTS = Object.freeze({
   syncInterval: 2000,
   timeoutInterval: 30000,
   maxRetryInterval: 2000,
+  // The safety poll while pushed notices arrive on a socket.
+  liveSyncInterval: 60000,
   idPrefix: '',
 });
 

@@ -7,7 +7,9 @@ import { NAME_PATTERN, SyncClient, randomId } from './core.js';
 import { sharedName, sharedObjectsFor } from './handlers.js';
 import { SyncLoop } from './loop.js';
 import { SavedSessions } from './saved.js';
-import { fetchTransport, jsonpTransport } from './transport.js';
+import {
+  fetchTransport, jsonpTransport, preferSocket, socketUrl,
+} from './transport.js';
 
 const SHARE_DELAY = 10;
 // Typing is saved this long after a keystroke (and at once on leaving), or
@@ -20,6 +22,8 @@ const client = new SyncClient({ log: (message) => debug(message) });
 const listeners = new Map();
 const radioGroups = new Map();
 let jsonp = null;
+// The access token sent with every request (mobwrite.token), or null.
+let token = null;
 
 function debug(message) {
   if (mobwrite.debug) console.info(`mobwrite: ${message}`);
@@ -27,21 +31,44 @@ function debug(message) {
 
 // Chooses fetch POST or JSONP at each send, so a page may set
 // mobwrite.syncGateway and mobwrite.jsonp at any time before or after share().
-const transport = {
+const polling = {
   send(request, options) {
-    if (!mobwrite.jsonp) return fetchTransport(mobwrite.syncGateway).send(request, options);
-    if (jsonp?.gateway !== mobwrite.syncGateway || jsonp?.maxChars !== mobwrite.get_maxchars) {
+    if (!mobwrite.jsonp) return fetchTransport(mobwrite.syncGateway, undefined, token).send(request, options);
+    if (jsonp?.gateway !== mobwrite.syncGateway || jsonp?.maxChars !== mobwrite.get_maxchars
+        || jsonp?.token !== token) {
       jsonp = jsonpTransport(mobwrite.syncGateway, {
-        document, maxChars: mobwrite.get_maxchars, newId: () => randomId(),
+        document, maxChars: mobwrite.get_maxchars, newId: () => randomId(), token,
       });
     }
     return jsonp.send(request, options);
   },
 };
 
+// The daemon's socket while it is open (notices make the loop sync at once), else polling.
+const transport = preferSocket(polling, {
+  url: () => {
+    if (mobwrite.websocket === false) return null;
+    return mobwrite.websocket || socketUrl(mobwrite.syncGateway, location.href, token);
+  },
+  onNotice: () => loop.schedule(0),
+  onMode: (mode) => {
+    debug(`transport ${mode}`);
+    // Sync at once: a new socket follows only the documents its answers named,
+    // and a dropped one may mean the daemon is gone (the state then says so).
+    if (client.shadows.size) loop.schedule(0);
+    tellPage(loop.state);
+  },
+  log: debug,
+});
+
+/** Tell the page (the `mobwrite:state` event) what state and transport it is on now. */
+function tellPage(state) {
+  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state, transport: transport.mode } }));
+}
+
 function announce(state) {
   debug(`state ${state}`);
-  document.dispatchEvent(new CustomEvent('mobwrite:state', { detail: { state } }));
+  tellPage(state);
   mobwrite.onstatechange?.(state);
 }
 
@@ -148,15 +175,19 @@ function unshareOne(target) {
   listeners.delete(name);
 }
 
-const SETTINGS = ['minSyncInterval', 'maxSyncInterval', 'timeoutInterval', 'maxRetryInterval', 'idPrefix'];
+const SETTINGS = [
+  'minSyncInterval', 'maxSyncInterval', 'timeoutInterval', 'maxRetryInterval', 'liveSyncInterval', 'idPrefix',
+];
 
 const mobwrite = {
   syncGateway: '/scripts/q.py',
   /** Send with JSONP GETs (`p=`) for gateways that cannot answer CORS POSTs. */
   jsonp: false,
+  /** The socket URL (default: /ws beside syncGateway), or false to poll only. */
+  websocket: null,
   get_maxchars: 1000,
   debug: false,
-  /** Called with 'synced' | 'syncing' | 'offline' | 'full' on every state change. */
+  /** Called with 'synced' | 'syncing' | 'offline' | 'full' | 'denied' on every state change. */
   onstatechange: null,
 
   /** Share elements, element ids, forms, or objects with getClientText(). */
@@ -203,9 +234,31 @@ const mobwrite = {
     return client.userId;
   },
 
-  /** The connection state: 'synced', 'syncing', 'offline' or 'full'. */
+  /** The connection state: 'synced', 'syncing', 'offline', 'full' or 'denied'. */
   get state() {
     return loop.state;
+  },
+
+  /** While denied: the gateway's one-line reason (such as "forbidden: the token has expired; ..."). */
+  get denial() {
+    return loop.denial;
+  },
+
+  /**
+   * The access token (docs/security.md), sent with every request; null for none.
+   * Setting one after a denial syncs again at once.
+   */
+  get token() {
+    return token;
+  },
+  set token(value) {
+    token = value || null;
+    loop.resume();
+  },
+
+  /** 'live' while syncing over the daemon's socket, else 'polling'. */
+  get transport() {
+    return transport.mode;
   },
 
   /** Names currently shared (without idPrefix). */
@@ -258,7 +311,7 @@ addEventListener('pagehide', () => {
 // Edits that cannot leave now (offline, or refused) are kept in storage,
 // but the person should still know before closing.
 addEventListener('beforeunload', (event) => {
-  if ((loop.state === 'offline' || loop.state === 'full') && client.unsent) {
+  if (['offline', 'full', 'denied'].includes(loop.state) && client.unsent) {
     event.preventDefault();
     // Older browsers ask only when returnValue is set.
     event.returnValue = '';

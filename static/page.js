@@ -3,6 +3,7 @@
 // the service worker that opens them while the daemon is down.
 
 import mobwrite from './mobwrite.js';
+import { fragmentToken } from './token.js';
 
 const FALLBACK_GATEWAY = '/scripts/q.py';
 const STATE_LABELS = { synced: 'Synced', syncing: 'Syncing…' };
@@ -32,11 +33,26 @@ export function documentName(fallback = null) {
 }
 
 /**
+ * Give mobwrite the token of the URL fragment (`#token=...`), now and
+ * whenever the fragment changes. The token stays in the fragment, so a
+ * reload or a bookmark opens the page with it (docs/browser-client.md).
+ */
+export function takeFragmentToken() {
+  const take = () => {
+    const token = fragmentToken(location.hash);
+    if (token && token !== mobwrite.token) mobwrite.token = token;
+  };
+  take();
+  addEventListener('hashchange', take);
+}
+
+/**
  * Point mobwrite at the gateway named by ./config.js (served by the editor
  * site: `export default { gateway: "http://host:port/" }`), else the
- * same-origin legacy path.
+ * same-origin legacy path; take the token of the URL fragment.
  */
 export async function connect() {
+  takeFragmentToken();
   let config = {};
   try {
     const module = await import('./config.js');
@@ -49,8 +65,12 @@ export async function connect() {
   return mobwrite;
 }
 
-/** What the state badge says now. */
+/** What the state badge says now: live or polling while answered, offline, full, or denied. */
 export function stateLabel(state = mobwrite.state) {
+  if (state === 'denied') {
+    const reason = (mobwrite.denial ?? '').replace(/^forbidden: /, '');
+    return `Denied — ${reason}${mobwrite.unsent ? ' (your edits are kept here)' : ''}`;
+  }
   if (state === 'offline') {
     const wait = mobwrite.retryIn;
     const when = wait === null ? 'retrying…' : `retrying in ${Math.ceil(wait / 1000)} s`;
@@ -61,7 +81,8 @@ export function stateLabel(state = mobwrite.state) {
     return `This document is full (limit ${limit.toLocaleString('en')} characters): `
       + 'your latest changes are kept here but not shared until it is shorter';
   }
-  return STATE_LABELS[state] ?? state;
+  const label = STATE_LABELS[state] ?? state;
+  return mobwrite.transport === 'live' ? `Live — ${label.toLowerCase()}` : `Polling — ${label.toLowerCase()}`;
 }
 
 /**
@@ -80,6 +101,7 @@ export function showState(element) {
   let countdown = null;
   const render = (state) => {
     element.dataset.state = state;
+    element.dataset.transport = mobwrite.transport;
     // Unchanged text is not rewritten: the badge is a live region.
     const label = stateLabel(state);
     if (element.textContent !== label) element.textContent = label;

@@ -13,6 +13,7 @@ from servers import Endpoint
 from wsgiserver import SERVERS, WsgiServer
 
 from benchmarks.daemon import Daemon
+from benchmarks.postgres import PostgresServer
 from mobwrite.storage.sqlite import Database
 
 
@@ -82,3 +83,29 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 def name() -> str:
     """A document name no other test uses."""
     return "doc" + secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session, removed afterwards."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new empty database of the session's PostgreSQL server, for one test."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def postgres_daemon(postgres_server: PostgresServer,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One real daemon keeping its documents in the session's PostgreSQL, with the
+    original's 2 s TIMEOUT_TELNET (the conformance case "Empty" waits for the server
+    to close a silent connection)."""
+    running = Daemon(tmp_path_factory.mktemp("pgdaemon"), "--database",
+                     postgres_server.new_database(), "--timeout-telnet", "2").start()
+    yield running
+    running.stop()

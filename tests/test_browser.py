@@ -120,7 +120,8 @@ def test_jsonp_pages_sync_with_fetch_pages(daemon: Daemon, context: BrowserConte
     """A page on JSONP GETs (split into buffers) and a page on fetch POSTs share a text."""
     jsonp, fetching = Tab(context, editor(daemon, "editor.html", name)), Tab(
         context, editor(daemon, "editor.html", name))
-    jsonp.page.evaluate("() => { mobwrite.jsonp = true; mobwrite.get_maxchars = 200; }")
+    jsonp.page.evaluate(
+        "() => { mobwrite.jsonp = true; mobwrite.websocket = false; mobwrite.get_maxchars = 200; }")
     jsonp.requests.clear()
     long_line = "A line long enough to need several script requests. " * 6
     jsonp.type_at(TEXT, 0, long_line)

@@ -53,6 +53,13 @@ def test_tcp(case: Case, original_timing: Daemon) -> None:
 
 
 @pytest.mark.parametrize("case", CASES + ORIGINAL, ids=case_id)
+def test_tcp_on_postgresql(case: Case, postgres_daemon: Daemon) -> None:
+    """A daemon keeping its documents in PostgreSQL (--database) answers each case alike."""
+    for request, response in case.instantiate():
+        assert postgres_daemon.exchange(request) == response
+
+
+@pytest.mark.parametrize("case", CASES + ORIGINAL, ids=case_id)
 def test_http_post_q(case: Case, gateway_port: int) -> None:
     """Over HTTP POST ``q=``, each answer is the TCP answer plus one LF, as plain text."""
     for request, response in case.instantiate():

@@ -232,3 +232,29 @@ def test_operating_guide_deploying_names_the_files_of_each_topology() -> None:
     deploying = guide.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
     for name in ("supervisord.conf", "gunicorn.conf.py", "nginx.conf", "mobwrite.service"):
         assert f"deploy/{name}" in deploying
+
+
+def test_many_daemons_nginx_spreads_over_every_socket_the_unit_opens(tmp_path: Path) -> None:
+    """deploy/many-daemons: nginx parses, and its upstreams are the gateway and editor sockets
+    of instances 1 to 3 of the template unit, which runs the plugin with a settings file."""
+    folder = DEPLOY / "many-daemons"
+    parsed = nginx_config(tmp_path, (folder / "nginx.conf").read_text(encoding="utf-8"))
+    assert parsed["status"] == "ok", parsed["errors"]
+    config = parsed["config"][1]["parsed"]
+    upstreams = {block["args"][0]: [entry["args"][0] for entry in block["block"]
+                                    if entry["directive"] == "server"]
+                 for block in blocks(config, "upstream")}
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((folder / "mobwrite@.service").read_text(encoding="utf-8"))
+    command = shlex.split(unit["Service"]["ExecStart"])
+    options = dict(argument.removeprefix("--").split("=", 1)
+                   for argument in command if argument.startswith("--") and "=" in argument)
+    for port, upstream in (("gateway", "mobwrite_gateways"), ("editor", "mobwrite_editors")):
+        socket = options[port].removeprefix("unix:").split(":")[0]
+        assert upstreams[upstream] == [
+            "unix:" + socket.replace("%i", str(instance)) for instance in (1, 2, 3)]
+    assert command[command.index("mobwrite") - 1] == "--pidfile="
+    assert options["config"] == "/etc/mobwrite/mobwrite.conf"
+    endpoints = [f"--{port}={options[port].replace('%i', '1')}"
+                 for port in ("tcp", "gateway", "editor")]
+    tap.Options().parseOptions(endpoints)

@@ -1,4 +1,4 @@
-"""The documentation's cross-references: every cited protocol section exists."""
+"""The documentation's cross-references: cited protocol sections and relative links exist."""
 
 from __future__ import annotations
 
@@ -49,3 +49,38 @@ def test_no_file_cites_the_old_out_of_tree_specification() -> None:
     stale = [str(path.relative_to(ROOT)) for path in documented_files()
              if OLD_SPECIFICATION.search(path.read_text(encoding="utf-8"))]
     assert not stale
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+ANCHOR_DROPPED = re.compile(r"[^\w\- ]")
+
+
+def anchors(markdown: Path) -> set[str]:
+    """The anchors GitHub makes from a Markdown file's headings."""
+    found: set[str] = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown.read_text(encoding="utf-8"), re.MULTILINE):
+        slug = ANCHOR_DROPPED.sub("", heading.strip().lower()).replace(" ", "-")
+        candidate, number = slug, 0
+        while candidate in found:
+            number += 1
+            candidate = f"{slug}-{number}"
+        found.add(candidate)
+    return found
+
+
+def test_every_relative_markdown_link_resolves() -> None:
+    """Each relative link in a Markdown file names a file that exists (and a heading there)."""
+    broken = []
+    for path in documented_files():
+        if path.suffix != ".md":
+            continue
+        for target in LINK.findall(path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            name, _, anchor = target.partition("#")
+            linked = (path.parent / name).resolve() if name else path
+            if not linked.exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken

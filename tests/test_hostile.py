@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.daemon import Daemon, tcp_exchange
+from mobwrite.client.errors import ClientError
 from mobwrite.client.session import ClientSession
+from mobwrite.client.urls import parse_url
+from mobwrite.client.websocket import SocketConnection
 from mobwrite.core.escaping import encode_text
 from mobwrite.storage.journal import JOURNAL_NAME
 from mobwrite.storage.sqlite import DATABASE_NAME
@@ -383,6 +386,27 @@ def test_malformed_tokens(bench: Workbench, header: bytes) -> None:
     head, _, text = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 403 ") and text.startswith(b"forbidden: ")
     assert text.count(b"\n") == 1
+    bench.healthy()
+
+
+@pytest.mark.parametrize("place", ["message", "url"])
+@pytest.mark.parametrize("header", MALFORMED_TOKENS, ids=range(len(MALFORMED_TOKENS)))
+def test_malformed_tokens_on_the_websocket(bench: Workbench, header: bytes, place: str) -> None:
+    """The same tokens on the socket: the request is refused (403 on the socket, 1008 for
+    a bad token in the URL, or a refused handshake for a URL too long to read)."""
+    token = header.removeprefix(b"Bearer").removeprefix(b" ")
+    url = f"ws://127.0.0.1:{bench.daemon.ports['gateway']}/ws"
+    with pytest.raises(ClientError) as refused:
+        if place == "url":
+            connection = SocketConnection(parse_url(
+                f"{url}?token={urllib.parse.quote_from_bytes(token)}"), 10.0)
+        else:
+            connection = SocketConnection(parse_url(url), 10.0, token=token.decode("latin-1"))
+        try:
+            connection.exchange(b"u:mallory\nF:0:sentinel\nR:0:pwned\n\n")
+        finally:
+            connection.close()
+    assert re.search(r"403 |1008 |HTTP 4\d\d", str(refused.value)), refused.value
     bench.healthy()
 
 

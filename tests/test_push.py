@@ -40,6 +40,16 @@ def test_a_burst_of_changes_is_coalesced_into_the_one_owed_notice() -> None:
     assert (subscriptions.counts.notices_sent, subscriptions.counts.notices_coalesced) == (1, 51)
 
 
+def test_a_notice_keeps_only_the_names_its_reader_may_read() -> None:
+    """Names the filter drops are not sent; a notice left empty is neither sent nor counted."""
+    subscriptions = following(("b", ["memo", "todo"]))
+    subscriptions.changed({"memo", "todo"})
+    assert subscriptions.take("b", lambda name: name == "memo") == ["memo"]
+    subscriptions.changed({"todo"})
+    assert subscriptions.take("b", lambda name: False) == []
+    assert subscriptions.take("b") == [] and subscriptions.counts.notices_sent == 1
+
+
 def test_syncing_a_document_settles_what_was_owed_for_it() -> None:
     """A request that syncs a document pays the notice owed for it; others stay owed."""
     subscriptions = following(("b", ["memo", "todo"]))
@@ -97,6 +107,9 @@ def test_messages_round_trip() -> None:
     assert push.notice_names(notice) == ["memo", "to do"]
     assert push.notice_names(push.answer_message(b"F:1:memo\n")) is None
     assert push.error_message("bad") == "!error:bad\n\n"
+    assert push.message_token(push.token_message("abc")) == "abc"
+    assert push.message_token("!token: abc \n\n") == "abc"
+    assert push.message_token("u:x\n\n") is None
 
 
 def test_the_engine_reports_the_documents_a_request_changed() -> None:

@@ -16,6 +16,7 @@ from mobwrite.core.store import Store
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.memory import MemoryStorage
+from mobwrite.storage.postgres import PostgresStorage
 from mobwrite.storage.rows import Batch, DocumentRow, StoredDocument, ViewRow
 
 
@@ -39,21 +40,35 @@ class Medium:
         return self.open(store), store
 
 
-def _memory(tmp_path: Path) -> Callable[[], Storage]:
+def _memory() -> Callable[[], Storage]:
     kept = MemoryStorage()
     return lambda: kept
 
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], Callable[[], Storage]]] = {
-    "memory": _memory,
-    "snapshot": lambda path: lambda: SnapshotStorage(path / "data"),
-    "journal": lambda path: lambda: JournalStorage(path / "data"),
+def _postgresql(request: pytest.FixtureRequest) -> Callable[[], Storage]:
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStorage(url)
+
+
+def _in(directory: str, make: Callable[[Path], Storage]) -> Callable[[pytest.FixtureRequest], Callable[[], Storage]]:
+    def medium(request: pytest.FixtureRequest) -> Callable[[], Storage]:
+        path = request.getfixturevalue("tmp_path") / directory
+        return lambda: make(path)
+
+    return medium
+
+
+IMPLEMENTATIONS: dict[str, Callable[[pytest.FixtureRequest], Callable[[], Storage]]] = {
+    "memory": lambda request: _memory(),
+    "snapshot": _in("data", SnapshotStorage),
+    "journal": _in("data", JournalStorage),
+    "postgresql": _postgresql,
 }
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def medium(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Medium]:
-    opened = Medium(IMPLEMENTATIONS[request.param](tmp_path))
+def medium(request: pytest.FixtureRequest) -> Iterator[Medium]:
+    opened = Medium(IMPLEMENTATIONS[request.param](request))
     yield opened
     for storage in opened.opened:
         storage.close()

@@ -105,8 +105,10 @@ class TwistedClient:
     """Talks to one MobWrite server from inside a running reactor."""
 
     def __init__(self, reactor: IClientReactor, url: str, timeout: float = DEFAULT_TIMEOUT,
-                 agent: Any = None) -> None:
+                 agent: Any = None, token: str | None = None) -> None:
         self.reactor = reactor
+        # An access token: sent as a Bearer header, or in a socket's first message.
+        self.token = token
         self.server: ServerURL = parse_url(url)
         self.timeout = timeout
         self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
@@ -131,6 +133,8 @@ class TwistedClient:
 
     async def _http(self, request: bytes) -> bytes:
         headers = Headers({b"Content-Type": [b"application/x-www-form-urlencoded"]})
+        if self.token is not None:
+            headers.addRawHeader(b"Authorization", f"Bearer {self.token}".encode("ascii"))
         try:
             response = await self._bounded(self.agent.request(
                 b"POST", self.server.url.encode("ascii"), headers,
@@ -159,6 +163,8 @@ class TwistedClient:
                                   f"HTTP {rejected.response.code}") from None
         except _CONNECT_ERRORS as failure:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
+        if self.token is not None:
+            peer.send_token(self.token)
         self.socket = peer
         return peer
 

@@ -14,7 +14,8 @@ from twisted.python.failure import Failure
 from twisted.web.websocket import WebSocketTransport
 
 from mobwrite.client.errors import ProtocolFailure, Unreachable
-from mobwrite.core.push import ERROR, notice_names
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR
+from mobwrite.core.push import ERROR, notice_names, token_message
 
 
 class SocketPeer:
@@ -41,6 +42,8 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
+        if message.startswith((PRESENCE, PRESENCE_ERROR)):
+            return  # this client neither publishes nor shows presence
         names = notice_names(message)
         if names is not None:
             self.owed.update(names)
@@ -83,6 +86,11 @@ class SocketPeer:
         self.answers.append(waiting)
         self.transport.sendTextMessage(request.decode("utf-8"))
         return waiting
+
+    def send_token(self, token: str) -> None:
+        """Give the server the access token for the requests that follow (no answer comes)."""
+        assert self.transport is not None
+        self.transport.sendTextMessage(token_message(token))
 
     async def next_notice(self) -> set[str]:
         """Wait for a notice (unless one came already); the names owed."""

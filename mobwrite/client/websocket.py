@@ -2,11 +2,15 @@
 
 One ``SocketConnection`` carries any number of requests, one at a time, and
 collects the change notices the server pushes in between; ``wait_for_notice``
-blocks until one arrives.  Pings are answered as they are read.
+blocks until one arrives.  Pings are answered as they are read.  An access
+token is sent in a first ``!token:`` message (kept out of URLs and their logs).
+``publish`` says who we are and where our carets are; ``present`` holds who
+else is on each document we follow, updated as presence messages are read.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
@@ -29,7 +33,8 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.urls import ServerURL
-from mobwrite.core.push import ERROR, notice_names
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, message_update
+from mobwrite.core.push import ERROR, notice_names, token_message
 
 MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
 
@@ -37,7 +42,8 @@ MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
 class SocketConnection:
     """An open WebSocket to a MobWrite gateway."""
 
-    def __init__(self, server: ServerURL, timeout: float, origin: str | None = None) -> None:
+    def __init__(self, server: ServerURL, timeout: float, origin: str | None = None,
+                 token: str | None = None) -> None:
         self.server = server
         self.timeout = timeout
         self.owed: set[str] = set()
@@ -48,6 +54,11 @@ class SocketConnection:
         self.messages: list[str] = []
         self.closed: str | None = None
         self.accepted = False
+        # Document -> person's id -> {"name", "color", "caret"}; who else is present.
+        self.present: dict[str, dict[str, dict[str, object]]] = {}
+        # Every (document, id, entry or None for a departure) read, until taken.
+        self.presence_changes: list[tuple[str, str, dict[str, object] | None]] = []
+        self.presence_errors: list[str] = []
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -63,6 +74,8 @@ class SocketConnection:
                 host=parts.netloc, target=parts.path + (f"?{parts.query}" if parts.query else ""),
                 extra_headers=headers)))
             self._read_until(lambda: self.accepted)
+            if token is not None:
+                self.renew(token)
         except BaseException:
             self.sock.close()
             raise
@@ -124,7 +137,11 @@ class SocketConnection:
                 self.partial.clear()
                 self.partial_bytes = 0
                 names = notice_names(message)
-                if names is None:
+                if message.startswith(PRESENCE):
+                    self._presence(message)
+                elif message.startswith(PRESENCE_ERROR):
+                    self.presence_errors.append(message[len(ERROR):].strip())
+                elif names is None:
                     self.messages.append(message)
                 else:
                     self.notices += 1
@@ -141,12 +158,58 @@ class SocketConnection:
             except (OSError, LocalProtocolError):
                 pass
 
+    def _presence(self, message: str) -> None:
+        try:
+            update = message_update(message)
+        except ValueError:
+            update = None
+        if update is None:
+            raise ProtocolFailure(f"{self.server.url} sent a bad presence message")
+        for name, people in update.items():
+            here = self.present.setdefault(name, {})
+            for ident, entry in people.items():
+                if entry is None:
+                    here.pop(ident, None)
+                else:
+                    here[ident] = entry
+                self.presence_changes.append((name, ident, entry))
+            if not here:
+                del self.present[name]
+
+    def publish(self, name: str, color: str,
+                carets: dict[str, tuple[int, int]] | None = None) -> None:
+        """Say who we are (*name*, *color* as ``#rrggbb``) and, per document, where our
+        caret or selection is (UTF-16 offsets); refusals land in ``presence_errors``."""
+        body = {"name": name, "color": color,
+                "carets": {doc: list(caret) for doc, caret in (carets or {}).items()}}
+        try:
+            self._write(self.protocol.send(TextMessage(PRESENCE + json.dumps(body))))
+        except LocalProtocolError:
+            raise self._closed_error() from None
+
+    def wait_for_presence(self, seconds: float) -> list[tuple[str, str, dict[str, object] | None]]:
+        """Block up to *seconds* for presence changes; those read (maybe none)."""
+        self._read_until(lambda: bool(self.presence_changes), time.monotonic() + seconds)
+        changes, self.presence_changes = self.presence_changes, []
+        return changes
+
+    def _closed_error(self) -> Unreachable:
+        why = f" ({self.closed})" if self.closed else ""
+        return Unreachable(f"the WebSocket to {self.server.url} is closed{why}")
+
+    def renew(self, token: str) -> None:
+        """Hold *token* from now on: it replaces the one the requests sent so far used."""
+        try:
+            self._write(self.protocol.send(TextMessage(token_message(token))))
+        except LocalProtocolError:
+            raise self._closed_error() from None
+
     def exchange(self, request: bytes) -> bytes:
         """Send one request; return its answer (ending with a blank line)."""
         try:
             self._write(self.protocol.send(TextMessage(request.decode("utf-8"))))
         except LocalProtocolError:
-            raise Unreachable(f"the WebSocket to {self.server.url} is closed") from None
+            raise self._closed_error() from None
         self._read_until(lambda: bool(self.messages))
         answer = self.messages.pop(0)
         if answer.startswith(ERROR):
@@ -154,9 +217,11 @@ class SocketConnection:
                                   f"{answer[len(ERROR):].strip()}")
         return answer.encode("utf-8")
 
-    def wait_for_notice(self, seconds: float) -> set[str]:
-        """Block up to *seconds* for a change notice; the names owed (maybe none)."""
-        self._read_until(lambda: bool(self.owed), time.monotonic() + seconds)
+    def wait_for_notice(self, seconds: float, presence: bool = False) -> set[str]:
+        """Block up to *seconds* for a change notice (or, with *presence*, a presence
+        change); the names owed (maybe none)."""
+        self._read_until(lambda: bool(self.owed or (presence and self.presence_changes)),
+                         time.monotonic() + seconds)
         owed, self.owed = self.owed, set()
         return owed
 

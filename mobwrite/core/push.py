@@ -13,7 +13,7 @@ The message formats are documented in docs/websocket.md.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -26,6 +26,8 @@ MAX_FOLLOWED = 1000
 
 NOTICE = "!changed:"
 ERROR = "!error:"
+# A client's message carrying its access token (docs/websocket.md); not a request.
+TOKEN = "!token:"
 
 
 @dataclass
@@ -108,9 +110,12 @@ class Subscriptions(Generic[S]):
     def owes(self, subscriber: S) -> bool:
         return subscriber in self.owed
 
-    def take(self, subscriber: S) -> list[str]:
-        """The names of the notice *subscriber* is owed (sorted), now counted as sent."""
+    def take(self, subscriber: S, keep: Callable[[str], bool] | None = None) -> list[str]:
+        """The names of the notice *subscriber* is owed (sorted), now counted as sent;
+        with *keep*, only the names it keeps (the others are dropped unsent)."""
         names = self.owed.pop(subscriber, None)
+        if names and keep is not None:
+            names = {name for name in names if keep(name)}
         if not names:
             return []
         self.counts.notices_sent += 1
@@ -155,6 +160,18 @@ def notice_message(names: Iterable[str]) -> str:
 def error_message(reason: str) -> str:
     """The message answering a request that was refused unrun."""
     return f"{ERROR}{reason}\n\n"
+
+
+def token_message(token: str) -> str:
+    """The message giving a socket the access token for its next requests."""
+    return f"{TOKEN}{token}"
+
+
+def message_token(message: str) -> str | None:
+    """The token a ``!token:`` message carries (maybe empty), or None for any other."""
+    if not message.startswith(TOKEN):
+        return None
+    return message[len(TOKEN):].strip()
 
 
 def notice_names(message: str) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +22,15 @@ from mobwrite.core.engine import Engine
 from mobwrite.core.events import Report
 from mobwrite.core.httpform import Limits
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Committer, MemoryOnly, RequestAnswerer, fan_out, report_event
+from mobwrite.daemon.answering import (
+    Answerer,
+    Committer,
+    MemoryOnly,
+    RequestAnswerer,
+    fan_out,
+    report_event,
+)
+from mobwrite.daemon.dumping import DumpResource, Rows
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -29,6 +38,7 @@ from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.share import ShareResource
+from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
@@ -47,6 +57,7 @@ from mobwrite.storage.committer import (
     IStorageReactor,
     StorageService,
 )
+from mobwrite.storage.dump import store_rows
 from mobwrite.tokens import Gatekeeper, KeyFileError
 
 log = logs.logger("daemon")
@@ -149,6 +160,8 @@ class Options(usage.Options):
                     values[setting.attribute] = setting.parse(given)
                 except SettingError as error:
                     raise usage.UsageError(f"--{setting.option}: {error}") from None
+        if values.get("database"):
+            _check_database(self["durability"])
         if self["durability"] not in DURABILITY_MODES:
             raise usage.UsageError(
                 f"--durability {self['durability']!r} is unknown; "
@@ -172,6 +185,20 @@ class Options(usage.Options):
                     f"--{name} {self[name]!r} is not an endpoint ({error}); "
                     "write something like tcp:3017:interface=127.0.0.1"
                 ) from None
+
+
+def _check_database(durability: str) -> None:
+    """Refuse --database where it cannot work."""
+    if durability == MEMORY:
+        raise usage.UsageError(
+            "--database keeps the documents in PostgreSQL and --durability memory "
+            "keeps them nowhere: give one or the other")
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise usage.UsageError(
+            "--database needs psycopg: pip install 'mobwrite[postgresql]'") from None
 
 
 class Daemon(MultiService):
@@ -238,16 +265,14 @@ def access_warnings(ports: BoundPorts, protected: bool) -> list[str]:
 
 def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
                       gatekeeper: Gatekeeper | None, report: Report | None,
-                      sockets: SocketResource) -> dict[bytes, Resource]:
+                      sockets: SocketResource,
+                      rows: Callable[[], defer.Deferred[Rows]]) -> dict[bytes, Resource]:
     """Pages served beside the HTTP gateway: operations pages (never on the editor
-    port), the WebSocket and, with access control on, ``/share``."""
+    port), the WebSocket, the dump and, with access control on, ``/share``."""
     pages: dict[bytes, Resource] = {
-        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe)}
-    if gatekeeper is None:
-        pages[b"ws"] = sockets
-    else:
-        # The socket checks no token yet: with access control on it is not
-        # served, and browsers poll the gateway, which does.
+        b"metrics": MetricsResource(metrics), b"healthz": HealthResource(probe),
+        b"dump": DumpResource(rows), b"ws": sockets}
+    if gatekeeper is not None:
         pages[b"share"] = ShareResource(gatekeeper, clock, report)
     return pages
 
@@ -266,35 +291,24 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     store = Store(settings.max_chars)
-    hub = PushHub(settings)
+    hub = PushHub(settings, clock)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
-    committer: Committer = MemoryOnly(store)
-    # With nothing stored (--durability memory) there is no disk to be healthy.
-    probe = HealthProbe(None, reactor)
-    if options["durability"] != MEMORY:
-        # First child: it loads before the ports open and stops after they close.
-        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
-                                 reactor, observe_flush=metrics.observe_flush)
-        storage.setServiceParent(top)
-        committer = storage.committer
-        probe = HealthProbe(Path(options["data-dir"]), reactor,
-                            storage_failure=storage.failure)
     report = fan_out(report_event, metrics.observe_event)
-    mobwrite = RequestAnswerer(Engine(store, settings, report), clock, committer, hub)
-    PeriodicService(
-        "housekeeping", CLEANUP_INTERVAL,
-        Housekeeping(store, settings, clock, committer), clock,
-    ).setServiceParent(top)
-    sockets = SocketResource(hub, Metered(mobwrite, metrics, "websocket"), clock, ports)
+    if settings.database:
+        answerer, probe, rows = _shared(top, settings, reactor, report, hub)
+    else:
+        answerer, probe, rows = _local(top, options, store, metrics, reactor, report, hub)
+    sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
+                             None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
-        "tcp": RequestFactory(Metered(mobwrite, metrics, "tcp"), settings, clock),
+        "tcp": RequestFactory(Metered(answerer, metrics, "tcp"), settings, clock),
         "gateway": gateway_site(
-            Metered(mobwrite, metrics, "http"), Limits.from_settings(settings), ports, clock,
+            Metered(answerer, metrics, "http"), Limits.from_settings(settings), ports, clock,
             settings.request_deadline,
-            gateway_resources(metrics, probe, clock, gatekeeper, report, sockets),
+            gateway_resources(metrics, probe, clock, gatekeeper, report, sockets, rows),
             gatekeeper, report),
         "editor": editor_site(
             ports, children=editor_resources(store, clock, hub, gatekeeper, report),
@@ -308,6 +322,46 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     # Added last, so stopped first: sockets hear goodbye before the ports close.
     SocketsService(hub).setServiceParent(top)
     return top
+
+
+Parts = tuple[Answerer, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
+
+
+def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
+           reactor: IDaemonReactor, report: Report, hub: PushHub) -> Parts:
+    """The embedded store: answers, health and dumps of a daemon on its own."""
+    settings: Settings = options["settings"]
+    committer: Committer = MemoryOnly(store)
+    # With nothing stored (--durability memory) there is no disk to be healthy.
+    probe = HealthProbe(None, reactor)
+    if options["durability"] != MEMORY:
+        # First child: it loads before the ports open and stops after they close.
+        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
+                                 reactor, observe_flush=metrics.observe_flush)
+        storage.setServiceParent(top)
+        committer = storage.committer
+        probe = HealthProbe(Path(options["data-dir"]), reactor, storage_failure=storage.failure)
+    PeriodicService(
+        "housekeeping", CLEANUP_INTERVAL,
+        Housekeeping(store, settings, reactor, committer), reactor,
+    ).setServiceParent(top)
+    server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
+    return server, probe, lambda: defer.succeed(store_rows(store))
+
+
+def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
+            report: Report, hub: PushHub) -> Parts:
+    """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
+    from mobwrite.daemon.shared import SharedDaemon
+
+    shared = SharedDaemon(settings, reactor, report)
+    # First child: it reaches the database before the ports open.
+    shared.setServiceParent(top)
+    # Every daemon's committed changes, this one's too, reach this daemon's sockets.
+    shared.feed.subscribe(lambda name: hub.changed(frozenset((name,)), None))
+    PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
+                    reactor).setServiceParent(top)
+    return shared, HealthProbe(None, reactor, storage_failure=shared.failure), shared.rows
 
 
 def makeService(options: Options) -> IService:

@@ -4,7 +4,12 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what).  Message formats and close codes: docs/websocket.md.
+what).  With access control on, every request is checked against the
+socket's token (``mobwrite.daemon.socket_access``).  A ``!presence:``
+message publishes who the socket's person is and where their carets are;
+the others on the same documents get the changes at most every
+``PRESENCE_INTERVAL`` (``mobwrite.core.presence``).  Message formats and
+close codes: docs/websocket.md.
 
 Bounds: a message over MAX_REQUEST_BYTES closes the socket (1009) before
 it is buffered whole; at most ``MAX_QUEUED`` requests wait, beyond which
@@ -26,23 +31,32 @@ from twisted.web.http_headers import Headers
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from zope.interface import implementer
 
-from mobwrite.core import push
+from mobwrite.core import presence, push
+from mobwrite.core.access import Refused
 from mobwrite.core.origins import origin_allowed
+from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
 from mobwrite.daemon.answering import Answerer
 from mobwrite.daemon.gateway import other_site
 from mobwrite.daemon.services import BoundPorts
+from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
+from mobwrite.tokens import MAX_TOKEN_CHARS
 
 log = logger("websocket")
 
 # Requests read but not yet answered, beyond which the socket stops reading.
 MAX_QUEUED = 4
 
+# Seconds between presence updates: a socket is sent, and its changes are sent
+# to others, at most this often (the excess joins the next update).
+PRESENCE_INTERVAL = 0.1
+
 # Close codes (RFC 6455 7.4.1).
 GOING_AWAY = 1001
 UNSUPPORTED = 1003
+POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 
@@ -67,11 +81,33 @@ def forget_handshake(request: server.Request) -> None:
 
 
 class PushHub:
-    """The open sockets and what they follow; told of every durable change."""
+    """The open sockets, what they follow and who is present; told of every durable change."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: IReactorTime) -> None:
         self.settings = settings
+        self.clock = clock
         self.subscriptions: Subscriptions[PushSocket] = Subscriptions()
+        self.presence: Presence[PushSocket] = Presence(self.subscriptions)
+        # Sockets owed a presence update, sent all together every PRESENCE_INTERVAL.
+        self.presence_due: set[PushSocket] = set()
+        self.presence_timer: IDelayedCall | None = None
+
+    def presence_owed(self, sockets: list[PushSocket]) -> None:
+        """*sockets* newly owe a presence update: send it with the next batch."""
+        if not sockets:
+            return
+        self.presence_due.update(sockets)
+        if self.presence_timer is None:
+            self.presence_timer = self.clock.callLater(PRESENCE_INTERVAL, self._send_presence)
+
+    def _send_presence(self) -> None:
+        self.presence_timer = None
+        due, self.presence_due = self.presence_due, set()
+        for socket in due:
+            try:
+                socket.send_presence()
+            except Exception:
+                log.failure("sending a presence update failed")
 
     def changed(self, documents: frozenset[str], origin: Hashable) -> None:
         for socket in self.subscriptions.changed(documents, cast(Any, origin)):
@@ -82,6 +118,9 @@ class PushHub:
                 log.failure("sending a change notice failed")
 
     def close_all(self, code: int, reason: str) -> None:
+        if self.presence_timer is not None:
+            self.presence_timer.cancel()
+            self.presence_timer = None
         sockets = list(self.subscriptions.followed)
         if sockets:
             log.info("closing {count} WebSockets with {code}: {reason}",
@@ -98,10 +137,11 @@ class PushSocket:
     __slots__ = ("hub", "server", "clock", "settings", "request", "channel", "channel_lost",
                  "tcp", "reader", "ws", "wire_received", "wire_lost", "queue", "busy",
                  "closed", "sending_paused", "running", "noticed", "reading", "unread",
-                 "pinged", "timer", "__weakref__")
+                 "pinged", "timer", "gate", "token", "__weakref__")
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
-                 request: server.Request) -> None:
+                 request: server.Request, gate: SocketGate | None = None,
+                 token: str | None = None) -> None:
         self.hub = hub
         self.server = server
         self.clock = clock
@@ -127,6 +167,9 @@ class PushSocket:
         self.unread = 0
         self.pinged = False
         self.timer: IDelayedCall | None = None
+        # With access control on: the checker, and the token the socket holds.
+        self.gate = gate
+        self.token = token
 
     # What twisted.web.websocket calls
 
@@ -143,6 +186,10 @@ class PushSocket:
         self.hub.subscriptions.add(self)
         self.timer = self.clock.callLater(self.settings.websocket_ping_interval, self._tick)
         log.debug("WebSocket opened from {peer}", peer=self.tcp.getPeer())
+        if self.gate is not None and self.token:
+            refusal = self.gate.opening(self.token, self.tcp.getPeer())
+            if refusal is not None:
+                self.close(POLICY_VIOLATION, refusal.reason, quietly=True)
 
     def textMessageReceived(self, message: str) -> None:
         self.unread = 0
@@ -163,6 +210,8 @@ class PushSocket:
 
     def connectionLost(self, reason: Failure) -> None:
         self.closed = True
+        self.hub.presence_owed(self.hub.presence.remove(self))
+        self.hub.presence_due.discard(self)
         self.hub.subscriptions.remove(self)
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
@@ -206,26 +255,52 @@ class PushSocket:
     def _run_queue(self) -> None:
         limits = self.settings
         while not self.busy and self.queue and not self.closed:
-            read = push.read_request(self.queue.pop(0), limits.max_request_bytes,
-                                     limits.max_line_bytes)
+            message = self.queue.pop(0)
+            token = push.message_token(message)
+            if token is not None:
+                # In turn: it holds for the requests sent after it.  Cut short, a
+                # token over the cap is still refused, and a socket holds no more.
+                if self.gate is not None:
+                    self.token = token[:MAX_TOKEN_CHARS + 1]
+                continue
+            published = presence.message_presence(message)
+            if isinstance(published, str):
+                self._send(push.error_message(published))
+                continue
+            if published is not None:
+                self.hub.presence_owed(self.hub.presence.publish(self, published))
+                continue
+            read = push.read_request(message, limits.max_request_bytes, limits.max_line_bytes)
             if isinstance(read, str):
                 if read.startswith("over MAX_REQUEST_BYTES"):
                     self.close(TOO_BIG, f"a message {read}")
                     return
                 self._send(push.error_message(read))
                 continue
+            may_write = True
+            if self.gate is not None:
+                verdict = self.gate.check(self.token, read, self.tcp.getPeer())
+                if isinstance(verdict, Refused):
+                    self._send(push.error_message(f"403 {verdict.reason}"))
+                    continue
+                may_write = verdict.may_write
             self.busy = True
             self.noticed = False
             self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
-            self.server.answer(read, origin=self).addCallbacks(self._answered, self._failed)
+            self.server.answer(read, may_write, origin=self).addCallbacks(
+                self._answered, self._failed)
 
     def _answered(self, body: bytes) -> None:
         self.busy = False
         if self.closed:
             return
         self._send(push.answer_message(body))
-        refused = self.hub.subscriptions.follow(
-            self, push.synced_names(body, self.settings.max_name_bytes))
+        names = push.synced_names(body, self.settings.max_name_bytes)
+        followed = self.hub.subscriptions.followed.get(self, set())
+        new = names - followed
+        refused = self.hub.subscriptions.follow(self, new)
+        if new:
+            self.hub.presence_owed(self.hub.presence.followed(self, new & followed))
         if refused:
             log.info("a WebSocket follows {limit} documents: {refused} more not followed",
                      limit=self.hub.subscriptions.max_followed, refused=refused)
@@ -241,12 +316,24 @@ class PushSocket:
     def wake(self) -> None:
         """Send the notice this socket is owed, if it is idle, its peer reads, and
         it has made a request since the last notice (one notice per request)."""
-        if self.busy or self.queue or self.sending_paused or self.closed or self.noticed:
+        if (self.busy or self.queue or self.sending_paused or self.closed or self.noticed
+                or not self.hub.subscriptions.owes(self)):
             return
-        names = self.hub.subscriptions.take(self)
+        names = self.hub.subscriptions.take(
+            self, None if self.gate is None else self.gate.readable(self.token))
         if names:
             self.noticed = True
             self._send(push.notice_message(names))
+
+    def send_presence(self) -> None:
+        """Send the presence update this socket is owed, unless its peer is not reading
+        (then it waits, growing no more than one entry per person, for the peer)."""
+        if self.closed or self.sending_paused:
+            return
+        message = self.hub.presence.take(
+            self, None if self.gate is None else self.gate.readable(self.token))
+        if message is not None:
+            self._send(message)
 
     # Flow control
 
@@ -268,6 +355,8 @@ class PushSocket:
         self.sending_paused = False
         self._flow()
         self.wake()
+        if self.hub.presence.owes(self):
+            self.hub.presence_owed([self])
 
     def stopProducing(self) -> None:
         self.closed = True
@@ -309,15 +398,20 @@ class SocketResource(WebSocketResource):
     isLeaf = True
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
-                 ports: BoundPorts) -> None:
+                 ports: BoundPorts, gate: SocketGate | None = None) -> None:
         super().__init__(self)
         self.hub = hub
         self.answerer = server
         self.clock = clock
         self.ports = ports
+        self.gate = gate
 
     def buildProtocol(self, request: server.Request) -> PushSocket:
-        return PushSocket(self.hub, self.answerer, self.clock, request)
+        token = None
+        if self.gate is not None:
+            given = request.args.get(b"token") if request.args else None
+            token = given[0].decode("latin-1") if given else None
+        return PushSocket(self.hub, self.answerer, self.clock, request, self.gate, token)
 
     def render_GET(self, request: server.Request) -> bytes | int:
         upgrade = (request.getHeader(b"upgrade") or b"").lower()

@@ -4,7 +4,8 @@ Exit statuses: 0 success; 2 usage error; 3 bad server URL; 4 server
 unreachable or silent; 5 protocol failure (malformed answer, HTTP error,
 no answer for a document); 6 document does not exist; 7 local file
 problem; 8 a load test saw errors; 9 the server refused a change that
-would make a document longer than its MAX_CHARS; 130 interrupted.
+would make a document longer than its MAX_CHARS; 10 the store to dump or
+load into cannot be used; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from mobwrite import __version__
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
+from mobwrite.tools import moving
 from mobwrite.tools.files import LocalFileError, write_atomically
 from mobwrite.tools.tokens import add_commands as add_token_commands
 
@@ -122,15 +124,18 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    from mobwrite.tools.watch import show
+    from mobwrite.tools.watch import show, tell
     from mobwrite.tools.watch import watch as follow
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
+    if args.presence and not args.url.startswith(("ws://", "wss://")):
+        raise UsageError("--presence needs a ws:// or wss:// server URL")
     with client(args) as session:
         try:
             follow(session, args.doc, show(args.output),
-                   args.count, args.duration, args.min_interval, args.max_interval)
+                   args.count, args.duration, args.min_interval, args.max_interval,
+                   tell if args.presence else None)
         except KeyboardInterrupt:
             pass  # Ctrl-C is how an unbounded watch is meant to end.
     return 0
@@ -189,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
                "6 no such document, 7 local file problem, 8 load test errors, "
-               "9 document too long for the server, 130 interrupted.")
+               "9 document too long for the server, 10 unusable store, 130 interrupted.")
     top.add_argument("--version", action="version", version=f"mobwrite {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -244,6 +249,9 @@ def parser() -> argparse.ArgumentParser:
                          metavar="SECONDS",
                          help="longest poll interval (default 10); on ws:// URLs, which "
                          "push each change, the longest wait between syncs")
+    command.add_argument("--presence", action="store_true",
+                         help="(ws:// only) also say on stderr who arrives on the document, "
+                         "renames and leaves")
     command.set_defaults(run=watch)
 
     command = commands.add_parser(
@@ -268,6 +276,31 @@ def parser() -> argparse.ArgumentParser:
                          help="keep the test documents instead of nullifying them")
     command.add_argument("--seed", type=int, help="seed the random edits")
     command.set_defaults(run=loadtest)
+
+    command = commands.add_parser(
+        "dump", help="write every document and view of a store to a dump file",
+        description="Dump a running daemon's store through its gateway (only from the "
+                    "same machine), or a PostgreSQL database directly; consistent, "
+                    "without stopping anything.")
+    command.add_argument("source", metavar="SOURCE",
+                         help="the daemon's gateway, http://127.0.0.1:8017/, "
+                              "or postgresql://USER@HOST/DATABASE")
+    command.add_argument("--output", "-o", type=Path, metavar="FILE",
+                         help="write FILE (atomically) instead of standard output")
+    command.add_argument("--timeout", type=_bounded(float, 0.1, 3600), default=60.0,
+                         metavar="SECONDS", help="give up after this long (default 60)")
+    command.set_defaults(run=lambda args: moving.dump(args.source, args.output, args.timeout))
+
+    command = commands.add_parser(
+        "load", help="put a dump file into an empty store",
+        description="Load a dump into an empty store: a data directory (with no daemon "
+                    "running on it) or a PostgreSQL database.")
+    command.add_argument("file", metavar="FILE", type=Path)
+    where = command.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data-dir", type=Path, metavar="DIR",
+                       help="the embedded store's data directory (created if missing)")
+    where.add_argument("--database", metavar="URL", help="postgresql://USER@HOST/DATABASE")
+    command.set_defaults(run=lambda args: moving.load(args.file, args.data_dir, args.database))
 
     add_token_commands(commands)
     return top

@@ -1,0 +1,232 @@
+"""Storage in a PostgreSQL database (``--database postgresql://...``).
+
+The daemon creates its tables itself and records the schema's version in
+``mobwrite_schema``; a database written by an older mobwrite is upgraded
+at start-up, in one transaction, under an advisory lock so that daemons
+starting together upgrade it once.  Texts are stored as UTF-8 bytes with
+lone surrogates passed through (``bytea``: a PostgreSQL ``text`` can hold
+neither a lone surrogate nor a NUL), so every string comes back exactly.
+
+A batch is written in one transaction, and ``write`` returns only once it
+has committed: PostgreSQL's commit is the durability, so replies wait for
+it (``waits_for_disk``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from mobwrite.core.store import Store
+from mobwrite.storage.contract import Opened
+from mobwrite.storage.rows import (
+    Batch,
+    DocumentRow,
+    StorageError,
+    StoredDocument,
+    ViewRow,
+    put,
+)
+
+# Each entry upgrades the schema by one version; the daemon runs those the
+# database has not seen.  Never edit an entry once released: add one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE mobwrite_documents (
+            name text PRIMARY KEY,
+            body bytea NOT NULL,
+            lasttime double precision NOT NULL)""",
+        """CREATE TABLE mobwrite_views (
+            name text NOT NULL,
+            username text NOT NULL,
+            shadow bytea NOT NULL,
+            backup_shadow bytea NOT NULL,
+            client_version bigint NOT NULL,
+            server_version bigint NOT NULL,
+            backup_server_version bigint NOT NULL,
+            edit_stack text NOT NULL,
+            lasttime double precision NOT NULL,
+            PRIMARY KEY (name, username))""",
+    ),
+    # 2: each document's version, raised by every write, for the daemons' caches.
+    ("ALTER TABLE mobwrite_documents ADD COLUMN version bigint NOT NULL DEFAULT 1",),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+# The advisory lock key that serialises schema upgrades ("mobw" in ASCII).
+_UPGRADE_LOCK = 0x6D6F6277
+
+_DOCUMENTS = "SELECT name, body, lasttime FROM mobwrite_documents"
+_VIEWS = """SELECT username, name, shadow, backup_shadow, client_version, server_version,
+    backup_server_version, edit_stack, lasttime FROM mobwrite_views"""
+_PUT_DOCUMENT = """INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
+    ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
+    version = mobwrite_documents.version + 1"""
+_PUT_VIEW = """INSERT INTO mobwrite_views (username, name, shadow, backup_shadow,
+    client_version, server_version, backup_server_version, edit_stack, lasttime)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (name, username) DO UPDATE SET shadow = excluded.shadow,
+    backup_shadow = excluded.backup_shadow, client_version = excluded.client_version,
+    server_version = excluded.server_version,
+    backup_server_version = excluded.backup_server_version,
+    edit_stack = excluded.edit_stack, lasttime = excluded.lasttime"""
+
+
+def encode(text: str) -> bytes:
+    # surrogatepass: a lone surrogate must not make a commit fail forever.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def decode(body: bytes) -> str:
+    return body.decode("utf-8", "surrogatepass")
+
+
+def is_database_url(value: str) -> bool:
+    """Whether *value* names a PostgreSQL database (the URL forms libpq accepts)."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def document_row(row: Sequence[Any]) -> DocumentRow:
+    name, body, lasttime = row
+    return DocumentRow(name, decode(body), lasttime)
+
+
+def view_row(row: Sequence[Any]) -> ViewRow:
+    user, name, shadow, backup, client, server, backup_server, stack, lasttime = row
+    return ViewRow(user, name, decode(shadow), decode(backup), client, server, backup_server,
+                   tuple((version, delta) for version, delta in json.loads(stack)), lasttime)
+
+
+def upgrade(connection: psycopg.Connection[Any]) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; the version found before."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_UPGRADE_LOCK,))
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS mobwrite_schema (version integer NOT NULL)")
+        found = connection.execute("SELECT max(version) FROM mobwrite_schema").fetchone()
+        version = found[0] if found is not None and found[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database holds schema version {version}, newer than this mobwrite's "
+                f"{SCHEMA_VERSION}: run a newer mobwrite, or give another --database")
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                connection.execute(statement)
+        if version < SCHEMA_VERSION:
+            connection.execute("DELETE FROM mobwrite_schema")
+            connection.execute("INSERT INTO mobwrite_schema VALUES (%s)", (SCHEMA_VERSION,))
+    return version
+
+
+def write_rows(connection: psycopg.Connection[Any], batch: Batch) -> None:
+    """Apply *batch* in the connection's current transaction."""
+    with connection.cursor() as cursor:
+        gone = [(name,) for name, row in batch.documents.items() if row is None]
+        if gone:
+            cursor.executemany("DELETE FROM mobwrite_documents WHERE name = %s", gone)
+        documents = [(row.name, encode(row.text), row.lasttime)
+                     for row in batch.documents.values() if row is not None]
+        if documents:
+            cursor.executemany(_PUT_DOCUMENT, documents)
+    write_views(connection, batch)
+
+
+def write_views(connection: psycopg.Connection[Any], batch: Batch) -> None:
+    """Apply the view rows of *batch* in the connection's current transaction."""
+    with connection.cursor() as cursor:
+        gone = [(name, user) for (user, name), row in batch.views.items() if row is None]
+        if gone:
+            cursor.executemany(
+                "DELETE FROM mobwrite_views WHERE name = %s AND username = %s", gone)
+        views = [(row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
+                  row.client_version, row.server_version, row.backup_server_version,
+                  json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)
+                 for row in batch.views.values() if row is not None]
+        if views:
+            cursor.executemany(_PUT_VIEW, views)
+
+
+def read_document(connection: psycopg.Connection[Any], name: str) -> StoredDocument | None:
+    """Document *name* and its views as the connection's transaction sees them."""
+    found = connection.execute(_DOCUMENTS + " WHERE name = %s", (name,)).fetchone()
+    views = tuple(view_row(row) for row in connection.execute(
+        _VIEWS + " WHERE name = %s ORDER BY username", (name,)))
+    if found is None and not views:
+        return None
+    return StoredDocument(name, None if found is None else document_row(found), views)
+
+
+def read_all(connection: psycopg.Connection[Any]) -> tuple[list[DocumentRow], list[ViewRow]]:
+    """Every document and view row (in one transaction, so consistent)."""
+    with connection.transaction():
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        documents = [document_row(row) for row in connection.execute(_DOCUMENTS + " ORDER BY name")]
+        views = [view_row(row) for row in connection.execute(_VIEWS + " ORDER BY name, username")]
+    return documents, views
+
+
+def read_rows(url: str, timeout: float = 10.0) -> tuple[list[DocumentRow], list[ViewRow]]:
+    """Every row stored in the database at *url*, from one consistent snapshot."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) \
+                as connection:
+            return read_all(connection)
+    except psycopg.Error as error:
+        raise StorageError(f"PostgreSQL at {_without_password(url)}: {error}") from None
+
+
+class PostgresStorage:
+    """Rows in PostgreSQL tables; every write one committed transaction."""
+
+    waits_for_disk = True
+
+    def __init__(self, url: str, connections: int = 4, timeout: float = 10.0) -> None:
+        self.url = url
+        self.location = _without_password(url)
+        self.timeout = timeout
+        self.pool = ConnectionPool(url, min_size=1, max_size=connections, open=False,
+                                   timeout=timeout, kwargs={"autocommit": True})
+
+    def open(self, store: Store) -> Opened:
+        try:
+            self.pool.open(wait=True, timeout=self.timeout)
+            with self.pool.connection() as connection:
+                upgrade(connection)
+                documents, views = read_all(connection)
+        except (psycopg.Error, StorageError) as error:
+            # An unreachable server comes as the pool's PoolTimeout, a psycopg.Error.
+            self.pool.close()
+            raise StorageError(f"PostgreSQL at {self.location}: {error}") from None
+        put(store, documents, views)
+        return Opened(len(documents), len(views))
+
+    def load_document(self, name: str) -> StoredDocument | None:
+        with self.pool.connection() as connection, connection.transaction():
+            return read_document(connection, name)
+
+    def write(self, batch: Batch) -> None:
+        with self.pool.connection() as connection, connection.transaction():
+            write_rows(connection, batch)
+
+    def maintain(self) -> None:
+        """Nothing to do in the background: PostgreSQL vacuums by itself."""
+
+    def failure(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _without_password(url: str) -> str:
+    """*url* fit for a log line: any password replaced by ***."""
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{separator}{user}:***@{host}"
+

@@ -1,0 +1,159 @@
+"""The shared store's transactions and change feed, against the test PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import pytest_twisted
+from psycopg_pool import ConnectionPool
+from twisted.internet import defer, reactor, threads
+
+from mobwrite.client.session import ClientSession
+from mobwrite.daemon.shared import ChangeFeed
+from mobwrite.settings import Settings
+from mobwrite.storage.postgres import upgrade
+from mobwrite.storage.shared import SharedDocuments
+
+
+@pytest.fixture
+def pool(postgres_url: str) -> Iterator[ConnectionPool[Any]]:
+    opened: ConnectionPool[Any] = ConnectionPool(postgres_url, min_size=1, max_size=2,
+                                                 kwargs={"autocommit": True}, open=True)
+    with opened.connection() as connection:
+        upgrade(connection)
+    yield opened
+    opened.close()
+
+
+def sync(documents: SharedDocuments, session: ClientSession) -> set[str]:
+    body, _ = documents.run(session.build_request(), 1e9)
+    return session.apply_response(body)
+
+
+def test_a_daemon_never_trusts_a_cached_text_another_changed(
+        pool: ConnectionPool[Any]) -> None:
+    """Two daemons caching one document: an edit through one is in the other's next reply."""
+    first, second = (SharedDocuments(pool, Settings.defaults()) for _ in range(2))
+    alice, bob = ClientSession("alice"), ClientSession("bob")
+    alice.share("doc"), bob.share("doc")
+    sync(first, alice), sync(second, bob)
+    alice.documents["doc"].text = "from alice 😀"
+    sync(first, alice)
+    assert "doc" in second.versions
+    sync(second, bob)
+    assert bob.documents["doc"].text == "from alice 😀"
+    assert first.versions["doc"] == second.versions["doc"]
+
+
+def test_a_failed_transaction_leaves_nothing_behind(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """A request whose transaction fails changes nothing stored, and the daemon forgets the
+    text it had changed, so that the next request reads the database again."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    alice = ClientSession("alice")
+    alice.share("doc")
+    sync(documents, alice)
+    alice.documents["doc"].text = "kept"
+    sync(documents, alice)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE mobwrite_views ADD CONSTRAINT no_more CHECK (false) "
+                           "NOT VALID")
+        alice.documents["doc"].text = "refused"
+        with pytest.raises(psycopg.errors.CheckViolation):
+            documents.run(alice.build_request(), 1e9)
+        assert "doc" not in documents.versions
+        connection.execute("ALTER TABLE mobwrite_views DROP CONSTRAINT no_more")
+        stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
+    assert stored == [(b"kept",)]
+    reader = ClientSession("reader")
+    reader.share("doc")
+    sync(documents, reader)
+    assert reader.documents["doc"].text == "kept"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_change_feed_hears_every_daemons_changes(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """A subscriber hears the name of each document a commit changed, on the reactor,
+    whichever daemon committed it; a request that changed nothing is not heard."""
+    feed = ChangeFeed(postgres_url, reactor)  # type: ignore[arg-type]
+    heard: defer.DeferredQueue[str] = defer.DeferredQueue()
+    unsubscribe = feed.subscribe(heard.put)
+    feed.startService()
+    try:
+        listening = await threads.deferToThread(_wait_for_listener, postgres_url)
+        assert listening
+        documents = SharedDocuments(pool, Settings.defaults())
+        alice = ClientSession("alice")
+        alice.share("first 😀")
+        alice.share("second")
+        await threads.deferToThread(sync, documents, alice)
+        alice.documents["second"].text = "typed"
+        await threads.deferToThread(sync, documents, alice)
+        assert [await heard.get() for _ in range(2)] == ["first 😀", "second"]
+        assert await heard.get() == "second"
+        unsubscribe()
+        assert feed.subscribers == []
+    finally:
+        feed.stopService()
+
+
+def _wait_for_listener(url: str) -> bool:
+    """Whether a session is listening on the channel (within a few seconds)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        for _ in range(100):
+            found = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'").fetchone()
+            if found and found[0]:
+                return True
+            connection.execute("SELECT pg_sleep(0.05)")
+    return False
+
+
+def test_expiry_runs_in_the_database(pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """Views untouched past TIMEOUT_VIEW go, then documents nobody views past TIMEOUT_TEXT;
+    a document still viewed stays."""
+    settings = Settings.defaults(timeout_view=100.0, timeout_text=1000.0)
+    documents = SharedDocuments(pool, settings)
+    for user, name, now in (("old", "idle", 0.0), ("recent", "busy", 950.0)):
+        session = ClientSession(user)
+        session.share(name, "text")
+        documents.run(session.build_request(), now)
+    assert documents.expire(150.0, settings) == (1, 0)
+    assert documents.expire(1020.0, settings) == (0, 1)
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
+    assert left == [("busy",)]
+    assert "idle" not in documents.store.documents
+
+
+def test_documents_outlive_expiry_by_default(pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """With TIMEOUT_TEXT at its default (never), a document nobody views for years stays."""
+    settings = Settings.defaults(timeout_view=100.0)
+    documents = SharedDocuments(pool, settings)
+    session = ClientSession("old")
+    session.share("kept", "text")
+    documents.run(session.build_request(), 0.0)
+    assert documents.expire(10.0 ** 9, settings) == (1, 0)
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
+    assert left == [("kept",)]
+
+
+def test_nullify_deletes_the_document_and_the_users_view(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """``n:`` removes the document's row and the nullifying user's view, as in the embedded
+    store; another user's view stays."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    for user in ("alice", "bob"):
+        session = ClientSession(user)
+        session.share("doc", "text")
+        documents.run(session.build_request(), 1e9)
+    documents.run(b"u:alice\nn:doc\n\n", 1e9)
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute("SELECT count(*) FROM mobwrite_documents").fetchone()
+        views = connection.execute("SELECT username FROM mobwrite_views").fetchall()
+    assert rows == (0,) and views == [("bob",)]

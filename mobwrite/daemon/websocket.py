@@ -70,7 +70,7 @@ def forget_handshake(request: server.Request) -> None:
 
     The request never finishes, so its channel holds it for the socket's
     life; its headers, arguments and (empty) body are not read again, and
-    with thousands of idle sockets they were a tenth of each one's memory.
+    they were about 1.6 KB of each idle socket's memory.
     """
     # One empty, never-written Headers for both.
     request.requestHeaders = request.responseHeaders = Headers()

@@ -79,6 +79,15 @@ def unknown_key(site: ProtectedSite, name: str) -> str:
     return issue(stranger, subject="mallory", documents=[name], lifetime=3600.0)
 
 
+def attack_requests(attack: str, name: str) -> list[bytes]:
+    """Mallory's requests for *attack*: a delete of document *name* and, unless
+    the attack is about deleting, an overwrite of it."""
+    requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
+    if "deleting" not in attack:
+        requests.append(b"u:mallory\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+    return requests
+
+
 # Each attack's token for a request that overwrites or deletes document *name*.
 ATTACKS: dict[str, Callable[[ProtectedSite, str], str | None]] = {
     "no token": lambda site, name: None,

@@ -16,7 +16,7 @@ from pathlib import Path
 import jwt
 import pytest
 from http_client import Reply, fetch, fetch_path, form
-from protected import ATTACKS, TEXT, ProtectedSite, mint, tampered
+from protected import ATTACKS, TEXT, ProtectedSite, attack_requests, mint, tampered
 from wsgiserver import WsgiServer
 
 from benchmarks.daemon import Daemon, tcp_exchange
@@ -85,9 +85,7 @@ def test_refused_requests_change_nothing(site: Site, entry: str, how: str,
     site.seed(name)
     before = site.status_row(name)
     token = ATTACKS[attack](site, name)
-    requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
-    if "deleting" not in attack:
-        requests.append(b"u:mallory\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+    requests = attack_requests(attack, name)
     for request in requests:
         reply = send(site.port(entry), how, request, token)
         assert reply.status == 403, reply.body

@@ -20,7 +20,7 @@ import jwt
 import pytest
 import pytest_twisted
 from http_client import fetch_path
-from protected import ATTACKS, TEXT, ProtectedSite
+from protected import ATTACKS, TEXT, ProtectedSite, attack_requests
 
 from benchmarks.daemon import ROOT, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
@@ -65,9 +65,7 @@ def test_refused_requests_change_nothing(site: Site, attack: str, place: str) ->
     site.seed(name)
     before = site.status_row(name)
     token = ATTACKS[attack](site, name)
-    requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
-    if "deleting" not in attack:
-        requests.append(b"u:mallory\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+    requests = attack_requests(attack, name)
     connection = site.socket(token, place)
     try:
         for request in requests:

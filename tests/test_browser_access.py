@@ -10,43 +10,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from browser import Tab
 from playwright.sync_api import BrowserContext
+from protected import ProtectedSite
 from test_browser import TEXT, no_script_errors
 from test_browser_offline import wait_for_badge
 
-from benchmarks.daemon import Daemon
-from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument
-from mobwrite.tokens import issue, new_key
 
 
-class Site:
-    """A daemon with access control on, and tokens minted from its key file."""
+class Site(ProtectedSite):
+    """A daemon with access control on, and tokens for its editor page."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.secret = workdir / "keys"
-        new_key(self.secret)
-        self.daemon = Daemon(workdir, "--auth-secret-file", str(self.secret)).start()
-        self.trusted = BlockingClient(f"telnet://127.0.0.1:{self.daemon.ports['tcp']}", 10.0)
-
-    def token(self, name: str, **options: object) -> str:
+    def editor_token(self, name: str, **options: object) -> str:
         """A token for the editor's two documents, *name* and its title."""
-        values: dict[str, object] = {"subject": "tester", "lifetime": 3600.0,
-                                     "documents": [name, f"{name}_title"]}
-        values.update(options)
-        return issue(self.secret, **values)  # type: ignore[arg-type]
+        return self.token(**{"documents": [name, f"{name}_title"], **options})
 
     def editor(self, name: str, token: str | None) -> str:
         fragment = f"#token={token}" if token else ""
         return f"http://127.0.0.1:{self.daemon.ports['editor']}/editor.html?doc={name}{fragment}"
-
-    def text(self, name: str) -> str:
-        """The master's text, read through the trusted TCP port."""
-        return self.trusted.download_many([name])[name]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +52,8 @@ def test_a_read_only_page_receives_edits_and_cannot_change_the_document(
     """The writer's typing reaches the read-only page, whose fields are read-only;
     an edit forced into it through the page reaches the server, is dropped there,
     and the page is brought back to the master's text."""
-    writer = Tab(context, site.editor(name, site.token(name)))
-    reader = Tab(context, site.editor(name, site.token(name, read_only=True)))
+    writer = Tab(context, site.editor(name, site.editor_token(name)))
+    reader = Tab(context, site.editor(name, site.editor_token(name, read_only=True)))
     assert not is_read_only(writer)
     assert is_read_only(reader)
     for tab in (writer, reader):
@@ -96,7 +80,7 @@ def test_a_page_without_a_token_or_with_an_expired_one_is_denied_and_keeps_its_t
         site: Site, context: BrowserContext, name: str) -> None:
     """The badge says denied with the gateway's reason, no retry is scheduled,
     typing stays on the page; a good token in the fragment then sends it."""
-    expired = site.token(name, lifetime=1.0, now=time.time() - 60)
+    expired = site.editor_token(name, lifetime=1.0, now=time.time() - 60)
     for token, reason in ((None, "a token is required"), (expired, "the token has expired")):
         tab = Tab(context, site.editor(name, token))
         tab.wait_for_state("denied")
@@ -110,7 +94,7 @@ def test_a_page_without_a_token_or_with_an_expired_one_is_denied_and_keeps_its_t
     assert tab.value(TEXT) == "typed while denied"
     with pytest.raises(NullDocument):
         site.text(name)
-    tab.page.evaluate("token => { location.hash = 'token=' + token; }", site.token(name))
+    tab.page.evaluate("token => { location.hash = 'token=' + token; }", site.editor_token(name))
     tab.wait_for_state("synced")
     assert site.text(name) == "typed while denied"
     no_script_errors(tab)
@@ -122,7 +106,7 @@ def test_copy_read_only_link_yields_a_working_read_only_link(
     opens a read-only page that follows the writer."""
     origin = f"http://127.0.0.1:{site.daemon.ports['editor']}"
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
-    writer = Tab(context, site.editor(name, site.token(name, share=True)))
+    writer = Tab(context, site.editor(name, site.editor_token(name, share=True)))
     writer.type_at(TEXT, 0, "shared text")
     writer.wait_for_state("synced")
     writer.page.click("#share-link")
@@ -143,7 +127,7 @@ def test_copy_read_only_link_yields_a_working_read_only_link(
 def test_a_jsonp_page_sends_its_token_as_a_field_and_syncs(
         site: Site, context: BrowserContext, name: str) -> None:
     """JSONP cannot send a header: the token goes in a token field of each GET."""
-    token = site.token(name)
+    token = site.editor_token(name)
     writer = Tab(context, site.editor(name, token))
     jsonp = Tab(context, site.editor(name, token))
     jsonp.page.evaluate("() => { mobwrite.jsonp = true; mobwrite.websocket = false; }")

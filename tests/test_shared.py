@@ -12,10 +12,10 @@ from psycopg_pool import ConnectionPool
 from twisted.internet import defer, reactor, threads
 
 from mobwrite.client.session import ClientSession
-from mobwrite.daemon.shared import ChangeFeed
+from mobwrite.daemon.postgres_service import ChangeFeed
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
-from mobwrite.storage.shared import SharedDocuments
+from mobwrite.storage.postgres_documents import SharedDocuments
 
 
 @pytest.fixture

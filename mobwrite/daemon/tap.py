@@ -36,8 +36,8 @@ from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
+from mobwrite.daemon.read_only_links import ShareResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
-from mobwrite.daemon.share import ShareResource
 from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
@@ -352,7 +352,7 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
             report: Report, hub: PushHub) -> Parts:
     """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
-    from mobwrite.daemon.shared import SharedDaemon
+    from mobwrite.daemon.postgres_service import SharedDaemon
 
     shared = SharedDaemon(settings, reactor, report)
     # First child: it reaches the database before the ports open.

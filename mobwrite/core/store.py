@@ -14,9 +14,12 @@ for the committer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from mobwrite.core.delta import Splice
+from mobwrite.core.revisions import EDIT, Appended, RevisionLog
 
 ViewKey = tuple[str, str]
 
@@ -73,16 +76,19 @@ class Buffer:
 
 @dataclass
 class Changes:
-    """Names of documents and keys of views changed since the last take."""
+    """Names of documents and keys of views changed since the last take, and
+    in order what happened to revision logs: ``(name, appended)`` for rows
+    to write, ``(name, None)`` when a document's log went."""
 
     documents: set[str] = field(default_factory=set)
     views: set[ViewKey] = field(default_factory=set)
+    revisions: list[tuple[str, Appended | None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.documents or self.views)
+        return bool(self.documents or self.views or self.revisions)
 
     def copy(self) -> Changes:
-        return Changes(set(self.documents), set(self.views))
+        return Changes(set(self.documents), set(self.views), list(self.revisions))
 
 
 def _buffer_cost(name: bytes) -> int:
@@ -125,8 +131,11 @@ def over_limit(text: str, max_chars: int) -> bool:
 class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
-    def __init__(self, max_chars: int = 10_000_000) -> None:
+    def __init__(self, max_chars: int = 10_000_000, history: bool = True) -> None:
         self.max_chars = max_chars
+        # Whether each master's changes are kept as revisions (docs/history.md).
+        self.history = history
+        self._logs: dict[str, RevisionLog] = {}
         self._documents: dict[str, Document] = {}
         self._views: dict[ViewKey, View] = {}
         self._buffers: dict[tuple[bytes, int], Buffer] = {}
@@ -158,9 +167,13 @@ class Store:
             document.text, document.lasttime = text, lasttime
         return document
 
-    def set_text(self, document: Document, text: str | None, now: float) -> None:
+    def set_text(self, document: Document, text: str | None, now: float, author: str = "",
+                 kind: str = EDIT, found: Sequence[Splice] = ()) -> None:
         """Assign a master text (normalized), recording a change if it differs.
 
+        A changed text becomes a revision of the document's log by *author*
+        of *kind*; *found* is the change as splices of the old text, if the
+        caller knows it (docs/history.md).  A null text drops the log.
         ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
         """
         if text is not None:
@@ -168,9 +181,31 @@ class Store:
             if over_limit(text, self.max_chars):
                 raise TooLong(self.max_chars)
         document.lasttime = now
-        if text != document.text:
+        old = document.text
+        if text != old:
             document.text = text
             self._changes.documents.add(document.name)
+            if text is None:
+                self._drop_log(document.name)
+            elif self.history:
+                log = self._logs.get(document.name)
+                if log is None:
+                    log = self._logs[document.name] = RevisionLog(old or "")
+                appended = log.append(text, author, now, kind, found)
+                if appended is not None:
+                    self._changes.revisions.append((document.name, appended))
+
+    def revisions(self, name: str) -> RevisionLog | None:
+        """The revision log of document *name*, if it has one."""
+        return self._logs.get(name)
+
+    def add_log(self, name: str, log: RevisionLog) -> None:
+        """Put a stored revision log in (a load: no change is recorded)."""
+        self._logs[name] = log
+
+    def _drop_log(self, name: str) -> None:
+        if self._logs.pop(name, None) is not None:
+            self._changes.revisions.append((name, None))
 
     def remove_document(self, name: str) -> bool:
         """Forget a document no view uses; a stored text is recorded as deleted."""
@@ -178,6 +213,7 @@ class Store:
         if document is None or document.views:
             return False
         del self._documents[name]
+        self._drop_log(name)
         if document.text is not None:
             self._changes.documents.add(name)
         return True
@@ -243,6 +279,8 @@ class Store:
         """Record *changes* (taken, but not stored after all) again."""
         self._changes.documents |= changes.documents
         self._changes.views |= changes.views
+        # Older rows go first: a folded row replaces the one before it.
+        self._changes.revisions[:0] = changes.revisions
 
     # Buffers
 

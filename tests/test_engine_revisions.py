@@ -5,7 +5,7 @@ from __future__ import annotations
 from test_engine import make_engine, say
 
 from mobwrite.core.engine import Engine
-from mobwrite.core.revisions import EDIT, FORCE, RevisionLog
+from mobwrite.core.revisions import EDIT, FORCE, Appended, RevisionLog
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
 
@@ -89,12 +89,51 @@ def test_the_rows_to_store_keep_their_order() -> None:
     say(engine, "u:bob", "F:0:notes", "r:1:", now=2)
     say(engine, "u:bob", "F:1:notes", "d:1:=3\t+d", now=2)
     changes = engine.store.take_changes()
+    # A new log first clears anything stored under the name, from its base text.
+    assert [(name, type(a).__name__) for name, a in changes.revisions[:2]] == [
+        ("notes", "NoneType"), ("notes", "Pruned")]
     assert [(name, a.row.number, a.folded) for name, a in changes.revisions
-            if a is not None] == [("notes", 1, False), ("notes", 1, True), ("notes", 2, False)]
+            if isinstance(a, Appended)] == [
+        ("notes", 1, False), ("notes", 1, True), ("notes", 2, False)]
     engine.store.put_back(changes)
     say(engine, "u:bob", "F:2:notes", "d:2:=4\t+e", now=2.5)
     again = engine.store.take_changes()
-    assert [a.row.number for _, a in again.revisions if a is not None] == [1, 1, 2, 2]
+    assert [a.row.number for _, a in again.revisions if isinstance(a, Appended)] == [1, 1, 2, 2]
+
+
+def test_lone_surrogates_are_recorded_and_rebuilt() -> None:
+    store = Store()
+    document = store.document("notes", 0.0)
+    store.set_text(document, "a\ud800b", 1.0, "alice")
+    store.set_text(document, "a\ud800b\udc00c", 5.0, "alice")
+    store.set_text(document, "ab", 10.0, "alice")
+    log = store.revisions("notes")
+    assert log is not None and log.head == 3
+    assert log.text_at(2) == "a\ud800b\udc00c" and log.text_at(1) == "a\ud800b"
+
+
+def test_retention_drops_old_revisions_never_the_text() -> None:
+    store = Store(keep=10.0)
+    engine = Engine(store, Settings.defaults())
+    say(engine, "u:alice", "F:0:notes", "r:1:one", now=0)
+    say(engine, "u:alice", "F:1:notes", "R:2:two", now=5)
+    say(engine, "u:alice", "F:2:notes", "R:3:three", now=20)
+    store.take_changes()
+    store.prune_revisions(now=16)
+    log = log_of(engine, "notes")
+    assert (log.base, log.head) == (2, 3) and log.text_at(2) == "two"
+    assert [type(a).__name__ for _, a in store.take_changes().revisions] == ["Pruned"]
+    store.prune_revisions(now=100)
+    assert (log.base, log.head, log.text) == (3, 3, "three")
+    assert store.documents["notes"].text == "three"
+
+
+def test_keeping_none_keeps_only_the_text() -> None:
+    engine = Engine(Store(keep=0), Settings.defaults())
+    say(engine, "u:alice", "F:0:notes", "r:1:one", now=0)
+    say(engine, "u:alice", "F:1:notes", "R:2:two", now=5)
+    log = log_of(engine, "notes")
+    assert (log.base, log.head, log.text) == (2, 2, "two")
 
 
 def test_a_loaded_document_starts_its_log_at_its_text() -> None:

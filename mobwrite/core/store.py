@@ -18,8 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from mobwrite.core.changes import ChangeError
 from mobwrite.core.delta import Splice
-from mobwrite.core.revisions import EDIT, Appended, RevisionLog
+from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, SnapshotRow
 
 ViewKey = tuple[str, str]
 
@@ -78,11 +79,12 @@ class Buffer:
 class Changes:
     """Names of documents and keys of views changed since the last take, and
     in order what happened to revision logs: ``(name, appended)`` for rows
-    to write, ``(name, None)`` when a document's log went."""
+    to write, ``(name, pruned)`` for rows to drop (and a base snapshot to
+    write), ``(name, None)`` when a document's log went."""
 
     documents: set[str] = field(default_factory=set)
     views: set[ViewKey] = field(default_factory=set)
-    revisions: list[tuple[str, Appended | None]] = field(default_factory=list)
+    revisions: list[tuple[str, Appended | Pruned | None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.documents or self.views or self.revisions)
@@ -131,10 +133,13 @@ def over_limit(text: str, max_chars: int) -> bool:
 class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
-    def __init__(self, max_chars: int = 10_000_000, history: bool = True) -> None:
+    def __init__(self, max_chars: int = 10_000_000, history: bool = True,
+                 keep: float | None = None) -> None:
         self.max_chars = max_chars
-        # Whether each master's changes are kept as revisions (docs/history.md).
+        # Whether each master's changes are kept as revisions (docs/history.md),
+        # and for how many seconds (None: forever).
         self.history = history
+        self.keep = keep
         self._logs: dict[str, RevisionLog] = {}
         self._documents: dict[str, Document] = {}
         self._views: dict[ViewKey, View] = {}
@@ -188,12 +193,40 @@ class Store:
             if text is None:
                 self._drop_log(document.name)
             elif self.history:
-                log = self._logs.get(document.name)
-                if log is None:
-                    log = self._logs[document.name] = RevisionLog(old or "")
-                appended = log.append(text, author, now, kind, found)
-                if appended is not None:
-                    self._changes.revisions.append((document.name, appended))
+                self._record(document.name, old or "", text, author, now, kind, found)
+
+    def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
+                found: Sequence[Splice]) -> None:
+        log = self._logs.get(name)
+        queue = self._changes.revisions
+        if log is None:
+            log = self._logs[name] = RevisionLog(old)
+            # A new log replaces anything stored under the name, from its base text.
+            queue.append((name, None))
+            queue.append((name, Pruned(0, SnapshotRow(0, old))))
+        try:
+            appended = log.append(text, author, now, kind, found)
+        except (ChangeError, UnicodeError):
+            # A text the log cannot count (a lone surrogate in a raw text):
+            # its history starts again from this text rather than fail the edit.
+            del self._logs[name]
+            self._record(name, text, text, author, now, kind, ())
+            return
+        if appended is not None:
+            queue.append((name, appended))
+        if self.keep == 0:
+            self._prune(name, log, now, 0)
+
+    def _prune(self, name: str, log: RevisionLog, now: float, keep: float) -> None:
+        pruned = log.prune(now, keep)
+        if pruned is not None:
+            self._changes.revisions.append((name, pruned))
+
+    def prune_revisions(self, now: float) -> None:
+        """Drop the revisions older than the store's ``keep`` (docs/history.md)."""
+        if self.keep is not None:
+            for name, log in self._logs.items():
+                self._prune(name, log, now, self.keep)
 
     def revisions(self, name: str) -> RevisionLog | None:
         """The revision log of document *name*, if it has one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -290,7 +291,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
-    store = Store(settings.max_chars)
+    keep = settings.history_keep
+    store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
     hub = PushHub(settings)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]

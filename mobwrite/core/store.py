@@ -173,12 +173,14 @@ class Store:
         return document
 
     def set_text(self, document: Document, text: str | None, now: float, author: str = "",
-                 kind: str = EDIT, found: Sequence[Splice] = ()) -> None:
+                 kind: str = EDIT, found: Sequence[Splice] = (), fold: bool = True) -> None:
         """Assign a master text (normalized), recording a change if it differs.
 
         A changed text becomes a revision of the document's log by *author*
         of *kind*; *found* is the change as splices of the old text, if the
-        caller knows it (docs/history.md).  A null text drops the log.
+        caller knows it (docs/history.md); with *fold* false the change is a
+        revision of its own that no later edit folds into.  A null text
+        drops the log.
         ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
         """
         if text is not None:
@@ -193,10 +195,10 @@ class Store:
             if text is None:
                 self._drop_log(document.name)
             elif self.history:
-                self._record(document.name, old or "", text, author, now, kind, found)
+                self._record(document.name, old or "", text, author, now, kind, found, fold)
 
     def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
-                found: Sequence[Splice]) -> None:
+                found: Sequence[Splice], fold: bool) -> None:
         log = self._logs.get(name)
         queue = self._changes.revisions
         if log is None:
@@ -204,14 +206,18 @@ class Store:
             # A new log replaces anything stored under the name, from its base text.
             queue.append((name, None))
             queue.append((name, Pruned(0, SnapshotRow(0, old))))
+        if not fold:
+            log.close()
         try:
             appended = log.append(text, author, now, kind, found)
         except (ChangeError, UnicodeError):
             # A text the log cannot count (a lone surrogate in a raw text):
             # its history starts again from this text rather than fail the edit.
             del self._logs[name]
-            self._record(name, text, text, author, now, kind, ())
+            self._record(name, text, text, author, now, kind, (), fold)
             return
+        if not fold:
+            log.close()
         if appended is not None:
             queue.append((name, appended))
         if self.keep == 0:

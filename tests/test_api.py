@@ -16,6 +16,7 @@ from test_recovery import sync
 from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
 from mobwrite.tokens import issue, new_key
+from mobwrite.tools.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY = 1 << 20
@@ -171,3 +172,22 @@ def test_tokens_need_the_right_for_each_call(api: Api) -> None:
                     ).status == 403
     assert api.call("GET", "documents/private", token="not.a.token").status == 401
     assert api.json("GET", "documents/private")["text"] == "secret"
+
+
+def test_the_history_and_restore_commands(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    api.json("PUT", "documents/cli", {"text": "alpha"})
+    api.json("POST", "documents/cli/append", {"text": " beta"})
+    url = f"http://127.0.0.1:{api.daemon.ports['gateway']}/"
+    token = ["--token", api.token]
+    assert main(["history", url, "cli", *token]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["1", "2"]
+    assert lines[1].split()[3:] == ["robot", "edit", "+5", "-0"]
+    assert main(["history", url, "cli", "--at", "1", *token]) == 0
+    assert capsys.readouterr().out == "alpha"
+    assert main(["restore", url, "cli", "1", *token]) == 0
+    assert "restored as revision 3" in capsys.readouterr().out
+    assert api.json("GET", "documents/cli")["text"] == "alpha"
+    assert main(["history", url, "cli", "--at", "9", *token]) == 6
+    assert "no revision 9" in capsys.readouterr().err
+    assert main(["restore", url, "cli", "1"]) == 5

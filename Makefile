@@ -37,7 +37,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-# The tests start their own PostgreSQL server (tests/postgres.py) from
+# The tests start their own PostgreSQL server (benchmarks/postgres.py) from
 # Debian's binaries, installed once when no version of them is there.
 postgresql-setup:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \

@@ -2,7 +2,7 @@
 
     python -m benchmarks.postgresql --daemons 3 --editors 300 --documents 30
 
-starts a throw-away PostgreSQL server (tests/postgres.py), then the daemons
+starts a throw-away PostgreSQL server (benchmarks/postgres.py), then the daemons
 on one database of it (``--daemons 0``: one daemon on the embedded store
 instead), and runs simulated editors that each sync at ``--rate`` Hz,
 every sync to a random daemon.  It prints one JSON line: syncs, latency

@@ -41,18 +41,21 @@ from benchmarks.daemon import ROOT, Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
+from mobwrite.core.presence import PRESENCE
 from mobwrite.core.push import notice_names
 from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
 
 class AsyncSocket:
-    """A WebSocket client on asyncio streams and wsproto: answers in order, notices apart."""
+    """A WebSocket client on asyncio streams and wsproto: answers in order, notices apart,
+    presence updates counted."""
 
     def __init__(self) -> None:
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.answers: deque[asyncio.Future[bytes]] = deque()
         self.noticed = asyncio.Event()
         self.partial: list[str] = []
+        self.presence_updates = 0
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def open(self, port: int) -> None:
@@ -78,7 +81,9 @@ class AsyncSocket:
                     return
 
     def _message(self, message: str) -> None:
-        if notice_names(message) is not None:
+        if message.startswith(PRESENCE):
+            self.presence_updates += 1
+        elif notice_names(message) is not None:
             self.noticed.set()
         else:
             self.answers.popleft().set_result(message.encode("utf-8"))
@@ -134,8 +139,8 @@ async def propagation(port: int, edits: int, pause: tuple[float, float],
     holding.cancel()
     typist.close()
     holder.close()
-    return {"edits": len(latencies), "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p95_ms": percentile(latencies, 0.95) * 1000,
+    return {"edits": len(latencies), "p50_ms": percentile(latencies, 50) * 1000,
+            "p95_ms": percentile(latencies, 95) * 1000,
             "max_ms": max(latencies) * 1000}
 
 
@@ -176,8 +181,8 @@ async def closed_loop(editors: int, duration: float, pid: int, seed: int,
     elapsed = time.monotonic() - start
     cpu = process_times(pid) - cpu_before
     return {"syncs_per_s": len(latencies) / elapsed,
-            "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p95_ms": percentile(latencies, 0.95) * 1000,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p95_ms": percentile(latencies, 95) * 1000,
             "server_cpu": cpu / elapsed,
             "server_cpu_ms_per_sync": cpu * 1000 / max(len(latencies), 1)}
 

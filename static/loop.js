@@ -3,7 +3,9 @@
 //
 // States: 'synced', 'syncing', 'offline' (the last exchange failed; the
 // next try is at retryAt) and 'full' (the server refused an edit as too
-// long; the page keeps it and every sync offers it again).
+// long; the page keeps it and every sync offers it again) and 'denied' (the
+// gateway refused the token with 403; `denial` says why; the loop stops
+// until resume(), edits stay on the page and in its saved state).
 // A transport with `mode === 'live'` (a socket that pushes notices) makes
 // the quiet interval liveSyncInterval and sends typing at once; its notices
 // call schedule(0).
@@ -47,6 +49,8 @@ export class SyncLoop {
     // A local edit arrived after the request in flight was built.
     this.editedSinceSend = false;
     this.failures = 0;
+    // The gateway's reason while the state is 'denied', else null.
+    this.denial = null;
     this.inFlight = null;
     this.timer = null;
     this.watchdog = null;
@@ -96,6 +100,8 @@ export class SyncLoop {
     // Our own synthetic change events while applying an answer are not edits.
     if (this.applying) return;
     this.editedSinceSend = true;
+    // Denied: nothing is sent until resume(); the edit waits on the page.
+    if (this.state === 'denied') return;
     if (this.state === 'synced') this.#setState('syncing');
     // On a live socket typing leaves at once (keystrokes gather while a sync is in flight).
     this.schedule(this.transport.mode === 'live' ? 0 : this.client.settings.minSyncInterval);
@@ -164,6 +170,13 @@ export class SyncLoop {
         rearm: () => this.#armWatchdog(controller),
       });
     } catch (error) {
+      if (error.denied) {
+        // Retrying cannot help: the same token is refused the same way.
+        this.log(`denied (${error.message}); stopped`);
+        this.denial = error.message;
+        this.#setState('denied');
+        return null;
+      }
       this.failures += 1;
       this.log(`sync failed (${error.message}); retry ${this.failures}`);
       // The edit stacks keep what was not acknowledged; the next request resends it.
@@ -176,6 +189,7 @@ export class SyncLoop {
     }
     this.log(`received\n${response}`);
     this.failures = 0;
+    this.denial = null;
     this.applying = true;
     let interval;
     try {
@@ -204,11 +218,18 @@ export class SyncLoop {
    * unless one is already in flight; its answer is ignored.
    */
   flush() {
-    if (this.inFlight || this.held) return;
+    if (this.inFlight || this.held || this.state === 'denied') return;
     this.#cancelTimer();
     const request = this.client.buildRequest();
     if (request === null) return;
     this.transport.send(request, { keepalive: true }).catch(() => {});
+  }
+
+  /** Try again after a denial (the page has a new token): sync now. */
+  resume() {
+    if (this.state !== 'denied') return;
+    this.#setState('syncing');
+    this.sync();
   }
 
   /** Stop timers (used when nothing is shared any more, and by tests). */

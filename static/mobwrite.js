@@ -22,6 +22,8 @@ const client = new SyncClient({ log: (message) => debug(message) });
 const listeners = new Map();
 const radioGroups = new Map();
 let jsonp = null;
+// The access token sent with every request (mobwrite.token), or null.
+let token = null;
 
 function debug(message) {
   if (mobwrite.debug) console.info(`mobwrite: ${message}`);
@@ -31,10 +33,11 @@ function debug(message) {
 // mobwrite.syncGateway and mobwrite.jsonp at any time before or after share().
 const polling = {
   send(request, options) {
-    if (!mobwrite.jsonp) return fetchTransport(mobwrite.syncGateway).send(request, options);
-    if (jsonp?.gateway !== mobwrite.syncGateway || jsonp?.maxChars !== mobwrite.get_maxchars) {
+    if (!mobwrite.jsonp) return fetchTransport(mobwrite.syncGateway, undefined, token).send(request, options);
+    if (jsonp?.gateway !== mobwrite.syncGateway || jsonp?.maxChars !== mobwrite.get_maxchars
+        || jsonp?.token !== token) {
       jsonp = jsonpTransport(mobwrite.syncGateway, {
-        document, maxChars: mobwrite.get_maxchars, newId: () => randomId(),
+        document, maxChars: mobwrite.get_maxchars, newId: () => randomId(), token,
       });
     }
     return jsonp.send(request, options);
@@ -45,7 +48,7 @@ const polling = {
 const transport = preferSocket(polling, {
   url: () => {
     if (mobwrite.websocket === false) return null;
-    return mobwrite.websocket || socketUrl(mobwrite.syncGateway, location.href);
+    return mobwrite.websocket || socketUrl(mobwrite.syncGateway, location.href, token);
   },
   onNotice: () => loop.schedule(0),
   onMode: (mode) => {
@@ -184,7 +187,7 @@ const mobwrite = {
   websocket: null,
   get_maxchars: 1000,
   debug: false,
-  /** Called with 'synced' | 'syncing' | 'offline' | 'full' on every state change. */
+  /** Called with 'synced' | 'syncing' | 'offline' | 'full' | 'denied' on every state change. */
   onstatechange: null,
 
   /** Share elements, element ids, forms, or objects with getClientText(). */
@@ -231,9 +234,26 @@ const mobwrite = {
     return client.userId;
   },
 
-  /** The connection state: 'synced', 'syncing', 'offline' or 'full'. */
+  /** The connection state: 'synced', 'syncing', 'offline', 'full' or 'denied'. */
   get state() {
     return loop.state;
+  },
+
+  /** While denied: the gateway's one-line reason (such as "forbidden: the token has expired; ..."). */
+  get denial() {
+    return loop.denial;
+  },
+
+  /**
+   * The access token (docs/security.md), sent with every request; null for none.
+   * Setting one after a denial syncs again at once.
+   */
+  get token() {
+    return token;
+  },
+  set token(value) {
+    token = value || null;
+    loop.resume();
   },
 
   /** 'live' while syncing over the daemon's socket, else 'polling'. */
@@ -291,7 +311,7 @@ addEventListener('pagehide', () => {
 // Edits that cannot leave now (offline, or refused) are kept in storage,
 // but the person should still know before closing.
 addEventListener('beforeunload', (event) => {
-  if ((loop.state === 'offline' || loop.state === 'full') && client.unsent) {
+  if (['offline', 'full', 'denied'].includes(loop.state) && client.unsent) {
     event.preventDefault();
     // Older browsers ask only when returnValue is set.
     event.returnValue = '';

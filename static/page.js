@@ -3,6 +3,7 @@
 // the service worker that opens them while the daemon is down.
 
 import mobwrite from './mobwrite.js';
+import { fragmentToken } from './token.js';
 
 const FALLBACK_GATEWAY = '/scripts/q.py';
 const STATE_LABELS = { synced: 'Synced', syncing: 'Syncing…' };
@@ -32,11 +33,26 @@ export function documentName(fallback = null) {
 }
 
 /**
+ * Give mobwrite the token of the URL fragment (`#token=...`), now and
+ * whenever the fragment changes. The token stays in the fragment, so a
+ * reload or a bookmark opens the page with it (docs/browser-client.md).
+ */
+export function takeFragmentToken() {
+  const take = () => {
+    const token = fragmentToken(location.hash);
+    if (token && token !== mobwrite.token) mobwrite.token = token;
+  };
+  take();
+  addEventListener('hashchange', take);
+}
+
+/**
  * Point mobwrite at the gateway named by ./config.js (served by the editor
  * site: `export default { gateway: "http://host:port/" }`), else the
- * same-origin legacy path.
+ * same-origin legacy path; take the token of the URL fragment.
  */
 export async function connect() {
+  takeFragmentToken();
   let config = {};
   try {
     const module = await import('./config.js');
@@ -49,8 +65,12 @@ export async function connect() {
   return mobwrite;
 }
 
-/** What the state badge says now: live or polling while answered, offline, or full. */
+/** What the state badge says now: live or polling while answered, offline, full, or denied. */
 export function stateLabel(state = mobwrite.state) {
+  if (state === 'denied') {
+    const reason = (mobwrite.denial ?? '').replace(/^forbidden: /, '');
+    return `Denied — ${reason}${mobwrite.unsent ? ' (your edits are kept here)' : ''}`;
+  }
   if (state === 'offline') {
     const wait = mobwrite.retryIn;
     const when = wait === null ? 'retrying…' : `retrying in ${Math.ceil(wait / 1000)} s`;

@@ -9,6 +9,11 @@ export class TransportError extends Error {
     super(message);
     this.status = status;
   }
+
+  /** True for the gateway's 403: access control refused the request (the message says why). */
+  get denied() {
+    return this.status === 403;
+  }
 }
 
 /** The form body of a `q` request. */
@@ -16,15 +21,17 @@ export function formBody(request) {
   return 'q=' + encodeURIComponent(request);
 }
 
-/** POST `q=` with fetch; works same-origin and, with CORS, cross-origin. */
-export function fetchTransport(gateway, fetchFunction = globalThis.fetch.bind(globalThis)) {
+/** POST `q=` with fetch; works same-origin and, with CORS, cross-origin. A token goes in `Authorization: Bearer`. */
+export function fetchTransport(gateway, fetchFunction = globalThis.fetch.bind(globalThis), token = null) {
+  const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
+  if (token) headers.Authorization = `Bearer ${token}`;
   return {
     async send(request, { signal, keepalive = false } = {}) {
       let response;
       try {
         response = await fetchFunction(gateway, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          headers,
           body: formBody(request),
           cache: 'no-store',
           signal,
@@ -32,6 +39,11 @@ export function fetchTransport(gateway, fetchFunction = globalThis.fetch.bind(gl
         });
       } catch (error) {
         throw new TransportError(`gateway unreachable: ${error.message}`);
+      }
+      if (response.status === 403) {
+        // The gateway's one line: "forbidden: <why>; nothing was done".
+        const reason = (await response.text().catch(() => '')).split('\n')[0];
+        throw new TransportError(reason || 'forbidden', 403);
       }
       if (response.status !== 200) {
         throw new TransportError(`gateway answered ${response.status}`, response.status);
@@ -43,10 +55,10 @@ export function fetchTransport(gateway, fetchFunction = globalThis.fetch.bind(gl
 
 /**
  * The GET URLs carrying request as JSONP (docs/protocol.md §11.5): one URL when it fits in
- * maxChars, else buffer fragments named bufferId.
+ * maxChars, else buffer fragments named bufferId. A token goes in a `token` field.
  */
-export function jsonpUrls(request, gateway, maxChars, bufferId) {
-  const prefix = gateway + '?p=';
+export function jsonpUrls(request, gateway, maxChars, bufferId, token = null) {
+  const prefix = gateway + (token ? `?token=${encodeURIComponent(token)}&p=` : '?p=');
   const encoded = encodeURIComponent(request);
   const single = encoded.replace(/%20/g, '+');
   if (single.length <= maxChars - prefix.length) return [prefix + single];
@@ -83,7 +95,9 @@ export function jsonpUrls(request, gateway, maxChars, bufferId) {
  * `mobwrite.callback("...")`. The page must route that global callback to
  * this transport's callback().
  */
-export function jsonpTransport(gateway, { document, maxChars = 1000, newId }) {
+export function jsonpTransport(gateway, {
+  document, maxChars = 1000, newId, token = null,
+}) {
   let pending = null;
   let scripts = [];
 
@@ -103,13 +117,14 @@ export function jsonpTransport(gateway, { document, maxChars = 1000, newId }) {
   return {
     gateway,
     maxChars,
+    token,
 
     send(request, { signal, rearm = () => {} } = {}) {
       settle('reject', new TransportError('superseded by a new request'));
       return new Promise((resolve, reject) => {
         pending = { resolve, reject, rearm };
         signal?.addEventListener('abort', () => settle('reject', new TransportError('timed out')));
-        jsonpUrls(request, gateway, maxChars, newId()).forEach((url, index) => {
+        jsonpUrls(request, gateway, maxChars, newId(), token).forEach((url, index) => {
           const script = document.createElement('script');
           script.id = `mobwrite_sync${index}`;
           script.src = url;
@@ -130,10 +145,14 @@ export function jsonpTransport(gateway, { document, maxChars = 1000, newId }) {
   };
 }
 
-/** The daemon's socket URL beside gateway (docs/websocket.md): http(s) becomes ws(s), path /ws. */
-export function socketUrl(gateway, base) {
+/**
+ * The daemon's socket URL beside gateway (docs/websocket.md): http(s) becomes ws(s), path /ws,
+ * and a token goes in its query (`?token=`).
+ */
+export function socketUrl(gateway, base, token = null) {
   const url = new URL('/ws', new URL(gateway, base));
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (token) url.search = new URLSearchParams({ token }).toString();
   return url.href;
 }
 
@@ -149,7 +168,13 @@ export function readMessage(text) {
     const names = text.split('\n').filter((line) => line.startsWith('!changed:'));
     return { kind: 'notice', names: names.map((line) => line.slice('!changed:'.length)) };
   }
-  if (text.startsWith('!error:')) return { kind: 'error', message: text.split('\n')[0].slice(1) };
+  if (text.startsWith('!error:')) {
+    const line = text.split('\n')[0];
+    // `!error:403 <why>`: access control refused the request, as the gateway's 403 does.
+    const refused = line.match(/^!error:403 (.*)$/);
+    if (refused) return { kind: 'error', message: refused[1] || 'forbidden', status: 403 };
+    return { kind: 'error', message: line.slice(1), status: 0 };
+  }
   return { kind: 'answer', text };
 }
 
@@ -168,6 +193,8 @@ export function preferSocket(fallback, {
   onNotice = () => {}, onMode = () => {}, log = () => {},
 }) {
   let socket = null;
+  // The URL the socket was opened with: a new one (a new token) replaces the socket.
+  let address = null;
   let open = false;
   let failures = 0;
   let retry = null;
@@ -187,7 +214,7 @@ export function preferSocket(fallback, {
 
   function connect() {
     retry = null;
-    const address = WebSocket ? url() : null;
+    address = WebSocket ? url() : null;
     if (!address) return;
     try {
       socket = new WebSocket(address);
@@ -245,7 +272,7 @@ export function preferSocket(fallback, {
     const { resolve, reject } = waiting;
     waiting = null;
     if (message.kind === 'answer') resolve(message.text);
-    else reject(new TransportError(message.message));
+    else reject(new TransportError(message.message, message.status));
   }
 
   function sendOnSocket(request, options) {
@@ -288,9 +315,11 @@ export function preferSocket(fallback, {
     },
 
     send(request, options = {}) {
-      // A page that turns the socket off (its URL becomes null) polls from now on.
-      if (!(WebSocket && url())) stop();
-      else if (socket === null && retry === null) connect();
+      // A page that turns the socket off (its URL becomes null) polls from now on;
+      // a new URL (such as a new token) closes the socket and opens one there.
+      const wanted = WebSocket ? url() : null;
+      if (!wanted || (socket !== null && wanted !== address)) stop();
+      if (wanted && socket === null && retry === null) connect();
       if (open && !waiting && !options.keepalive) return sendOnSocket(request, options);
       return sendPolling(request, options);
     },

@@ -102,8 +102,10 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @pytest.fixture(scope="session")
 def postgres_daemon(postgres_server: PostgresServer,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """One real daemon keeping its documents in the session's PostgreSQL."""
+    """One real daemon keeping its documents in the session's PostgreSQL, with the
+    original's 2 s TIMEOUT_TELNET (the conformance case "Empty" waits for the server
+    to close a silent connection)."""
     running = Daemon(tmp_path_factory.mktemp("pgdaemon"), "--database",
-                     postgres_server.new_database()).start()
+                     postgres_server.new_database(), "--timeout-telnet", "2").start()
     yield running
     running.stop()

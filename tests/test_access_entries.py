@@ -10,65 +10,40 @@ trusted TCP port.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 from http_client import Reply, fetch, fetch_path, form
+from protected import ATTACKS, TEXT, ProtectedSite, attack_requests, mint, tampered
 from wsgiserver import WsgiServer
 
 from benchmarks.daemon import Daemon, tcp_exchange
-from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import NullDocument
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.daemon.tap import Options, access_warnings
-from mobwrite.tokens import issue, new_key
+from mobwrite.tokens import new_key
 from mobwrite.tools.main import main
 
-TEXT = "Keep this text exactly as it is.\n"
 
-
-class Site:
+class Site(ProtectedSite):
     """A protected daemon, its WSGI gateway, and tokens minted from their key file."""
 
     def __init__(self, workdir: Path) -> None:
-        self.secret = workdir / "keys"
-        self.old_key = new_key(self.secret)
-        self.old_token = self.token(documents=["rotated"])
-        new_key(self.secret)
-        self.daemon = Daemon(workdir, "--auth-secret-file", str(self.secret)).start()
+        secret = workdir / "keys"
+        self.old_key = new_key(secret)
+        self.old_token = mint(secret, documents=["rotated"])
+        new_key(secret)
+        super().__init__(workdir, secret)
         self.wsgi = WsgiServer(workdir / "wsgi", "gunicorn",
                                MOBWRITE_DAEMON=f"127.0.0.1:{self.daemon.ports['tcp']}",
                                MOBWRITE_AUTH_SECRET_FILE=str(self.secret))
         self.wsgi.workdir.mkdir()
         self.wsgi.start()
-        self.trusted = BlockingClient(f"telnet://127.0.0.1:{self.daemon.ports['tcp']}", 10.0)
-
-    def token(self, **options: object) -> str:
-        values: dict[str, object] = {"subject": "tester", "lifetime": 3600.0}
-        values.update(options)
-        return issue(self.secret, **values)  # type: ignore[arg-type]
 
     def port(self, entry: str) -> int:
         return self.daemon.ports["gateway"] if entry == "gateway" else self.wsgi.port
-
-    def seed(self, name: str) -> None:
-        """Give document *name* the known text through the trusted TCP port."""
-        self.trusted.upload(name, TEXT, force=True)
-
-    def text(self, name: str) -> str:
-        return self.trusted.download_many([name])[name]
-
-    def status_row(self, name: str) -> str:
-        """Document *name*'s row of /status: its live views, length and age."""
-        page = fetch(f"http://127.0.0.1:{self.daemon.ports['editor']}/status",
-                     headers={"Authorization": f"Bearer {self.token(admin=True)}"})
-        match = re.search(rf"<tr><td>{name}</td><td>(\d+)</td><td>(\d+)</td>",
-                          page.body.decode())
-        assert match is not None
-        return match.group(0)
 
     def stop(self) -> None:
         self.wsgi.stop()
@@ -100,37 +75,6 @@ def send(port: int, how: str, request: bytes, token: str | None) -> Reply:
     return fetch(url + "?" + form(**fields).decode())
 
 
-def other_document(site: Site, name: str) -> str:
-    return site.token(documents=[name + "-other"], prefixes=[name + "x"])
-
-
-def expired(site: Site, name: str) -> str:
-    return site.token(documents=[name], now=time.time() - 120, lifetime=60.0)
-
-
-def tampered(site: Site, name: str) -> str:
-    header, claims, signature = site.token(documents=[name]).split(".")
-    return f"{header}.{claims}.{signature[::-1]}"
-
-
-def unknown_key(site: Site, name: str) -> str:
-    stranger = site.secret.with_name(f"stranger-{name}")
-    new_key(stranger)
-    return issue(stranger, subject="mallory", documents=[name], lifetime=3600.0)
-
-
-ATTACKS = {
-    "no token": lambda site, name: None,
-    "another document's token": other_document,
-    "expired": expired,
-    "tampered signature": tampered,
-    "unknown key": unknown_key,
-    "malformed": lambda site, name: "not.a.token",
-    "read token deleting": lambda site, name: site.token(documents=[name], read_only=True),
-    "write token deleting": lambda site, name: site.token(documents=[name]),
-}
-
-
 @pytest.mark.parametrize("entry", ["gateway", "wsgi"])
 @pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("attack", list(ATTACKS))
@@ -141,9 +85,7 @@ def test_refused_requests_change_nothing(site: Site, entry: str, how: str,
     site.seed(name)
     before = site.status_row(name)
     token = ATTACKS[attack](site, name)
-    requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
-    if "deleting" not in attack:
-        requests.append(b"u:mallory\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+    requests = attack_requests(attack, name)
     for request in requests:
         reply = send(site.port(entry), how, request, token)
         assert reply.status == 403, reply.body

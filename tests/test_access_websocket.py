@@ -12,56 +12,31 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import jwt
 import pytest
 import pytest_twisted
-from http_client import fetch, fetch_path
+from http_client import fetch_path
+from protected import ATTACKS, TEXT, ProtectedSite, attack_requests
 
-from benchmarks.daemon import ROOT, Daemon, tcp_exchange
+from benchmarks.daemon import ROOT, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.errors import ClientError, NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient
 from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
-from mobwrite.tokens import issue, new_key
-
-TEXT = "Keep this text exactly as it is.\n"
 
 
-class Site:
-    """A protected daemon and tokens minted from its key file."""
+class Site(ProtectedSite):
+    """A protected daemon, its socket's URL, and tokens minted from its key file."""
 
     def __init__(self, workdir: Path) -> None:
-        self.secret = workdir / "keys"
-        new_key(self.secret)
-        self.daemon = Daemon(workdir, "--auth-secret-file", str(self.secret)).start()
-        self.trusted = BlockingClient(f"telnet://127.0.0.1:{self.daemon.ports['tcp']}", 10.0)
+        super().__init__(workdir)
         self.url = f"ws://127.0.0.1:{self.daemon.ports['gateway']}/ws"
-
-    def token(self, **options: object) -> str:
-        values: dict[str, object] = {"subject": "tester", "lifetime": 3600.0}
-        values.update(options)
-        return issue(self.secret, **values)  # type: ignore[arg-type]
-
-    def seed(self, name: str) -> None:
-        self.trusted.upload(name, TEXT, force=True)
-
-    def text(self, name: str) -> str:
-        return self.trusted.download_many([name])[name]
-
-    def status_row(self, name: str) -> str:
-        """Document *name*'s row of /status: its live views, length and age."""
-        page = fetch(f"http://127.0.0.1:{self.daemon.ports['editor']}/status",
-                     headers={"Authorization": f"Bearer {self.token(admin=True)}"})
-        match = re.search(rf"<tr><td>{name}</td><td>(\d+)</td><td>(\d+)</td>",
-                          page.body.decode())
-        assert match is not None
-        return match.group(0)
 
     def socket(self, token: str | None, place: str = "message") -> SocketConnection:
         """A socket holding *token*, given in its URL or in a first ``!token:`` message."""
@@ -78,35 +53,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     running.daemon.stop()
 
 
-def other_document(site: Site, name: str) -> str:
-    return site.token(documents=[name + "-other"], prefixes=[name + "x"])
-
-
-def expired(site: Site, name: str) -> str:
-    return site.token(documents=[name], now=time.time() - 120, lifetime=60.0)
-
-
-def tampered(site: Site, name: str) -> str:
-    header, claims, signature = site.token(documents=[name]).split(".")
-    return f"{header}.{claims}.{signature[::-1]}"
-
-
-def unknown_key(site: Site, name: str) -> str:
-    stranger = site.secret.with_name(f"stranger-{name}")
-    new_key(stranger)
-    return issue(stranger, subject="mallory", documents=[name], lifetime=3600.0)
-
-
-ATTACKS: dict[str, Callable[[Site, str], str | None]] = {
-    "no token": lambda site, name: None,
-    "another document's token": other_document,
-    "expired": expired,
-    "tampered signature": tampered,
-    "unknown key": unknown_key,
-    "malformed": lambda site, name: "not.a.token",
-    "read token deleting": lambda site, name: site.token(documents=[name], read_only=True),
-    "write token deleting": lambda site, name: site.token(documents=[name]),
-}
 # Tokens that verify: a socket opened with them in its URL stays open.
 VALID = ("another document's token", "read token deleting", "write token deleting")
 
@@ -119,9 +65,7 @@ def test_refused_requests_change_nothing(site: Site, attack: str, place: str) ->
     site.seed(name)
     before = site.status_row(name)
     token = ATTACKS[attack](site, name)
-    requests = [b"u:mallory\nN:%s\n\n" % name.encode()]
-    if "deleting" not in attack:
-        requests.append(b"u:mallory\nF:0:%s\nR:0:pwned\n\n" % name.encode())
+    requests = attack_requests(attack, name)
     connection = site.socket(token, place)
     try:
         for request in requests:
@@ -265,3 +209,21 @@ async def test_the_twisted_client_sends_its_token(site: Site) -> None:
                 await stranger.download("wstwisted")
         finally:
             stranger.close()
+
+
+def test_presence_reaches_only_sockets_whose_token_reads_the_document(site: Site) -> None:
+    """Two sockets followed A and B; once one's token covers only A, it hears of no one on B."""
+    for name in ("wspresa", "wspresb"):
+        site.seed(name)
+    token = site.token(prefixes=["wspres"])
+    with BlockingClient(site.url, token=token) as ann, \
+            BlockingClient(site.url, token=token) as bo:
+        follow(ann, "wspresa", "wspresb")
+        follow(bo, "wspresa", "wspresb")
+        bo.renew(site.token(documents=["wspresa"]))
+        follow(bo, "wspresa")
+        ann.publish("Ann", "#ff0000")
+        changes = bo.wait_for_presence(10.0)
+        assert [(name, entry and entry["name"]) for name, _, entry in changes] == [
+            ("wspresa", "Ann")]
+        assert bo.present("wspresb") == []

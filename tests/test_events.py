@@ -14,7 +14,9 @@ from mobwrite.daemon.metrics import Metrics
 from mobwrite.logs import set_level
 
 FIELDS: dict[str, Any] = {"limit": 2, "wanted": 3, "held": 10, "size": 9, "depth": 4,
-                          "user": "alice", "name": "doc", "error": "bad", "failed": 2}
+                          "user": "alice", "name": "doc", "error": "bad", "failed": 2,
+                          "transport": "HTTP gateway", "peer": "127.0.0.1", "subject": "ann",
+                          "reason": "the token has expired", "kind": "expired"}
 
 
 def test_every_event_has_a_log_line() -> None:

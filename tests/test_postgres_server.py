@@ -1,4 +1,4 @@
-"""The tests' own PostgreSQL server (tests/postgres.py)."""
+"""The tests' own PostgreSQL server (benchmarks/postgres.py)."""
 
 from __future__ import annotations
 

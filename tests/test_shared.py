@@ -12,10 +12,10 @@ from psycopg_pool import ConnectionPool
 from twisted.internet import defer, reactor, threads
 
 from mobwrite.client.session import ClientSession
-from mobwrite.daemon.shared import ChangeFeed
+from mobwrite.daemon.postgres_service import ChangeFeed
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
-from mobwrite.storage.shared import SharedDocuments
+from mobwrite.storage.postgres_documents import SharedDocuments
 
 
 @pytest.fixture
@@ -128,6 +128,19 @@ def test_expiry_runs_in_the_database(pool: ConnectionPool[Any], postgres_url: st
         left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
     assert left == [("busy",)]
     assert "idle" not in documents.store.documents
+
+
+def test_documents_outlive_expiry_by_default(pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """With TIMEOUT_TEXT at its default (never), a document nobody views for years stays."""
+    settings = Settings.defaults(timeout_view=100.0)
+    documents = SharedDocuments(pool, settings)
+    session = ClientSession("old")
+    session.share("kept", "text")
+    documents.run(session.build_request(), 0.0)
+    assert documents.expire(10.0 ** 9, settings) == (1, 0)
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT name FROM mobwrite_documents").fetchall()
+    assert left == [("kept",)]
 
 
 def test_nullify_deletes_the_document_and_the_users_view(

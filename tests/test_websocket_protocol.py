@@ -7,6 +7,7 @@ pumps, so every byte moves when the test says so.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from twisted.internet import defer
@@ -19,11 +20,12 @@ from mobwrite.client.errors import Unreachable
 from mobwrite.client.txsocket import SocketPeer
 from mobwrite.core.engine import Engine
 from mobwrite.core.httpform import Limits
+from mobwrite.core.presence import PRESENCE, message_update
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.services import BoundPorts
-from mobwrite.daemon.websocket import PushHub, PushSocket, SocketResource
+from mobwrite.daemon.websocket import PRESENCE_INTERVAL, PushHub, PushSocket, SocketResource
 from mobwrite.settings import Settings
 
 SETTINGS = Settings.defaults(websocket_ping_interval=30.0, websocket_ping_timeout=10.0)
@@ -70,7 +72,7 @@ class Bench:
         self.reactor = MemoryReactorClock()
         self.store = Store()
         self.committer = HeldCommitter(self.store)
-        self.hub = PushHub(SETTINGS)
+        self.hub = PushHub(SETTINGS, self.reactor)
         self.server = RequestAnswerer(Engine(self.store, SETTINGS), self.reactor,
                                      self.committer, self.hub)
         ports = BoundPorts()
@@ -122,6 +124,22 @@ def test_a_notice_waits_for_the_answer_in_flight() -> None:
     assert answered(edit) == b"F:1:memo\nD:0:=11\n"
     assert answered(pending) == b"F:2:memo\nd:1:=5\n\n"
     assert watcher.received[-2:] == ["F:2:memo\nd:1:=5\n\n", "!changed:memo\n\n"]
+
+
+def test_an_open_socket_keeps_nothing_of_its_handshake() -> None:
+    """Once open, the upgraded request holds no headers, arguments or body, and the
+    socket still answers, and closes cleanly."""
+    bench = Bench()
+    client = bench.connect()
+    [socket] = bench.sockets()
+    request = socket.request
+    assert list(request.requestHeaders.getAllRawHeaders()) == []
+    assert list(request.responseHeaders.getAllRawHeaders()) == []
+    assert request.args == {} and request.content is None
+    assert answered(client.send(b"u:w\nF:0:memo\nr:1:Hello\n\n")) == b"F:1:memo\nd:0:=5\n\n"
+    socket.close(1000, "done", quietly=True)
+    client.pump.flush()
+    assert bench.sockets() == []
 
 
 def test_a_hot_document_sends_one_notice_per_request() -> None:
@@ -190,3 +208,58 @@ def test_thousands_of_queued_requests_are_answered_in_order_without_nesting() ->
     bench.committer.release()
     client.pump.flush()
     assert [answered(each) for each in answers] == expected
+
+
+def publish(client: Client, name: str, caret: int = 0) -> None:
+    body = json.dumps({"name": name, "color": "#000000", "carets": {"memo": [caret, caret]}})
+    assert client.peer.transport is not None
+    client.peer.transport.sendTextMessage(PRESENCE + body)
+    client.pump.flush()
+
+
+def test_presence_goes_out_in_batches_every_interval_with_the_latest_state() -> None:
+    """Ten caret moves within one interval: one update, with the last caret."""
+    bench = Bench()
+    ann, bo = bench.connect(), bench.connect()
+    answered(ann.send(b"u:a\nF:0:memo\nr:1:x\n\n"))
+    answered(bo.send(b"u:b\nF:0:memo\nr:1:x\n\n"))
+    for caret in range(10):
+        publish(ann, "Ann", caret)
+    bo.pump.flush()
+    assert not [m for m in bo.received if m.startswith(PRESENCE)]
+    bench.reactor.advance(PRESENCE_INTERVAL)
+    bo.pump.flush()
+    updates = [message_update(m) for m in bo.received if m.startswith(PRESENCE)]
+    assert updates == [{"memo": {"p1": {"name": "Ann", "color": "#000000", "caret": [9, 9]}}}]
+    assert not [m for m in ann.received if m.startswith(PRESENCE)]
+
+
+def test_a_closed_socket_departs_and_leaves_nothing_behind() -> None:
+    """Closing sends a departure with the next batch and frees the socket's presence."""
+    bench = Bench()
+    ann, bo = bench.connect(), bench.connect()
+    answered(ann.send(b"u:a\nF:0:memo\nr:1:x\n\n"))
+    answered(bo.send(b"u:b\nF:0:memo\nr:1:x\n\n"))
+    publish(bo, "Bo")
+    bench.reactor.advance(PRESENCE_INTERVAL)
+    ann.pump.flush()
+    bo.peer.close()
+    bo.pump.flush()
+    ann.pump.flush()
+    bench.reactor.advance(PRESENCE_INTERVAL)
+    ann.pump.flush()
+    assert message_update(ann.received[-1]) == {"memo": {"p1": None}}
+    presence = bench.hub.presence
+    assert (len(presence), presence.ids, presence.owed, bench.hub.presence_due) == (0, {}, {},
+                                                                                    set())
+
+
+def test_a_bad_presence_message_gets_an_error_and_the_client_still_syncs() -> None:
+    bench = Bench()
+    ann = bench.connect()
+    assert ann.peer.transport is not None
+    ann.peer.transport.sendTextMessage(PRESENCE + '{"name": 3}')
+    ann.pump.flush()
+    assert answered(ann.send(b"u:a\n\n")) == b"\n"
+    assert ann.received == ["!error:presence: name must be a non-empty string\n\n", "\n"]
+    assert len(bench.hub.presence) == 0

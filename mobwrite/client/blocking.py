@@ -149,14 +149,39 @@ class BlockingClient:
         if self.connection is not None:
             self.connection.renew(token)
 
-    def wait_for_change(self, seconds: float) -> set[str]:
-        """(``ws://`` only) Block up to *seconds* for the server's next change notice;
-        the names of the documents it says changed (none if the time ran out)."""
+    def wait_for_change(self, seconds: float, presence: bool = False) -> set[str]:
+        """(``ws://`` only) Block up to *seconds* for the server's next change notice
+        (or, with *presence*, a presence change); the names of the documents it says
+        changed (none if the time ran out)."""
         try:
-            return self._socket().wait_for_notice(seconds)
+            return self._socket().wait_for_notice(seconds, presence)
         except ClientError:
             self.close()
             raise
+
+    def publish(self, name: str, color: str,
+                carets: dict[str, tuple[int, int]] | None = None) -> None:
+        """(``ws://`` only) Show us to the others on the documents we sync as *name* in
+        *color* (``#rrggbb``), with a caret or selection per document (UTF-16 offsets)."""
+        try:
+            self._socket().publish(name, color, carets)
+        except ClientError:
+            self.close()
+            raise
+
+    def wait_for_presence(self, seconds: float) -> list[tuple[str, str, dict[str, object] | None]]:
+        """(``ws://`` only) Block up to *seconds* for who arrives, changes or leaves:
+        (document, person's id, entry or None for a departure) for each."""
+        try:
+            return self._socket().wait_for_presence(seconds)
+        except ClientError:
+            self.close()
+            raise
+
+    def present(self, name: str) -> list[dict[str, object]]:
+        """Who else is present on document *name* as last heard (``ws://`` only)."""
+        here = {} if self.connection is None else self.connection.present.get(name, {})
+        return list(here.values())
 
     def close(self) -> None:
         """Close the WebSocket, if one is open (the next operation opens another)."""

@@ -4,10 +4,13 @@ One ``SocketConnection`` carries any number of requests, one at a time, and
 collects the change notices the server pushes in between; ``wait_for_notice``
 blocks until one arrives.  Pings are answered as they are read.  An access
 token is sent in a first ``!token:`` message (kept out of URLs and their logs).
+``publish`` says who we are and where our carets are; ``present`` holds who
+else is on each document we follow, updated as presence messages are read.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
@@ -30,6 +33,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.urls import ServerURL
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, message_update
 from mobwrite.core.push import ERROR, notice_names, token_message
 
 MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
@@ -50,6 +54,11 @@ class SocketConnection:
         self.messages: list[str] = []
         self.closed: str | None = None
         self.accepted = False
+        # Document -> person's id -> {"name", "color", "caret"}; who else is present.
+        self.present: dict[str, dict[str, dict[str, object]]] = {}
+        # Every (document, id, entry or None for a departure) read, until taken.
+        self.presence_changes: list[tuple[str, str, dict[str, object] | None]] = []
+        self.presence_errors: list[str] = []
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -128,7 +137,11 @@ class SocketConnection:
                 self.partial.clear()
                 self.partial_bytes = 0
                 names = notice_names(message)
-                if names is None:
+                if message.startswith(PRESENCE):
+                    self._presence(message)
+                elif message.startswith(PRESENCE_ERROR):
+                    self.presence_errors.append(message[len(ERROR):].strip())
+                elif names is None:
                     self.messages.append(message)
                 else:
                     self.notices += 1
@@ -144,6 +157,41 @@ class SocketConnection:
                 self.sock.sendall(self.protocol.send(event.response()))
             except (OSError, LocalProtocolError):
                 pass
+
+    def _presence(self, message: str) -> None:
+        try:
+            update = message_update(message)
+        except ValueError:
+            update = None
+        if update is None:
+            raise ProtocolFailure(f"{self.server.url} sent a bad presence message")
+        for name, people in update.items():
+            here = self.present.setdefault(name, {})
+            for ident, entry in people.items():
+                if entry is None:
+                    here.pop(ident, None)
+                else:
+                    here[ident] = entry
+                self.presence_changes.append((name, ident, entry))
+            if not here:
+                del self.present[name]
+
+    def publish(self, name: str, color: str,
+                carets: dict[str, tuple[int, int]] | None = None) -> None:
+        """Say who we are (*name*, *color* as ``#rrggbb``) and, per document, where our
+        caret or selection is (UTF-16 offsets); refusals land in ``presence_errors``."""
+        body = {"name": name, "color": color,
+                "carets": {doc: list(caret) for doc, caret in (carets or {}).items()}}
+        try:
+            self._write(self.protocol.send(TextMessage(PRESENCE + json.dumps(body))))
+        except LocalProtocolError:
+            raise self._closed_error() from None
+
+    def wait_for_presence(self, seconds: float) -> list[tuple[str, str, dict[str, object] | None]]:
+        """Block up to *seconds* for presence changes; those read (maybe none)."""
+        self._read_until(lambda: bool(self.presence_changes), time.monotonic() + seconds)
+        changes, self.presence_changes = self.presence_changes, []
+        return changes
 
     def _closed_error(self) -> Unreachable:
         why = f" ({self.closed})" if self.closed else ""
@@ -169,9 +217,11 @@ class SocketConnection:
                                   f"{answer[len(ERROR):].strip()}")
         return answer.encode("utf-8")
 
-    def wait_for_notice(self, seconds: float) -> set[str]:
-        """Block up to *seconds* for a change notice; the names owed (maybe none)."""
-        self._read_until(lambda: bool(self.owed), time.monotonic() + seconds)
+    def wait_for_notice(self, seconds: float, presence: bool = False) -> set[str]:
+        """Block up to *seconds* for a change notice (or, with *presence*, a presence
+        change); the names owed (maybe none)."""
+        self._read_until(lambda: bool(self.owed or (presence and self.presence_changes)),
+                         time.monotonic() + seconds)
         owed, self.owed = self.owed, set()
         return owed
 

@@ -61,8 +61,8 @@ class StatusResource(resource.Resource):
 
     def render_GET(self, request: Request) -> bytes:
         if self.gatekeeper is not None:
-            given = request.args.get(b"token", [b""])[0].decode("ascii", "replace")
-            token = httpform.bearer(header_text(request, b"authorization")) or given
+            fields = {b"token": request.args[b"token"][0]} if b"token" in request.args else {}
+            token = httpform.request_token(header_text(request, b"authorization"), fields)
             verdict = self.gatekeeper.holder(token, self.clock.seconds(), ADMIN)
             if isinstance(verdict, Refused):
                 refused(self.report, "status page", request, verdict, None)

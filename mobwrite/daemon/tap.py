@@ -39,8 +39,8 @@ from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
+from mobwrite.daemon.read_only_links import ShareResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
-from mobwrite.daemon.share import ShareResource
 from mobwrite.daemon.socket_access import SocketGate
 from mobwrite.daemon.status import StatusResource
 from mobwrite.daemon.tcp import RequestFactory
@@ -295,7 +295,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     clock: IReactorTime = reactor
     keep = settings.history_keep
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
-    hub = PushHub(settings)
+    hub = PushHub(settings, clock)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
@@ -362,7 +362,7 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
             report: Report, hub: PushHub) -> Parts:
     """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
-    from mobwrite.daemon.shared import SharedDaemon
+    from mobwrite.daemon.postgres_service import SharedDaemon
 
     shared = SharedDaemon(settings, reactor, report)
     # First child: it reaches the database before the ports open.

@@ -125,15 +125,18 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    from mobwrite.tools.watch import show
+    from mobwrite.tools.watch import show, tell
     from mobwrite.tools.watch import watch as follow
 
     if args.min_interval > args.max_interval:
         raise UsageError("--min-interval must not exceed --max-interval")
+    if args.presence and not args.url.startswith(("ws://", "wss://")):
+        raise UsageError("--presence needs a ws:// or wss:// server URL")
     with client(args) as session:
         try:
             follow(session, args.doc, show(args.output),
-                   args.count, args.duration, args.min_interval, args.max_interval)
+                   args.count, args.duration, args.min_interval, args.max_interval,
+                   tell if args.presence else None)
         except KeyboardInterrupt:
             pass  # Ctrl-C is how an unbounded watch is meant to end.
     return 0
@@ -247,6 +250,9 @@ def parser() -> argparse.ArgumentParser:
                          metavar="SECONDS",
                          help="longest poll interval (default 10); on ws:// URLs, which "
                          "push each change, the longest wait between syncs")
+    command.add_argument("--presence", action="store_true",
+                         help="(ws:// only) also say on stderr who arrives on the document, "
+                         "renames and leaves")
     command.set_defaults(run=watch)
 
     command = commands.add_parser(

@@ -9,6 +9,7 @@ and keeps polling at the longest interval until the server is back.
 On a ``ws://`` URL it does not poll: it syncs when the server pushes a
 change notice (and at the longest interval, in case a notice was lost with
 a dropped socket), so each version shows as soon as it is committed.
+With presence on, it also says who arrives, renames and leaves.
 """
 
 from __future__ import annotations
@@ -46,15 +47,42 @@ def show(output: Path | None) -> Callable[[str], None]:
     return to_stdout
 
 
+def tell(line: str) -> None:
+    """One line on stderr about who is present."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def complain(message: str) -> None:
     """One line on stderr about the connection."""
     print(f"mobwrite watch: {message}", file=sys.stderr, flush=True)
 
 
+def presence_lines(changes: list[tuple[str, str, dict[str, object] | None]],
+                   known: dict[str, str]) -> list[str]:
+    """What to say of presence *changes*, given the names *known* by id (updated)."""
+    lines = []
+    for _, ident, entry in changes:
+        before = known.get(ident)
+        if entry is None:
+            if before is not None:
+                lines.append(f"- {known.pop(ident)} left")
+            continue
+        name = str(entry["name"])
+        if before is None:
+            lines.append(f"+ {name} arrived")
+        elif before != name:
+            lines.append(f"~ {before} is now {name}")
+        known[ident] = name
+    return lines
+
+
 def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
           count: int | None, duration: float | None,
-          shortest: float, longest: float) -> int:
-    """Follow *name* until *count* versions or *duration* seconds; return versions shown."""
+          shortest: float, longest: float,
+          say: Callable[[str], None] | None = None) -> int:
+    """Follow *name* until *count* versions or *duration* seconds; return versions shown.
+    With *say* (``ws://`` only), tell it each arrival, rename and departure."""
+    known: dict[str, str] = {}
     deadline = None if duration is None else time.monotonic() + duration
     session = ClientSession()
     document = session.share(name, client.download(name))
@@ -75,7 +103,12 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
         before = document.text
         try:
             if following:
-                client.wait_for_change(wait)
+                client.wait_for_change(wait, presence=say is not None)
+                if say is not None and client.connection is not None:
+                    changes = client.connection.presence_changes
+                    client.connection.presence_changes = []
+                    for line in presence_lines(changes, known):
+                        say(line)
             elif lost or not pushed:
                 time.sleep(wait)
             client.run(operations.sync(session))

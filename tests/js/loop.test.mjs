@@ -338,3 +338,33 @@ test('while the transport is live, a quiet session polls only at liveSyncInterva
   await settle();
   assert.equal(clock.nextDelay, 0);
 });
+
+test('a 403 stops the loop in the denied state with its reason; typing is kept; resume syncs it', async () => {
+  const memo = field('memo', 'a');
+  const { clock, transport, loop, client, states } = setup(memo);
+  loop.sync();
+  transport.last.reject(new TransportError('forbidden: the token has expired; nothing was done', 403));
+  await settle();
+  assert.equal(loop.state, 'denied');
+  assert.equal(loop.denial, 'forbidden: the token has expired; nothing was done');
+  assert.equal(loop.retryIn, null);
+  assert.equal(clock.nextDelay, null);
+  // Typing while denied sends nothing (every request would be refused) but stays on the page.
+  memo.text = 'ab';
+  loop.noteLocalChange();
+  await clock.advance(60000);
+  assert.equal(transport.sent.length, 1);
+  assert.equal(loop.state, 'denied');
+  assert.equal(client.unsent, true);
+  loop.flush();
+  assert.equal(transport.sent.length, 1);
+  // A new token: the loop tries again at once and the edit leaves.
+  loop.resume();
+  assert.equal(transport.sent.length, 2);
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:0:memo\nr:1:a\nd:1:=1\t+b\n\n');
+  transport.last.resolve('F:2:memo\nd:0:=2\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  assert.equal(loop.denial, null);
+  assert.deepEqual(states, ['syncing', 'denied', 'syncing', 'synced']);
+});

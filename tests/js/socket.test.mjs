@@ -98,10 +98,11 @@ function setup(fallback = polling(), url = 'ws://127.0.0.1:8017/ws') {
 
 const REQUEST = 'u:abc\nF:0:memo\nd:0:=1\n\n';
 
-test('the socket URL is /ws beside the gateway, ws for http and wss for https', () => {
+test('the socket URL is /ws beside the gateway, ws for http and wss for https, with the token in its query', () => {
   assert.equal(socketUrl('http://127.0.0.1:8017/', 'http://127.0.0.1:8000/editor.html'), 'ws://127.0.0.1:8017/ws');
   assert.equal(socketUrl('https://docs.example.org/q', 'https://docs.example.org/'), 'wss://docs.example.org/ws');
   assert.equal(socketUrl('/scripts/q.py', 'http://localhost:8000/a/b.html'), 'ws://localhost:8000/ws');
+  assert.equal(socketUrl('http://127.0.0.1:8017/', 'http://127.0.0.1:8000/', 'a.b+c'), 'ws://127.0.0.1:8017/ws?token=a.b%2Bc');
 });
 
 test('socket retries back off from 1 s doubling to 60 s, less up to half by chance', () => {
@@ -112,7 +113,9 @@ test('socket retries back off from 1 s doubling to 60 s, less up to half by chan
 test('messages are answers, errors or notices by their first characters', () => {
   assert.deepEqual(readMessage('!changed:memo\n!changed:todo\n\n'), { kind: 'notice', names: ['memo', 'todo'] });
   assert.deepEqual(readMessage('!error:a line over MAX_LINE_BYTES (4)\n\n'),
-    { kind: 'error', message: 'error:a line over MAX_LINE_BYTES (4)' });
+    { kind: 'error', message: 'error:a line over MAX_LINE_BYTES (4)', status: 0 });
+  assert.deepEqual(readMessage('!error:403 the token has expired\n\n'),
+    { kind: 'error', message: 'the token has expired', status: 403 });
   assert.deepEqual(readMessage('F:1:memo\nd:0:=1\n\n'), { kind: 'answer', text: 'F:1:memo\nd:0:=1\n\n' });
 });
 
@@ -152,6 +155,16 @@ test('an error in place of the answer rejects that request; the socket stays', a
   sockets[0].message('!error:incomplete request: end it with a blank line\n\n');
   await assert.rejects(answer, (error) => error instanceof TransportError && /incomplete request/.test(error.message));
   assert.equal(transport.mode, 'live');
+});
+
+test('a refusal on the socket is a denial, as the gateway\'s 403 is', async () => {
+  const { transport, sockets } = setup(polling('\n'));
+  await transport.send(REQUEST);
+  sockets[0].open();
+  const answer = transport.send(REQUEST);
+  sockets[0].message('!error:403 the token has expired\n\n');
+  await assert.rejects(answer, (error) => error instanceof TransportError && error.denied
+    && error.message === 'the token has expired');
 });
 
 test('a request unanswered on a dropped socket is sent again by polling; the socket is retried', async () => {
@@ -220,22 +233,47 @@ test('keepalive sends (page unload) poll even while the socket is open', async (
   assert.equal(fallback.sent.length, 2);
 });
 
-test('without a socket URL the transport only polls, and turning it off closes the socket', async () => {
-  const none = setup(polling('\n'), null);
-  await none.transport.send(REQUEST);
-  assert.equal(none.sockets.length, 0);
-  let url = 'ws://127.0.0.1:8017/ws';
+/** A transport polling on two answers whose socket URL the test changes with socketAt(url). */
+function movable(first) {
+  let url = first;
   const fallback = polling('\n', '\n');
   FakeSocket.made = [];
   const modes = [];
   const transport = preferSocket(fallback, {
     url: () => url, WebSocket: FakeSocket, timers: new Timers(), onMode: (mode) => modes.push(mode),
   });
+  return {
+    transport, fallback, modes, socketAt: (next) => { url = next; },
+  };
+}
+
+test('without a socket URL the transport only polls, and turning it off closes the socket', async () => {
+  const none = setup(polling('\n'), null);
+  await none.transport.send(REQUEST);
+  assert.equal(none.sockets.length, 0);
+  const { transport, fallback, modes, socketAt } = movable('ws://127.0.0.1:8017/ws');
   await transport.send(REQUEST);
   FakeSocket.made[0].open();
-  url = null;
+  socketAt(null);
   await transport.send(REQUEST);
   assert.equal(FakeSocket.made[0].closed, 1000);
   assert.deepEqual(modes, ['live', 'polling']);
   assert.equal(fallback.sent.length, 2);
+});
+
+test('a new socket URL (a new token) closes the open socket and opens one at the new URL', async () => {
+  const { transport, fallback, modes, socketAt } = movable('ws://127.0.0.1:8017/ws?token=old');
+  await transport.send(REQUEST);
+  FakeSocket.made[0].open();
+  const sent = transport.send(REQUEST);
+  FakeSocket.made[0].message('F:1:memo\n\n');
+  await sent;
+  assert.equal(FakeSocket.made.length, 1);
+  socketAt('ws://127.0.0.1:8017/ws?token=new');
+  await transport.send(REQUEST);
+  assert.equal(FakeSocket.made[0].closed, 1000);
+  assert.deepEqual(FakeSocket.made.map((socket) => socket.url), [
+    'ws://127.0.0.1:8017/ws?token=old', 'ws://127.0.0.1:8017/ws?token=new']);
+  assert.equal(fallback.sent.length, 2);
+  assert.deepEqual(modes, ['live', 'polling']);
 });

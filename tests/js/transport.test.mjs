@@ -127,3 +127,36 @@ test('JSONP rejects on a script error or an abort and cleans up its scripts', as
   // A late answer for an abandoned request is ignored.
   transport.callback('F:1:memo\n');
 });
+
+test('fetchTransport sends a token as Authorization: Bearer, and none without one', async () => {
+  const calls = [];
+  const fakeFetch = async (url, init) => {
+    calls.push(init);
+    return { status: 200, text: async () => '\n' };
+  };
+  await fetchTransport('/q', fakeFetch, 'aaa.bbb.ccc').send(REQUEST);
+  await fetchTransport('/q', fakeFetch).send(REQUEST);
+  assert.equal(calls[0].headers.Authorization, 'Bearer aaa.bbb.ccc');
+  assert.equal('Authorization' in calls[1].headers, false);
+});
+
+test("a 403 becomes a denial carrying the gateway's one-line reason", async () => {
+  const line = "forbidden: the token has expired; nothing was done";
+  const refused = fetchTransport('/q', async () => ({ status: 403, text: async () => `${line}\n` }), 'x.y.z');
+  await assert.rejects(refused.send(REQUEST),
+    (error) => error instanceof TransportError && error.denied && error.status === 403 && error.message === line);
+  const busy = fetchTransport('/q', async () => ({ status: 503, text: async () => 'busy' }));
+  await assert.rejects(busy.send(REQUEST), (error) => !error.denied);
+});
+
+test('JSONP URLs carry a token as a token field before p=, in every fragment', () => {
+  assert.deepEqual(jsonpUrls(REQUEST, GATEWAY, 1000, 'p4s8k2dx', 'a.b+c'), [
+    'http://example.org/mw?token=a.b%2Bc&p=u%3Awkq7r2mz%0AF%3A0%3Amemo%0Ar%3A1%3AHi+there%0A%0A',
+  ]);
+  const urls = jsonpUrls('x'.repeat(300), GATEWAY, 120, 'abcdefgh', 'tok');
+  assert.ok(urls.length > 1);
+  for (const url of urls) {
+    assert.ok(url.startsWith('http://example.org/mw?token=tok&p=b%3Aabcdefgh+'), url);
+    assert.ok(url.length <= 120, url);
+  }
+});

@@ -234,16 +234,18 @@ class SharedDocuments:
                 views = connection.execute(
                     "DELETE FROM mobwrite_views WHERE lasttime < %s",
                     (now - settings.timeout_view,))
+                # TIMEOUT_TEXT 0 (the default, "never") keeps documents until deleted.
                 documents = connection.execute(
-                    """DELETE FROM mobwrite_documents d WHERE lasttime < %s AND NOT EXISTS
-                    (SELECT 1 FROM mobwrite_views v WHERE v.name = d.name)""",
-                    (now - settings.timeout_text,))
+                    """DELETE FROM mobwrite_documents d WHERE %s > 0 AND lasttime < %s
+                    AND NOT EXISTS (SELECT 1 FROM mobwrite_views v WHERE v.name = d.name)""",
+                    (settings.timeout_text, now - settings.timeout_text))
             for kind, name in self.store.expire(now, settings.timeout_view,
                                                 settings.timeout_text, settings.timeout_buffer):
                 if kind == "document":
                     self.versions.pop(name, None)
             self.store.take_changes()
             return views.rowcount, documents.rowcount
+
 
 def listen(url: str, on_change: Callable[[str], None], stopping: threading.Event,
            on_error: Callable[[Exception], None], poll: float = 0.5) -> None:

@@ -1,7 +1,7 @@
 """A daemon that shares its documents with other daemons through PostgreSQL.
 
 With ``--database`` the daemon keeps no store of its own: every request
-runs in one transaction in one of a few worker threads (``storage/shared.py``),
+runs in one transaction in one of a few worker threads (``storage/postgres_documents.py``),
 and its reply is sent only after that transaction committed.  A failed transaction
 fails the request (no acknowledgement: TCP closes, HTTP answers 503) and
 nothing else.  ``ChangeFeed`` hears, through LISTEN/NOTIFY, every document
@@ -29,8 +29,8 @@ from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
 from mobwrite.storage.postgres import read_all, upgrade
+from mobwrite.storage.postgres_documents import SharedDocuments, listen
 from mobwrite.storage.rows import DocumentRow, ViewRow
-from mobwrite.storage.shared import SharedDocuments, listen
 
 log = logger("storage")
 

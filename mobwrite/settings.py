@@ -9,6 +9,7 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,16 @@ def parse_expiry(value: str) -> float:
     """``never`` (or ``0``) → 0.0, meaning no expiry; otherwise a duration."""
     if value.strip().lower() == NEVER:
         return 0.0
+    return parse_duration(value)
+
+
+FOREVER = "forever"
+
+
+def parse_keep(value: str) -> float:
+    """``forever`` → infinity (keep all); otherwise a duration (``0`` keeps none)."""
+    if value.strip().lower() == FOREVER:
+        return math.inf
     return parse_duration(value)
 
 
@@ -160,6 +171,8 @@ class Setting:
         """The default as one would write it in a settings file."""
         if self.parse is parse_expiry and not self.default:
             return NEVER
+        if self.parse is parse_keep and math.isinf(self.default):
+            return FOREVER
         if self.parse in (parse_duration, parse_expiry):
             return describe_duration(self.default)
         if self.default in ("", ()):
@@ -203,6 +216,10 @@ class Settings:
         parse_expiry, 0.0,
         "never (documents are kept until deleted), or a duration after which a "
         "document nobody views and nobody wrote expires")
+    history_keep: float = _setting(
+        parse_keep, math.inf,
+        "how long each document's revisions are kept (docs/history.md): forever, "
+        "or a duration; 0 keeps none (the current text always stays)")
     timeout_buffer: float = _setting(
         parse_duration, 900.0,
         "an unfinished buffer untouched this long is dropped")

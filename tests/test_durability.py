@@ -132,7 +132,9 @@ def test_commits_are_logged_at_debug_only(level: str) -> None:
         globalLogPublisher.removeObserver(seen)
         set_level("INFO")
     stored = [message for message in messages if message.startswith("stored ")]
-    assert stored == (["stored 2 rows for 1 waiting"] if level == "DEBUG" else [])
+    # The document, the view, and three revision log rows (a new log: clear
+    # the name, its base snapshot, the first revision).
+    assert stored == (["stored 5 rows for 1 waiting"] if level == "DEBUG" else [])
 
 
 def test_read_only_request_does_not_wait() -> None:

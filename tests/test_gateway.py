@@ -184,7 +184,8 @@ class StuckServer:
         self.failure = failure
         self.pending: list[defer.Deferred[bytes]] = []
 
-    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True,
+               author: str | None = None) -> defer.Deferred[bytes]:
         if self.failure is not None:
             raise self.failure
         self.pending.append(defer.Deferred())
@@ -232,7 +233,8 @@ def test_an_answer_within_the_deadline_is_written_and_the_timer_stops() -> None:
 class ReadyServer:
     """An answerer whose answer is ready when it returns."""
 
-    def answer(self, request: bytes, may_write: bool = True) -> defer.Deferred[bytes]:
+    def answer(self, request: bytes, may_write: bool = True,
+               author: str | None = None) -> defer.Deferred[bytes]:
         return defer.succeed(b"F:1:now\n")
 
 

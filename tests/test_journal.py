@@ -55,13 +55,29 @@ def restart(database: Database) -> tuple[Store, Database, Journal, int]:
 
 def test_record_round_trip() -> None:
     """A batch comes back row for row; a text shared by rows is written once."""
-    store = Store()
+    # Without history: a revision holds the text it inserted as well.
+    store = Store(history=False)
     batch = edit(store, "doc", "x" * 1000)
     batch.documents["gone"] = None
     batch.views["bob", "gone"] = None
     payload = encode(batch)
     assert payload.count(b"x" * 1000) == 1
     assert decode(payload) == batch
+
+
+def test_revision_log_changes_round_trip() -> None:
+    """Appended rows, snapshots, prunes and dropped logs come back in order,
+    a snapshot's text written once with the document's."""
+    store = Store(keep=0)
+    store.set_text(store.document("doc", 1.0), "one", 1.0, "alice")
+    store.remove_document("doc")
+    batch = edit(store, "doc", "two \ud800")
+    assert [type(change).__name__ for _, change in batch.history] == [
+        "NoneType", "Pruned", "Appended", "Pruned", "NoneType",
+        "NoneType", "Pruned", "Appended", "Pruned"]
+    assert decode(encode(batch)) == batch
+    old = Batch(documents=batch.documents, views=batch.views)
+    assert decode(encode(old)).history == []
 
 
 def test_big_texts_and_lone_surrogates(database: Database) -> None:

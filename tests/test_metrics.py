@@ -102,7 +102,7 @@ class Failing:
     """An answerer whose every answer fails."""
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: object = None) -> defer.Deferred[bytes]:
+               origin: object = None, author: str | None = None) -> defer.Deferred[bytes]:
         return defer.fail(RuntimeError("broken"))
 
 

@@ -17,7 +17,7 @@ from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.memory import MemoryStorage
 from mobwrite.storage.postgres import PostgresStorage
-from mobwrite.storage.rows import Batch, DocumentRow, StoredDocument, ViewRow
+from mobwrite.storage.rows import Batch, DocumentRow, StoredDocument, ViewRow, snapshot
 
 
 class Medium:
@@ -206,3 +206,50 @@ def test_a_crash_after_a_write_loses_nothing_written(
     assert store.documents["doc"].text == "two"
     assert set(store.views) == {("alice", "doc")}
     assert opened.records == (2 if isinstance(storage, JournalStorage) else 0)
+
+
+# The PostgreSQL store keeps no history (docs/history.md).
+@pytest.fixture(params=["journal", "memory", "snapshot"])
+def embedded(request: pytest.FixtureRequest) -> Iterator[Medium]:
+    opened = Medium(IMPLEMENTATIONS[request.param](request))
+    yield opened
+    for storage in opened.opened:
+        storage.close()
+
+
+def written(store: Store) -> Batch:
+    """The store's changes since the last take, as storage gets them."""
+    return snapshot(store, store.take_changes())
+
+
+def test_revision_logs_read_back_after_reopen(embedded: Medium) -> None:
+    """Appended, folded, snapshotted and pruned revisions come back as one log;
+    a deleted document's log does not."""
+    medium = embedded
+    source = Store(keep=100.0)
+    storage = medium.open()
+    notes = source.document("notes", 0.0)
+    for number, (text, now, author) in enumerate(
+            [("a", 0.0, "ann"), ("ab", 1.0, "ann"), ("abc", 50.0, "bob"),
+             ("x\ud800abc", 60.0, "ann"), ("xabc!", 200.0, "bob")]):
+        source.set_text(notes, text, now, author)
+        storage.write(written(source))
+        if number == 3:
+            source.prune_revisions(140.0)
+            storage.write(written(source))
+    gone = source.document("gone", 0.0)
+    source.set_text(gone, "bye", 1.0, "ann")
+    storage.write(written(source))
+    source.remove_document("gone")
+    storage.write(written(source))
+    _, store = medium.reopen(storage)
+    kept, loaded = source.revisions("notes"), store.revisions("notes")
+    assert kept is not None and loaded is not None
+    assert (loaded.base, loaded.head) == (kept.base, kept.head) == (1, 4)
+    assert loaded.page(2, 10) == kept.page(2, 10)
+    assert [loaded.text_at(n) for n in (1, 2, 3, 4)] == ["ab", "abc", "x\ud800abc", "xabc!"]
+    assert store.revisions("gone") is None
+    # Numbering goes on after a restart; no edit folds into a loaded revision.
+    store.set_text(store.documents["notes"], "xabc!?", 201.0, "bob")
+    loaded_head = store.revisions("notes")
+    assert loaded_head is not None and loaded_head.head == 5

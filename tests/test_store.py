@@ -37,7 +37,8 @@ def test_remove_document_only_without_views() -> None:
     store.discard_view(("alice", "doc"))
     assert store.remove_document("doc")
     assert "doc" not in store.documents
-    assert store.pending() == Changes({"doc"}, {("alice", "doc")})
+    # Its revision log goes with it.
+    assert store.pending() == Changes({"doc"}, {("alice", "doc")}, [("doc", None)])
     assert not store.remove_document("doc")
 
 

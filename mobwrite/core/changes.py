@@ -11,7 +11,7 @@ the text before it.  Revision logs (revisions.py) store changes this way.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from diff_match_patch import diff_match_patch
 
@@ -23,6 +23,8 @@ Change = tuple[Edit, ...]
 # The library's common prefix and suffix (binary searches comparing in C).
 _ENDS = diff_match_patch()
 _UTF16 = "utf-16-le"
+# A raw text may hold lone surrogates: each counts as one unit.
+_PASS = "surrogatepass"
 
 
 class ChangeError(ValueError):
@@ -40,24 +42,40 @@ def replay(text: str, changes: Sequence[Change]) -> str:
         deleted.isascii() and inserted.isascii()
         for change in changes for _, deleted, inserted in change)
     codec, width = ("ascii", 1) if narrow else (_UTF16, 2)
-    buffer = bytearray(text.encode(codec))
+    buffer = bytearray(text.encode(codec, _PASS))
     for change in changes:
         shift = 0
         floor = 0
         for position, deleted, inserted in change:
-            old = deleted.encode(codec)
+            old = deleted.encode(codec, _PASS)
             start = position * width
             at, end = start + shift, start + shift + len(old)
             if start < floor or end > len(buffer) or buffer[at:end] != old:
                 raise ChangeError(f"an edit at {position} does not fit the text")
-            new = inserted.encode(codec)
+            new = inserted.encode(codec, _PASS)
             buffer[at:end] = new
             floor = start + len(old)
             shift += len(new) - len(old)
     try:
         return buffer.decode(codec)
     except UnicodeDecodeError:
-        raise ChangeError("an edit splits a surrogate pair") from None
+        # Lone surrogates given in the text or the edits stay; made by
+        # splitting a pair, they are refused.
+        if not _has_lone([text, *(piece for change in changes
+                                 for _, deleted, inserted in change
+                                 for piece in (deleted, inserted))]):
+            raise ChangeError("an edit splits a surrogate pair") from None
+        return buffer.decode(codec, _PASS)
+
+
+def _has_lone(texts: Iterable[str]) -> bool:
+    """Whether any of *texts* holds a lone surrogate."""
+    for text in texts:
+        try:
+            text.encode(_UTF16)
+        except UnicodeEncodeError:
+            return True
+    return False
 
 
 def splices_between(old: str, new: str,
@@ -125,7 +143,7 @@ def _operations(change: Change) -> deque[Operation]:
             found.append((EQUAL, 2 * (position - at), b""))
         for operation, text in ((DELETE, deleted), (INSERT, inserted)):
             if text:
-                data = text.encode(_UTF16)
+                data = text.encode(_UTF16, _PASS)
                 found.append((operation, len(data), data))
         at = position + utf16_length(deleted)
     return found
@@ -155,7 +173,8 @@ class _Builder:
             inserted += data
 
     def change(self) -> Change:
-        return tuple((at // 2, deleted.decode(_UTF16), inserted.decode(_UTF16))
+        return tuple((at // 2, deleted.decode(_UTF16, _PASS),
+                       inserted.decode(_UTF16, _PASS))
                      for at, deleted, inserted in self.edits if deleted != inserted)
 
 

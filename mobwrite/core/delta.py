@@ -32,7 +32,7 @@ def utf16_length(text: str) -> int:
     """Length of *text* in UTF-16 code units (a JavaScript string's length)."""
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def to_delta(diffs: list[Diff]) -> str:

@@ -30,6 +30,7 @@ from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescap
 from mobwrite.core.events import Event, Report, ignore
 from mobwrite.core.recent import RecentChanges
 from mobwrite.core.request import VERBS, Command, Verb
+from mobwrite.core.revisions import EDIT, FORCE
 from mobwrite.core.store import Document, Store, TooLong, View, normalize, over_limit
 from mobwrite.settings import Settings
 
@@ -106,16 +107,20 @@ class Engine:
         }
         self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
         self._may_write = True
+        self._author: str | None = None
 
-    def handle(self, data: bytes, now: float, may_write: bool = True) -> Outcome:
+    def handle(self, data: bytes, now: float, may_write: bool = True,
+               author: str | None = None) -> Outcome:
         """Execute one complete request and return its response.
 
         With *may_write* false (a read-only token, core/access.py) edits
         reach the view's shadow, so the versions stay in step, but never
         the master: the reply, a delta from the shadow to the master,
-        undoes them on the client.
+        undoes them on the client.  The request's changes become revisions
+        by *author* (a token's subject), else by each view's user id.
         """
         self._may_write = may_write
+        self._author = author
         store = self.store
         # This request's changes are recorded apart, then joined to the earlier ones.
         earlier = store.take_changes()
@@ -124,8 +129,9 @@ class Engine:
         finally:
             self._lineage = None
             own = store.take_changes()
-            store.put_back(earlier)
+            # Put back older last: revision rows keep their order.
             store.put_back(own)
+            store.put_back(earlier)
         return Outcome(body, store.changed, frozenset(own.documents))
 
     # Parsing (docs/protocol.md §8.1)
@@ -322,7 +328,8 @@ class Engine:
             if not self._may_write:
                 self._read_only(action)
                 return action.force
-            self.store.set_text(document, text, now)
+            self.store.set_text(document, text, now, self._author or action.user,
+                                FORCE if action.force else EDIT)
         return action.force
 
     def _apply_delta(self, view: View, action: Action, now: float) -> bool:
@@ -351,7 +358,7 @@ class Engine:
                 self._read_only(action)
             return action.force
         if document.text is None:
-            self.store.set_text(document, view.shadow, now)
+            self.store.set_text(document, view.shadow, now, self._author or action.user)
             return False
         history = self._history(document)
         if history is None:
@@ -381,15 +388,18 @@ class Engine:
         assert document.text is not None
         if is_no_op(diffs):
             return None
+        author = self._author or action.user
         if action.force:
-            self.store.set_text(document, view.shadow, now)
+            self.store.set_text(document, view.shadow, now, author, FORCE)
             return None
         merged, failed, splice = self.differ.merge(
             document.text, old_shadow, diffs, view.shadow)
         if failed:
             self.report(Event.PATCH_FAILED, user=action.user, name=action.name,
                         failed=failed)
-        self.store.set_text(document, merged, now)
+        # The log checks the splice, so a normalized text is still recorded right.
+        self.store.set_text(document, merged, now, author, EDIT,
+                            () if splice is None else (splice,))
         # Normalizing line breaks may have changed more.
         return splice if document.text is merged else None
 

@@ -233,6 +233,11 @@ class RevisionLog:
             self._started = None
         return Appended(revision.row(), False, snapshot)
 
+    def close(self) -> None:
+        """Let no later edit fold into the last revision (one whose number
+        was handed out, as the API does)."""
+        self._started = None
+
     def _step(self, old: str, found: Sequence[Splice]) -> Change:
         """*found* as edits, keeping the text's length in units and the anchor."""
         step = to_change(old, found, self._units_before(old, found[0][0]))

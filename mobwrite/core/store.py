@@ -14,9 +14,13 @@ for the committer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from mobwrite.core.changes import ChangeError
+from mobwrite.core.delta import Splice
+from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, SnapshotRow
 
 ViewKey = tuple[str, str]
 
@@ -73,16 +77,20 @@ class Buffer:
 
 @dataclass
 class Changes:
-    """Names of documents and keys of views changed since the last take."""
+    """Names of documents and keys of views changed since the last take, and
+    in order what happened to revision logs: ``(name, appended)`` for rows
+    to write, ``(name, pruned)`` for rows to drop (and a base snapshot to
+    write), ``(name, None)`` when a document's log went."""
 
     documents: set[str] = field(default_factory=set)
     views: set[ViewKey] = field(default_factory=set)
+    revisions: list[tuple[str, Appended | Pruned | None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.documents or self.views)
+        return bool(self.documents or self.views or self.revisions)
 
     def copy(self) -> Changes:
-        return Changes(set(self.documents), set(self.views))
+        return Changes(set(self.documents), set(self.views), list(self.revisions))
 
 
 def _buffer_cost(name: bytes) -> int:
@@ -125,8 +133,14 @@ def over_limit(text: str, max_chars: int) -> bool:
 class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
-    def __init__(self, max_chars: int = 10_000_000) -> None:
+    def __init__(self, max_chars: int = 10_000_000, history: bool = True,
+                 keep: float | None = None) -> None:
         self.max_chars = max_chars
+        # Whether each master's changes are kept as revisions (docs/history.md),
+        # and for how many seconds (None: forever).
+        self.history = history
+        self.keep = keep
+        self._logs: dict[str, RevisionLog] = {}
         self._documents: dict[str, Document] = {}
         self._views: dict[ViewKey, View] = {}
         self._buffers: dict[tuple[bytes, int], Buffer] = {}
@@ -158,9 +172,15 @@ class Store:
             document.text, document.lasttime = text, lasttime
         return document
 
-    def set_text(self, document: Document, text: str | None, now: float) -> None:
+    def set_text(self, document: Document, text: str | None, now: float, author: str = "",
+                 kind: str = EDIT, found: Sequence[Splice] = (), fold: bool = True) -> None:
         """Assign a master text (normalized), recording a change if it differs.
 
+        A changed text becomes a revision of the document's log by *author*
+        of *kind*; *found* is the change as splices of the old text, if the
+        caller knows it (docs/history.md); with *fold* false the change is a
+        revision of its own that no later edit folds into.  A null text
+        drops the log.
         ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
         """
         if text is not None:
@@ -168,9 +188,63 @@ class Store:
             if over_limit(text, self.max_chars):
                 raise TooLong(self.max_chars)
         document.lasttime = now
-        if text != document.text:
+        old = document.text
+        if text != old:
             document.text = text
             self._changes.documents.add(document.name)
+            if text is None:
+                self._drop_log(document.name)
+            elif self.history:
+                self._record(document.name, old or "", text, author, now, kind, found, fold)
+
+    def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
+                found: Sequence[Splice], fold: bool) -> None:
+        log = self._logs.get(name)
+        queue = self._changes.revisions
+        if log is None:
+            log = self._logs[name] = RevisionLog(old)
+            # A new log replaces anything stored under the name, from its base text.
+            queue.append((name, None))
+            queue.append((name, Pruned(0, SnapshotRow(0, old))))
+        if not fold:
+            log.close()
+        try:
+            appended = log.append(text, author, now, kind, found)
+        except (ChangeError, UnicodeError):
+            # A text the log cannot count (a lone surrogate in a raw text):
+            # its history starts again from this text rather than fail the edit.
+            del self._logs[name]
+            self._record(name, text, text, author, now, kind, (), fold)
+            return
+        if not fold:
+            log.close()
+        if appended is not None:
+            queue.append((name, appended))
+        if self.keep == 0:
+            self._prune(name, log, now, 0)
+
+    def _prune(self, name: str, log: RevisionLog, now: float, keep: float) -> None:
+        pruned = log.prune(now, keep)
+        if pruned is not None:
+            self._changes.revisions.append((name, pruned))
+
+    def prune_revisions(self, now: float) -> None:
+        """Drop the revisions older than the store's ``keep`` (docs/history.md)."""
+        if self.keep is not None:
+            for name, log in self._logs.items():
+                self._prune(name, log, now, self.keep)
+
+    def revisions(self, name: str) -> RevisionLog | None:
+        """The revision log of document *name*, if it has one."""
+        return self._logs.get(name)
+
+    def add_log(self, name: str, log: RevisionLog) -> None:
+        """Put a stored revision log in (a load: no change is recorded)."""
+        self._logs[name] = log
+
+    def _drop_log(self, name: str) -> None:
+        if self._logs.pop(name, None) is not None:
+            self._changes.revisions.append((name, None))
 
     def remove_document(self, name: str) -> bool:
         """Forget a document no view uses; a stored text is recorded as deleted."""
@@ -178,6 +252,7 @@ class Store:
         if document is None or document.views:
             return False
         del self._documents[name]
+        self._drop_log(name)
         if document.text is not None:
             self._changes.documents.add(name)
         return True
@@ -243,6 +318,8 @@ class Store:
         """Record *changes* (taken, but not stored after all) again."""
         self._changes.documents |= changes.documents
         self._changes.views |= changes.views
+        # Older rows go first: a folded row replaces the one before it.
+        self._changes.revisions[:0] = changes.revisions
 
     # Buffers
 

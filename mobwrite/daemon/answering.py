@@ -44,12 +44,13 @@ class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable.
 
         With *may_write* false its edits never reach the masters.  *origin*
         names the sender to the change listener, which does not tell a
-        sender about its own changes.
+        sender about its own changes.  *author* (a token's subject) signs
+        its revisions, else each view's user id does.
         """
 
 
@@ -114,9 +115,9 @@ class RequestAnswerer:
         self.listener = listener or NoListener()
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
-        outcome = self.engine.handle(request, self.clock.seconds(), may_write)
+        outcome = self.engine.handle(request, self.clock.seconds(), may_write, author)
         if not outcome.changed:
             return defer.succeed(outcome.body)
         durable = self.committer.durable()

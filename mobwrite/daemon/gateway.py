@@ -121,7 +121,7 @@ class GatewayResource(Resource):
         )
         if isinstance(decision, Answer):
             return write_answer(request, decision)
-        may_write = True
+        may_write, author = True, None
         if self.gatekeeper is not None:
             verdict, grant = self.gatekeeper.authorize(
                 decision.token, decision.request, self.clock.seconds())
@@ -129,17 +129,19 @@ class GatewayResource(Resource):
                 refused(self.report, "HTTP gateway", request, verdict, grant)
                 return write_answer(request, httpform.forbidden(verdict.reason))
             may_write = verdict.may_write
-        self._answer(request, decision, may_write)
+            author = grant.subject if grant is not None else None
+        self._answer(request, decision, may_write, author)
         return server.NOT_DONE_YET
 
-    def _answer(self, request: server.Request, sync: httpform.Sync, may_write: bool) -> None:
+    def _answer(self, request: server.Request, sync: httpform.Sync, may_write: bool,
+                author: str | None) -> None:
         """Run *sync* and write its answer once it is ready, or a 503 past the deadline.
 
         Most answers are ready at once (nothing to wait for on disk): those
         are written straight away, with no deadline timer to set and cancel.
         """
         try:
-            answering = self.mobwrite.answer(sync.request, may_write)
+            answering = self.mobwrite.answer(sync.request, may_write, author=author)
         except Exception:
             answering = defer.fail()
         reply = _Reply(request, sync.parameter)

@@ -1,7 +1,8 @@
 """The cleanup pass (docs/protocol.md §10.2), run by a PeriodicService.
 
-It forgets idle views, documents nobody uses and stale buffers, then asks
-the committer to store the removals, so that expiry reaches the disk too.
+It forgets idle views, documents nobody uses and stale buffers, drops
+revisions older than HISTORY_KEEP, then asks the committer to store the
+removals, so that expiry reaches the disk too.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ class Housekeeping:
 
     def __call__(self) -> None:
         settings = self.settings
+        now = self.clock.seconds()
         removed = Counter(kind for kind, _ in self.store.expire(
-            self.clock.seconds(), settings.timeout_view, settings.timeout_text,
-            settings.timeout_buffer))
+            now, settings.timeout_view, settings.timeout_text, settings.timeout_buffer))
+        self.store.prune_revisions(now)
         if removed:
             log.info("expired {views} views, {documents} documents and {buffers} buffers",
                      views=removed["view"], documents=removed["document"],

@@ -172,8 +172,8 @@ class Metered:
         self.transport = transport
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None) -> defer.Deferred[bytes]:
-        return self.server.answer(request, may_write, origin).addBoth(
+               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
+        return self.server.answer(request, may_write, origin, author).addBoth(
             self._record, self.metrics.timer())
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:

@@ -157,11 +157,12 @@ class SharedDaemon(MultiService):
         return deferToThreadPool(self.reactor, self.threads, work, *args)
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
         """The reply to *request*, once its transaction committed; with *may_write*
         false its edits never reach the masters.  Changes reach the push hub
         through the change feed (every daemon's, this one's included), so
-        *origin* is not needed here."""
+        *origin* is not needed here; no history is kept in shared mode, so
+        neither is *author* (docs/history.md)."""
         done = self._in_thread(self._run, request, self.reactor.seconds(), may_write)
         return done.addCallbacks(self._answered, self._failed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +19,7 @@ from twisted.web.resource import Resource
 from zope.interface import implementer
 
 from mobwrite import __version__, logs
+from mobwrite.core.api import Api
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Report
 from mobwrite.core.httpform import Limits
@@ -30,6 +32,7 @@ from mobwrite.daemon.answering import (
     fan_out,
     report_event,
 )
+from mobwrite.daemon.api import ApiResource, Unavailable
 from mobwrite.daemon.dumping import DumpResource, Rows
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
@@ -290,7 +293,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     settings: Settings = options["settings"]
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
-    store = Store(settings.max_chars)
+    keep = settings.history_keep
+    store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
     hub = PushHub(settings, clock)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
@@ -301,6 +305,11 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         answerer, probe, rows = _shared(top, settings, reactor, report, hub)
     else:
         answerer, probe, rows = _local(top, options, store, metrics, reactor, report, hub)
+    api: Resource = Unavailable()
+    if isinstance(answerer, RequestAnswerer):
+        api = ApiResource(Api(store, answerer.engine.differ, settings.max_name_bytes),
+                          answerer.committer, answerer.listener, clock,
+                          settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
@@ -308,7 +317,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
         "gateway": gateway_site(
             Metered(answerer, metrics, "http"), Limits.from_settings(settings), ports, clock,
             settings.request_deadline,
-            gateway_resources(metrics, probe, clock, gatekeeper, report, sockets, rows),
+            {**gateway_resources(metrics, probe, clock, gatekeeper, report, sockets, rows),
+             b"api": api},
             gatekeeper, report),
         "editor": editor_site(
             ports, children=editor_resources(store, clock, hub, gatekeeper, report),

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobwrite.core.revisions import Appended, Pruned, RevisionRow, SnapshotRow
 from mobwrite.core.store import Store
 from mobwrite.storage.rows import Batch, DocumentRow, StorageError, ViewRow
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
@@ -83,8 +84,20 @@ def encode(batch: Batch) -> bytes:
         backup = shadow if view.backup_shadow == view.shadow else number(view.backup_shadow)
         views.append([user, name, shadow, backup, view.client_version, view.server_version,
                       view.backup_server_version, view.edit_stack, view.lasttime])
+    history: list[list[object]] = []
+    for name, change in batch.history:
+        if change is None:
+            history.append([name])
+            continue
+        snapshot = change.snapshot
+        kept: list[object] = ([None, None] if snapshot is None
+                              else [snapshot.number, number(snapshot.text)])
+        if isinstance(change, Pruned):
+            history.append([name, "p", change.base, *kept])
+        else:
+            history.append([name, "a", *change.row, change.folded, *kept])
     # ASCII JSON: lone surrogates in names or edits travel as \\u escapes.
-    head = json.dumps([[len(text) for text in texts], documents, views],
+    head = json.dumps([[len(text) for text in texts], documents, views, history],
                       separators=(",", ":")).encode("ascii")
     return b"".join([_HEAD_LENGTH.pack(len(head)), head, *texts])
 
@@ -93,7 +106,8 @@ def decode(payload: bytes) -> Batch:
     """The batch in a payload written by ``encode``."""
     size, = _HEAD_LENGTH.unpack_from(payload)
     start = _HEAD_LENGTH.size
-    lengths, documents, views = json.loads(payload[start:start + size])
+    # Records written before revision logs have no fourth part.
+    lengths, documents, views, *rest = json.loads(payload[start:start + size])
     offset = start + size
     texts: list[str] = []
     for length in lengths:
@@ -107,6 +121,16 @@ def decode(payload: bytes) -> Batch:
         batch.views[user, name] = None if not row else ViewRow(
             user, name, texts[row[0]], texts[row[1]], row[2], row[3], row[4],
             tuple((version, edit) for version, edit in row[5]), row[6])
+    for name, *change in rest[0] if rest else ():
+        if not change:
+            batch.history.append((name, None))
+            continue
+        number, index = change[-2:]
+        snapshot = None if number is None else SnapshotRow(number, texts[index])
+        if change[0] == "p":
+            batch.history.append((name, Pruned(change[1], snapshot)))
+        else:
+            batch.history.append((name, Appended(RevisionRow(*change[1:6]), change[6], snapshot)))
     return batch
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
-from mobwrite.storage.rows import Batch, StoredDocument, overlay, put
+from mobwrite.storage.rows import Batch, StoredDocument, StoredLog, apply_history, overlay, put
 
 
 class MemoryStorage:
@@ -20,6 +20,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.rows = Batch()
+        self.logs: dict[str, StoredLog] = {}
 
     def open(self, store: Store) -> Opened:
         # Equal texts are loaded as one string, as the identity fast paths
@@ -31,14 +32,16 @@ class MemoryStorage:
                               backup_shadow=texts.setdefault(row.backup_shadow,
                                                              row.backup_shadow))
                  for row in self.rows.views.values() if row is not None]
-        put(store, documents, views)
+        put(store, documents, views, self.logs)
         return Opened(len(documents), len(views))
 
     def load_document(self, name: str) -> StoredDocument | None:
         return overlay(None, name, self.rows)
 
     def write(self, batch: Batch) -> None:
-        self.rows.merge(batch)
+        self.rows.documents.update(batch.documents)
+        self.rows.views.update(batch.views)
+        apply_history(self.logs, batch.history)
         for name in [name for name, row in batch.documents.items() if row is None]:
             del self.rows.documents[name]
         for key in [key for key, row in batch.views.items() if row is None]:

@@ -74,7 +74,8 @@ class FetchingStore(Store):
     """A store that fetches each document and view from the transaction on first use."""
 
     def __init__(self, max_chars: int, fetch: Callable[[str, str | None], None]) -> None:
-        super().__init__(max_chars)
+        # Revisions are not kept in shared mode (docs/history.md).
+        super().__init__(max_chars, history=False)
         self.fetch = fetch
         # True while a request runs (inside its transaction).
         self.fetching = False

@@ -2,17 +2,34 @@
 
 A row is the state of one document or one view at the moment it was
 copied; a batch maps each changed name to its row, or to None for a row to
-delete.  Rows are plain tuples of immutable values, so a batch copied on the
+delete.  A batch also carries, in order, what happened to revision logs
+(docs/history.md): rows appended, revisions pruned, logs dropped.  Rows are plain tuples of immutable values, so a batch copied on the
 reactor thread can be written on another while the store moves on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from mobwrite.core.revisions import (
+    Appended,
+    Pruned,
+    RevisionError,
+    RevisionLog,
+    RevisionRow,
+    SnapshotRow,
+)
 from mobwrite.core.store import Changes, Store, ViewKey
+from mobwrite.logs import logger
+
+_log = logger("storage")
+
+# What happened to one document's revision log, applied in order: rows to
+# write (a revision replaces the one of its number), revisions up to a base
+# (and snapshots before it) to delete, or (None) the whole log to delete.
+HistoryChange = tuple[str, Appended | Pruned | None]
 
 
 class StorageError(Exception):
@@ -45,15 +62,42 @@ class Batch:
 
     documents: dict[str, DocumentRow | None] = field(default_factory=dict)
     views: dict[ViewKey, ViewRow | None] = field(default_factory=dict)
+    history: list[HistoryChange] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.documents) + len(self.views)
+        return len(self.documents) + len(self.views) + len(self.history)
 
     def merge(self, later: Batch) -> None:
         """Add the rows of *later*, which replace those of the same name."""
         self.documents.update(later.documents)
         self.views.update(later.views)
+        self.history.extend(later.history)
 
+
+@dataclass
+class StoredLog:
+    """The revision and snapshot rows of one document's log."""
+
+    revisions: dict[int, RevisionRow] = field(default_factory=dict)
+    snapshots: dict[int, SnapshotRow] = field(default_factory=dict)
+
+
+def apply_history(logs: dict[str, StoredLog], changes: Iterable[HistoryChange]) -> None:
+    """Apply *changes* to *logs* (rows by document), in order."""
+    for name, change in changes:
+        if change is None:
+            logs.pop(name, None)
+            continue
+        log = logs.setdefault(name, StoredLog())
+        if isinstance(change, Pruned):
+            for number in [n for n in log.revisions if n <= change.base]:
+                del log.revisions[number]
+            for number in [n for n in log.snapshots if n < change.base]:
+                del log.snapshots[number]
+        else:
+            log.revisions[change.row.number] = change.row
+        if change.snapshot is not None:
+            log.snapshots[change.snapshot.number] = change.snapshot
 
 @dataclass(frozen=True)
 class StoredDocument:
@@ -66,7 +110,7 @@ class StoredDocument:
 
 def snapshot(store: Store, changes: Changes) -> Batch:
     """Copy the current state of everything *changes* names."""
-    batch = Batch()
+    batch = Batch(history=changes.revisions)
     documents, views = store.documents, store.views
     for name in changes.documents:
         document = documents.get(name)
@@ -82,10 +126,26 @@ def snapshot(store: Store, changes: Changes) -> Batch:
     return batch
 
 
-def put(store: Store, documents: Iterable[DocumentRow], views: Iterable[ViewRow]) -> None:
-    """Load stored rows into *store* (documents first, then their views)."""
+def put(store: Store, documents: Iterable[DocumentRow], views: Iterable[ViewRow],
+        logs: Mapping[str, StoredLog] | None = None) -> None:
+    """Load stored rows into *store* (documents first, then their views, and
+    the revision logs of the documents loaded).
+
+    Log rows that do not make a log are left out with a warning: the
+    document loads, and its next change starts a new log that replaces them.
+    """
     for row in documents:
         store.add_document(row.name, row.text, row.lasttime)
+        stored = logs.get(row.name) if logs else None
+        if stored is not None and store.history:
+            try:
+                log = RevisionLog.from_rows(stored.revisions.values(), stored.snapshots.values())
+            except RevisionError as error:
+                _log.warn("the revisions of document {name} are damaged ({error}); "
+                          "its history starts again at its next change",
+                          name=row.name, error=str(error))
+                continue
+            store.add_log(row.name, log)
     for view in views:
         store.add_view(view.user, view.name, view.lasttime, view.shadow, view.backup_shadow,
                        view.client_version, view.server_version,

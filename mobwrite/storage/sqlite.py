@@ -28,12 +28,15 @@ import secrets
 import sqlite3
 from pathlib import Path
 
+from mobwrite.core.revisions import Pruned, RevisionRow, SnapshotRow
 from mobwrite.core.store import Store, ViewKey
 from mobwrite.storage.rows import (
     Batch,
     DocumentRow,
+    HistoryChange,
     StorageError,
     StoredDocument,
+    StoredLog,
     ViewRow,
     put,
 )
@@ -54,7 +57,21 @@ CREATE TABLE views (
     edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
     PRIMARY KEY (user, name));
 """
-_TABLES = {"meta", "texts", "documents", "views"}
+# Revision logs (docs/history.md); added to a database made before them.
+# Authors and changes are UTF-8 with lone surrogates passed, as texts are.
+_HISTORY_SCHEMA = """
+CREATE TABLE revisions (
+    name TEXT NOT NULL, number INTEGER NOT NULL, time REAL NOT NULL,
+    author BLOB NOT NULL, kind TEXT NOT NULL, change BLOB NOT NULL,
+    PRIMARY KEY (name, number)) WITHOUT ROWID;
+CREATE TABLE snapshots (
+    name TEXT NOT NULL, number INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (name, number));
+"""
+_BEFORE_HISTORY = {"meta", "texts", "documents", "views"}
+_TABLES = _BEFORE_HISTORY | {"revisions", "snapshots"}
+_PUT_REVISION = "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?)"
+_PUT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)"
 # Upserts update a stored row in place, so its primary key index is left
 # alone: fewer pages written per commit than INSERT OR REPLACE.
 _UPSERT_DOCUMENT = """
@@ -149,7 +166,7 @@ class Database:
     def _configure(self, connection: sqlite3.Connection) -> None:
         tables = {row[0] for row in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and tables != _TABLES:
+        if tables and tables not in (_TABLES, _BEFORE_HISTORY):
             raise StorageError(
                 f"{self.path} is not a mobwrite database (tables: {sorted(tables)}); "
                 "it was left as it is. Give another --data-dir.")
@@ -179,6 +196,10 @@ class Database:
                 check = connection.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
                     raise StorageError(self._damaged(check))
+            if tables != _TABLES:
+                for statement in _HISTORY_SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
             meta = dict(connection.execute(
                 "SELECT key, value FROM meta WHERE key IN ('identity', 'journal')"))
             if "identity" not in meta:
@@ -196,8 +217,25 @@ class Database:
         assert self.connection is not None
         self.row_digests, self.row_texts, self.references = {}, {}, {}
         documents, views = self._read(_SELECT_TEXTS, _SELECT_DOCUMENTS, _SELECT_VIEWS, ())
-        put(store, documents, views)
+        put(store, documents, views, self._read_logs())
         return len(documents), len(views)
+
+    def _read_logs(self) -> dict[str, StoredLog]:
+        """Every stored revision log's rows, by document."""
+        assert self.connection is not None
+        logs: dict[str, StoredLog] = {}
+        try:
+            for name, number, time, author, kind, change in self.connection.execute(
+                    "SELECT name, number, time, author, kind, change FROM revisions"):
+                logs.setdefault(name, StoredLog()).revisions[number] = RevisionRow(
+                    number, time, _decode(author), kind, _decode(change))
+            for name, number, body in self.connection.execute(
+                    "SELECT name, number, body FROM snapshots"):
+                logs.setdefault(name, StoredLog()).snapshots[number] = SnapshotRow(
+                    number, _decode(body))
+        except (sqlite3.Error, UnicodeDecodeError) as error:
+            raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.") from None
+        return logs
 
     def load_document(self, name: str) -> StoredDocument | None:
         """The stored document called *name* and its views, if any is stored."""
@@ -302,6 +340,7 @@ class Database:
             connection.executemany(_UPSERT_DOCUMENT, documents)
             connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
             connection.executemany(_UPSERT_VIEW, views)
+            _write_history(connection, batch.history)
             if generation is not None:
                 connection.execute("UPDATE meta SET value = ? WHERE key = 'journal'",
                                     (str(generation),))
@@ -317,6 +356,27 @@ class Database:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def _write_history(connection: sqlite3.Connection, changes: list[HistoryChange]) -> None:
+    """Apply the revision log *changes*, in order, inside the open transaction."""
+    for name, change in changes:
+        if change is None:
+            connection.execute("DELETE FROM revisions WHERE name = ?", (name,))
+            connection.execute("DELETE FROM snapshots WHERE name = ?", (name,))
+            continue
+        if isinstance(change, Pruned):
+            connection.execute("DELETE FROM revisions WHERE name = ? AND number <= ?",
+                               (name, change.base))
+            connection.execute("DELETE FROM snapshots WHERE name = ? AND number < ?",
+                               (name, change.base))
+        else:
+            row = change.row
+            connection.execute(_PUT_REVISION, (name, row.number, row.time, _encode(row.author),
+                                               row.kind, _encode(row.change)))
+        if change.snapshot is not None:
+            connection.execute(_PUT_SNAPSHOT, (name, change.snapshot.number,
+                                               _encode(change.snapshot.text)))
 
 
 class _Plan:

@@ -22,6 +22,7 @@ from mobwrite.client.blocking import DEFAULT_TIMEOUT, BlockingClient
 from mobwrite.client.errors import ClientError
 from mobwrite.tools import moving
 from mobwrite.tools.files import LocalFileError, write_atomically
+from mobwrite.tools.history import add_commands as add_history_commands
 from mobwrite.tools.tokens import add_commands as add_token_commands
 
 LOADTEST_FAILED = 8
@@ -302,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--database", metavar="URL", help="postgresql://USER@HOST/DATABASE")
     command.set_defaults(run=lambda args: moving.load(args.file, args.data_dir, args.database))
 
+    add_history_commands(commands, common, TOKEN_VARIABLE)
     add_token_commands(commands)
     return top
 

@@ -1,0 +1,111 @@
+"""The HTTP API under /api/v1/ on the gateway port (docs/api.md).
+
+A thin adapter over ``mobwrite.core.api``: it reads the request, checks the
+bearer token, runs the call on the reactor thread (the engine's store is
+changed only there), and answers once the change is durable, after telling
+the push hub so that connected editors sync at once.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from mobwrite.core.access import Grant
+from mobwrite.core.api import Answer, Api, Call, error
+from mobwrite.core.httpform import bearer
+from mobwrite.core.openapi import DOCUMENT
+from mobwrite.daemon.answering import ChangeListener, Committer
+from mobwrite.daemon.gateway import header_text
+from mobwrite.logs import logger
+from mobwrite.tokens import Gatekeeper, TokenError
+
+log = logger("api")
+OPENAPI_PATH = b"/api/v1/openapi.json"
+
+
+class ApiResource(resource.Resource):
+    """Every path under /api/."""
+
+    isLeaf = True
+
+    def __init__(self, api: Api, committer: Committer, listener: ChangeListener,
+                 clock: IReactorTime, max_body: int,
+                 gatekeeper: Gatekeeper | None = None) -> None:
+        super().__init__()
+        self.api = api
+        self.committer = committer
+        self.listener = listener
+        self.clock = clock
+        self.max_body = max_body
+        self.gatekeeper = gatekeeper
+        self.openapi = json.dumps(DOCUMENT, indent=1).encode("utf-8")
+
+    def render(self, request: server.Request) -> bytes | int:
+        path = request.path
+        if path == OPENAPI_PATH and request.method == b"GET":
+            return _write(request, Answer(200, self.openapi))
+        body = request.content.read(self.max_body + 1) if request.content else b""
+        if len(body) > self.max_body:
+            return _write(request, error(413, f"the body is over {self.max_body} bytes"))
+        now = self.clock.seconds()
+        grant: Grant | None = None
+        if self.gatekeeper is not None:
+            token = bearer(header_text(request, b"authorization"))
+            if token is None:
+                return _write(request, error(401, "send a token: Authorization: Bearer TOKEN"))
+            try:
+                grant = self.gatekeeper.grant(token, now)
+            except TokenError as refusal:
+                return _write(request, error(401, str(refusal)))
+        call = Call(request.method.decode("latin-1"), path,
+                    request.uri.partition(b"?")[2].decode("latin-1"), body,
+                    header_text(request, b"content-type") or "")
+        answer = self.api.answer(call, grant, now)
+        if answer.changed is None:
+            return _write(request, answer)
+        self.committer.durable().addCallbacks(
+            self._stored, self._failed, callbackArgs=(answer,)).addCallback(
+            self._send, request)
+        return server.NOT_DONE_YET
+
+    def _stored(self, _: None, answer: Answer) -> Answer:
+        assert answer.changed is not None
+        self.listener.changed(frozenset({answer.changed}), None)
+        return answer
+
+    @staticmethod
+    def _failed(failure: Failure) -> Answer:
+        log.failure("storing an API change failed", failure)
+        return error(503, "the change could not be stored yet; it is kept and retried")
+
+    @staticmethod
+    def _send(answer: Answer, request: server.Request) -> None:
+        if not request.finished and request.channel is not None:
+            request.write(_write(request, answer))
+            request.finish()
+
+
+def _write(request: server.Request, answer: Answer) -> bytes:
+    request.setResponseCode(answer.status)
+    request.setHeader(b"content-type", answer.content_type.encode("ascii"))
+    request.setHeader(b"cache-control", b"no-store")
+    if answer.filename is not None:
+        request.setHeader(b"content-disposition", (
+            "attachment; filename*=UTF-8''" + quote(answer.filename + ".txt", safe="")
+        ).encode("ascii"))
+    return answer.body
+
+
+class Unavailable(resource.Resource):
+    """The API in shared mode, which it does not serve (yet): a JSON 501."""
+
+    isLeaf = True
+
+    def render(self, request: server.Request) -> bytes:
+        return _write(request, error(501, "the HTTP API needs the embedded store; "
+                                          "it is not served with --database"))

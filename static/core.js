@@ -82,6 +82,9 @@ class Shadow {
     this.clientVersion = 0;
     this.serverVersion = 0;
     this.deltaOk = false;
+    // The text the page had when it was shared: the first raw carries it, and
+    // what was typed since follows as a delta (null: the first raw is the live text).
+    this.seed = null;
     // [client version, line, shadow text before the edit]
     this.editStack = [];
     this.acknowledged = 0;
@@ -119,7 +122,13 @@ export class SyncClient {
       return false;
     }
     if (this.shadows.has(object.name)) return false;
-    this.shadows.set(object.name, new Shadow(object));
+    const shadow = new Shadow(object);
+    try {
+      shadow.seed = object.getClientText();
+    } catch {
+      // A failing handler: the first sync reads it again and reports the failure.
+    }
+    this.shadows.set(object.name, shadow);
     return true;
   }
 
@@ -130,6 +139,7 @@ export class SyncClient {
   restore(name, saved) {
     const shadow = this.shadows.get(name);
     if (!shadow) return;
+    shadow.seed = null;
     for (const key of SAVED_FIELDS) shadow[key] = saved[key];
     shadow.editStack = saved.editStack.map((entry) => [...entry]);
     shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
@@ -201,11 +211,15 @@ export class SyncClient {
   #stackEdit(shadow, text) {
     const before = shadow.text;
     if (!shadow.deltaOk) {
-      shadow.text = text;
+      // A lowercase raw leaves an existing document alone: typing done before
+      // the first exchange goes after it as a delta, so the server merges it.
+      const raw = shadow.seed === null ? text : scrubSurrogates(shadow.seed);
+      shadow.seed = null;
+      shadow.text = raw;
       shadow.clientVersion += 1;
-      shadow.editStack.push([shadow.clientVersion, `r:${shadow.clientVersion}:${encodeText(text)}`, before]);
+      shadow.editStack.push([shadow.clientVersion, `r:${shadow.clientVersion}:${encodeText(raw)}`, before]);
       shadow.deltaOk = true;
-      return;
+      if (raw === text) return;
     }
     const changed = text !== shadow.text;
     if (!changed && shadow.editStack.length) return;

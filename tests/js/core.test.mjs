@@ -32,6 +32,18 @@ test('the first sync sends the text raw and the request ends with a blank line',
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:0:memo\nr:1:Hi there\n\n');
 });
 
+test('typing before the first exchange goes as a delta after the shared text, so a document that exists keeps it', () => {
+  const memo = field('memo', '');
+  const client = session(memo);
+  memo.text = 'shar';
+  // A lowercase raw of the text there was at share time leaves the server's text alone; the typing is merged.
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:0:memo\nr:1:\nd:1:+shar\n\n');
+  memo.text = 'shared';
+  client.applyResponse('F:2:memo\nd:0:=4\t+Hi \n\n');
+  assert.equal(memo.text, 'sharedHi ');
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:1:memo\nd:2:=4\t+ed\t=3\n\n');
+});
+
 test('an acknowledged raw is followed by no-op deltas as polls', () => {
   const memo = field('memo', 'Hi there');
   const client = session(memo);

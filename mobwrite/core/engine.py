@@ -122,17 +122,13 @@ class Engine:
         self._may_write = may_write
         self._author = author
         store = self.store
-        # This request's changes are recorded apart, then joined to the earlier ones.
-        earlier = store.take_changes()
+        store.begin_request()
         try:
             body = self._run(data, now, depth=0)
         finally:
             self._lineage = None
-            own = store.take_changes()
-            # Put back older last: revision rows keep their order.
-            store.put_back(own)
-            store.put_back(earlier)
-        return Outcome(body, store.changed, frozenset(own.documents))
+            documents = store.end_request()
+        return Outcome(body, store.changed, documents)
 
     # Parsing (docs/protocol.md §8.1)
 

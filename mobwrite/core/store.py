@@ -146,6 +146,8 @@ class Store:
         self._buffers: dict[tuple[bytes, int], Buffer] = {}
         self.buffered_bytes = 0
         self._changes = Changes()
+        # The documents changed since ``begin_request``, while one is running.
+        self._request_documents: set[str] | None = None
         # Live read-only views of the tables, for readers (pages, metrics, tests).
         self.documents: Mapping[str, Document] = MappingProxyType(self._documents)
         self.views: Mapping[ViewKey, View] = MappingProxyType(self._views)
@@ -191,7 +193,7 @@ class Store:
         old = document.text
         if text != old:
             document.text = text
-            self._changes.documents.add(document.name)
+            self._document_changed(document.name)
             if text is None:
                 self._drop_log(document.name)
             elif self.history:
@@ -254,7 +256,7 @@ class Store:
         del self._documents[name]
         self._drop_log(name)
         if document.text is not None:
-            self._changes.documents.add(name)
+            self._document_changed(name)
         return True
 
     # Views
@@ -299,6 +301,20 @@ class Store:
             self._changes.views.add(key)
 
     # Changes
+
+    def _document_changed(self, name: str) -> None:
+        self._changes.documents.add(name)
+        if self._request_documents is not None:
+            self._request_documents.add(name)
+
+    def begin_request(self) -> None:
+        """Start noting the documents one request changes (``end_request`` says which)."""
+        self._request_documents = set()
+
+    def end_request(self) -> frozenset[str]:
+        """The documents changed since ``begin_request``; stop noting them."""
+        changed, self._request_documents = self._request_documents, None
+        return frozenset(changed or ())
 
     @property
     def changed(self) -> bool:

@@ -120,7 +120,12 @@ class RequestAnswerer:
         outcome = self.engine.handle(request, self.clock.seconds(), may_write, author)
         if not outcome.changed:
             return defer.succeed(outcome.body)
+        return self.commit(outcome.documents, origin).addCallback(lambda _: outcome.body)
+
+    def commit(self, documents: frozenset[str], origin: Hashable = None) -> defer.Deferred[None]:
+        """Fire once every change recorded so far is durable, having told the
+        listener that *documents* changed (not when storing fails)."""
         durable = self.committer.durable()
-        if outcome.documents:
-            durable.addCallback(lambda _: self.listener.changed(outcome.documents, origin))
-        return durable.addCallback(lambda _: outcome.body)
+        if documents:
+            durable.addCallback(lambda _: self.listener.changed(documents, origin))
+        return durable

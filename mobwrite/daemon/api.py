@@ -19,7 +19,7 @@ from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Api, Call, error
 from mobwrite.core.httpform import bearer
 from mobwrite.core.openapi import DOCUMENT
-from mobwrite.daemon.answering import ChangeListener, Committer
+from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.gateway import header_text
 from mobwrite.logs import logger
 from mobwrite.tokens import Gatekeeper, TokenError
@@ -33,13 +33,12 @@ class ApiResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, api: Api, committer: Committer, listener: ChangeListener,
+    def __init__(self, api: Api, answerer: RequestAnswerer,
                  clock: IReactorTime, max_body: int,
                  gatekeeper: Gatekeeper | None = None) -> None:
         super().__init__()
         self.api = api
-        self.committer = committer
-        self.listener = listener
+        self.answerer = answerer
         self.clock = clock
         self.max_body = max_body
         self.gatekeeper = gatekeeper
@@ -68,15 +67,9 @@ class ApiResource(resource.Resource):
         answer = self.api.answer(call, grant, now)
         if answer.changed is None:
             return _write(request, answer)
-        self.committer.durable().addCallbacks(
-            self._stored, self._failed, callbackArgs=(answer,)).addCallback(
-            self._send, request)
+        self.answerer.commit(frozenset({answer.changed})).addCallbacks(
+            lambda _: answer, self._failed).addCallback(self._send, request)
         return server.NOT_DONE_YET
-
-    def _stored(self, _: None, answer: Answer) -> Answer:
-        assert answer.changed is not None
-        self.listener.changed(frozenset({answer.changed}), None)
-        return answer
 
     @staticmethod
     def _failed(failure: Failure) -> Answer:

@@ -308,8 +308,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     api: Resource = Unavailable()
     if isinstance(answerer, RequestAnswerer):
         api = ApiResource(Api(store, answerer.engine.differ, settings.max_name_bytes),
-                          answerer.committer, answerer.listener, clock,
-                          settings.max_request_bytes, gatekeeper)
+                          answerer, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {

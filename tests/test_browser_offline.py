@@ -100,8 +100,10 @@ def test_retry_now_sends_at_once_when_the_daemon_is_back(
         tab.wait_for_state("synced")
     finally:
         first.stop()
-    # Tries a minute apart from now on: only the button can bring the page back in time.
-    tab.page.evaluate("() => Object.assign(mobwrite, {minSyncInterval: 60000, maxRetryInterval: 60000})")
+    # Tries a minute apart from now on, and no socket (whose own reconnection would
+    # bring the page back by itself): only the button can bring the page back in time.
+    tab.page.evaluate("() => Object.assign(mobwrite, "
+                      "{minSyncInterval: 60000, maxRetryInterval: 60000, websocket: false})")
     tab.type_at(TEXT, len("kept"), " offline")
     tab.wait("() => mobwrite.retryIn > 30000")
     wait_for_badge(tab, r"^Offline — edits kept, retrying in \d+ s$")

@@ -12,11 +12,9 @@ import pytest
 from http_client import Reply, fetch
 from openapi_spec_validator import validate
 from test_recovery import sync
-from twisted.web.test.requesthelper import DummyRequest
 
 from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
-from mobwrite.daemon.api import Unavailable
 from mobwrite.tokens import issue, new_key
 from mobwrite.tools.main import main
 
@@ -193,11 +191,3 @@ def test_the_history_and_restore_commands(api: Api, capsys: pytest.CaptureFixtur
     assert main(["history", url, "cli", "--at", "9", *token]) == 6
     assert "no revision 9" in capsys.readouterr().err
     assert main(["restore", url, "cli", "1"]) == 5
-
-
-def test_shared_mode_says_the_api_is_not_served() -> None:
-    """With --database the API answers 501 with a reason, for every path."""
-    request = DummyRequest([b"api", b"v1", b"documents"])
-    body = Unavailable().render(request)
-    assert request.responseCode == 501
-    assert "--database" in json.loads(body)["error"]

@@ -85,7 +85,7 @@ def test_load_refuses_a_store_that_holds_anything(
 @pytest.mark.parametrize(("lines", "message"), [
     ([], "without the end line"),
     ([b'{"format":"something-else","version":1}\n'], "line 1: not a mobwrite-dump file"),
-    ([b'{"format":"mobwrite-dump","version":2}\n'], "of version 1"),
+    ([b'{"format":"mobwrite-dump","version":3}\n'], "of version 1 or 2"),
     (list(dump_lines(DOCUMENTS, VIEWS))[:-1], "truncated"),
     (list(dump_lines(DOCUMENTS, VIEWS))[:2] + [b'{"document":"x"}\n'], "line 3: not a dump"),
     (list(dump_lines(DOCUMENTS, VIEWS)) + [b"{}\n"], "more lines after the end"),

@@ -11,10 +11,11 @@ any daemon changed, for whatever pushes changes to browsers.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Callable, Hashable
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -24,13 +25,16 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from mobwrite.core.access import Grant
+from mobwrite.core.api import Answer, Call, error
 from mobwrite.core.events import Event, Report
+from mobwrite.daemon.answering import ChangeListener
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
 from mobwrite.storage.postgres import read_all, upgrade
-from mobwrite.storage.postgres_documents import SharedDocuments, listen
-from mobwrite.storage.rows import DocumentRow, ViewRow
+from mobwrite.storage.postgres_documents import CHANGE, SharedDocuments, listen
+from mobwrite.storage.rows import Rows
 
 log = logger("storage")
 
@@ -45,16 +49,19 @@ CONNECT_TIMEOUT = 2.0
 START_TIMEOUT = 5.0
 
 Changed = Callable[[str], None]
+T = TypeVar("T")
 # A buffer fragment line (b: or B:) anywhere in a request.
 _BUFFER = re.compile(rb"(?:^|[\r\n])[bB]:")
 
 
 class ChangeFeed(Service):
-    """Tells subscribers the name of each document any daemon changed."""
+    """Tells subscribers the name of each document another daemon changed
+    (*me* is this daemon's id, which starts its own notifications)."""
 
-    def __init__(self, url: str, reactor: IStorageReactor) -> None:
+    def __init__(self, url: str, reactor: IStorageReactor, me: str) -> None:
         self.url = url
         self.reactor = reactor
+        self.me = me
         self.subscribers: list[Changed] = []
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -64,6 +71,10 @@ class ChangeFeed(Service):
         returns what unsubscribes it."""
         self.subscribers.append(callback)
         return lambda: self.subscribers.remove(callback)
+
+    def _heard(self, kind: str, sender: str, body: str) -> None:
+        if kind == CHANGE and sender != self.me:
+            self._changed(body)
 
     def _changed(self, name: str) -> None:
         for callback in list(self.subscribers):
@@ -76,7 +87,7 @@ class ChangeFeed(Service):
         Service.startService(self)
         self.stopping.clear()
         self.thread = threading.Thread(target=listen, name="mobwrite-listen", daemon=True, args=(
-            self.url, lambda name: self.reactor.callFromThread(self._changed, name),
+            self.url, lambda *notice: self.reactor.callFromThread(self._heard, *notice),
             self.stopping, lambda error: self.reactor.callFromThread(
                 log.warn, "listening for changes: {error}; listening again", error=error)))
         self.thread.start()
@@ -91,10 +102,14 @@ class ChangeFeed(Service):
 class SharedDaemon(MultiService):
     """The pool, the worker threads and the change feed of a daemon on PostgreSQL."""
 
-    def __init__(self, settings: Settings, reactor: IStorageReactor, report: Report) -> None:
+    def __init__(self, settings: Settings, reactor: IStorageReactor, report: Report,
+                 listener: ChangeListener) -> None:
         super().__init__()
         self.settings = settings
         self.reactor = reactor
+        self.listener = listener
+        # This daemon's id in the notifications it sends.
+        self.me = secrets.token_hex(8)
         self.pool: ConnectionPool[Any] = ConnectionPool(
             settings.database, min_size=1, max_size=CONNECTIONS, open=False,
             timeout=CONNECT_TIMEOUT, kwargs={"autocommit": True},
@@ -102,13 +117,13 @@ class SharedDaemon(MultiService):
         # Engine events come from the worker thread: report them on the reactor.
         self.workers = [SharedDocuments(
             self.pool, settings,
-            lambda event, **fields: reactor.callFromThread(_report, report, event, fields))
-            for _ in range(WORKERS)]
+            lambda event, **fields: reactor.callFromThread(_report, report, event, fields),
+            self.me) for _ in range(WORKERS)]
         self.idle: SimpleQueue[SharedDocuments] = SimpleQueue()
         for worker in self.workers:
             self.idle.put(worker)
         self.threads = ThreadPool(1, CONNECTIONS, "mobwrite-shared")
-        self.feed = ChangeFeed(settings.database, reactor)
+        self.feed = ChangeFeed(settings.database, reactor, self.me)
         self.feed.setServiceParent(self)
         self.failing: str | None = None
         self.opened = False
@@ -159,26 +174,47 @@ class SharedDaemon(MultiService):
     def answer(self, request: bytes, may_write: bool = True,
                origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
         """The reply to *request*, once its transaction committed; with *may_write*
-        false its edits never reach the masters.  Changes reach the push hub
-        through the change feed (every daemon's, this one's included), so
-        *origin* is not needed here; no history is kept in shared mode, so
-        neither is *author* (docs/history.md)."""
-        done = self._in_thread(self._run, request, self.reactor.seconds(), may_write)
-        return done.addCallbacks(self._answered, self._failed)
+        false its edits never reach the masters; *author* signs its revisions.
+        The documents it changed are then told to the listener with *origin*
+        (other daemons hear of them through the change feed)."""
+        done = self._in_thread(self._run, request, self.reactor.seconds(), may_write, author)
+        return done.addCallbacks(self._answered, self._failed, callbackArgs=(origin,))
 
-    def _run(self, request: bytes, now: float, may_write: bool) -> tuple[bytes, list[str]]:
+    def _run(self, request: bytes, now: float, may_write: bool,
+             author: str | None) -> tuple[bytes, list[str]]:
         """Run *request* on an idle worker; buffer fragments always on the first, which
         holds the daemon's unfinished buffers."""
         if _BUFFER.search(request):
-            return self.workers[0].run(request, now, may_write)
+            return self.workers[0].run(request, now, may_write, author)
         worker = self.idle.get()
         try:
-            return worker.run(request, now, may_write)
+            return worker.run(request, now, may_write, author)
         finally:
             self.idle.put(worker)
 
-    def _answered(self, result: tuple[bytes, list[str]]) -> bytes:
+    def answer_api(self, call: Call, grant: Grant | None, now: float) -> defer.Deferred[Answer]:
+        """The answer to an HTTP API call, once its transaction committed (a 503
+        that changed nothing if it failed)."""
+        done = self._in_thread(self._run_api, call, grant, now)
+        return done.addCallbacks(self._answered, self._failed, callbackArgs=(None,)
+                                 ).addErrback(self._api_failed)
+
+    def _run_api(self, call: Call, grant: Grant | None, now: float) -> tuple[Answer, list[str]]:
+        worker = self.idle.get()
+        try:
+            return worker.answer_api(call, grant, now)
+        finally:
+            self.idle.put(worker)
+
+    @staticmethod
+    def _api_failed(failure: Failure) -> Answer:
+        return error(503, f"the database failed ({failure.getErrorMessage()}); "
+                          "nothing was changed: try again")
+
+    def _answered(self, result: tuple[T, list[str]], origin: Hashable) -> T:
         self.failing = None
+        if result[1]:
+            self.listener.changed(frozenset(result[1]), origin)
         return result[0]
 
     def _failed(self, failure: Failure) -> Failure:
@@ -189,23 +225,31 @@ class SharedDaemon(MultiService):
         """Why the latest request's transaction failed, until one succeeds."""
         return self.failing
 
-    def rows(self) -> defer.Deferred[tuple[list[DocumentRow], list[ViewRow]]]:
+    def rows(self) -> defer.Deferred[Rows]:
         """Every stored row, from one snapshot of the database."""
         return self._in_thread(self._read_rows)
 
-    def _read_rows(self) -> tuple[list[DocumentRow], list[ViewRow]]:
+    def _read_rows(self) -> Rows:
         with self.pool.connection() as connection:
             return read_all(connection)
 
     def housekeeping(self) -> None:
-        """Expire old views and unviewed documents (run now and then, on any daemon)."""
-        self._in_thread(self.workers[0].expire, self.reactor.seconds(), self.settings
+        """Expire old views and unviewed documents, and prune old revisions (run now
+        and then, on any daemon)."""
+        self._in_thread(self._housekeeping, self.reactor.seconds()
                         ).addCallbacks(self._expired, self._not_expired)
 
-    def _expired(self, counts: tuple[int, int]) -> None:
-        if any(counts):
+    def _housekeeping(self, now: float) -> tuple[int, int, int]:
+        worker = self.workers[0]
+        return (*worker.expire(now, self.settings), worker.prune(now))
+
+    def _expired(self, counts: tuple[int, int, int]) -> None:
+        if counts[:2] != (0, 0):
             log.info("housekeeping: {views} views and {documents} documents expired",
                      views=counts[0], documents=counts[1])
+        if counts[2]:
+            log.debug("housekeeping: old revisions of {documents} documents pruned",
+                      documents=counts[2])
 
     def _not_expired(self, failure: Failure) -> None:
         log.failure("housekeeping in PostgreSQL failed", failure)

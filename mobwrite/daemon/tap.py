@@ -32,8 +32,8 @@ from mobwrite.daemon.answering import (
     fan_out,
     report_event,
 )
-from mobwrite.daemon.api import ApiResource, Unavailable
-from mobwrite.daemon.dumping import DumpResource, Rows
+from mobwrite.daemon.api import Answering, ApiResource, embedded
+from mobwrite.daemon.dumping import DumpResource
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -61,6 +61,7 @@ from mobwrite.storage.committer import (
     StorageService,
 )
 from mobwrite.storage.dump import store_rows
+from mobwrite.storage.rows import Rows
 from mobwrite.tokens import Gatekeeper, KeyFileError
 
 log = logs.logger("daemon")
@@ -302,13 +303,11 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     report = fan_out(report_event, metrics.observe_event)
     if settings.database:
-        answerer, probe, rows = _shared(top, settings, reactor, report, hub)
+        answerer, answer_api, probe, rows = _shared(top, settings, reactor, report, hub)
     else:
-        answerer, probe, rows = _local(top, options, store, metrics, reactor, report, hub)
-    api: Resource = Unavailable()
-    if isinstance(answerer, RequestAnswerer):
-        api = ApiResource(Api(store, answerer.engine.differ, settings.max_name_bytes),
-                          answerer, clock, settings.max_request_bytes, gatekeeper)
+        answerer, answer_api, probe, rows = _local(
+            top, options, store, metrics, reactor, report, hub)
+    api = ApiResource(answer_api, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
@@ -333,7 +332,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     return top
 
 
-Parts = tuple[Answerer, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
+Parts = tuple[Answerer, Answering, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
 
 
 def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
@@ -355,7 +354,8 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
         Housekeeping(store, settings, reactor, committer), reactor,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
-    return server, probe, lambda: defer.succeed(store_rows(store))
+    answer_api = embedded(Api(store, server.engine.differ, settings.max_name_bytes), server)
+    return server, answer_api, probe, lambda: defer.succeed(store_rows(store))
 
 
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
@@ -363,14 +363,16 @@ def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
     """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
     from mobwrite.daemon.postgres_service import SharedDaemon
 
-    shared = SharedDaemon(settings, reactor, report)
+    # This daemon's committed changes reach its sockets at once (not the one that
+    # sent them); the other daemons' through the change feed.
+    shared = SharedDaemon(settings, reactor, report, hub)
     # First child: it reaches the database before the ports open.
     shared.setServiceParent(top)
-    # Every daemon's committed changes, this one's too, reach this daemon's sockets.
     shared.feed.subscribe(lambda name: hub.changed(frozenset((name,)), None))
     PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
                     reactor).setServiceParent(top)
-    return shared, HealthProbe(None, reactor, storage_failure=shared.failure), shared.rows
+    return (shared, shared.answer_api, HealthProbe(None, reactor, storage_failure=shared.failure),
+            shared.rows)
 
 
 def makeService(options: Options) -> IService:

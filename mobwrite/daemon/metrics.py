@@ -26,7 +26,7 @@ from mobwrite import __version__
 from mobwrite.core.events import Event
 from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Store
-from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.answering import Answerer, Unavailable
 
 # Engine events counted as limits that refused work, by the limit's name.
 LIMIT_EVENTS = {
@@ -178,7 +178,8 @@ class Metered:
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""
-        outcome = "failed" if isinstance(result, Failure) else "answered" if result else "empty"
+        outcome = ("answered" if result else "empty") if not isinstance(result, Failure) else (
+            "unavailable" if result.check(Unavailable) else "failed")
         self.metrics.observe_request(self.transport, outcome, self.metrics.timer() - started)
         return result
 

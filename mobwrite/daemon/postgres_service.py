@@ -28,7 +28,7 @@ from twisted.python.threadpool import ThreadPool
 from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Call, error
 from mobwrite.core.events import Event, Report
-from mobwrite.daemon.answering import ChangeListener
+from mobwrite.daemon.answering import ChangeListener, Unavailable
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
@@ -63,6 +63,8 @@ class ChangeFeed(Service):
         self.reactor = reactor
         self.me = me
         self.subscribers: list[Changed] = []
+        # Whether the listening connection was lost and not made again yet.
+        self.lost = False
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -88,9 +90,20 @@ class ChangeFeed(Service):
         self.stopping.clear()
         self.thread = threading.Thread(target=listen, name="mobwrite-listen", daemon=True, args=(
             self.url, lambda *notice: self.reactor.callFromThread(self._heard, *notice),
-            self.stopping, lambda error: self.reactor.callFromThread(
-                log.warn, "listening for changes: {error}; listening again", error=error)))
+            self.stopping, lambda error: self.reactor.callFromThread(self._lost, error),
+            lambda: self.reactor.callFromThread(self._listening)))
         self.thread.start()
+
+    def _lost(self, error: Exception) -> None:
+        if not self.lost:
+            self.lost = True
+            log.warn("listening for changes: {error}; listening again once it answers",
+                     error=_first_line(str(error)))
+
+    def _listening(self) -> None:
+        if self.lost:
+            self.lost = False
+            log.info("listening for changes again")
 
     def stopService(self) -> None:
         Service.stopService(self)
@@ -126,6 +139,9 @@ class SharedDaemon(MultiService):
         self.feed = ChangeFeed(settings.database, reactor, self.me)
         self.feed.setServiceParent(self)
         self.failing: str | None = None
+        # Requests refused since the database went away (None while it is there).
+        self.refused: int | None = None
+        self.location = settings.database.rsplit("@", 1)[-1]
         self.opened = False
 
     def privilegedStartService(self) -> None:
@@ -141,7 +157,7 @@ class SharedDaemon(MultiService):
     def _open(self) -> None:
         if self.opened:
             return
-        location = self.settings.database.rsplit("@", 1)[-1]
+        location = self.location
         try:
             # One plain connection first: its error says what is wrong, the pool's would not.
             with psycopg.connect(self.settings.database, autocommit=True,
@@ -213,13 +229,27 @@ class SharedDaemon(MultiService):
 
     def _answered(self, result: tuple[T, list[str]], origin: Hashable) -> T:
         self.failing = None
+        if self.refused is not None:
+            log.info("storage: PostgreSQL at {location} answers again ({refused} requests "
+                     "were refused meanwhile)", location=self.location, refused=self.refused)
+            self.refused = None
         if result[1]:
             self.listener.changed(frozenset(result[1]), origin)
         return result[0]
 
     def _failed(self, failure: Failure) -> Failure:
+        """A failed transaction: one that could not reach the database becomes
+        ``Unavailable`` (logged once per outage, so no traceback per request)."""
         self.failing = failure.getErrorMessage()
-        return failure
+        if not failure.check(psycopg.OperationalError, psycopg.InterfaceError):
+            return failure
+        if self.refused is None:
+            self.refused = 0
+            log.warn("storage: PostgreSQL at {location} cannot be reached ({error}); requests "
+                     "are refused without acknowledgement until it answers again",
+                     location=self.location, error=_first_line(self.failing))
+        self.refused += 1
+        return Failure(Unavailable("the database cannot be reached"))
 
     def failure(self) -> str | None:
         """Why the latest request's transaction failed, until one succeeds."""
@@ -252,7 +282,15 @@ class SharedDaemon(MultiService):
                       documents=counts[2])
 
     def _not_expired(self, failure: Failure) -> None:
-        log.failure("housekeeping in PostgreSQL failed", failure)
+        if failure.check(psycopg.OperationalError):
+            log.warn("housekeeping in PostgreSQL failed: {error}",
+                     error=_first_line(failure.getErrorMessage()))
+        else:
+            log.failure("housekeeping in PostgreSQL failed", failure)
+
+
+def _first_line(message: str) -> str:
+    return message.strip().split("\n", 1)[0]
 
 
 def _report(report: Report, event: Event, fields: dict[str, Any]) -> None:

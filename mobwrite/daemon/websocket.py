@@ -36,7 +36,7 @@ from mobwrite.core.access import Refused
 from mobwrite.core.origins import origin_allowed
 from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
-from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.answering import Answerer, Unavailable
 from mobwrite.daemon.gateway import other_site
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.daemon.socket_access import SocketGate
@@ -59,6 +59,7 @@ UNSUPPORTED = 1003
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
 
 
 class _Closable(Protocol):
@@ -307,8 +308,12 @@ class PushSocket:
         self._next()
 
     def _failed(self, failure: Failure) -> None:
-        log.failure("answering a WebSocket request failed", failure)
         self.busy = False
+        if failure.check(Unavailable):
+            self.close(TRY_AGAIN_LATER, f"{failure.getErrorMessage()}; "
+                                        "the request was not applied")
+            return
+        log.failure("answering a WebSocket request failed", failure)
         self.close(INTERNAL_ERROR, "internal error; the request may not have been applied")
 
     # Notices

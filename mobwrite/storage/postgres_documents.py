@@ -450,14 +450,16 @@ Notice = Callable[[str, str, str], None]
 
 
 def listen(url: str, on_notice: Notice, stopping: threading.Event,
-           on_error: Callable[[Exception], None], poll: float = 0.5) -> None:
+           on_error: Callable[[Exception], None], on_listening: Callable[[], None],
+           poll: float = 0.5) -> None:
     """Call *on_notice* with the kind (CHANGE or PRESENCE), the sender and the
     body of each notification any daemon sent, until *stopping* is set; a lost
-    connection is reported and made again."""
+    connection is reported, made again, and *on_listening* called once it is."""
     while not stopping.is_set():
         try:
             with psycopg.connect(url, autocommit=True) as connection:
                 connection.execute(f"LISTEN {CHANNEL}")
+                on_listening()
                 while not stopping.is_set():
                     for notice in connection.notifies(timeout=poll):
                         head, _, body = notice.payload.partition(" ")

@@ -29,11 +29,12 @@ from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Call, error
 from mobwrite.core.events import Event, Report
 from mobwrite.daemon.answering import ChangeListener, Unavailable
+from mobwrite.daemon.status import Shared
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
 from mobwrite.storage.postgres import read_all, upgrade
-from mobwrite.storage.postgres_documents import CHANGE, SharedDocuments, listen
+from mobwrite.storage.postgres_documents import CHANGE, CHANNEL, SharedDocuments, listen
 from mobwrite.storage.rows import Rows
 
 log = logger("storage")
@@ -272,6 +273,24 @@ class SharedDaemon(MultiService):
     def _housekeeping(self, now: float) -> tuple[int, int, int]:
         worker = self.workers[0]
         return (*worker.expire(now, self.settings), worker.prune(now))
+
+    def holdings(self) -> defer.Deferred[Shared]:
+        """What this daemon holds, for its status page."""
+        return self._in_thread(self._holdings)
+
+    def _holdings(self) -> Shared:
+        daemons = None
+        try:
+            with self.pool.connection() as connection:
+                # Each daemon keeps one connection listening on the channel.
+                counted = connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND query = %s", (f"LISTEN {CHANNEL}",)).fetchone()
+            daemons = None if counted is None else int(counted[0])
+        except psycopg.Error:
+            pass  # the page says the count is unknown
+        return Shared(self.location, daemons, [
+            document for worker in self.workers for document in list(worker.store.held.values())])
 
     def _expired(self, counts: tuple[int, int, int]) -> None:
         if counts[:2] != (0, 0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
@@ -42,7 +42,7 @@ from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.read_only_links import ShareResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.socket_access import SocketGate
-from mobwrite.daemon.status import StatusResource
+from mobwrite.daemon.status import Shared, StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
 from mobwrite.settings import (
@@ -283,10 +283,12 @@ def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
 
 def editor_resources(store: Store, clock: IReactorTime, hub: PushHub,
                      gatekeeper: Gatekeeper | None = None,
-                     report: Report | None = None) -> dict[bytes, Resource]:
+                     report: Report | None = None,
+                     shared: Callable[[], defer.Deferred[Shared]] | None = None
+                     ) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
     return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report,
-                                      hub.subscriptions)}
+                                      hub.subscriptions, shared)}
 
 
 def build(options: Options, reactor: IDaemonReactor) -> MultiService:
@@ -302,11 +304,9 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     report = fan_out(report_event, metrics.observe_event)
-    if settings.database:
-        answerer, answer_api, probe, rows = _shared(top, settings, reactor, report, hub)
-    else:
-        answerer, answer_api, probe, rows = _local(
-            top, options, store, metrics, reactor, report, hub)
+    answerer, answer_api, probe, rows, shared = (
+        _shared(top, settings, reactor, report, hub) if settings.database
+        else _local(top, options, store, metrics, reactor, report, hub))
     api = ApiResource(answer_api, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
@@ -319,7 +319,9 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
              b"api": api},
             gatekeeper, report),
         "editor": editor_site(
-            ports, children=editor_resources(store, clock, hub, gatekeeper, report),
+            ports, children=editor_resources(
+                store, clock, hub, gatekeeper, report,
+                shared),
             settings=settings),
     }
     for name, _, what in ENDPOINTS:
@@ -332,7 +334,14 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     return top
 
 
-Parts = tuple[Answerer, Answering, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
+class Parts(NamedTuple):
+    """What the two kinds of store give the front ends."""
+
+    answerer: Answerer
+    answer_api: Answering
+    probe: HealthProbe
+    rows: Callable[[], defer.Deferred[Rows]]
+    shared: Callable[[], defer.Deferred[Shared]] | None = None
 
 
 def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
@@ -355,7 +364,7 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
     answer_api = embedded(Api(store, server.engine.differ, settings.max_name_bytes), server)
-    return server, answer_api, probe, lambda: defer.succeed(store_rows(store))
+    return Parts(server, answer_api, probe, lambda: defer.succeed(store_rows(store)))
 
 
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
@@ -371,8 +380,9 @@ def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
     shared.feed.subscribe(lambda name: hub.changed(frozenset((name,)), None))
     PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
                     reactor).setServiceParent(top)
-    return (shared, shared.answer_api, HealthProbe(None, reactor, storage_failure=shared.failure),
-            shared.rows)
+    return Parts(shared, shared.answer_api,
+                 HealthProbe(None, reactor, storage_failure=shared.failure),
+                 shared.rows, shared.holdings)
 
 
 def makeService(options: Options) -> IService:

@@ -152,3 +152,27 @@ def test_an_update_left_with_nothing_readable_is_not_sent() -> None:
     presence.publish("ann", ANN)
     assert presence.take("bo", lambda name: False) is None
     assert not presence.owes("bo")
+
+
+def test_people_on_another_daemon_are_shown_and_owed_nothing() -> None:
+    """A person elsewhere reaches the followers here of the documents it follows there; a
+    newcomer is told of them; a repeat of the same state owes nothing; leaving and being
+    forgotten both show as a departure."""
+    subscriptions, presence = room("bo")
+    assert presence.arrive(("b", "p1"), ANN, frozenset({"memo", "other"}), 10.0) == ["bo"]
+    assert update(presence, "bo") == {
+        "memo": {"r1": {"name": "Ann", "color": "#ff0000", "caret": [1, 4]}}}
+    assert presence.arrive(("b", "p1"), ANN, frozenset({"memo", "other"}), 20.0) == []
+    subscriptions.add("cy")
+    subscriptions.follow("cy", ["memo"])
+    assert presence.followed("cy", {"memo"}) == ["cy"]
+    assert update(presence, "cy") == {
+        "memo": {"r1": {"name": "Ann", "color": "#ff0000", "caret": [1, 4]}}}
+    assert sorted(presence.leave(("b", "p1"))) == ["bo", "cy"]
+    assert update(presence, "bo") == {"memo": {"r1": None}}
+    presence.arrive(("b", "p2"), BO, frozenset({"memo"}), 30.0)
+    update(presence, "bo")
+    assert presence.forget_elsewhere(29.0) == []
+    assert presence.forget_elsewhere(31.0) == ["bo"]
+    assert update(presence, "bo") == {"memo": {"r2": None}}
+    assert presence.elsewhere == {} and presence.elsewhere_on == {}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from http_client import fetch, fetch_path
+from test_presence_daemon import names, person, until
 from test_websocket import follower, notices, socket_client
 
 from benchmarks.daemon import Daemon
@@ -117,3 +118,19 @@ def test_dump_of_either_daemon_carries_the_revisions(
     assert dumps[0] == dumps[1]
     assert b'{"revision":"dumped","number":1,' in dumps[0]
     assert b'{"snapshot":"dumped","number":0,"text":""}' in dumps[0]
+
+
+def test_people_on_either_daemon_see_each_other(pair: tuple[Daemon, Daemon]) -> None:
+    """A person on A and one on B of the same document see each other, caret included;
+    when one leaves, the other sees it; a person on another document is not shown."""
+    first, second = pair
+    with person(first, "Ann", "shared-presence", "#ff0000", (1, 2)) as ann, \
+            person(second, "Other", "elsewhere") as _:
+        with person(second, "Bo", "shared-presence", "#00ff00") as bo:
+            assert until(bo, lambda: names(bo, "shared-presence") == ["Ann"])
+            assert until(ann, lambda: names(ann, "shared-presence") == ["Bo"])
+            assert bo.present("shared-presence") == [
+                {"name": "Ann", "color": "#ff0000", "caret": [1, 2]}]
+            ann.publish("Ann", "#ff0000", {"shared-presence": (3, 3)})
+            assert until(bo, lambda: bo.present("shared-presence")[0]["caret"] == [3, 3])
+        assert until(ann, lambda: names(ann, "shared-presence") == [])

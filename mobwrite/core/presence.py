@@ -117,13 +117,32 @@ def message_update(message: str) -> dict[str, dict[str, dict[str, object] | None
     return update if isinstance(update, dict) else None
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """A person whose socket is on another daemon sharing the database."""
+
+    ident: str
+    published: Published
+    # The documents the person follows there.
+    names: frozenset[str]
+    # When that daemon last said so.
+    seen: float
+
+
 class Presence(Generic[S]):
-    """The published presence of each socket, and the update each follower is owed."""
+    """The published presence of each socket, and the update each follower is owed.
+
+    People on other daemons (``arrive``, ``leave``) are shown to the sockets
+    here like the sockets' own publishers, but are owed nothing.
+    """
 
     def __init__(self, subscriptions: Subscriptions[S]) -> None:
         self.subscriptions = subscriptions
         self.published: dict[S, Published] = {}
         self.ids: dict[S, str] = {}
+        self.elsewhere: dict[Hashable, Elsewhere] = {}
+        # Per document, the people elsewhere who follow it.
+        self.elsewhere_on: dict[str, set[Hashable]] = {}
         # Per follower, per document, per person id: the entry's JSON text.
         self.owed: dict[S, dict[str, dict[str, str]]] = {}
         self.issued = 0
@@ -151,6 +170,10 @@ class Presence(Generic[S]):
                     if self._owe(subscriber, name, self.ids[other],
                                  published.entry_json(name)):
                         woken.append(subscriber)
+            for key in self.elsewhere_on.get(name, ()):
+                person = self.elsewhere[key]
+                if self._owe(subscriber, name, person.ident, person.published.entry_json(name)):
+                    woken.append(subscriber)
         published = self.published.get(subscriber)
         if published is not None:
             woken += self._tell(subscriber, names, published.entry_json)
@@ -167,6 +190,52 @@ class Presence(Generic[S]):
         self.ids.pop(subscriber, None)
         return woken
 
+    def arrive(self, key: Hashable, published: Published, names: frozenset[str],
+               now: float) -> list[S]:
+        """The person *key* on another daemon publishes *published* on the documents
+        *names* it follows there (or says it again, at *now*); return the
+        followers here newly owing."""
+        old = self.elsewhere.get(key)
+        if old is None:
+            self.issued += 1
+            ident = f"r{self.issued}"
+        else:
+            ident = old.ident
+            self._index(key, old.names, add=False)
+        self.elsewhere[key] = Elsewhere(ident, published, names, now)
+        self._index(key, names, add=True)
+        told = names if old is None or old.published != published else names - old.names
+        woken = self._tell_from(ident, None, told, published.entry_json)
+        if old is not None:
+            woken += self._tell_from(ident, None, old.names - names, lambda name: "null")
+        return list(dict.fromkeys(woken))
+
+    def leave(self, key: Hashable) -> list[S]:
+        """The person *key* on another daemon is gone; return the followers newly owing."""
+        person = self.elsewhere.pop(key, None)
+        if person is None:
+            return []
+        self._index(key, person.names, add=False)
+        return self._tell_from(person.ident, None, person.names, lambda name: "null")
+
+    def forget_elsewhere(self, before: float) -> list[S]:
+        """Drop the people elsewhere not heard of since *before* (their daemon
+        stopped saying they are there); return the followers newly owing."""
+        woken: list[S] = []
+        for key in [key for key, person in self.elsewhere.items() if person.seen < before]:
+            woken += self.leave(key)
+        return list(dict.fromkeys(woken))
+
+    def _index(self, key: Hashable, names: Iterable[str], add: bool) -> None:
+        for name in names:
+            keys = self.elsewhere_on.setdefault(name, set())
+            if add:
+                keys.add(key)
+            else:
+                keys.discard(key)
+                if not keys:
+                    del self.elsewhere_on[name]
+
     def owes(self, subscriber: S) -> bool:
         return subscriber in self.owed
 
@@ -180,7 +249,11 @@ class Presence(Generic[S]):
 
     def _tell(self, subscriber: S, names: Iterable[str],
               entry: Callable[[str], str]) -> list[S]:
-        ident = self.ids[subscriber]
+        return self._tell_from(self.ids[subscriber], subscriber, names, entry)
+
+    def _tell_from(self, ident: str, subscriber: S | None, names: Iterable[str],
+                   entry: Callable[[str], str]) -> list[S]:
+        """Owe the followers of *names* but *subscriber* person *ident*'s *entry*."""
         woken = []
         for name in names:
             shown = entry(name)

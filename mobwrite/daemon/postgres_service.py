@@ -28,13 +28,21 @@ from twisted.python.threadpool import ThreadPool
 from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Call, error
 from mobwrite.core.events import Event, Report
-from mobwrite.daemon.answering import ChangeListener, Unavailable
+from mobwrite.daemon.answering import Unavailable
+from mobwrite.daemon.shared_presence import PresenceRelay
 from mobwrite.daemon.status import Shared
+from mobwrite.daemon.websocket import PushHub
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
 from mobwrite.storage.postgres import read_all, upgrade
-from mobwrite.storage.postgres_documents import CHANGE, CHANNEL, SharedDocuments, listen
+from mobwrite.storage.postgres_documents import (
+    CHANGE,
+    CHANNEL,
+    PRESENCE,
+    SharedDocuments,
+    listen,
+)
 from mobwrite.storage.rows import Rows
 
 log = logger("storage")
@@ -42,8 +50,9 @@ log = logger("storage")
 # Requests a daemon runs at once, each in its own transaction and thread,
 # with its own cache of texts.
 WORKERS = 4
-# Connections per daemon: one per worker, one for dumps.
-CONNECTIONS = WORKERS + 1
+# Connections per daemon: one per worker, one for dumps, one for presence and
+# the status page.
+CONNECTIONS = WORKERS + 2
 # How long a request waits for a connection before it fails.
 CONNECT_TIMEOUT = 2.0
 # How long start-up waits for the database before it gives up.
@@ -59,10 +68,12 @@ class ChangeFeed(Service):
     """Tells subscribers the name of each document another daemon changed
     (*me* is this daemon's id, which starts its own notifications)."""
 
-    def __init__(self, url: str, reactor: IStorageReactor, me: str) -> None:
+    def __init__(self, url: str, reactor: IStorageReactor, me: str,
+                 on_presence: Callable[[str, str], None] | None = None) -> None:
         self.url = url
         self.reactor = reactor
         self.me = me
+        self.on_presence = on_presence
         self.subscribers: list[Changed] = []
         # Whether the listening connection was lost and not made again yet.
         self.lost = False
@@ -76,8 +87,12 @@ class ChangeFeed(Service):
         return lambda: self.subscribers.remove(callback)
 
     def _heard(self, kind: str, sender: str, body: str) -> None:
-        if kind == CHANGE and sender != self.me:
+        if sender == self.me:
+            return
+        if kind == CHANGE:
             self._changed(body)
+        elif kind == PRESENCE and self.on_presence is not None:
+            self.on_presence(sender, body)
 
     def _changed(self, name: str) -> None:
         for callback in list(self.subscribers):
@@ -117,11 +132,11 @@ class SharedDaemon(MultiService):
     """The pool, the worker threads and the change feed of a daemon on PostgreSQL."""
 
     def __init__(self, settings: Settings, reactor: IStorageReactor, report: Report,
-                 listener: ChangeListener) -> None:
+                 hub: PushHub) -> None:
         super().__init__()
         self.settings = settings
         self.reactor = reactor
-        self.listener = listener
+        self.listener = hub
         # This daemon's id in the notifications it sends.
         self.me = secrets.token_hex(8)
         self.pool: ConnectionPool[Any] = ConnectionPool(
@@ -137,7 +152,9 @@ class SharedDaemon(MultiService):
         for worker in self.workers:
             self.idle.put(worker)
         self.threads = ThreadPool(1, CONNECTIONS, "mobwrite-shared")
-        self.feed = ChangeFeed(settings.database, reactor, self.me)
+        self.relay = PresenceRelay(hub, reactor, self._notify)
+        self.relay.setServiceParent(self)
+        self.feed = ChangeFeed(settings.database, reactor, self.me, self.relay.heard)
         self.feed.setServiceParent(self)
         self.failing: str | None = None
         # Requests refused since the database went away (None while it is there).
@@ -208,6 +225,16 @@ class SharedDaemon(MultiService):
             return worker.run(request, now, may_write, author)
         finally:
             self.idle.put(worker)
+
+    def _notify(self, messages: list[str]) -> defer.Deferred[None]:
+        """Send *messages* (presence) to the other daemons, in one round trip."""
+        return self._in_thread(self._notify_now, [PRESENCE + self.me + " " + message
+                                                  for message in messages])
+
+    def _notify_now(self, payloads: list[str]) -> None:
+        with self.pool.connection() as connection:
+            connection.execute("SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+                               (CHANNEL, payloads))
 
     def answer_api(self, call: Call, grant: Grant | None, now: float) -> defer.Deferred[Answer]:
         """The answer to an HTTP API call, once its transaction committed (a 503

@@ -298,7 +298,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     clock: IReactorTime = reactor
     keep = settings.history_keep
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
-    hub = PushHub(settings, clock)
+    hub = PushHub(settings, clock, relaying=bool(settings.database))
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()

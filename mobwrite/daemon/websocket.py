@@ -82,13 +82,22 @@ def forget_handshake(request: server.Request) -> None:
 
 
 class PushHub:
-    """The open sockets, what they follow and who is present; told of every durable change."""
+    """The open sockets, what they follow and who is present; told of every durable change.
 
-    def __init__(self, settings: Settings, clock: IReactorTime) -> None:
+    With *relaying* (a daemon sharing its database with others) it also keeps
+    which sockets' presence moved, and who left, for the other daemons to hear.
+    """
+
+    def __init__(self, settings: Settings, clock: IReactorTime, relaying: bool = False) -> None:
         self.settings = settings
         self.clock = clock
+        self.relaying = relaying
         self.subscriptions: Subscriptions[PushSocket] = Subscriptions()
         self.presence: Presence[PushSocket] = Presence(self.subscriptions)
+        # Sockets whose presence moved, and the ids of the published sockets that
+        # closed, since the other daemons were last told.
+        self.moved: set[PushSocket] = set()
+        self.departed: list[str] = []
         # Sockets owed a presence update, sent all together every PRESENCE_INTERVAL.
         self.presence_due: set[PushSocket] = set()
         self.presence_timer: IDelayedCall | None = None
@@ -100,6 +109,18 @@ class PushHub:
         self.presence_due.update(sockets)
         if self.presence_timer is None:
             self.presence_timer = self.clock.callLater(PRESENCE_INTERVAL, self._send_presence)
+
+    def relay(self, socket: PushSocket) -> None:
+        """*socket* published or follows more: the other daemons are to hear it."""
+        if self.relaying:
+            self.moved.add(socket)
+
+    def depart(self, socket: PushSocket) -> None:
+        """*socket* is closing (call before its presence is removed)."""
+        if self.relaying:
+            self.moved.discard(socket)
+            if socket in self.presence.published:
+                self.departed.append(self.presence.ids[socket])
 
     def _send_presence(self) -> None:
         self.presence_timer = None
@@ -211,6 +232,7 @@ class PushSocket:
 
     def connectionLost(self, reason: Failure) -> None:
         self.closed = True
+        self.hub.depart(self)
         self.hub.presence_owed(self.hub.presence.remove(self))
         self.hub.presence_due.discard(self)
         self.hub.subscriptions.remove(self)
@@ -270,6 +292,7 @@ class PushSocket:
                 continue
             if published is not None:
                 self.hub.presence_owed(self.hub.presence.publish(self, published))
+                self.hub.relay(self)
                 continue
             read = push.read_request(message, limits.max_request_bytes, limits.max_line_bytes)
             if isinstance(read, str):
@@ -302,6 +325,7 @@ class PushSocket:
         refused = self.hub.subscriptions.follow(self, new)
         if new:
             self.hub.presence_owed(self.hub.presence.followed(self, new & followed))
+            self.hub.relay(self)
         if refused:
             log.info("a WebSocket follows {limit} documents: {refused} more not followed",
                      limit=self.hub.subscriptions.max_followed, refused=refused)

@@ -163,8 +163,11 @@ class Api:
         found = list(islice((name for name in names if grant is None or grant.covers(name)),
                             limit + 1))
         page = found[:limit]
+        # A catalog's document may be gone by the time it is read.
+        documents = [self.store.documents.get(name) for name in page]
         return Answer(200, _json({
-            "documents": [self._summary(self.store.documents[name]) for name in page],
+            "documents": [self._summary(document) for document in documents
+                          if document is not None and document.text is not None],
             "next": page[-1] if len(found) > limit else None}))
 
     def _summary(self, document: Document) -> dict[str, Any]:

@@ -252,8 +252,10 @@ class SharedDaemon(MultiService):
 
     @staticmethod
     def _api_failed(failure: Failure) -> Answer:
-        return error(503, f"the database failed ({failure.getErrorMessage()}); "
-                          "nothing was changed: try again")
+        if not failure.check(Unavailable):
+            log.failure("answering an API call failed", failure)
+            return error(500, "internal error; nothing was changed")
+        return error(503, "the database cannot be reached; nothing was changed: try again")
 
     def _answered(self, result: tuple[T, list[str]], origin: Hashable) -> T:
         self.failing = None

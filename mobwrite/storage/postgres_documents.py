@@ -242,9 +242,15 @@ class SharedDocuments:
         self.connection = connection
         self.store.fetching = True
         try:
-            with connection.transaction():
+            # In pipeline mode BEGIN goes with the first statement, and the writes go
+            # together, then COMMIT: three round trips fewer than one per statement.
+            with connection.pipeline(), connection.transaction():
                 result = work()
-                changed = self._write(connection)
+                changed, written = self._write(connection)
+            for name, cursor in written:
+                version = cursor.fetchone()
+                assert version is not None
+                self.versions[name] = version[0]
             if self.locked_at is not None:
                 self.held += time.perf_counter() - self.locked_at
             self.transactions += 1
@@ -345,24 +351,26 @@ class SharedDocuments:
                             row.client_version, row.server_version,
                             row.backup_server_version, list(row.edit_stack))
 
-    def _write(self, connection: psycopg.Connection[Any]) -> list[str]:
-        """Write what the request changed; the names of the documents among it."""
+    def _write(self, connection: psycopg.Connection[Any]
+               ) -> tuple[list[str], list[tuple[str, psycopg.Cursor[Any]]]]:
+        """Write what the request changed: the names of the documents among it, and
+        the cursors that will hold the new versions of those written (once the
+        pipeline is synchronised)."""
         batch = snapshot(self.store, self.store.take_changes())
         changed = sorted(batch.documents)
+        written = []
         for name in changed:
             row: DocumentRow | None = batch.documents[name]
             if row is None:
                 connection.execute(_DELETE, (name, CHANNEL, self.notice))
                 self.versions.pop(name, None)
             else:
-                written = connection.execute(_PUT, (
+                written.append((name, connection.execute(_PUT, (
                     name, encode(row.text), row.lasttime, self.store.open_since(name),
-                    CHANNEL, self.notice)).fetchone()
-                assert written is not None
-                self.versions[name] = written[0]
+                    CHANNEL, self.notice))))
         write_views(connection, batch)
         write_history(connection, batch.history)
-        return changed
+        return changed, written
 
     def _forget_views(self) -> None:
         """Drop the request's views (the database has them) and, past the bound, the texts."""

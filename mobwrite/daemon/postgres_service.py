@@ -69,11 +69,14 @@ class ChangeFeed(Service):
     (*me* is this daemon's id, which starts its own notifications)."""
 
     def __init__(self, url: str, reactor: IStorageReactor, me: str,
-                 on_presence: Callable[[str, str], None] | None = None) -> None:
+                 on_presence: Callable[[str, str], None] | None = None,
+                 on_resume: Callable[[], None] | None = None) -> None:
         self.url = url
         self.reactor = reactor
         self.me = me
         self.on_presence = on_presence
+        # Called when listening again after a loss: changes made meanwhile went unheard.
+        self.on_resume = on_resume
         self.subscribers: list[Changed] = []
         # Whether the listening connection was lost and not made again yet.
         self.lost = False
@@ -120,6 +123,8 @@ class ChangeFeed(Service):
         if self.lost:
             self.lost = False
             log.info("listening for changes again")
+            if self.on_resume is not None:
+                self.on_resume()
 
     def stopService(self) -> None:
         Service.stopService(self)
@@ -154,7 +159,10 @@ class SharedDaemon(MultiService):
         self.threads = ThreadPool(1, CONNECTIONS, "mobwrite-shared")
         self.relay = PresenceRelay(hub, reactor, self._notify)
         self.relay.setServiceParent(self)
-        self.feed = ChangeFeed(settings.database, reactor, self.me, self.relay.heard)
+        # After the feed was lost every followed document may have changed unheard:
+        # its followers sync once to find out.
+        self.feed = ChangeFeed(settings.database, reactor, self.me, self.relay.heard,
+                               lambda: hub.changed(frozenset(hub.subscriptions.followers), None))
         self.feed.setServiceParent(self)
         self.failing: str | None = None
         # Requests refused since the database went away (None while it is there).

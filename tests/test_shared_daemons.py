@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from http_client import fetch, fetch_path
 from test_presence_daemon import names, person, until
@@ -134,3 +135,22 @@ def test_people_on_either_daemon_see_each_other(pair: tuple[Daemon, Daemon]) -> 
             ann.publish("Ann", "#ff0000", {"shared-presence": (3, 3)})
             assert until(bo, lambda: bo.present("shared-presence")[0]["caret"] == [3, 3])
         assert until(ann, lambda: names(ann, "shared-presence") == [])
+
+
+def test_history_keep_zero_keeps_only_the_text_in_the_database(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    """A daemon with --history-keep 0 on PostgreSQL stores no revision row, only the current
+    text as its log's base snapshot, and the numbers still count up."""
+    url = postgres_server.new_database()
+    daemon = Daemon(tmp_path, "--database", url, "--history-keep", "0").start()
+    try:
+        daemon.exchange(b"u:erin\nF:0:brief\nr:1:one\n\n")
+        daemon.exchange(b"u:erin\nF:1:brief\nR:2:one two\n\n")
+        found = api(daemon, "documents/brief/revisions")
+    finally:
+        daemon.stop()
+    assert (found["base"], found["head"], found["revisions"]) == (2, 2, [])  # type: ignore[index]
+    with psycopg.connect(url) as connection:
+        revisions = connection.execute("SELECT count(*) FROM mobwrite_revisions").fetchone()
+        snapshots = connection.execute("SELECT number, body FROM mobwrite_snapshots").fetchall()
+    assert revisions == (0,) and snapshots == [(2, b"one two")]

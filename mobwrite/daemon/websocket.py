@@ -277,17 +277,18 @@ class PushSocket:
                     return
                 self._send(push.error_message(read))
                 continue
-            may_write = True
+            may_write, author = True, None
             if self.gate is not None:
-                verdict = self.gate.check(self.token, read, self.tcp.getPeer())
+                verdict, grant = self.gate.check(self.token, read, self.tcp.getPeer())
                 if isinstance(verdict, Refused):
                     self._send(push.error_message(f"403 {verdict.reason}"))
                     continue
                 may_write = verdict.may_write
+                author = None if grant is None else grant.subject
             self.busy = True
             self.noticed = False
             self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
-            self.server.answer(read, may_write, origin=self).addCallbacks(
+            self.server.answer(read, may_write, origin=self, author=author).addCallbacks(
                 self._answered, self._failed)
 
     def _answered(self, body: bytes) -> None:

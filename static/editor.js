@@ -1,6 +1,7 @@
 // The editor page: editor.html?doc=NAME#token=... shares a title (document
 // NAME_title) and a large text (document NAME). A token without the write
 // right shows them read-only; one with the share right offers a read-only link.
+import { setUpHistory } from './history.js';
 import { connect, documentName, mobwrite, nameProblem, refuseName, showState } from './page.js';
 import { covers, hasRight, tokenClaims, tokenLink } from './token.js';
 
@@ -78,5 +79,6 @@ if (problem) {
   } else {
     mobwrite.share(title, text);
   }
+  setUpHistory(document.getElementById('history-open'), name, text, document.getElementById('editor'));
   text.focus();
 }

@@ -12,6 +12,7 @@ const FILES = [
   'index.html', 'editor.html', 'form.html', 'spreadsheet.html', 'style.css',
   'core.js', 'delta.js', 'editor.js', 'form.js', 'handlers.js', 'index.js', 'loader.js', 'loop.js', 'mobwrite.js',
   'page.js', 'patching.js', 'saved.js', 'spreadsheet.js', 'token.js', 'transport.js', 'undo.js',
+  'history.css', 'history.js', 'revisions.js',
   'vendor/diff-match-patch.mjs',
 ];
 const CONFIG = 'config.js';

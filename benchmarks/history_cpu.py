@@ -1,0 +1,110 @@
+"""What keeping history costs the daemon per sync, end to end (issue 18).
+
+The same load (``benchmarks.loadgen``: EDITORS editors at RATE syncs a
+second on one document, every sync typing, so every sync is a revision)
+against fresh daemons that differ only in their history: ``off`` (no
+revision log, benchmarks/history_off.tac), ``keep0`` (``--history-keep
+0``: the log kept, pruned at once) and ``on`` (the default: kept
+forever).  Variants run in turn, their order rotating from trial to
+trial, so that drift on a shared machine hits each alike.  Prints one
+JSON line per run and a table of the daemon's CPU ms per sync (median of
+the trials, with the range) and each variant's extra over ``off``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.daemon import ROOT, Daemon
+
+VARIANTS = {
+    "off": ("history_off.tac", []),
+    "keep0": (None, ["--history-keep", "0"]),
+    "on": (None, []),
+}
+
+
+class TacDaemon(Daemon):
+    """A daemon started from a .tac file in benchmarks/ (options as for mobwrite.tac)."""
+
+    def __init__(self, workdir: Path, tac_file: str, *options: str) -> None:
+        super().__init__(workdir, *options, tac=True)
+        self.tac_file = ROOT / "benchmarks" / tac_file
+
+    def command(self) -> list[str]:
+        return super().command()[:-1] + [str(self.tac_file)]
+
+
+def trial(variant: str, options: argparse.Namespace) -> dict[str, Any]:
+    """One loadgen run against a fresh daemon of *variant*."""
+    tac_file, extra = VARIANTS[variant]
+    arguments = ["--max-chars", "0", *extra]
+    with tempfile.TemporaryDirectory(prefix="mobwrite-history-cpu-") as workdir:
+        daemon = (TacDaemon(Path(workdir), tac_file, *arguments) if tac_file
+                  else Daemon(Path(workdir), *arguments)).start()
+        try:
+            assert daemon.process is not None
+            run = subprocess.run(
+                [sys.executable, "-m", "benchmarks.loadgen", "--port", str(daemon.ports["tcp"]),
+                 "--server-pid", str(daemon.process.pid), "--editors", str(options.editors),
+                 "--documents", "1", "--size", str(options.size), "--rate", str(options.rate),
+                 "--duration", str(options.duration)],
+                cwd=ROOT, capture_output=True, text=True, check=True)
+        finally:
+            daemon.stop()
+    result: dict[str, Any] = json.loads(run.stdout)
+    result["variant"] = variant
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="off,on",
+                        help=f"comma-separated, of {', '.join(VARIANTS)} (default off,on)")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--first", type=int, default=0,
+                        help="rotate the order of the variants by this many places first")
+    parser.add_argument("--editors", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=1.0)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--duration", type=float, default=20.0)
+    options = parser.parse_args(argv)
+    variants = options.variants.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant {sorted(unknown)[0]!r}")
+    results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
+    for number in range(options.trials):
+        turn = (number + options.first) % len(variants)
+        for variant in variants[turn:] + variants[:turn]:
+            result = trial(variant, options)
+            print(json.dumps(result), flush=True)
+            results[variant].append(result)
+    report(results)
+    return 0
+
+
+def report(results: dict[str, list[dict[str, Any]]]) -> None:
+    """The table: CPU ms per sync of each variant and its extra over ``off``."""
+    print("| variant | syncs/s | daemon CPU ms/sync (median, range) | extra over off |")
+    print("|---|---|---|---|")
+    medians = {variant: statistics.median(r["server_cpu_ms_per_sync"] for r in runs)
+               for variant, runs in results.items()}
+    for variant, runs in results.items():
+        cpu = sorted(r["server_cpu_ms_per_sync"] for r in runs)
+        rate = statistics.median(r["syncs_per_s"] for r in runs)
+        extra = (f"{100 * (medians[variant] / medians['off'] - 1):+.1f}%"
+                 if "off" in medians and variant != "off" else "")
+        print(f"| {variant} | {rate:.0f} | {medians[variant]:.3f} ({cpu[0]:.3f}-{cpu[-1]:.3f}) "
+              f"| {extra} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

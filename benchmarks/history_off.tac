@@ -1,0 +1,22 @@
+"""The daemon of ``mobwrite.tac`` with no revision log kept: the "before" of
+benchmarks/history_cpu.py (options from $MOBWRITE_OPTIONS, as there).
+
+No command-line option turns history off (``--history-keep 0`` still keeps
+the log, pruned at once, so that revision numbers count on); this file
+switches the store's recording off so that the cost of history can be
+measured against the same code without it.
+"""
+
+import os
+import shlex
+
+from twisted.application.service import Application
+
+from mobwrite.daemon import tap
+
+options = tap.Options()
+options.parseOptions(shlex.split(os.environ.get("MOBWRITE_OPTIONS", "")))
+application = Application("mobwrite")
+daemon = tap.makeService(options)
+daemon.store.history = False
+daemon.setServiceParent(application)

@@ -9,21 +9,36 @@ forever).  Variants run in turn, their order rotating from trial to
 trial, so that drift on a shared machine hits each alike.  Prints one
 JSON line per run and a table of the daemon's CPU ms per sync (median of
 the trials, with the range) and each variant's extra over ``off``.
+
+``--in-process`` measures instead what the history part of that work
+costs, without network, threads or disk: the same editors and typing
+through ``Engine.handle`` in this process, each sync's changes taken and
+encoded as a journal record, with the store recording history or not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.daemon import ROOT, Daemon
+from mobwrite.client.session import ClientSession
+from mobwrite.core.engine import Engine
+from mobwrite.core.store import Store
+from mobwrite.settings import Settings
+from mobwrite.storage.journal import encode
+from mobwrite.storage.rows import snapshot
+from mobwrite.tools.loadmodel import make_text, type_into
 
+START = 1_764_633_600.0
 VARIANTS = {
     "off": ("history_off.tac", []),
     "keep0": (None, ["--history-keep", "0"]),
@@ -64,6 +79,34 @@ def trial(variant: str, options: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def in_process(history: bool, options: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """CPU µs per sync of the engine and the journal encoding, history on or off."""
+    rng = random.Random(seed)
+    engine = Engine(Store(0, history=history), Settings.defaults(max_chars=0))
+    editors = [ClientSession(f"editor{number:03}") for number in range(options.editors)]
+    text = make_text(options.size, rng)
+    for editor in editors:
+        editor.share("doc", text)
+    syncs = int(options.duration * options.editors * options.rate)
+    spent = 0.0
+    for number in range(options.editors + syncs):
+        editor = editors[number % len(editors)]
+        measured = number >= options.editors
+        if measured:
+            shared = editor.documents["doc"]
+            shared.text = type_into(shared.text, rng, options.size)
+        request = editor.build_request()
+        now = START + number / (options.editors * options.rate)
+        began = time.process_time()
+        reply = engine.handle(request, now).body
+        encode(snapshot(engine.store, engine.store.take_changes()))
+        if measured:
+            spent += time.process_time() - began
+        editor.apply_response(reply)
+    return {"variant": "on" if history else "off", "syncs": syncs,
+            "cpu_us_per_sync": spent / syncs * 1e6}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default="off,on",
@@ -75,7 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--in-process", action="store_true",
+                        help="the engine and journal encoding alone, in this process")
     options = parser.parse_args(argv)
+    if options.in_process:
+        runs: dict[bool, list[float]] = {False: [], True: []}
+        for number in range(options.trials):
+            for history in ((False, True) if number % 2 == 0 else (True, False)):
+                result = in_process(history, options, seed=number)
+                print(json.dumps(result), flush=True)
+                runs[history].append(result["cpu_us_per_sync"])
+        off, on = (statistics.median(runs[key]) for key in (False, True))
+        print(f"in process: off {off:.1f} µs/sync, on {on:.1f} µs/sync, "
+              f"extra {on - off:.1f} µs ({100 * (on / off - 1):+.1f}%)")
+        return 0
     variants = options.variants.split(",")
     unknown = set(variants) - set(VARIANTS)
     if unknown:

@@ -2,8 +2,8 @@
 
 The same load (``benchmarks.loadgen``: EDITORS editors at RATE syncs a
 second on one document, every sync typing, so every sync is a revision)
-against fresh daemons that differ only in their history: ``off`` (no
-revision log, benchmarks/history_off.tac), ``keep0`` (``--history-keep
+against fresh daemons (benchmarks/history.tac) that differ only in their
+history: ``off`` (no revision log), ``keep0`` (``--history-keep
 0``: the log kept, pruned at once) and ``on`` (the default: kept
 forever).  Variants run in turn, their order rotating from trial to
 trial, so that drift on a shared machine hits each alike.  Prints one
@@ -39,31 +39,34 @@ from mobwrite.storage.rows import snapshot
 from mobwrite.tools.loadmodel import make_text, type_into
 
 START = 1_764_633_600.0
+# Each variant: whether the store records history, and the daemon's options.
 VARIANTS = {
-    "off": ("history_off.tac", []),
-    "keep0": (None, ["--history-keep", "0"]),
-    "on": (None, []),
+    "off": (False, []),
+    "keep0": (True, ["--history-keep", "0"]),
+    "on": (True, []),
 }
 
 
-class TacDaemon(Daemon):
-    """A daemon started from a .tac file in benchmarks/ (options as for mobwrite.tac)."""
+class HistoryDaemon(Daemon):
+    """The daemon of benchmarks/history.tac, history on or off: every variant
+    starts the same way, so that only the history differs."""
 
-    def __init__(self, workdir: Path, tac_file: str, *options: str) -> None:
+    def __init__(self, workdir: Path, history: bool, *options: str) -> None:
         super().__init__(workdir, *options, tac=True)
-        self.tac_file = ROOT / "benchmarks" / tac_file
+        self.history = history
 
     def command(self) -> list[str]:
-        return super().command()[:-1] + [str(self.tac_file)]
+        return super().command()[:-1] + [str(ROOT / "benchmarks" / "history.tac")]
+
+    def environment(self) -> dict[str, str]:
+        return dict(super().environment(), MOBWRITE_HISTORY="on" if self.history else "off")
 
 
 def trial(variant: str, options: argparse.Namespace) -> dict[str, Any]:
     """One loadgen run against a fresh daemon of *variant*."""
-    tac_file, extra = VARIANTS[variant]
-    arguments = ["--max-chars", "0", *extra]
+    history, extra = VARIANTS[variant]
     with tempfile.TemporaryDirectory(prefix="mobwrite-history-cpu-") as workdir:
-        daemon = (TacDaemon(Path(workdir), tac_file, *arguments) if tac_file
-                  else Daemon(Path(workdir), *arguments)).start()
+        daemon = HistoryDaemon(Path(workdir), history, "--max-chars", "0", *extra).start()
         try:
             assert daemon.process is not None
             run = subprocess.run(

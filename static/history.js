@@ -85,6 +85,12 @@ class HistoryView {
     slider.addEventListener('input', () => this.moved());
     restore.addEventListener('click', () => this.restore());
     exported.addEventListener('click', (event) => this.export(event));
+    this.parts.panel.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        this.close();
+        button.focus();
+      }
+    });
     // A change of the text (others' edits arrive as `change`) or an exchange
     // that acknowledged our own typing may be a new revision.
     watched.addEventListener('change', () => this.followSoon());
@@ -102,6 +108,9 @@ class HistoryView {
       token: () => mobwrite.token,
     });
     this.parts.exported.href = this.api.textUrl;
+    // Below the top bar, whose connection state stays in sight.
+    const bar = this.button.closest('header');
+    this.parts.panel.style.top = `${bar ? bar.getBoundingClientRect().bottom : 0}px`;
     this.parts.panel.hidden = false;
     this.button.setAttribute('aria-expanded', 'true');
     this.meta.clear();
@@ -153,6 +162,8 @@ class HistoryView {
     slider.max = String(page.head);
     slider.disabled = page.base === page.head;
     if (toHead || atHead) slider.value = String(page.head);
+    // Just opened with the button: the arrow keys move the slider at once.
+    if (toHead && !slider.disabled && document.activeElement === this.button) slider.focus();
     if (slider.disabled) {
       this.say(page.head === 0 ? 'No revisions yet.' : 'Only the current text is kept: no earlier revisions.');
     } else if (this.parts.message.classList.contains('error') || toHead) {

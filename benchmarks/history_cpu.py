@@ -177,7 +177,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
         cpu = sorted(r["server_cpu_ms_per_sync"] for r in runs)
         rate = statistics.median(r["syncs_per_s"] for r in runs)
         extra = (f"{100 * (medians[variant] / medians['off'] - 1):+.1f}%"
-                 if "off" in medians and variant != "off" else "")
+                 if medians.get("off") and variant != "off" else "")
         print(f"| {variant} | {rate:.0f} | {medians[variant]:.3f} ({cpu[0]:.3f}-{cpu[-1]:.3f}) "
               f"| {extra} |")
 

@@ -60,9 +60,8 @@ function buildPanel(name) {
 
 /** What to say when a call failed: `doing` names the call ("see this history"). */
 function failure(error, doing) {
-  if (!(error instanceof ApiError)) return `Could not ${doing}: ${error.message}`;
-  if (error.refused) return `You cannot ${doing}: ${error.message}`;
-  if (error.status === 404) return `No history: ${error.message}`;
+  if (error instanceof ApiError && error.refused) return `You cannot ${doing}: ${error.message}`;
+  if (error instanceof ApiError && error.status === 404) return `No history: ${error.message}`;
   return `Could not ${doing}: ${error.message}`;
 }
 
@@ -123,6 +122,7 @@ class HistoryView {
     this.button.setAttribute('aria-expanded', 'false');
     clearTimeout(this.follow);
     clearTimeout(this.settle);
+    this.follow = this.settle = null;
   }
 
   say(message, problem = false) {
@@ -167,7 +167,8 @@ class HistoryView {
     if (slider.disabled) {
       this.say(page.head === 0 ? 'No revisions yet.' : 'Only the current text is kept: no earlier revisions.');
     } else if (this.parts.message.classList.contains('error') || toHead) {
-      this.say(`${page.head - page.base} revisions kept, ${page.base + 1} to ${page.head}.`);
+      const count = page.head - page.base;
+      this.say(`${count} revision${count === 1 ? '' : 's'} kept, ${page.base + 1} to ${page.head}.`);
     }
     this.show(slider.valueAsNumber);
   }

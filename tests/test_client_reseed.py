@@ -123,3 +123,18 @@ def test_a_reseed_after_an_unanswered_raw_measures_the_change_from_the_raw() -> 
     document.text = "local words, more"
     session.apply_response(b"F:0:doc\nr:0:master%20words\n\n")
     assert document.text == "master words, more"
+
+
+def test_the_worked_session() -> None:
+    """docs/protocol.md §9.11: " now" goes back alone, on "Buy oat milk"."""
+    engine = Engine(Store(), Settings.defaults())
+    alice = ClientSession("alice001")
+    notes = alice.share("notes", "Buy milk")
+    for _ in range(2):
+        sync(engine, alice)
+    engine.store.discard_view(("alice001", "notes"))
+    engine.handle(b"u:bob00002\nF:0:notes\nr:1:Buy milk\nd:1:=4\t+oat \t=4\n\n", 0.0)
+    notes.text = "Buy milk now"
+    assert sync(engine, alice) == "F:0:notes\nr:0:Buy oat milk\n"
+    assert notes.text == "Buy oat milk now"
+    assert alice.build_request() == b"u:alice001\nF:0:notes\nd:0:=12\t+ now\n\n"

@@ -325,8 +325,12 @@ export class SyncClient {
     shadow.serverVersion = version;
     shadow.editStack = [];
     shadow.restored = false;
-    if (rebase) this.#rebase(shadow.object, agreed, text);
-    else if (letter === 'R') shadow.object.setClientText(text);
+    if (rebase) {
+      // The person's own change is on the page only now: send it soon.
+      if (this.#rebase(shadow.object, agreed, text)) this.interval = 0;
+    } else if (letter === 'R') {
+      shadow.object.setClientText(text);
+    }
     this.changedRemotely = true;
   }
 
@@ -348,19 +352,22 @@ export class SyncClient {
    * Put the page's own unsent change (from `agreed` to its live text) on top
    * of `text`, the server's, so that the next delta carries that change
    * alone and not the removal of what others wrote meanwhile. An overwrite
-   * object keeps a value changed since `agreed`, or takes `text`.
+   * object keeps a value changed since `agreed`, or takes `text`. True when
+   * the page keeps a change of its own, to be sent.
    */
   #rebase(object, agreed, text) {
     const live = object.getClientText();
-    if (live === null) return;
+    if (live === null) return false;
     if (object.mergeChanges === false) {
-      if (live === agreed && live !== text) object.setClientText(text);
-      return;
+      if (live !== agreed) return live !== text;
+      if (live !== text) object.setClientText(text);
+      return false;
     }
     const own = this.dmp.patch_make(agreed, clientDiff(this.dmp, agreed, live));
     const rebased = applyPatches(this.dmp, own, text).text;
     // Merged as patches, not written whole, so the field keeps its caret.
     if (rebased !== live) this.#merge(object, this.dmp.patch_make(live, clientDiff(this.dmp, live, rebased)));
+    return rebased !== text;
   }
 
   #applyDelta(shadow, letter, version, payload) {

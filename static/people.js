@@ -5,7 +5,8 @@
 
 import { CaretOverlay } from './carets.js';
 import {
-  COLOR, PresenceTable, cleanName, colorFor, guestName, presenceMessage, readPresence, throttle,
+  COLOR, PUBLISH_INTERVAL_MS, PresenceTable, cleanName, colorFor, guestName, presenceMessage, readPresence,
+  throttle,
 } from './presence.js';
 
 const NAME_KEY = 'mobwrite.presence.name';
@@ -53,10 +54,12 @@ export function showPresence(mobwrite, {
   const wireName = (field) => mobwrite.idPrefix + (field.dataset.mobwriteName || field.id);
   const overlays = new Map(fields.map((field) => [wireName(field), new CaretOverlay(field)]));
   let lastSent = null;
+  // Why the daemon refused our last message, shown until the next rename.
+  let refusal = null;
 
   const send = throttle((message) => {
     if (message !== lastSent && mobwrite.sendPresence(message)) lastSent = message;
-  }, undefined, { now: () => performance.now(), setTimeout: (callback, delay) => setTimeout(callback, delay) });
+  }, PUBLISH_INTERVAL_MS, { now: () => performance.now(), setTimeout: (callback, delay) => setTimeout(callback, delay) });
 
   /** Publish who we are and the caret of the focused field (others are left out). */
   function publish() {
@@ -89,13 +92,15 @@ export function showPresence(mobwrite, {
     list.replaceChildren(...items);
     let state = 'together';
     if (!live) state = 'polling';
+    else if (refusal) state = 'refused';
     else if (others.length === 0) state = 'alone';
-    note.textContent = NOTES[state];
+    note.textContent = state === 'refused' ? `Your presence was refused (${refusal}).` : NOTES[state];
     note.dataset.state = state;
     for (const [name, overlay] of overlays) overlay.set(live ? table.on(name) : []);
   }
 
   function rename() {
+    refusal = null;
     const name = cleanName(nameInput.value);
     if (name) me.name = name;
     nameInput.value = me.name;
@@ -110,7 +115,7 @@ export function showPresence(mobwrite, {
     const message = readPresence(event.detail.text);
     if (message?.kind === 'update') table.apply(message.update);
     else if (message?.kind === 'id') table.setSelf(message.id);
-    else if (message?.kind === 'error') note.textContent = message.message;
+    else if (message?.kind === 'error') refusal = message.message.replace(/^error:presence: /, '');
     render();
   });
   let transport = mobwrite.transport;

@@ -15,6 +15,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test.iosim import ConnectionCompleter, IOPump
 from twisted.web.websocket import WebSocketClientEndpoint
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
 
 from mobwrite.client.errors import Unreachable
 from mobwrite.client.txsocket import SocketPeer
@@ -25,7 +27,13 @@ from mobwrite.core.store import Store
 from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.services import BoundPorts
-from mobwrite.daemon.websocket import PRESENCE_INTERVAL, PushHub, PushSocket, SocketResource
+from mobwrite.daemon.websocket import (
+    PRESENCE_INTERVAL,
+    PushHub,
+    PushSocket,
+    SocketResource,
+    text_frame,
+)
 from mobwrite.settings import Settings
 
 SETTINGS = Settings.defaults(websocket_ping_interval=30.0, websocket_ping_timeout=10.0)
@@ -290,3 +298,18 @@ def test_a_bad_presence_message_gets_an_error_and_the_client_still_syncs() -> No
     assert ann.received == ["!error:presence: name must be a non-empty string\n\n", "\n"]
     assert len(bench.hub.presence) == 0
     assert bench.hub.presence.counts.refused == 1
+
+
+def test_a_text_frame_is_read_back_whole_at_every_length_encoding() -> None:
+    """Short, 16-bit and 64-bit lengths: a WebSocket client reads back the same text."""
+    for message in ("!presence:{}", "é" * 200, "x" * 70000):
+        client = WSConnection(ConnectionType.CLIENT)
+        server = WSConnection(ConnectionType.SERVER)
+        server.receive_data(client.send(Request(host="localhost", target="/ws")))
+        assert isinstance(next(server.events()), Request)
+        client.receive_data(server.send(AcceptConnection()))
+        assert isinstance(next(client.events()), AcceptConnection)
+        client.receive_data(text_frame(message))
+        texts = [event for event in client.events() if isinstance(event, TextMessage)]
+        assert "".join(event.data for event in texts) == message
+        assert texts[-1].message_finished

@@ -80,6 +80,20 @@ def forget_handshake(request: server.Request) -> None:
         request.content = None
 
 
+def text_frame(message: str) -> bytes:
+    """*message* as one whole, unmasked text frame, as a server sends it (RFC 6455
+    5.2; no extension is ever negotiated): built once, written to many sockets."""
+    payload = message.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 class PushHub:
     """The open sockets, what they follow and who is present; told of every durable change."""
 
@@ -108,9 +122,10 @@ class PushHub:
             except Exception:
                 log.failure("sending a presence update failed")
         for name, people, message in presence.batch():
+            frame = text_frame(message)
             for socket in list(self.subscriptions.followers.get(name, ())):
                 try:
-                    socket.send_shared_presence(name, people, message)
+                    socket.send_shared_presence(name, people, frame)
                 except Exception:
                     log.failure("sending a presence update failed")
 
@@ -346,16 +361,18 @@ class PushSocket:
         if message is not None:
             self._send(message)
 
-    def send_shared_presence(self, name: str, people: dict[str, str], message: str) -> None:
-        """Send *message*, the update of document *name* every follower is sent; a
-        socket whose peer is not reading keeps *people* for its own update instead."""
+    def send_shared_presence(self, name: str, people: dict[str, str], frame: bytes) -> None:
+        """Write *frame*, the update of document *name* every follower is sent, framed
+        once for all of them; a socket whose peer is not reading keeps *people* for
+        its own update instead."""
         if self.closed:
             return
         if self.sending_paused or self.hub.presence.owes(self):
             self.hub.presence.hold(self, name, people)
         elif self.gate is None or self.gate.readable(self.token)(name):
             self.hub.presence.counts.updates_sent += 1
-            self._send(message)
+            # Whole frames only ever go out, so one written here cannot split another.
+            self.tcp.write(frame)
 
     # Flow control
 

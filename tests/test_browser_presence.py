@@ -91,6 +91,12 @@ def test_a_name_with_markup_shows_as_text(daemon: Daemon, context: BrowserContex
     no_script_errors(ann)
 
 
+def select(tab: Tab, start: int, end: int) -> None:
+    tab.page.evaluate("""([start, end]) => { const field = document.querySelector('#text');
+                                          field.focus(); field.setSelectionRange(start, end); }""",
+                      [start, end])
+
+
 def caret_at(tab: Tab, offset: int) -> dict[str, object]:
     """Wait until the other person's caret is drawn at *offset*; check it is drawn
     over that character, and return it."""
@@ -103,7 +109,8 @@ def caret_at(tab: Tab, offset: int) -> dict[str, object]:
 
 def test_a_caret_is_drawn_on_its_character_and_stays_on_it_through_edits(
         daemon: Daemon, context: BrowserContext, name: str) -> None:
-    """Bo's caret before "world" is drawn there on Ann's page, in Bo's colour, and
+    """Bo's selection of "hello" is shaded over it on Ann's page; Bo's caret before
+    "world" is drawn there, in Bo's colour, and
     stays before "world" while Ann types earlier in the line and while Cy's edit
     arrives, with no word from Bo in between."""
     ann = named(daemon, context, name, "Ann")
@@ -111,9 +118,16 @@ def test_a_caret_is_drawn_on_its_character_and_stays_on_it_through_edits(
     ann.type_at(TEXT, 0, "hello world")
     bo.wait_for_value(TEXT, "hello world")
     wait_for_others(ann, ["Bo"])
-    bo.page.evaluate("""() => { const field = document.querySelector('#text');
-                                field.focus(); field.setSelectionRange(6, 6); }""")
+    select(bo, 0, 5)
+    caret_at(ann, 5)
+    shade = ann.page.evaluate("""() => { const box = document.querySelector('.presence-selection')
+                                          .getBoundingClientRect();
+                                        return [box.left, box.right]; }""")
+    assert abs(shade[0] - ann.page.evaluate(CHARACTER_X, 0)) < 1.5
+    assert abs(shade[1] - ann.page.evaluate(CHARACTER_X, 5)) < 1.5
+    select(bo, 6, 6)
     caret = caret_at(ann, 6)
+    assert ann.page.locator(".presence-selection").count() == 0
     assert caret["name"] == "Bo"
     bo_color = bo.page.evaluate("() => localStorage.getItem('mobwrite.presence.color')")
     assert ann.page.evaluate("color => { const s = document.createElement('span');"
@@ -122,7 +136,8 @@ def test_a_caret_is_drawn_on_its_character_and_stays_on_it_through_edits(
     # From now on Bo's page says nothing of its caret: only the mapping can move it.
     bo.page.evaluate("() => { mobwrite.sendPresence = () => true; }")
     ann.type_at(TEXT, 0, "oh, ")
-    assert caret_at(ann, len("oh, hello "))["top"] == caret["top"]
+    # Still on the first line (a line is some 25 px high; sub-pixel rounding aside).
+    assert abs(caret_at(ann, len("oh, hello "))["top"] - caret["top"]) < 1
     cy = named(daemon, context, name, "Cy")
     cy.wait_for_value(TEXT, "oh, hello world")
     cy.type_at(TEXT, 0, "well, ")

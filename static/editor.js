@@ -2,6 +2,7 @@
 // NAME_title) and a large text (document NAME). A token without the write
 // right shows them read-only; one with the share right offers a read-only link.
 import { connect, documentName, mobwrite, nameProblem, refuseName, showState } from './page.js';
+import { showPresence } from './people.js';
 import { covers, hasRight, tokenClaims, tokenLink } from './token.js';
 
 const name = documentName();
@@ -78,5 +79,12 @@ if (problem) {
   } else {
     mobwrite.share(title, text);
   }
+  showPresence(mobwrite, {
+    fields: [title, text].filter((field) => !field.hidden),
+    nameInput: document.getElementById('presence-name'),
+    colorInput: document.getElementById('presence-color'),
+    list: document.getElementById('presence'),
+    note: document.getElementById('presence-note'),
+  });
   text.focus();
 }

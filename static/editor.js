@@ -3,6 +3,7 @@
 // right shows them read-only; one with the share right offers a read-only link.
 import { setUpHistory } from './history.js';
 import { connect, documentName, mobwrite, nameProblem, refuseName, showState } from './page.js';
+import { showPresence } from './people.js';
 import { covers, hasRight, tokenClaims, tokenLink } from './token.js';
 
 const name = documentName();
@@ -79,6 +80,13 @@ if (problem) {
   } else {
     mobwrite.share(title, text);
   }
+  showPresence(mobwrite, {
+    fields: [title, text].filter((field) => !field.hidden),
+    nameInput: document.getElementById('presence-name'),
+    colorInput: document.getElementById('presence-color'),
+    list: document.getElementById('presence'),
+    note: document.getElementById('presence-note'),
+  });
   setUpHistory(document.getElementById('history-open'), name, text, document.getElementById('editor'));
   text.focus();
 }

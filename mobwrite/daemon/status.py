@@ -18,6 +18,7 @@ from mobwrite import __version__
 from mobwrite.core import httpform
 from mobwrite.core.access import ADMIN, Refused
 from mobwrite.core.events import Report
+from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Store
 from mobwrite.daemon.gateway import header_text, refused, write_answer
@@ -50,7 +51,8 @@ class StatusResource(resource.Resource):
 
     def __init__(self, store: Store, clock: IReactorTime, started: float,
                  gatekeeper: Gatekeeper | None = None, report: Report | None = None,
-                 push: Subscriptions[Any] | None = None) -> None:
+                 push: Subscriptions[Any] | None = None,
+                 presence: Presence[Any] | None = None) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
@@ -58,6 +60,7 @@ class StatusResource(resource.Resource):
         self.gatekeeper = gatekeeper
         self.report = report
         self.push = push
+        self.presence = presence
 
     def render_GET(self, request: Request) -> bytes:
         if self.gatekeeper is not None:
@@ -93,6 +96,12 @@ class StatusResource(resource.Resource):
                     f"<dt>Notices sent</dt><dd>{counts.notices_sent}</dd>"
                     f"<dt>Changes coalesced into notices</dt>"
                     f"<dd>{counts.notices_coalesced}</dd>")
+        if self.presence is not None:
+            shown = self.presence.counts
+            live += (f"<dt>People present (presence)</dt><dd>{len(self.presence)}</dd>"
+                     f"<dt>Presence updates sent</dt><dd>{shown.updates_sent}</dd>"
+                     f"<dt>Presence entries coalesced</dt><dd>{shown.coalesced}</dd>"
+                     f"<dt>Presence messages refused</dt><dd>{shown.refused}</dd>")
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>mobwrite status</title>"

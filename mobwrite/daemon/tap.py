@@ -285,7 +285,7 @@ def editor_resources(store: Store, clock: IReactorTime, hub: PushHub,
                      report: Report | None = None) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
     return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report,
-                                      hub.subscriptions)}
+                                      hub.subscriptions, hub.presence)}
 
 
 def build(options: Options, reactor: IDaemonReactor) -> MultiService:
@@ -296,7 +296,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     keep = settings.history_keep
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
     hub = PushHub(settings, clock)
-    metrics = Metrics(store, push=hub.subscriptions)
+    metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)

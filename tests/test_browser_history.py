@@ -117,6 +117,28 @@ def test_the_slider_shows_the_text_at_each_revision(
     no_script_errors(tab)
 
 
+def test_a_long_history_is_listed_a_page_at_a_time(
+        daemon: Daemon, context: BrowserContext, name: str) -> None:
+    """150 revisions: opening lists the newest 100; moving to the oldest ones
+    fetches the page around them, which labels them."""
+    for number in range(150):
+        api(daemon, "POST", f"documents/{name}/append", {"text": f"{number} "})
+    tab = Tab(context, editor(daemon, "editor.html", name))
+    tab.wait_for_state("synced")
+    open_history(tab)
+    assert wait_for_revision(tab, 150)["slider"] == [0, 150]
+    listings = [url for method, url in tab.requests if "/revisions?" in url]
+    assert listings[0].endswith("/revisions?order=newest&limit=100")
+    tab.page.keyboard.press("Home")
+    assert wait_for_revision(tab, 0)["text"] == ""
+    tab.page.keyboard.press("ArrowRight")
+    first = wait_for_revision(tab, 1, "0 ")
+    assert first["meta"].startswith("Revision 1 by api, ") and first["inserted"] == ["0 "]
+    pages = [url for method, url in tab.requests if "/revisions?" in url and "start=" in url]
+    assert pages == [listings[0] + "&start=51"]
+    no_script_errors(tab)
+
+
 class HeldSocket:
     """Holds what a page sends over its WebSocket while ``holding``: its typing
     stays unsent (the server hears nothing), while what the server sends

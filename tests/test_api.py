@@ -191,3 +191,19 @@ def test_the_history_and_restore_commands(api: Api, capsys: pytest.CaptureFixtur
     assert main(["history", url, "cli", "--at", "9", *token]) == 6
     assert "no revision 9" in capsys.readouterr().err
     assert main(["restore", url, "cli", "1"]) == 5
+
+
+def test_browsers_on_any_origin_may_call_it(api: Api) -> None:
+    """A preflight needs no token and allows the API's methods with a bearer
+    token; every answer, refusals too, carries the CORS header."""
+    preflight = fetch(f"http://127.0.0.1:{api.daemon.ports['gateway']}/api/v1/documents/x",
+                      method="OPTIONS", headers={
+                          "Origin": "http://elsewhere.example",
+                          "Access-Control-Request-Method": "PUT",
+                          "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    for reply in (api.call("GET", "documents"), api.call("GET", "documents", token="bad")):
+        assert reply.headers["Access-Control-Allow-Origin"] == "*"

@@ -29,6 +29,15 @@ from mobwrite.tokens import Gatekeeper, TokenError
 
 log = logger("api")
 OPENAPI_PATH = b"/api/v1/openapi.json"
+# Pages on the editor port (the History view) call the API across origins.
+# It is authorized by bearer tokens, never cookies, so every origin may:
+# a page can do no more than its token allows, and without access control
+# the API is as open as the sync gateway, which allows every origin too.
+CORS = {b"access-control-allow-origin": b"*",
+        b"access-control-expose-headers": b"Content-Disposition"}
+PREFLIGHT = {b"access-control-allow-methods": b"GET, PUT, POST, DELETE, OPTIONS",
+             b"access-control-allow-headers": b"Content-Type, Authorization",
+             b"access-control-max-age": b"86400"}
 
 
 # Answers one call, once what it changed is durable and told to the push hub.
@@ -69,6 +78,10 @@ class ApiResource(resource.Resource):
 
     def render(self, request: server.Request) -> bytes | int:
         path = request.path
+        if request.method == b"OPTIONS":
+            for name, value in PREFLIGHT.items():
+                request.setHeader(name, value)
+            return _write(request, Answer(204, b""))
         if path == OPENAPI_PATH and request.method == b"GET":
             return _write(request, Answer(200, self.openapi))
         body = request.content.read(self.max_body + 1) if request.content else b""
@@ -101,6 +114,8 @@ def _write(request: server.Request, answer: Answer) -> bytes:
     request.setResponseCode(answer.status)
     request.setHeader(b"content-type", answer.content_type.encode("ascii"))
     request.setHeader(b"cache-control", b"no-store")
+    for name, value in CORS.items():
+        request.setHeader(name, value)
     if answer.filename is not None:
         request.setHeader(b"content-disposition", (
             "attachment; filename*=UTF-8''" + quote(answer.filename + ".txt", safe="")

@@ -127,7 +127,8 @@ class PresenceRelay(Service):
     def refresh(self) -> None:
         """Say again who is here; forget the people elsewhere not heard of for long."""
         hub = self.hub
-        hub.presence_owed(hub.presence.forget_elsewhere(self.clock.seconds() - FORGOTTEN))
+        hub.presence.forget_elsewhere(self.clock.seconds() - FORGOTTEN)
+        hub.presence_changed()
         messages = [presence_payload(hub.presence.ids[socket], published,
                                      hub.subscriptions.followed.get(socket, ()))
                     for socket, published in hub.presence.published.items()]
@@ -157,6 +158,8 @@ class PresenceRelay(Service):
             return
         ident, published, names = read
         presence = self.hub.presence
-        self.hub.presence_owed(
-            presence.leave((sender, ident)) if published is None
-            else presence.arrive((sender, ident), published, names, self.clock.seconds()))
+        if published is None:
+            presence.leave((sender, ident))
+        else:
+            presence.arrive((sender, ident), published, names, self.clock.seconds())
+        self.hub.presence_changed()

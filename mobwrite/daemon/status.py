@@ -21,6 +21,7 @@ from mobwrite import __version__
 from mobwrite.core import httpform
 from mobwrite.core.access import ADMIN, Refused
 from mobwrite.core.events import Report
+from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Document, Store
 from mobwrite.daemon.gateway import header_text, refused, write_answer
@@ -68,6 +69,7 @@ class StatusResource(resource.Resource):
     def __init__(self, store: Store, clock: IReactorTime, started: float,
                  gatekeeper: Gatekeeper | None = None, report: Report | None = None,
                  push: Subscriptions[Any] | None = None,
+                 presence: Presence[Any] | None = None,
                  shared: Callable[[], defer.Deferred[Shared]] | None = None) -> None:
         super().__init__()
         self.shared = shared
@@ -77,6 +79,7 @@ class StatusResource(resource.Resource):
         self.gatekeeper = gatekeeper
         self.report = report
         self.push = push
+        self.presence = presence
 
     def render_GET(self, request: Request) -> bytes | int:
         if self.gatekeeper is not None:
@@ -144,13 +147,20 @@ class StatusResource(resource.Resource):
             "WebSockets here", rows, more)
 
     def _live(self) -> str:
-        if self.push is None:
-            return ""
-        counts = self.push.counts
-        return (f"<dt>Open WebSockets</dt><dd>{len(self.push)}</dd>"
-                f"<dt>Notices sent</dt><dd>{counts.notices_sent}</dd>"
-                f"<dt>Changes coalesced into notices</dt>"
-                f"<dd>{counts.notices_coalesced}</dd>")
+        live = ""
+        if self.push is not None:
+            counts = self.push.counts
+            live = (f"<dt>Open WebSockets</dt><dd>{len(self.push)}</dd>"
+                    f"<dt>Notices sent</dt><dd>{counts.notices_sent}</dd>"
+                    f"<dt>Changes coalesced into notices</dt>"
+                    f"<dd>{counts.notices_coalesced}</dd>")
+        if self.presence is not None:
+            shown = self.presence.counts
+            live += (f"<dt>People present (presence)</dt><dd>{len(self.presence)}</dd>"
+                     f"<dt>Presence updates sent</dt><dd>{shown.updates_sent}</dd>"
+                     f"<dt>Presence entries coalesced</dt><dd>{shown.coalesced}</dd>"
+                     f"<dt>Presence messages refused</dt><dd>{shown.refused}</dd>")
+        return live
 
 
 def _send(page: str, request: Request) -> None:

@@ -288,7 +288,7 @@ def editor_resources(store: Store, clock: IReactorTime, hub: PushHub,
                      ) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
     return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report,
-                                      hub.subscriptions, shared)}
+                                      hub.subscriptions, hub.presence, shared)}
 
 
 def build(options: Options, reactor: IDaemonReactor) -> MultiService:
@@ -299,7 +299,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     keep = settings.history_keep
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
     hub = PushHub(settings, clock, relaying=bool(settings.database))
-    metrics = Metrics(store, push=hub.subscriptions)
+    metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)

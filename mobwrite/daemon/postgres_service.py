@@ -2,10 +2,12 @@
 
 With ``--database`` the daemon keeps no store of its own: every request
 runs in one transaction in one of a few worker threads (``storage/postgres_documents.py``),
-and its reply is sent only after that transaction committed.  A failed transaction
-fails the request (no acknowledgement: TCP closes, HTTP answers 503) and
-nothing else.  ``ChangeFeed`` hears, through LISTEN/NOTIFY, every document
-any daemon changed, for whatever pushes changes to browsers.
+and its reply is sent only after that transaction committed; so does each
+HTTP API call.  A failed transaction fails the request (no acknowledgement:
+TCP closes, HTTP answers 503) and nothing else; a database that cannot be
+reached is logged once per outage.  The daemon's own sockets hear of its
+changes at once; ``ChangeFeed`` hears, through LISTEN/NOTIFY, every document
+another daemon changed, and the presence of its sockets (``shared_presence.py``).
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ database each document and view the engine asks for, the first time it
 asks in the transaction: it first takes the document's advisory
 transaction lock (so requests for one document run one at a time, on
 whichever daemon), then reads the document's version and, only if the
-cached text is of another version, its text, then the view's row.  The
-changed rows are written, their documents' versions raised and a
-notification sent on the channel ``mobwrite`` (delivered at commit), all
-in the same transaction; the reply leaves only after it committed.
+cached text is of another version, its text and its revision log's tail,
+then the view's row.  The changed rows and the revisions the changes made
+are written, their documents' versions raised and a notification sent on
+the channel ``mobwrite`` (delivered at commit), all in the same
+transaction (in pipeline mode); the reply leaves only after it committed.
+HTTP API calls run the same way (``answer_api``).
 
 Views are not kept between requests (any daemon may have changed them);
 texts are, with their version.  On any failure the transaction is rolled

@@ -143,8 +143,8 @@ class _MeteredProtocol(ProtocolWrapper):
         if self.meter.feed(data):
             super().dataReceived(data)
             return
-        self.peer.lost = self.peer.lost or "message too long"
         self.peer.failure = MessageTooLong(self.peer.url, self.meter.limit)
+        self.peer.lost = self.peer.lost or str(self.peer.failure)
         cast(ITCPTransport, self.transport).abortConnection()
 
 

@@ -187,6 +187,9 @@ def test_sockets_count_against_max_connections(fresh_daemon: Daemon) -> None:
     first, second = SocketConnection(url, 10.0), SocketConnection(url, 10.0)
     with pytest.raises((Unreachable, ProtocolFailure)):
         SocketConnection(url, 10.0)
+    # Expected operation: one warning of ours, no error.
+    assert "mobwrite.services#warn" in fresh_daemon.wait_for_log(r"MAX_CONNECTIONS \(2\) reached")
+    assert not [line for line in fresh_daemon.lines if "#error]" in line]
     first.close()
     third = SocketConnection(url, 10.0)
     assert third.exchange(b"u:third\n\n") == b"\n"

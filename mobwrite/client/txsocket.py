@@ -149,6 +149,9 @@ class _MeteredProtocol(ProtocolWrapper):
 
 
 class _MeteredFactory(WrappingFactory[_MeteredProtocol]):
+    # One connection each: no "Starting factory" lines in the program's log.
+    noisy = False
+
     def __init__(self, wrapped: Factory[Any], peer: SocketPeer, limit: int) -> None:
         super().__init__(wrapped)
         self.peer = peer

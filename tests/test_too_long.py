@@ -169,13 +169,45 @@ def test_the_client_rolls_back_keeps_its_text_and_retries() -> None:
     assert theirs.text == "Hello!, short now"
 
 
+def test_a_refused_raw_and_the_delta_after_it_roll_back_to_before_the_raw() -> None:
+    """A raw whose answer was lost, sent again with a delta at the same client
+    version: both refused, the shadow goes back to what it was before the raw,
+    so the next, shorter text is taken in one sync."""
+    engine = make_engine(10)
+    session = ClientSession("a")
+    document = session.share("doc", "x" * 11)
+    session.build_request()
+    document.text = "x" * 12
+    with pytest.raises(DocumentTooLong):
+        sync(engine, session)
+    assert (document.shadow, document.client_version, document.edit_stack) == ("", 0, [])
+    document.text = "short"
+    sync(engine, session)
+    assert engine.store.documents["doc"].text == "short"
+
+
+def test_a_taken_raw_and_a_refused_delta_after_it_roll_back_to_the_raw() -> None:
+    """The raw fits and is taken, the delta after it is refused: the shadow is the raw's text."""
+    engine = make_engine(10)
+    session = ClientSession("a")
+    document = session.share("doc", "x" * 10)
+    session.build_request()
+    document.text = "x" * 11
+    with pytest.raises(DocumentTooLong):
+        sync(engine, session)
+    assert (document.shadow, document.client_version) == ("x" * 10, 1)
+    document.text = "x" * 9
+    sync(engine, session)
+    assert engine.store.documents["doc"].text == "x" * 9
+
+
 def test_a_refused_session_state_survives_saving() -> None:
     """The shadows kept for rolling back are part of the saved session."""
     session = ClientSession("a")
     session.share("doc", "text")
     session.build_request()
     restored = ClientSession.from_state(session.to_state())
-    assert restored.documents["doc"].bases == session.documents["doc"].bases == {1: ""}
+    assert restored.documents["doc"].bases == session.documents["doc"].bases == {0: ""}
 
 
 # Through a real daemon and the ``mobwrite`` command.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from http_client import fetch_path, post_q
+from http_client import fetch, fetch_path, post_q
 
 from benchmarks.daemon import ROOT, Daemon, tcp_exchange
 from mobwrite.client.blocking import BlockingClient
@@ -144,6 +144,24 @@ def test_pages_of_other_origins_are_refused(daemon: Daemon) -> None:
             SocketConnection(parse_url(socket_url(daemon)), 10.0, origin=foreign)
 
 
+def test_refused_handshakes_are_logged_once_by_us_and_never_as_errors(daemon: Daemon) -> None:
+    """A broken handshake gets 400 and one INFO line of ours saying why; a foreign
+    page gets 403 and its line; Twisted logs neither as an error."""
+    seen = len(daemon.lines)
+    reply = fetch(socket_url(daemon).replace("ws:", "http:"), headers={"Upgrade": "websocket"})
+    assert reply.status == 400 and b"WebSocket handshake" in reply.body
+    marker = f"https://marker-{len(daemon.lines)}.example"
+    with pytest.raises(ProtocolFailure, match="HTTP 403"):
+        SocketConnection(parse_url(socket_url(daemon)), 10.0, origin=marker)
+    # Logged after the broken handshake's line, if any: every earlier line is in.
+    daemon.wait_for_log(f"refused a WebSocket from a page of '{marker}'")
+    lines = daemon.lines[seen:]
+    refusals = [line for line in lines if "refused a WebSocket handshake" in line]
+    assert len(refusals) == 1 and "[mobwrite.websocket#info]" in refusals[0]
+    assert "Connection: Upgrade" in refusals[0]
+    assert not [line for line in lines if "#error]" in line or "Traceback" in line]
+
+
 def test_a_plain_get_of_the_socket_path_says_what_it_is(daemon: Daemon) -> None:
     """``GET /ws`` without an upgrade gets 426 and a line saying to use a WebSocket."""
     reply = fetch_path(daemon.ports["gateway"], "/ws")
@@ -169,6 +187,9 @@ def test_sockets_count_against_max_connections(fresh_daemon: Daemon) -> None:
     first, second = SocketConnection(url, 10.0), SocketConnection(url, 10.0)
     with pytest.raises((Unreachable, ProtocolFailure)):
         SocketConnection(url, 10.0)
+    # Expected operation: one warning of ours, no error.
+    assert "mobwrite.services#warn" in fresh_daemon.wait_for_log(r"MAX_CONNECTIONS \(2\) reached")
+    assert not [line for line in fresh_daemon.lines if "#error]" in line]
     first.close()
     third = SocketConnection(url, 10.0)
     assert third.exchange(b"u:third\n\n") == b"\n"

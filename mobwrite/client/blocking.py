@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from mobwrite.client import operations
 from mobwrite.client.errors import ClientError, ProtocolFailure, Unreachable
+from mobwrite.client.message_size import MAX_MESSAGE_BYTES
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES, AnswerTooLong, send_and_read
 from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL, parse_url
@@ -112,8 +113,11 @@ class BlockingClient:
     """Talks to one MobWrite server; each method is one short operation."""
 
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT,
-                 token: str | None = None, origin: str | None = None) -> None:
+                 token: str | None = None, origin: str | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.server = parse_url(url)
+        # (``ws://``) The longest message the server may send before the socket is given up.
+        self.max_message_bytes = max_message_bytes
         self.timeout = timeout
         self.token = token
         self.origin = origin
@@ -132,7 +136,7 @@ class BlockingClient:
     def _socket(self) -> SocketConnection:
         if self.connection is None:
             self.connection = SocketConnection(self.server, self.timeout, self.origin,
-                                               self.token)
+                                               self.token, self.max_message_bytes)
         return self.connection
 
     def _socket_exchange(self, server: ServerURL, request: bytes, timeout: float) -> bytes:

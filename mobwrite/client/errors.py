@@ -27,6 +27,16 @@ class ProtocolFailure(ClientError):
     exit_code = 5
 
 
+class MessageTooLong(ProtocolFailure):
+    """The server sent a WebSocket message longer than the client's bound; the socket is closed."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(
+            f"{url} sent a WebSocket message of more than {limit} bytes, this client's "
+            f"limit (max_message_bytes); the socket was closed")
+        self.limit = limit
+
+
 class NullDocument(ClientError):
     """The document does not exist on the server (it is null)."""
 

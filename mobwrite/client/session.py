@@ -58,8 +58,8 @@ class SharedText:
     server_version: int = 0
     delta_ok: bool = False
     edit_stack: list[tuple[int, str]] = field(default_factory=list)
-    # The shadow each unacknowledged edit was made from, by its stack version:
-    # what a refused edit rolls back to.
+    # The shadow each unacknowledged edit was made from, by the client version
+    # it was made at (a raw's version less one): what a refused edit rolls back to.
     bases: dict[int, str] = field(default_factory=dict)
     # Set while reading a response: the client version the server acknowledged.
     acknowledged: int = 0
@@ -110,10 +110,12 @@ class ClientSession:
                 document.bases[version] = base
                 document.client_version += 1
         else:
+            # Kept under the version the raw replaces: a delta sent after it (its
+            # answer lost) is made at the raw's own version, from the raw's text.
+            document.bases[document.client_version] = base
             document.shadow = document.text
             document.client_version += 1
             version = document.client_version
-            document.bases[version] = base
             document.edit_stack.append(
                 (version, f"r:{version}:{encode_text(document.text)}"))
             document.delta_ok = True

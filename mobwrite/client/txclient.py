@@ -38,13 +38,14 @@ from twisted.web.client import (
 )
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
-from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
+from twisted.web.websocket import ConnectionRejected
 
 from mobwrite.client import operations
 from mobwrite.client.blocking import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, form_body
 from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.message_size import MAX_MESSAGE_BYTES
 from mobwrite.client.session import ClientSession
-from mobwrite.client.txsocket import SocketPeer
+from mobwrite.client.txsocket import SocketPeer, metered_endpoint
 from mobwrite.client.urls import ServerURL, parse_url
 
 T = TypeVar("T")
@@ -105,8 +106,11 @@ class TwistedClient:
     """Talks to one MobWrite server from inside a running reactor."""
 
     def __init__(self, reactor: IClientReactor, url: str, timeout: float = DEFAULT_TIMEOUT,
-                 agent: Any = None, token: str | None = None) -> None:
+                 agent: Any = None, token: str | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.reactor = reactor
+        # (``ws://``) The longest message the server may send before the socket is given up.
+        self.max_message_bytes = max_message_bytes
         # An access token: sent as a Bearer header, or in a socket's first message.
         self.token = token
         self.server: ServerURL = parse_url(url)
@@ -154,8 +158,8 @@ class TwistedClient:
         if self.socket is not None and self.socket.lost is None:
             return self.socket
         peer = SocketPeer(self.server.url)
-        endpoint = WebSocketClientEndpoint.new(self.reactor, self.server.url,
-                                               connectTimeout=max(1, round(self.timeout)))
+        endpoint = metered_endpoint(self.reactor, peer, max(1, round(self.timeout)),
+                                    self.max_message_bytes)
         try:
             await self._bounded(defer.ensureDeferred(endpoint.connect(peer)))
         except ConnectionRejected as rejected:

@@ -2,18 +2,34 @@
 
 A ``SocketPeer`` matches each answer to the oldest request waiting for one
 and keeps the names of the notices that arrive in between; Twisted answers
-the server's pings by itself.
+the server's pings by itself.  ``metered_endpoint`` connects it so that a
+message over ``max_message_bytes`` closes the socket as it arrives
+(``mobwrite.client.message_size``) rather than after Twisted has held it whole.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any, cast
 
 from twisted.internet import defer
+from twisted.internet.interfaces import (
+    IAddress,
+    IProtocol,
+    IProtocolFactory,
+    IStreamClientEndpoint,
+    ITCPTransport,
+)
+from twisted.internet.protocol import Factory
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
-from twisted.web.websocket import WebSocketTransport
+from twisted.web.client import URI
+from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.websocket import WebSocketClientEndpoint, WebSocketTransport
+from zope.interface import implementer
 
-from mobwrite.client.errors import ProtocolFailure, Unreachable
+from mobwrite.client.errors import ClientError, MessageTooLong, ProtocolFailure, Unreachable
+from mobwrite.client.message_size import MessageMeter
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
 from mobwrite.core.push import ERROR, notice_names, token_message
 
@@ -28,6 +44,8 @@ class SocketPeer:
         self.owed: set[str] = set()
         self.notified: defer.Deferred[None] | None = None
         self.lost: str | None = None
+        # Why the socket was given up, when it says more than that it was lost.
+        self.failure: ClientError | None = None
 
     def buildProtocol(self, url: str) -> SocketPeer:
         return self
@@ -66,7 +84,7 @@ class SocketPeer:
         self.lost = self.lost or f"{self.url} closed the WebSocket"
         answers, self.answers = self.answers, deque()
         for waiting in answers:
-            waiting.errback(Unreachable(self.lost))
+            waiting.errback(self.failure or Unreachable(self.lost))
         self._wake()
 
     def _fail(self, problem: str) -> None:
@@ -102,10 +120,80 @@ class SocketPeer:
                 if self.notified is notified:
                     self.notified = None
         if self.lost is not None and not self.owed:
-            raise Unreachable(self.lost)
+            raise self.failure or Unreachable(self.lost)
         owed, self.owed = self.owed, set()
         return owed
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.loseConnection()
+
+
+class _MeteredProtocol(ProtocolWrapper):
+    """Passes the server's bytes on while its messages stay within the meter's limit."""
+
+    def __init__(self, factory: _MeteredFactory, wrapped: IProtocol) -> None:
+        super().__init__(factory, wrapped)
+        self.meter = MessageMeter(factory.limit)
+        self.peer = factory.peer
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.meter.over:
+            return
+        if self.meter.feed(data):
+            super().dataReceived(data)
+            return
+        self.peer.failure = MessageTooLong(self.peer.url, self.meter.limit)
+        self.peer.lost = self.peer.lost or str(self.peer.failure)
+        cast(ITCPTransport, self.transport).abortConnection()
+
+
+class _MeteredFactory(WrappingFactory[_MeteredProtocol]):
+    # One connection each: no "Starting factory" lines in the program's log.
+    noisy = False
+
+    def __init__(self, wrapped: Factory[Any], peer: SocketPeer, limit: int) -> None:
+        super().__init__(wrapped)
+        self.peer = peer
+        self.limit = limit
+
+    def buildProtocol(self, addr: IAddress | None) -> _MeteredProtocol:
+        return _MeteredProtocol(self, self.wrappedFactory.buildProtocol(addr))
+
+
+@implementer(IStreamClientEndpoint)
+class _MeteredEndpoint:
+    def __init__(self, endpoint: IStreamClientEndpoint, peer: SocketPeer, limit: int) -> None:
+        self.endpoint = endpoint
+        self.peer = peer
+        self.limit = limit
+
+    def connect(self, factory: IProtocolFactory) -> defer.Deferred[IProtocol]:
+        connected = self.endpoint.connect(
+            _MeteredFactory(cast(Factory[Any], factory), self.peer, self.limit))
+        # The WebSocket endpoint wants the protocol its own factory built.
+        return connected.addCallback(_unwrapped)
+
+
+def _unwrapped(wrapper: IProtocol) -> IProtocol:
+    return cast(_MeteredProtocol, wrapper).wrappedProtocol
+
+
+@implementer(IAgentEndpointFactory)
+class _MeteredEndpoints:
+    def __init__(self, endpoints: IAgentEndpointFactory, peer: SocketPeer, limit: int) -> None:
+        self.endpoints = endpoints
+        self.peer = peer
+        self.limit = limit
+
+    def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
+        return _MeteredEndpoint(self.endpoints.endpointForURI(uri), self.peer, self.limit)
+
+
+def metered_endpoint(reactor: Any, peer: SocketPeer, connect_timeout: int,
+                     max_message_bytes: int) -> WebSocketClientEndpoint:
+    """An endpoint that connects *peer* to its URL and gives the socket up, failing
+    with ``MessageTooLong``, once the server sends a message over *max_message_bytes*."""
+    plain = WebSocketClientEndpoint.new(reactor, peer.url, connectTimeout=connect_timeout)
+    return WebSocketClientEndpoint(
+        _MeteredEndpoints(plain.endpointFactory, peer, max_message_bytes), peer.url)

@@ -32,27 +32,26 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from mobwrite.client.errors import ProtocolFailure, Unreachable
-from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
+from mobwrite.client.errors import MessageTooLong, ProtocolFailure, Unreachable
+from mobwrite.client.message_size import MAX_MESSAGE_BYTES, MessageMeter
 from mobwrite.client.urls import ServerURL
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, message_update
 from mobwrite.core.push import ERROR, notice_names, token_message
-
-MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
 
 
 class SocketConnection:
     """An open WebSocket to a MobWrite gateway."""
 
     def __init__(self, server: ServerURL, timeout: float, origin: str | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.server = server
         self.timeout = timeout
         self.owed: set[str] = set()
         self.notices = self.pings = 0
         self.protocol = WSConnection(ConnectionType.CLIENT)
         self.partial: list[str] = []
-        self.partial_bytes = 0
+        # Bounds each message as its bytes arrive, before wsproto decodes them.
+        self.meter = MessageMeter(max_message_bytes)
         self.messages: list[str] = []
         self.closed: str | None = None
         self.accepted = False
@@ -111,6 +110,11 @@ class SocketConnection:
             except OSError as error:
                 self.close()
                 raise Unreachable(f"lost the WebSocket to {self.server.url}: {error}") from None
+            if not self.meter.feed(data):
+                # Not the polite close, which reads on while the server sends.
+                self.closed = f"a message over {self.meter.limit} bytes"
+                self.sock.close()
+                raise MessageTooLong(self.server.url, self.meter.limit)
             try:
                 self.protocol.receive_data(data or None)
                 for event in self.protocol.events():
@@ -131,15 +135,9 @@ class SocketConnection:
                 f"{self.server.url} refused the WebSocket: HTTP {event.status_code}")
         elif isinstance(event, TextMessage):
             self.partial.append(event.data)
-            self.partial_bytes += len(event.data)
-            if self.partial_bytes > MAX_MESSAGE_BYTES:
-                self.close()
-                raise ProtocolFailure(f"{self.server.url} sent more than "
-                                      f"{MAX_MESSAGE_BYTES} bytes in one message")
             if event.message_finished:
                 message = "".join(self.partial)
                 self.partial.clear()
-                self.partial_bytes = 0
                 names = notice_names(message)
                 if message.startswith(PRESENCE):
                     self._presence(message)

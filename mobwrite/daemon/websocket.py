@@ -29,6 +29,9 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http_headers import Headers
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
+from wsproto import ConnectionType
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import RemoteProtocolError
 from zope.interface import implementer
 
 from mobwrite.core import presence, push
@@ -78,6 +81,21 @@ def forget_handshake(request: server.Request) -> None:
     if request.content is not None:
         request.content.close()
         request.content = None
+
+
+def handshake_fault(request: server.Request) -> str | None:
+    """Why *request* is not a WebSocket handshake we can accept, or None if it is one.
+
+    The same check ``WebSocketResource`` makes, made first so that a refusal
+    is ours to log (Twisted logs it as an error, though it is the client's).
+    """
+    headers = [(name, value) for name, values in request.requestHeaders.getAllRawHeaders()
+               for value in values]
+    try:
+        H11Handshake(ConnectionType.SERVER).initiate_upgrade_connection(headers, request.path)
+    except RemoteProtocolError as error:
+        return str(error)
+    return None
 
 
 def text_frame(message: str) -> bytes:
@@ -493,6 +511,13 @@ class SocketResource(WebSocketResource):
             request.setResponseCode(403)
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return b"pages of this origin may not open a WebSocket here (WEBSOCKET_ORIGINS)\n"
+        fault = handshake_fault(request)
+        if fault is not None:
+            log.info("refused a WebSocket handshake from {peer}: {fault}",
+                     peer=request.getClientAddress(), fault=fault)
+            request.setResponseCode(400)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return f"not a WebSocket handshake we can accept: {fault}\n".encode()
         return super().render_GET(request)
 
 

@@ -166,7 +166,7 @@ class Api:
         return document.lasttime
 
     def _existing(self, name: str) -> Document:
-        document = self.store.documents.get(name)
+        document = self.store.find(name)
         if document is None or document.text is None:
             raise Refusal(404, f"there is no document {name!r}")
         return document

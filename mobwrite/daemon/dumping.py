@@ -17,12 +17,11 @@ from twisted.web import resource, server
 from twisted.web.server import Request
 
 from mobwrite.logs import logger
-from mobwrite.storage.dump import dump_lines
-from mobwrite.storage.rows import DocumentRow, ViewRow
+from mobwrite.storage.dump import Rows, dump_lines
 
 log = logger("server")
 
-Rows = tuple[list[DocumentRow], list[ViewRow]]
+__all__ = ["DumpResource", "Rows"]
 
 
 def from_loopback(request: Request) -> bool:

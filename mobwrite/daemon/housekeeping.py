@@ -2,7 +2,9 @@
 
 It forgets idle views, documents nobody uses and stale buffers, drops
 revisions older than HISTORY_KEEP, then asks the committer to store the
-removals, so that expiry reaches the disk too.
+removals, so that expiry reaches the disk too.  It also lets documents idle
+for CACHE_IDLE leave memory (once stored; docs/operating.md), and brings the
+memory held under MAX_MEMORY.
 """
 
 from __future__ import annotations
@@ -39,5 +41,10 @@ class Housekeeping:
             log.info("expired {views} views, {documents} documents and {buffers} buffers",
                      views=removed["view"], documents=removed["document"],
                      buffers=removed["buffer"])
+        idle = self.store.evict_idle(now, settings.cache_idle)
+        over = self.store.shrink()
+        if idle or over:
+            log.info("{idle} idle documents and {over} more over MAX_MEMORY left memory; "
+                     "{held} bytes held", idle=len(idle), over=len(over), held=self.store.held)
         # A failed write has been logged by the committer and stays pending.
         self.committer.durable().addErrback(lambda _: None)

@@ -35,6 +35,8 @@ LIMIT_EVENTS = {
     Event.BUFFER_TOO_LARGE: "MAX_BUFFER_SLOTS",
     Event.BUFFER_TOO_DEEP: "MAX_BUFFER_DEPTH",
     Event.TOO_LONG: "MAX_CHARS",
+    Event.MEMORY_FULL: "MAX_MEMORY",
+    Event.DISK_FULL: "MAX_STORED",
 }
 
 
@@ -133,7 +135,8 @@ class Metrics:
             case Event.RAW_REFUSED:
                 self.raw_failures.inc()
             case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
-                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG):
+                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG | Event.MEMORY_FULL
+                  | Event.DISK_FULL):
                 self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
             case Event.READ_ONLY:
                 self.access_refusals.labels(reason="read_only").inc()

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mobwrite.core.cache import StoredUse
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
+from mobwrite.storage.dump import Rows, store_rows
 from mobwrite.storage.journal import Checkpointer, Journal, recover
 from mobwrite.storage.rows import Batch, StorageError, StoredDocument, overlay
 from mobwrite.storage.sqlite import Database
@@ -30,15 +32,27 @@ class SnapshotStorage:
         self.location = str(self.database.path)
 
     def open(self, store: Store) -> Opened:
+        """Open the directory; *store* loads its documents on demand (``load_document``)."""
         try:
             self.database.open()
             self.journal.identity = self.database.identity
-            documents, views, replay = recover(self.database, self.journal, store)
+            replay = recover(self.database, self.journal)
             self._opened()
         except StorageError:
             self._release()
             raise
-        return Opened(documents, views, replay.records, replay.damage)
+        return Opened(self.database.documents, self.database.views, replay.records,
+                      replay.damage)
+
+    def use(self) -> StoredUse:
+        """The bytes the database uses and the documents it holds, as of the latest write."""
+        return StoredUse(self.database.used_bytes, self.database.documents)
+
+    def rows(self) -> Rows:
+        """Every stored row (for a dump); call it on the writer thread."""
+        copy = Store(history=False)
+        self.database.load(copy)
+        return store_rows(copy)
 
     def _opened(self) -> None:
         """What follows a successful load (nothing here)."""
@@ -76,11 +90,18 @@ class JournalStorage(SnapshotStorage):
         self.journal.start(self.database.generation)
 
     def load_document(self, name: str) -> StoredDocument | None:
-        # Rows journaled since the last checkpoint are newer than the database's.
-        return overlay(self.database.load_document(name), name, self.checkpointer.pending)
+        # Rows journaled since the last checkpoint are newer than the database's;
+        # taken first, so that a checkpoint in between loses none of them.
+        journaled = self.checkpointer.journaled(name)
+        return overlay(self.database.load_document(name), name, journaled)
 
     def write(self, batch: Batch) -> None:
         self.checkpointer.write(batch)
+        self.database.forget(batch.forget)
+
+    def rows(self) -> Rows:
+        self.checkpointer.checkpoint()
+        return super().rows()
 
     def maintain(self) -> None:
         if self.checkpointer.due():

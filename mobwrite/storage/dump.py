@@ -20,6 +20,8 @@ from mobwrite.storage.contract import Storage
 from mobwrite.storage.rows import Batch, DocumentRow, StorageError, ViewRow, snapshot
 
 FORMAT = "mobwrite-dump"
+# Every document row and view row of a store, as a dump holds them.
+Rows = tuple[list[DocumentRow], list[ViewRow]]
 VERSION = 1
 
 
@@ -27,7 +29,7 @@ class DumpError(ValueError):
     """A file that is not a whole dump this mobwrite can read; the message says where."""
 
 
-def store_rows(store: Store) -> tuple[list[DocumentRow], list[ViewRow]]:
+def store_rows(store: Store) -> Rows:
     """Every row of *store* as it is now (a consistent copy: call it on the reactor)."""
     batch = snapshot(store, Changes(set(store.documents), set(store.views)))
     return ([row for row in batch.documents.values() if row is not None],

@@ -252,3 +252,33 @@ def test_the_running_count_matches_a_recount(storage: Storage) -> None:
     cache.store.discard_view(("u3", "doc1"))
     cache.store.remove_document("doc1")
     assert cache.store.held == recount(cache.store)
+
+
+@pytest.mark.parametrize("make", [SnapshotStorage, JournalStorage])
+def test_listings_name_stored_documents_not_in_memory(make: Any, tmp_path: Path) -> None:
+    """The store's names (the API's listing) come from storage, in order and
+    by prefix, with documents journaled since the last checkpoint, created or
+    deleted, counted as they are now."""
+    first = Cached(make(tmp_path))
+    for name in ("b/two", "a/one", "b/one", "c"):
+        session = ClientSession("ann")
+        session.share(name, name)
+        first.sync(session)
+    first.storage.close()
+    storage = make(tmp_path)
+    store = Store(loader=loader(storage), catalogue=storage.names)
+    storage.open(store)
+    assert dict(store.documents) == {}
+    assert store.names("", "", 10) == ["a/one", "b/one", "b/two", "c"]
+    assert store.names("b/", "", 10) == ["b/one", "b/two"]
+    assert store.names("b/", "b/one", 1) == ["b/two"]
+    store.set_text(store.document("b/three", 1.0), "new", 1.0)
+    document = store.document("a/one", 1.0)
+    store.set_text(document, None, 1.0)
+    store.remove_document("a/one")
+    storage.write(snapshot(store, store.take_changes()))
+    store.stored()
+    store.evict(["b/three"])
+    assert "b/three" not in store.documents
+    assert store.names("", "", 10) == ["b/one", "b/three", "b/two", "c"]
+    storage.close()

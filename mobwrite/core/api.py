@@ -141,13 +141,18 @@ class Api:
         prefix = query.get("prefix", "")
         after = query.get("after", "")
         limit = _whole(query.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
-        names = sorted(name for name, document in self.store.documents.items()
-                       if document.text is not None and name.startswith(prefix)
-                       and name > after and (grant is None or grant.covers(name)))
-        page = names[:limit]
+        names: list[str] = []
+        while len(names) <= limit:
+            found = self.store.names(prefix, after, limit + 1)
+            names += [name for name in found if grant is None or grant.covers(name)]
+            if len(found) <= limit:
+                break
+            after = found[-1]
+        page = [document for document in map(self.store.find, names[:limit])
+                if document is not None]
         return Answer(200, _json({
-            "documents": [self._summary(self.store.documents[name]) for name in page],
-            "next": page[-1] if len(names) > limit else None}))
+            "documents": [self._summary(document) for document in page],
+            "next": names[limit - 1] if len(names) > limit else None}))
 
     def _summary(self, document: Document) -> dict[str, Any]:
         text = document.text or ""

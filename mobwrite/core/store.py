@@ -145,6 +145,9 @@ class TooLong(ValueError):
 # log too) into the store with ``add_document``/``add_view``/``add_log``, and
 # say whether anything was stored under that name.
 Loader = Callable[["Store", str], bool]
+# What a catalogue does: the names of stored documents that start with
+# *prefix* and sort after *after*, in order, at most *limit* of them.
+Catalogue = Callable[[str, str, int], list[str]]
 
 
 def utf16_units(text: str) -> int:
@@ -179,7 +182,8 @@ class Store:
     def __init__(self, max_chars: int = 10_000_000, history: bool = True,
                  keep: float | None = None, *, loader: Loader | None = None,
                  max_memory: int = 0, max_stored: int = 0,
-                 storage_use: Callable[[], StoredUse] | None = None) -> None:
+                 storage_use: Callable[[], StoredUse] | None = None,
+                 catalogue: Catalogue | None = None) -> None:
         self.max_chars = max_chars
         # Documents not in memory are loaded by *loader* (None: the store
         # holds everything there is, and never lets a document go).
@@ -191,6 +195,8 @@ class Store:
         # limit), and what it holds (after its latest write).
         self.max_stored = max_stored
         self.storage_use = storage_use
+        # The names of the documents stored (for listings: most are not in memory).
+        self.catalogue = catalogue
         self.counts = CacheCounts()
         # Names in order of use, least recent first.
         self._used: dict[str, None] = {}
@@ -246,6 +252,17 @@ class Store:
         if document is not None:
             self._use(name)
         return document
+
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The names of the non-null documents, in memory or stored, that start
+        with *prefix* and sort after *after*, in order, at most *limit*."""
+        documents = self._documents
+        found = {name for name, document in documents.items()
+                 if document.text is not None and name.startswith(prefix) and name > after}
+        if self.catalogue is not None:
+            found.update(name for name in self.catalogue(prefix, after, limit)
+                         if name not in documents or documents[name].text is not None)
+        return sorted(found)[:limit]
 
     def _use(self, name: str) -> None:
         used = self._used

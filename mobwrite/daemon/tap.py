@@ -306,7 +306,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep,
                   loader=None if storage is None else loader(storage),
                   max_memory=settings.max_memory, max_stored=settings.max_stored,
-                  storage_use=None if storage is None else storage.use)
+                  storage_use=None if storage is None else storage.use,
+                  catalogue=None if storage is None else storage.names)
     hub = PushHub(settings, clock)
     metrics = Metrics(store, push=hub.subscriptions)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]

@@ -48,6 +48,10 @@ class SnapshotStorage:
         """The bytes the database uses and the documents it holds, as of the latest write."""
         return StoredUse(self.database.used_bytes, self.database.documents)
 
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The store's catalogue (core/store.py): stored names, in order."""
+        return self.database.names(prefix, after, limit)
+
     def rows(self) -> Rows:
         """Every stored row (for a dump); call it on the writer thread."""
         copy = Store(history=False)
@@ -98,6 +102,18 @@ class JournalStorage(SnapshotStorage):
     def write(self, batch: Batch) -> None:
         self.checkpointer.write(batch)
         self.database.forget(batch.forget)
+
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        # Documents journaled since the last checkpoint, created or deleted, count too.
+        journaled = self.checkpointer.journaled_documents()
+        deleted = sum(row is None for row in journaled.values())
+        stored = set(self.database.names(prefix, after, limit + deleted))
+        for name, row in journaled.items():
+            if row is None:
+                stored.discard(name)
+            elif name.startswith(prefix) and name > after:
+                stored.add(name)
+        return sorted(stored)[:limit]
 
     def rows(self) -> Rows:
         self.checkpointer.checkpoint()

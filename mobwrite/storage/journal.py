@@ -347,6 +347,11 @@ class Checkpointer:
             for change in batch.history:
                 by_name.setdefault(change[0], Batch()).history.append(change)
 
+    def journaled_documents(self) -> dict[str, DocumentRow | None]:
+        """A copy of the document rows journaled since the last checkpoint."""
+        with self.lock:
+            return dict(self.pending.documents)
+
     def journaled(self, name: str) -> Batch:
         """A copy of the rows of document *name* journaled since the last
         checkpoint (newer than the database's)."""

@@ -336,6 +336,22 @@ class Database:
         return StoredDocument(name, documents[0] if documents else None, tuple(views),
                               logs.get(name))
 
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The names of stored documents after *after* starting with *prefix*,
+        in order, at most *limit* (on the reading connection)."""
+        query, start = ("SELECT name FROM documents WHERE name > ? ORDER BY name LIMIT ?",
+                        after) if after >= prefix else (
+            "SELECT name FROM documents WHERE name >= ? ORDER BY name LIMIT ?", prefix)
+        names: list[str] = []
+        try:
+            for name, in self._reading().execute(query, (start, limit)):
+                if not name.startswith(prefix):
+                    break
+                names.append(name)
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path} cannot be read ({error})") from None
+        return names
+
     def _read(self, reader: sqlite3.Connection, texts_query: str, documents_query: str,
               views_query: str, parameters: tuple[str, ...],
               ) -> tuple[list[DocumentRow], list[ViewRow]]:

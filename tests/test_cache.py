@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_metrics import samples, value
+from twisted.internet.task import Clock
 
 from mobwrite.client.session import ClientSession
 from mobwrite.core.cache import StoredUse, document_bytes, log_bytes, view_bytes
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Event
 from mobwrite.core.store import Store
+from mobwrite.daemon.metrics import Metrics
+from mobwrite.daemon.status import StatusResource
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import loader
 from mobwrite.storage.contract import Storage
@@ -281,4 +285,38 @@ def test_listings_name_stored_documents_not_in_memory(make: Any, tmp_path: Path)
     store.evict(["b/three"])
     assert "b/three" not in store.documents
     assert store.names("", "", 10) == ["b/one", "b/three", "b/two", "c"]
+    storage.close()
+
+
+def test_metrics_and_status_show_the_cache(tmp_path: Path) -> None:
+    """/metrics and /status show memory held and its budget, documents in
+    memory and stored, loads, evictions, and refusals by limit."""
+    storage = JournalStorage(tmp_path)
+    cache = Cached(storage, max_memory=100_000, storage_use=storage.use)
+    metrics = Metrics(cache.store)
+    cache.engine.report = metrics.observe_event
+    for number in range(3):
+        session = ClientSession(f"u{number}")
+        session.share(f"doc{number}", "x" * 10_000)
+        cache.sync(session)
+    cache.store.evict_idle(cache.now + 1000.0, 300.0)
+    cache.store.find("doc0")
+    hog = ClientSession("hog")
+    hog.share("hog", "y" * 120_000)
+    assert b"x:too_long:0" in cache.sync(hog)
+    found = samples(metrics.text().decode())
+    assert value(found, "mobwrite_memory_held_bytes") == cache.store.held > 0
+    assert value(found, "mobwrite_memory_budget_bytes") == 100_000
+    # The hog's null document and view stay; doc0 left to make room, in vain.
+    assert value(found, "mobwrite_documents") == 1
+    assert value(found, "mobwrite_documents_stored") == 3
+    assert value(found, "mobwrite_stored_bytes") > 30_000
+    assert value(found, "mobwrite_document_loads_total") == 5
+    assert value(found, "mobwrite_document_load_misses_total") == 4
+    assert value(found, "mobwrite_document_evictions_total") == 4
+    assert value(found, "mobwrite_limit_refusals_total", limit="MAX_MEMORY") == 1
+    page = StatusResource(cache.store, Clock(), 0.0).page()
+    assert f"<dt>Memory held (bytes)</dt><dd>{cache.store.held:,} of 100,000</dd>" in page
+    assert "<dt>Documents stored</dt><dd>3</dd>" in page
+    assert "<dt>Loaded from storage</dt><dd>1</dd><dt>Left memory</dt><dd>4</dd>" in page
     storage.close()

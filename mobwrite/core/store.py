@@ -331,7 +331,7 @@ class Store:
             return
         growth = text_bytes(text) - text_bytes(old)
         if growth > 0 and self.held + growth > self.max_memory:
-            self.shrink()
+            self.shrink(growth)
             if self.held + growth > self.max_memory:
                 raise TooLong(utf16_units(old or ""), "MAX_MEMORY")
 
@@ -545,12 +545,13 @@ class Store:
             and all(view.lasttime < cutoff for view in document.viewers.values())]
         return self.evict(idle_names)
 
-    def shrink(self) -> list[str]:
-        """Past ``max_memory``, let go of the least recently used durable
-        documents until the memory held is under it (with some room)."""
-        if not self.max_memory or self.held <= self.max_memory or self.loader is None:
+    def shrink(self, room: int = 0) -> list[str]:
+        """Past ``max_memory`` (with *room* bytes more held), let go of the least
+        recently used durable documents until it is under it (with some room)."""
+        if (not self.max_memory or self.held + room <= self.max_memory
+                or self.loader is None):
             return []
-        target = self.max_memory * LOW_WATER
+        target = self.max_memory * LOW_WATER - room
         unsaved = self._unsaved_names() | (self._request_names or set())
         chosen: list[str] = []
         freed = 0

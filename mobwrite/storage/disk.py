@@ -89,9 +89,16 @@ class JournalStorage(SnapshotStorage):
     def __init__(self, directory: Path) -> None:
         super().__init__(directory, fsync=True)
         self.checkpointer = Checkpointer(self.database, self.journal)
+        # Documents stored, those journaled since the last checkpoint included.
+        self.documents = 0
 
     def _opened(self) -> None:
         self.journal.start(self.database.generation)
+        self.documents = self.database.documents
+
+    def use(self) -> StoredUse:
+        # Journaled rows count before their checkpoint: they are on disk already.
+        return StoredUse(self.database.used_bytes + self.journal.position, self.documents)
 
     def load_document(self, name: str) -> StoredDocument | None:
         # Rows journaled since the last checkpoint are newer than the database's;
@@ -100,7 +107,14 @@ class JournalStorage(SnapshotStorage):
         return overlay(self.database.load_document(name), name, journaled)
 
     def write(self, batch: Batch) -> None:
+        pending = self.checkpointer.pending.documents
+        added = 0
+        for name, row in batch.documents.items():
+            existed = (pending[name] is not None if name in pending
+                       else self.database.holds(name))
+            added += (row is not None) - existed
         self.checkpointer.write(batch)
+        self.documents += added
         self.database.forget(batch.forget)
 
     def names(self, prefix: str, after: str, limit: int) -> list[str]:

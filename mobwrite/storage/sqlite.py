@@ -393,6 +393,11 @@ class Database:
             raise StorageError(f"{self.path} is damaged: the edit stack of {where}: {error}") from None
         return entries
 
+    def holds(self, name: str) -> bool:
+        """Whether document *name* has a row (on the writer's connection)."""
+        assert self.connection is not None
+        return self.connection.execute(_DOCUMENT_DIGEST, (name,)).fetchone() is not None
+
     def forget(self, names: list[str]) -> None:
         """Drop what the writer knows of these documents' rows (the store let
         them go); a later write reads them again."""

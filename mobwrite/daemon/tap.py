@@ -301,7 +301,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     keep = settings.history_keep
     storage = None
     if not settings.database and options["durability"] != MEMORY:
-        storage = storage_for(options["durability"], Path(options["data-dir"]))
+        storage = storage_for(options["durability"], Path(options["data-dir"]),
+                              settings.max_memory)
     # With storage, the store is a cache of it: documents load as they are named.
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep,
                   loader=None if storage is None else loader(storage),

@@ -36,6 +36,7 @@ from mobwrite.logs import enabled, logger
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.dump import Rows
+from mobwrite.storage.journal import CHECKPOINT_BYTES
 from mobwrite.storage.rows import Batch, StorageError, load_into, snapshot
 
 log = logger("storage")
@@ -189,9 +190,17 @@ class GroupCommitter:
             self._commit()
 
 
-def storage_for(mode: str, directory: Path) -> SnapshotStorage:
-    """The storage for a ``--durability`` mode other than memory."""
-    return JournalStorage(directory) if mode == SYNC else SnapshotStorage(directory)
+def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStorage:
+    """The storage for a ``--durability`` mode other than memory.
+
+    With a memory budget, the journal is checkpointed once it holds a
+    quarter of it, since its rows stay in memory until then.
+    """
+    if mode != SYNC:
+        return SnapshotStorage(directory)
+    if max_memory:
+        return JournalStorage(directory, min(CHECKPOINT_BYTES, max(max_memory // 4, 1 << 20)))
+    return JournalStorage(directory)
 
 
 def loader(storage: Storage) -> Loader:

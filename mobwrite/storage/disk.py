@@ -16,7 +16,7 @@ from mobwrite.core.cache import StoredUse
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
 from mobwrite.storage.dump import Rows, store_rows
-from mobwrite.storage.journal import Checkpointer, Journal, recover
+from mobwrite.storage.journal import CHECKPOINT_BYTES, Checkpointer, Journal, recover
 from mobwrite.storage.rows import Batch, StorageError, StoredDocument, overlay
 from mobwrite.storage.sqlite import Database
 
@@ -86,9 +86,12 @@ class JournalStorage(SnapshotStorage):
 
     waits_for_disk = True
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, checkpoint_bytes: int = CHECKPOINT_BYTES) -> None:
         super().__init__(directory, fsync=True)
-        self.checkpointer = Checkpointer(self.database, self.journal)
+        # The rows journaled since the last checkpoint stay in memory (loads
+        # read them): *checkpoint_bytes* bounds them too.
+        self.checkpointer = Checkpointer(self.database, self.journal,
+                                         max_bytes=checkpoint_bytes)
         # Documents stored, those journaled since the last checkpoint included.
         self.documents = 0
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from test_metrics import samples, value
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from mobwrite.client.session import ClientSession
@@ -17,6 +18,7 @@ from mobwrite.core.cache import StoredUse, document_bytes, log_bytes, view_bytes
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Event
 from mobwrite.core.store import Store
+from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metrics
 from mobwrite.daemon.status import StatusResource
 from mobwrite.settings import Settings
@@ -319,4 +321,44 @@ def test_metrics_and_status_show_the_cache(tmp_path: Path) -> None:
     assert f"<dt>Memory held (bytes)</dt><dd>{cache.store.held:,} of 100,000</dd>" in page
     assert "<dt>Documents stored</dt><dd>3</dd>" in page
     assert "<dt>Loaded from storage</dt><dd>1</dd><dt>Left memory</dt><dd>4</dd>" in page
+    storage.close()
+
+
+class Committing:
+    """A committer that stores the cache's changes at once (for housekeeping)."""
+
+    def __init__(self, cache: Cached) -> None:
+        self.cache = cache
+
+    def durable(self) -> defer.Deferred[None]:
+        self.cache.commit()
+        return defer.succeed(None)
+
+
+@pytest.mark.parametrize("make", [SnapshotStorage, JournalStorage])
+def test_views_and_documents_not_in_memory_still_expire(make: Any, tmp_path: Path) -> None:
+    """TIMEOUT_VIEW and TIMEOUT_TEXT reach views and documents that left
+    memory: housekeeping finds them in storage and deletes them there; a
+    view still in use and its document stay."""
+    storage = make(tmp_path)
+    cache = Cached(storage)
+    old, kept = ClientSession("old"), ClientSession("kept")
+    old.share("forgotten", "nobody reads me")
+    kept.share("used", "still here")
+    cache.sync(old)
+    cache.now += 4000.0
+    cache.sync(kept)
+    assert cache.store.evict_idle(cache.now + 1.0, 0.5) == ["forgotten", "used"]
+    if isinstance(storage, JournalStorage):
+        # Rows journaled since the last checkpoint count as recent, whatever their time.
+        storage.checkpointer.checkpoint()
+    clock = Clock()
+    clock.advance(cache.now + 10.0)
+    settings = Settings.defaults(timeout_view=1800.0, timeout_text=3600.0)
+    Housekeeping(cache.store, settings, clock, Committing(cache), storage)()
+    assert storage.load_document("forgotten") is None
+    used = storage.load_document("used")
+    assert used is not None and [view.user for view in used.views] == ["kept"]
+    assert cache.store.revisions("forgotten") is None
+    assert storage.names("", "", 10) == ["used"]
     storage.close()

@@ -631,6 +631,22 @@ class Store:
         # Older rows go first: a folded row replaces the one before it.
         self._changes.revisions[:0] = changes.revisions
 
+    def expire_stored(self, views: Sequence[ViewKey], names: Sequence[str]) -> int:
+        """Record as deleted the stored *views* and documents *names* that
+        expired while not in memory (those in memory expire in ``expire``);
+        return how many."""
+        count = 0
+        for key in views:
+            if key[1] not in self._documents:
+                self._changes.views.add(key)
+                count += 1
+        for name in names:
+            if name not in self._documents:
+                self._changes.documents.add(name)
+                self._changes.revisions.append((name, None))
+                count += 1
+        return count
+
     # Buffers
 
     def fragment_cost(self, name: bytes, size: int, index: int, data: bytes) -> int:

@@ -17,6 +17,7 @@ from mobwrite.core.store import Store
 from mobwrite.daemon.answering import Committer
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
+from mobwrite.storage.disk import SnapshotStorage
 
 log = logger("housekeeping")
 
@@ -25,17 +26,27 @@ class Housekeeping:
     """One cleanup pass per call, at the clock's current time."""
 
     def __init__(self, store: Store, settings: Settings, clock: IReactorTime,
-                 committer: Committer) -> None:
+                 committer: Committer, storage: SnapshotStorage | None = None) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.committer = committer
+        # Where views and documents not in memory are stored, to expire them too.
+        self.storage = storage
 
     def __call__(self) -> None:
         settings = self.settings
         now = self.clock.seconds()
         removed = Counter(kind for kind, _ in self.store.expire(
             now, settings.timeout_view, settings.timeout_text, settings.timeout_buffer))
+        if self.storage is not None:
+            views, names = self.storage.stale(now - settings.timeout_view,
+                                              now - settings.timeout_text
+                                              if settings.timeout_text else None)
+            stored = self.store.expire_stored(views, names)
+            if stored:
+                log.info("expired {count} stored views and documents not in memory",
+                         count=stored)
         self.store.prune_revisions(now)
         if removed:
             log.info("expired {views} views, {documents} documents and {buffers} buffers",

@@ -370,7 +370,8 @@ def _local(top: MultiService, options: Options, store: Store, storage: SnapshotS
     # At least twice per CACHE_IDLE, so that an idle document goes within 1.5 times it.
     interval = max(min(CLEANUP_INTERVAL, settings.cache_idle / 2), MIN_CLEANUP_INTERVAL)
     PeriodicService(
-        "housekeeping", interval, Housekeeping(store, settings, reactor, committer), reactor,
+        "housekeeping", interval,
+        Housekeeping(store, settings, reactor, committer, storage), reactor,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
     return server, probe, rows

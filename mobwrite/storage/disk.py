@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mobwrite.core.cache import StoredUse
-from mobwrite.core.store import Store
+from mobwrite.core.store import Store, ViewKey
 from mobwrite.storage.contract import Opened
 from mobwrite.storage.dump import Rows, store_rows
 from mobwrite.storage.journal import CHECKPOINT_BYTES, Checkpointer, Journal, recover
@@ -51,6 +51,11 @@ class SnapshotStorage:
     def names(self, prefix: str, after: str, limit: int) -> list[str]:
         """The store's catalogue (core/store.py): stored names, in order."""
         return self.database.names(prefix, after, limit)
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int = 1000) -> tuple[list[ViewKey], list[str]]:
+        """Stored views and documents idle long enough to expire (see ``Database.stale``)."""
+        return self.database.stale(views_before, documents_before, limit)
 
     def rows(self) -> Rows:
         """Every stored row (for a dump); call it on the writer thread."""
@@ -131,6 +136,15 @@ class JournalStorage(SnapshotStorage):
             elif name.startswith(prefix) and name > after:
                 stored.add(name)
         return sorted(stored)[:limit]
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int = 1000) -> tuple[list[ViewKey], list[str]]:
+        # A document journaled since the last checkpoint is not idle, whatever
+        # the database says.
+        views, names = super().stale(views_before, documents_before, limit)
+        recent = self.checkpointer.journaled_names()
+        return ([key for key in views if key[1] not in recent],
+                [name for name in names if name not in recent])
 
     def rows(self) -> Rows:
         self.checkpointer.checkpoint()

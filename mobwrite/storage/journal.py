@@ -352,6 +352,11 @@ class Checkpointer:
         with self.lock:
             return dict(self.pending.documents)
 
+    def journaled_names(self) -> set[str]:
+        """The documents with rows journaled since the last checkpoint."""
+        with self.lock:
+            return set(self.by_name)
+
     def journaled(self, name: str) -> Batch:
         """A copy of the rows of document *name* journaled since the last
         checkpoint (newer than the database's)."""

@@ -72,6 +72,8 @@ CREATE TABLE views (
     edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
     PRIMARY KEY (user, name));
 CREATE INDEX views_by_name ON views (name);
+CREATE INDEX views_by_time ON views (lasttime);
+CREATE INDEX documents_by_time ON documents (lasttime);
 """
 # Revision logs (docs/history.md); added to a database made before them.
 # Authors and changes are UTF-8 with lone surrogates passed, as texts are.
@@ -89,6 +91,8 @@ _BEFORE_HISTORY = {"meta", "texts", "documents", "views"}
 _UPGRADE = """
 ALTER TABLE texts ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS views_by_name ON views (name);
+CREATE INDEX IF NOT EXISTS views_by_time ON views (lasttime);
+CREATE INDEX IF NOT EXISTS documents_by_time ON documents (lasttime);
 """
 _TABLES = _BEFORE_HISTORY | {"revisions", "snapshots"}
 _PUT_REVISION = "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?)"
@@ -351,6 +355,25 @@ class Database:
         except sqlite3.Error as error:
             raise StorageError(f"{self.path} cannot be read ({error})") from None
         return names
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int) -> tuple[list[ViewKey], list[str]]:
+        """Up to *limit* stored views untouched since *views_before*, and
+        documents untouched since *documents_before* that no other view uses
+        (None: documents never expire), for expiry (on the reading connection)."""
+        reader = self._reading()
+        try:
+            views = [(user, name) for user, name in reader.execute(
+                "SELECT user, name FROM views WHERE lasttime < ? LIMIT ?",
+                (views_before, limit))]
+            # A document whose views all expire now expires with them.
+            names = [] if documents_before is None else [name for name, in reader.execute(
+                "SELECT name FROM documents WHERE lasttime < ? AND NOT EXISTS "
+                "(SELECT 1 FROM views WHERE views.name = documents.name AND lasttime >= ?) "
+                "LIMIT ?", (documents_before, views_before, limit))]
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path} cannot be read ({error})") from None
+        return views, names
 
     def _read(self, reader: sqlite3.Connection, texts_query: str, documents_query: str,
               views_query: str, parameters: tuple[str, ...],

@@ -37,7 +37,7 @@ from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.dump import Rows
 from mobwrite.storage.journal import CHECKPOINT_BYTES
-from mobwrite.storage.rows import Batch, StorageError, load_into, snapshot
+from mobwrite.storage.rows import Batch, StorageError, put_stored, snapshot
 
 log = logger("storage")
 
@@ -205,7 +205,7 @@ def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStor
 
 def loader(storage: Storage) -> Loader:
     """The store's loader for documents kept in *storage* (core/store.py)."""
-    return functools.partial(load_into, storage)
+    return functools.partial(put_stored, storage)
 
 
 class StorageService(Service):

@@ -178,7 +178,7 @@ def overlay(stored: StoredDocument | None, name: str, batch: Batch) -> StoredDoc
     return StoredDocument(name, document, tuple(views.values()), logs.get(name))
 
 
-def load_into(storage: Loading, store: Store, name: str) -> bool:
+def put_stored(storage: Loading, store: Store, name: str) -> bool:
     """Put document *name*, as *storage* holds it, into *store* (the store's
     loader, core/store.py); False if nothing is stored under that name."""
     stored = storage.load_document(name)
@@ -190,6 +190,6 @@ def load_into(storage: Loading, store: Store, name: str) -> bool:
 
 
 class Loading(Protocol):
-    """What ``load_into`` needs of a storage."""
+    """What ``put_stored`` needs of a storage."""
 
     def load_document(self, name: str) -> StoredDocument | None: ...

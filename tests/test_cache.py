@@ -4,6 +4,8 @@ use fills the budget (docs/operating.md, "Memory and disk")."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.memory import MemoryStorage
 from mobwrite.storage.rows import snapshot
+from mobwrite.storage.sqlite import DATABASE_NAME
 
 
 class Events:
@@ -362,3 +365,46 @@ def test_views_and_documents_not_in_memory_still_expire(make: Any, tmp_path: Pat
     assert cache.store.revisions("forgotten") is None
     assert storage.names("", "", 10) == ["used"]
     storage.close()
+
+
+def test_a_database_of_the_previous_format_is_upgraded(tmp_path: Path) -> None:
+    """A mobwrite-1 file (reference counts kept in memory) opens as mobwrite-2:
+    its texts' counts are counted once, its documents load, and a text no
+    longer used is deleted at the next write while a shared one stays."""
+    path = tmp_path / DATABASE_NAME
+    shared, alone = b"shared text", b"old shadow"
+    with sqlite3.connect(path) as connection:
+        connection.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL);
+            CREATE TABLE documents (
+                name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL);
+            CREATE TABLE views (
+                user TEXT NOT NULL, name TEXT NOT NULL,
+                shadow BLOB NOT NULL, backup_shadow BLOB NOT NULL,
+                client_version INTEGER NOT NULL, server_version INTEGER NOT NULL,
+                backup_server_version INTEGER NOT NULL,
+                edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
+                PRIMARY KEY (user, name));""")
+        connection.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("format", "mobwrite-1"), ("identity", "00112233aabbccdd"), ("journal", "0")])
+        connection.executemany("INSERT INTO texts VALUES (?, ?)", [
+            (hashlib.sha256(body).digest(), body) for body in (shared, alone)])
+        connection.execute("INSERT INTO documents VALUES ('doc', ?, 1.0)",
+                           (hashlib.sha256(shared).digest(),))
+        connection.execute("INSERT INTO views VALUES ('ann', 'doc', ?, ?, 1, 1, 0, '[]', 1.0)",
+                           (hashlib.sha256(alone).digest(), hashlib.sha256(shared).digest()))
+    connection.close()
+    storage = SnapshotStorage(tmp_path)
+    cache = Cached(storage)
+    document = cache.store.find("doc")
+    assert document is not None and document.text == "shared text"
+    assert cache.store.views["ann", "doc"].shadow == "old shadow"
+    cache.store.discard_view(("ann", "doc"))
+    cache.commit()
+    storage.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (
+            "mobwrite-2",)
+        assert connection.execute("SELECT body, refs FROM texts").fetchall() == [(shared, 1)]
+    connection.close()

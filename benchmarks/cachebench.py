@@ -57,6 +57,8 @@ def build(directory: Path, documents: int, size: int) -> dict[str, object]:
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = OFF")
     connection.execute("BEGIN")
+    # Stored now, so that housekeeping does not expire the views at once.
+    now = time.time()
     for first in range(0, documents, BATCH):
         texts, rows, views = [], [], []
         for number in range(first, min(first + BATCH, documents)):
@@ -64,8 +66,8 @@ def build(directory: Path, documents: int, size: int) -> dict[str, object]:
             digest = hashlib.sha256(body).digest()
             # The document and the view's shadow and backup: three references.
             texts.append((digest, body, 3))
-            rows.append((f"doc{number}", digest, 1.0))
-            views.append(("u", f"doc{number}", digest, digest, 1, 1, 0, "[]", 1.0))
+            rows.append((f"doc{number}", digest, now))
+            views.append(("u", f"doc{number}", digest, digest, 1, 1, 0, "[]", now))
         connection.executemany("INSERT INTO texts VALUES (?, ?, ?)", texts)
         connection.executemany("INSERT INTO documents VALUES (?, ?, ?)", rows)
         connection.executemany("INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", views)
@@ -105,7 +107,8 @@ def startup(workdir: Path, documents: int, size: int, in_use: int) -> dict[str, 
     cpu = process_times(pid)
     resumed = 0
     try:
-        for number in random.sample(range(documents), in_use):
+        # The first half: ``first-sync`` takes its documents, as built, from the second.
+        for number in random.sample(range(documents // 2), in_use):
             reply = daemon.exchange(resume(number, size))
             resumed += reply.startswith(f"F:2:doc{number}\nd:1:".encode())
         in_memory = rss_mib(pid)
@@ -126,7 +129,7 @@ def first_sync(directory: Path, documents: int, size: int, samples: int) -> dict
     cold: list[float] = []
     warm: list[float] = []
     try:
-        for number in random.sample(range(documents), samples):
+        for number in random.sample(range(documents // 2, documents), samples):
             started = time.perf_counter()
             reply = engine.handle(resume(number, size), 10.0).body
             cold.append(time.perf_counter() - started)
@@ -135,6 +138,7 @@ def first_sync(directory: Path, documents: int, size: int, samples: int) -> dict
             reply = engine.handle(f"u:u\nF:2:doc{number}\nd:2:={size}\n\n".encode(), 11.0).body
             warm.append(time.perf_counter() - started)
             assert reply.startswith(f"F:3:doc{number}\nd:2:".encode()), reply[:80]
+            # Nothing is written: the documents stay as built for the next run.
             store.take_changes()
             store.stored()
     finally:
@@ -195,17 +199,19 @@ async def paced_editors(port: int, documents: int, editors: int, seconds: float,
 
 
 def editors_run(workdir: Path, documents: int, size: int, editors: int, seconds: float,
-                new_share: float) -> dict[str, object]:
+                new_share: float, budget: int | None, durability: str) -> dict[str, object]:
     """Paced editors against the daemon with a budget of a tenth of the text stored."""
-    budget = documents * size // 10
-    daemon = Daemon(workdir, "--max-memory", str(budget)).start(timeout=120)
+    budget = documents * size // 10 if budget is None else budget
+    daemon = Daemon(workdir, "--max-memory", str(budget), "--durability", durability
+                    ).start(timeout=120)
     try:
         result = asyncio.run(paced_editors(daemon.ports["tcp"], documents, editors, seconds,
                                            new_share))
         metrics = daemon_metrics(daemon)
     finally:
         daemon.stop()
-    return {"documents": documents, "budget_bytes": budget, "editors": editors,
+    return {"documents": documents, "budget_bytes": budget, "durability": durability,
+            "editors": editors,
             "seconds": seconds, **result, **metrics}
 
 
@@ -218,10 +224,22 @@ def daemon_metrics(daemon: Daemon) -> dict[str, float]:
               "mobwrite_document_evictions_total", "mobwrite_document_loads_total",
               'mobwrite_limit_refusals_total{limit="MAX_MEMORY"}', "process_resident_memory_bytes")
     found: dict[str, float] = {}
+    buckets: dict[str, list[tuple[float, float]]] = {"sync": [], "flush": []}
     for line in page.splitlines():
         name, _, value = line.rpartition(" ")
         if name in wanted:
             found[name] = float(value)
+        bucket = re.fullmatch(r'mobwrite_(sync|store_flush)_seconds_bucket\{le="([^"]+)"'
+                              r'(,transport="tcp")?\}', name)
+        if bucket:
+            buckets[bucket[1].removeprefix("store_")].append((float(bucket[2]), float(value)))
+    # The daemon's own times, as the bound of the bucket holding the 99th
+    # percentile: per request (answer ready and durable), and per write.
+    for kind, counts in buckets.items():
+        if counts and counts[-1][1]:
+            total = counts[-1][1]
+            found[f"daemon_{kind}_p99_ms_at_most"] = 1000 * next(
+                bound for bound, count in counts if count >= 0.99 * total)
     return found
 
 
@@ -238,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--new-share", type=float, default=0.01,
                         help="share of syncs that go to a new document")
+    parser.add_argument("--max-memory", type=int, default=None,
+                        help="the daemon's MAX_MEMORY in bytes (default: a tenth of the text)")
+    parser.add_argument("--durability", default="sync", choices=["sync", "snapshot"])
     options = parser.parse_args(argv)
     data = options.workdir / "data"
     if options.command == "build":
@@ -249,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         result = first_sync(data, options.documents, options.size, options.samples)
     else:
         result = editors_run(options.workdir, options.documents, options.size,
-                             options.editors, options.seconds, options.new_share)
+                             options.editors, options.seconds, options.new_share,
+                             options.max_memory, options.durability)
     json.dump({"command": options.command, **result}, sys.stdout)
     print()
     return 0

@@ -44,6 +44,9 @@ log = logger("storage")
 SYNC, SNAPSHOT, MEMORY = "sync", "snapshot", "memory"
 DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
 SNAPSHOT_INTERVAL = 2.0
+# A checkpoint every megabyte, with 100 editors on 1 KB documents, held up
+# commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md).
+MIN_CHECKPOINT_BYTES = 16 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 
@@ -194,12 +197,14 @@ def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStor
     """The storage for a ``--durability`` mode other than memory.
 
     With a memory budget, the journal is checkpointed once it holds a
-    quarter of it, since its rows stay in memory until then.
+    quarter of it (but at least ``MIN_CHECKPOINT_BYTES``: each checkpoint
+    holds up the commits behind it), since its rows stay in memory until then.
     """
     if mode != SYNC:
         return SnapshotStorage(directory)
     if max_memory:
-        return JournalStorage(directory, min(CHECKPOINT_BYTES, max(max_memory // 4, 1 << 20)))
+        return JournalStorage(directory, min(CHECKPOINT_BYTES,
+                                             max(max_memory // 4, MIN_CHECKPOINT_BYTES)))
     return JournalStorage(directory)
 
 

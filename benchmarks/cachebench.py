@@ -10,7 +10,8 @@ its resident size and the time the storage alone takes to open, then brings
 ``--in-use`` documents into memory with one sync each.  ``first-sync``
 times, in this process, a sync that must load its document against one
 that finds it in memory.  ``editors`` runs paced editors against the
-daemon with ``--max-memory`` a tenth of the text stored.  Each prints one
+daemon with ``--max-memory`` a tenth of the text stored; ``flood`` creates
+large documents from eight clients and weighs the daemon.  Each prints one
 JSON object.
 """
 
@@ -24,6 +25,7 @@ import random
 import re
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -215,6 +217,41 @@ def editors_run(workdir: Path, documents: int, size: int, editors: int, seconds:
             "seconds": seconds, **result, **metrics}
 
 
+def flood(workdir: Path, budget: str, documents: int, size: int) -> dict[str, object]:
+    """Eight clients creating *documents* documents of *size* characters each
+    under new names; the daemon's resident size before and at its peak."""
+    daemon = Daemon(workdir, "--max-memory", budget).start()
+    assert daemon.process is not None
+    pid = daemon.process.pid
+    start = rss_mib(pid)
+    peaks: list[float] = []
+    refused = 0
+
+    def create(first: int) -> None:
+        nonlocal refused
+        for number in range(first, documents, 8):
+            body = (f"flood {number} " * (size // 6 + 1))[:size]
+            reply = daemon.exchange(
+                f"u:anon{number}\nF:0:flood{number}\nr:1:{body}\n\n".encode(), timeout=60)
+            refused += b"x:too_long" in reply
+            peaks.append(rss_mib(pid))
+
+    started = time.perf_counter()
+    try:
+        threads = [threading.Thread(target=create, args=(first,)) for first in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        metrics = daemon_metrics(daemon)
+    finally:
+        daemon.stop()
+    return {"budget": budget, "documents": documents, "size": size,
+            "seconds": round(seconds, 1), "rss_mib_at_start": round(start, 1),
+            "rss_mib_peak": round(max(peaks), 1), "refused": refused, **metrics}
+
+
 def daemon_metrics(daemon: Daemon) -> dict[str, float]:
     import urllib.request
 
@@ -246,7 +283,8 @@ def daemon_metrics(daemon: Daemon) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cachebench",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build", "startup", "first-sync", "editors"])
+    parser.add_argument("command",
+                        choices=["build", "startup", "first-sync", "editors", "flood"])
     parser.add_argument("workdir", type=Path, help="holds data/ (the daemon's --data-dir)")
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=1024)
@@ -259,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-memory", type=int, default=None,
                         help="the daemon's MAX_MEMORY in bytes (default: a tenth of the text)")
     parser.add_argument("--durability", default="sync", choices=["sync", "snapshot"])
+    parser.add_argument("--budget", default="16 MB", help="MAX_MEMORY of the flood")
     options = parser.parse_args(argv)
     data = options.workdir / "data"
     if options.command == "build":
@@ -266,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         result = build(data, options.documents, options.size)
     elif options.command == "startup":
         result = startup(options.workdir, options.documents, options.size, options.in_use)
+    elif options.command == "flood":
+        result = flood(options.workdir, options.budget, options.documents, options.size)
     elif options.command == "first-sync":
         result = first_sync(data, options.documents, options.size, options.samples)
     else:

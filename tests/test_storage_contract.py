@@ -261,3 +261,28 @@ def test_revision_logs_read_back_after_reopen(embedded: Medium) -> None:
     store.set_text(store.documents["notes"], "xabc!?", 201.0, "bob")
     loaded_head = store.revisions("notes")
     assert loaded_head is not None and loaded_head.head == 5
+
+
+def test_a_store_loads_on_demand_and_reloads_after_eviction(medium: Medium) -> None:
+    """A store over the storage holds nothing until a document is named; it
+    then has the document and its views as stored, and once the document is
+    stored and let go, naming it again brings back the same state."""
+    storage = medium.open()
+    store = Store(loader=loader(storage))
+    written_state = Store()
+    document_ = written_state.document("doc", 1.0)
+    written_state.set_text(document_, "Hello 😀", 1.0)
+    view_ = written_state.create_view("alice", "doc", 2.0)
+    view_.shadow = "Hello 😀"
+    written_state.touch_view(view_)
+    storage.write(snapshot(written_state, written_state.take_changes()))
+    assert "doc" not in store.documents
+    loaded = store.find("doc")
+    assert loaded is not None and loaded.text == "Hello 😀"
+    before = state(store)
+    assert before[1][("alice", "doc")][0] == "Hello 😀"
+    assert store.evict(["doc"]) == ["doc"]
+    assert state(store) == ({}, {})
+    assert store.find_view("alice", "doc") is not None
+    assert state(store) == before
+    assert store.find("never") is None and store.counts.misses == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from test_recovery import read_document, same_ports, sync
 
 from benchmarks.daemon import Daemon
+from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.session import ClientSession
 
 IDLE = ("--cache-idle", "1 second")
@@ -78,3 +79,32 @@ def test_kill_9_while_documents_leave_memory_loses_nothing(tmp_path: Path) -> No
             first.stop(signal.SIGKILL)
         if second is not None:
             second.stop()
+
+
+def test_a_socket_following_an_evicted_document_still_hears_of_changes(
+        tmp_path: Path) -> None:
+    """A WebSocket follows a document by name: after the document left memory
+    and was loaded again by another client's edit, the follower is told, and
+    its sync is a delta."""
+    daemon = Daemon(tmp_path, *IDLE).start()
+    try:
+        watcher = BlockingClient(f"ws://127.0.0.1:{daemon.ports['gateway']}/ws")
+        try:
+            session = ClientSession("watcher")
+            document = session.share("followed", "before 🎈")
+            watcher.sync(session)
+            watcher.sync(session)
+            daemon.wait_for_log(r"\b[1-9]\d* idle documents .* left memory", timeout=15,
+                                after=len(daemon.lines))
+            editor = ClientSession("editor")
+            edited = editor.share("followed")
+            assert sync(daemon.ports["tcp"], editor) is not None
+            edited.text += " after ✔"
+            assert deltas_only(sync(daemon.ports["tcp"], editor))
+            assert watcher.wait_for_change(10.0) == {"followed"}
+            watcher.sync(session)
+            assert document.text == "before 🎈 after ✔"
+        finally:
+            watcher.close()
+    finally:
+        daemon.stop()

@@ -115,6 +115,10 @@ class JournalStorage(SnapshotStorage):
         return overlay(self.database.load_document(name), name, journaled)
 
     def write(self, batch: Batch) -> None:
+        if not batch:
+            # Only documents let go: nothing to journal.
+            self.database.forget(batch.forget)
+            return
         pending = self.checkpointer.pending.documents
         added = 0
         for name, row in batch.documents.items():

@@ -436,6 +436,9 @@ class Database:
         records before that generation are all in the database.
         """
         assert self.connection is not None
+        if not batch and generation is None:
+            self.forget(batch.forget)
+            return
         plan = _Plan(self)
         documents: list[tuple[str, bytes, float]] = []
         gone_documents: list[tuple[str]] = []

@@ -499,10 +499,6 @@ class Store:
         self._log_held[name] = self._log_held.get(name, 0) + extra
         self.held += extra
 
-    def durable(self, name: str) -> bool:
-        """Whether every change to document *name* has been stored."""
-        return name not in self._unsaved_names()
-
     def _unsaved_names(self) -> set[str]:
         names: set[str] = set()
         for changes in (self._changes, self._writing):

@@ -41,7 +41,7 @@ from benchmarks.daemon import ROOT, Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
-from mobwrite.core.presence import PRESENCE
+from mobwrite.core.presence import PRESENCE, PRESENCE_ID
 from mobwrite.core.push import notice_names
 from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
@@ -83,6 +83,8 @@ class AsyncSocket:
     def _message(self, message: str) -> None:
         if message.startswith(PRESENCE):
             self.presence_updates += 1
+        elif message.startswith(PRESENCE_ID):
+            pass  # our own id in the updates: nothing to count
         elif notice_names(message) is not None:
             self.noticed.set()
         else:

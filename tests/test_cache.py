@@ -173,10 +173,10 @@ def test_past_the_budget_the_least_recently_used_go_first(storage: Storage) -> N
         session.share(f"doc{number}", f"{number}" * 10_000)
         cache.sync(session)
     cache.sync(sessions[0])
-    per_document = cache.store.held // 6
+    per_document = cache.store.held_bytes // 6
     cache.store.max_memory = 4 * per_document
     cache.sync(sessions[5])
-    assert cache.store.held <= cache.store.max_memory
+    assert cache.store.held_bytes <= cache.store.max_memory
     assert set(cache.store.documents) == {"doc0", "doc4", "doc5"}
     for number in (1, 2):
         response = cache.sync(sessions[number])
@@ -248,19 +248,19 @@ def test_the_running_count_matches_a_recount(storage: Storage) -> None:
             cache.sync(session)
         for session in sessions:
             cache.sync(session)
-        assert cache.store.held == recount(cache.store)
+        assert cache.store.held_bytes == recount(cache.store)
     cache.store.evict_idle(cache.now + 1000.0, 300.0)
-    assert cache.store.held == recount(cache.store) == 0
+    assert cache.store.held_bytes == recount(cache.store) == 0
     for session in sessions * 2:
         cache.sync(session)
-    assert cache.store.held == recount(cache.store)
+    assert cache.store.held_bytes == recount(cache.store)
     cache.engine.handle(b"u:u0\nb:half 2 1 F:0:doc0%0A\n\n", cache.now)
     assert cache.store.buffered_bytes > 0
-    assert cache.store.held == recount(cache.store)
+    assert cache.store.held_bytes == recount(cache.store)
     cache.store.discard_view(("u1", "doc1"))
     cache.store.discard_view(("u3", "doc1"))
     cache.store.remove_document("doc1")
-    assert cache.store.held == recount(cache.store)
+    assert cache.store.held_bytes == recount(cache.store)
 
 
 @pytest.mark.parametrize("make", [SnapshotStorage, JournalStorage])
@@ -310,7 +310,7 @@ def test_metrics_and_status_show_the_cache(tmp_path: Path) -> None:
     hog.share("hog", "y" * 120_000)
     assert b"x:too_long:0" in cache.sync(hog)
     found = samples(metrics.text().decode())
-    assert value(found, "mobwrite_memory_held_bytes") == cache.store.held > 0
+    assert value(found, "mobwrite_memory_held_bytes") == cache.store.held_bytes > 0
     assert value(found, "mobwrite_memory_budget_bytes") == 100_000
     # The hog's null document and view stay; doc0 left to make room, in vain.
     assert value(found, "mobwrite_documents") == 1
@@ -321,7 +321,7 @@ def test_metrics_and_status_show_the_cache(tmp_path: Path) -> None:
     assert value(found, "mobwrite_document_evictions_total") == 4
     assert value(found, "mobwrite_limit_refusals_total", limit="MAX_MEMORY") == 1
     page = StatusResource(cache.store, Clock(), 0.0).page()
-    assert f"<dt>Memory held (bytes)</dt><dd>{cache.store.held:,} of 100,000</dd>" in page
+    assert f"<dt>Memory held (bytes)</dt><dd>{cache.store.held_bytes:,} of 100,000</dd>" in page
     assert "<dt>Documents stored</dt><dd>3</dd>" in page
     assert "<dt>Loaded from storage</dt><dd>1</dd><dt>Left memory</dt><dd>4</dd>" in page
     storage.close()

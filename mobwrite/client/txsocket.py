@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.websocket import WebSocketTransport
 
 from mobwrite.client.errors import ProtocolFailure, Unreachable
-from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
 from mobwrite.core.push import ERROR, notice_names, token_message
 
 
@@ -42,7 +42,7 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
-        if message.startswith((PRESENCE, PRESENCE_ERROR)):
+        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR)):
             return  # this client neither publishes nor shows presence
         names = notice_names(message)
         if names is not None:

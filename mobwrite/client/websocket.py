@@ -5,7 +5,9 @@ collects the change notices the server pushes in between; ``wait_for_notice``
 blocks until one arrives.  Pings are answered as they are read.  An access
 token is sent in a first ``!token:`` message (kept out of URLs and their logs).
 ``publish`` says who we are and where our carets are; ``present`` holds who
-else is on each document we follow, updated as presence messages are read.
+else is on each document we follow, updated as presence messages are read
+(the daemon's updates list everyone, us too: our own id, which it tells us
+at our first publish, is skipped).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.urls import ServerURL
-from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, message_update
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, message_update
 from mobwrite.core.push import ERROR, notice_names, token_message
 
 MAX_MESSAGE_BYTES = DEFAULT_MAX_REPLY_BYTES
@@ -59,6 +61,8 @@ class SocketConnection:
         # Every (document, id, entry or None for a departure) read, until taken.
         self.presence_changes: list[tuple[str, str, dict[str, object] | None]] = []
         self.presence_errors: list[str] = []
+        # Our own id in the updates, once the daemon has said it.
+        self.presence_id: str | None = None
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -139,6 +143,8 @@ class SocketConnection:
                 names = notice_names(message)
                 if message.startswith(PRESENCE):
                     self._presence(message)
+                elif message.startswith(PRESENCE_ID):
+                    self.presence_id = message[len(PRESENCE_ID):].strip()
                 elif message.startswith(PRESENCE_ERROR):
                     self.presence_errors.append(message[len(ERROR):].strip())
                 elif names is None:
@@ -168,6 +174,8 @@ class SocketConnection:
         for name, people in update.items():
             here = self.present.setdefault(name, {})
             for ident, entry in people.items():
+                if ident == self.presence_id:
+                    continue
                 if entry is None:
                     here.pop(ident, None)
                 else:

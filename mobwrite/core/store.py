@@ -190,7 +190,7 @@ class Store:
         self.loader = loader
         # The bytes the cache may hold (0: no limit), and what it holds.
         self.max_memory = max_memory
-        self.held = 0
+        self.held_bytes = 0
         # The bytes storage may hold before new documents are refused (0: no
         # limit), and what it holds (after its latest write).
         self.max_stored = max_stored
@@ -265,9 +265,11 @@ class Store:
         return sorted(found)[:limit]
 
     def _use(self, name: str) -> None:
-        used = self._used
-        used.pop(name, None)
-        used[name] = None
+        if self.loader is not None:
+            # The order of use matters only to a store that can let documents go.
+            used = self._used
+            used.pop(name, None)
+            used[name] = None
         if self._request_names is not None:
             self._request_names.add(name)
 
@@ -330,9 +332,9 @@ class Store:
         if not self.max_memory:
             return
         growth = text_bytes(text) - text_bytes(old)
-        if growth > 0 and self.held + growth > self.max_memory:
+        if growth > 0 and self.held_bytes + growth > self.max_memory:
             self.shrink(growth)
-            if self.held + growth > self.max_memory:
+            if self.held_bytes + growth > self.max_memory:
                 raise TooLong(utf16_units(old or ""), "MAX_MEMORY")
 
     def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
@@ -390,7 +392,7 @@ class Store:
         if self._logs.pop(name, None) is not None:
             self._changes.revisions.append((name, None))
         self._log_charges.pop(name, None)
-        self.held -= self._log_held.pop(name, 0)
+        self.held_bytes -= self._log_held.pop(name, 0)
 
     def remove_document(self, name: str) -> bool:
         """Forget a document no view uses; a stored text is recorded as deleted."""
@@ -406,7 +408,7 @@ class Store:
     def _forget(self, document: Document) -> None:
         del self._documents[document.name]
         self._used.pop(document.name, None)
-        self.held -= document.charge
+        self.held_bytes -= document.charge
 
     # Views
 
@@ -456,7 +458,7 @@ class Store:
         if view is not None:
             document = view.document
             del document.viewers[view.user]
-            self.held -= view.charge
+            self.held_bytes -= view.charge
             self._charge_document(document)
         return view
 
@@ -474,17 +476,17 @@ class Store:
 
     def _charge_document(self, document: Document) -> None:
         charge = document_bytes(document)
-        self.held += charge - document.charge
+        self.held_bytes += charge - document.charge
         document.charge = charge
 
     def _charge_view(self, view: View) -> None:
         charge = view_bytes(view)
-        self.held += charge - view.charge
+        self.held_bytes += charge - view.charge
         view.charge = charge
 
     def _charge_log(self, name: str, log: RevisionLog) -> None:
         charge = log_bytes(log)
-        self.held += charge - self._log_held.get(name, 0)
+        self.held_bytes += charge - self._log_held.get(name, 0)
         self._log_held[name] = charge
         self._log_charges.pop(name, None)
 
@@ -497,7 +499,7 @@ class Store:
             extra += text_bytes(appended.snapshot.text)
         self._log_charges[name] = size
         self._log_held[name] = self._log_held.get(name, 0) + extra
-        self.held += extra
+        self.held_bytes += extra
 
     def _unsaved_names(self) -> set[str]:
         names: set[str] = set()
@@ -526,7 +528,7 @@ class Store:
             self._forget(document)
             self._logs.pop(name, None)
             self._log_charges.pop(name, None)
-            self.held -= self._log_held.pop(name, 0)
+            self.held_bytes -= self._log_held.pop(name, 0)
             gone.append(name)
         self.counts.evictions += len(gone)
         self._evicted.extend(gone)
@@ -544,7 +546,7 @@ class Store:
     def shrink(self, room: int = 0) -> list[str]:
         """Past ``max_memory`` (with *room* bytes more held), let go of the least
         recently used durable documents until it is under it (with some room)."""
-        if (not self.max_memory or self.held + room <= self.max_memory
+        if (not self.max_memory or self.held_bytes + room <= self.max_memory
                 or self.loader is None):
             return []
         target = self.max_memory * LOW_WATER - room
@@ -552,7 +554,7 @@ class Store:
         chosen: list[str] = []
         freed = 0
         for name in self._used:
-            if self.held - freed <= target:
+            if self.held_bytes - freed <= target:
                 break
             if name in unsaved:
                 continue
@@ -595,7 +597,7 @@ class Store:
             if view is not None:
                 self._charge_view(view)
         self._request_views.clear()
-        if self.max_memory and self.held > self.max_memory:
+        if self.max_memory and self.held_bytes > self.max_memory:
             self.shrink()
         return frozenset(changed or ())
 
@@ -672,7 +674,7 @@ class Store:
 
     def _count_buffered(self, change: int) -> None:
         self.buffered_bytes += change
-        self.held += change
+        self.held_bytes += change
 
     # Expiry
 

@@ -17,12 +17,10 @@ from twisted.web import resource, server
 from twisted.web.server import Request
 
 from mobwrite.logs import logger
-from mobwrite.storage.dump import Rows, dump_lines
+from mobwrite.storage.dump import dump_lines
+from mobwrite.storage.rows import Rows
 
 log = logger("server")
-
-__all__ = ["DumpResource", "Rows"]
-
 
 def from_loopback(request: Request) -> bool:
     """Whether the client connected from this machine's loopback interface."""

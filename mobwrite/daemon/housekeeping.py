@@ -56,6 +56,6 @@ class Housekeeping:
         over = self.store.shrink()
         if idle or over:
             log.info("{idle} idle documents and {over} more over MAX_MEMORY left memory; "
-                     "{held} bytes held", idle=len(idle), over=len(over), held=self.store.held)
+                     "{held} bytes held", idle=len(idle), over=len(over), held=self.store.held_bytes)
         # A failed write has been logged by the committer and stays pending.
         self.committer.durable().addErrback(lambda _: None)

@@ -35,9 +35,8 @@ from mobwrite.core.store import Changes, Loader, Store
 from mobwrite.logs import enabled, logger
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
-from mobwrite.storage.dump import Rows
 from mobwrite.storage.journal import CHECKPOINT_BYTES
-from mobwrite.storage.rows import Batch, StorageError, put_stored, snapshot
+from mobwrite.storage.rows import Batch, Rows, StorageError, put_stored, snapshot
 
 log = logger("storage")
 

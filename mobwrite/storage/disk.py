@@ -15,9 +15,9 @@ from pathlib import Path
 from mobwrite.core.cache import StoredUse
 from mobwrite.core.store import Store, ViewKey
 from mobwrite.storage.contract import Opened
-from mobwrite.storage.dump import Rows, store_rows
+from mobwrite.storage.dump import store_rows
 from mobwrite.storage.journal import CHECKPOINT_BYTES, Checkpointer, Journal, recover
-from mobwrite.storage.rows import Batch, StorageError, StoredDocument, overlay
+from mobwrite.storage.rows import Batch, Rows, StorageError, StoredDocument, overlay
 from mobwrite.storage.sqlite import Database
 
 

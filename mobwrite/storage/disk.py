@@ -59,7 +59,7 @@ class SnapshotStorage:
 
     def rows(self) -> Rows:
         """Every stored row (for a dump); call it on the writer thread."""
-        copy = Store(history=False)
+        copy = Store(max_chars=0)
         self.database.load(copy)
         return store_rows(copy)
 

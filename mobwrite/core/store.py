@@ -241,7 +241,8 @@ class Store:
 
     def find(self, name: str) -> Document | None:
         """The document called *name*, loaded from storage if it is not in memory."""
-        document = self._documents.get(name)
+        # Through the public mapping, which a subclass may make fetch (the shared store).
+        document = self.documents.get(name)
         if document is None and self.loader is not None and name != self._missed:
             self.counts.loads += 1
             if not self.loader(self, name):

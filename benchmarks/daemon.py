@@ -91,9 +91,10 @@ class Daemon:
             self._lines.put(line)
         self._lines.put(None)
 
-    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> str:
-        """Block until a log line matching *pattern* arrives (or was seen)."""
-        for line in self.lines:
+    def wait_for_log(self, pattern: str, timeout: float = 10.0, after: int = 0) -> str:
+        """Block until a log line matching *pattern* arrives (or was seen as
+        line *after* or a later one)."""
+        for line in self.lines[after:]:
             if re.search(pattern, line):
                 return line
         while True:

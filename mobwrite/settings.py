@@ -45,6 +45,31 @@ def parse_duration(value: str) -> float:
     return number * factor
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+_SIZE_UNITS = {"": 1, "b": 1, "byte": 1, "kb": 1 << 10, "kib": 1 << 10, "mb": 1 << 20,
+               "mib": 1 << 20, "gb": 1 << 30, "gib": 1 << 30, "tb": 1 << 40, "tib": 1 << 40}
+
+
+def parse_size(value: str) -> int:
+    """``1048576``, ``512 MB``, ``2 GB`` → bytes (units of 1024; 0 = no limit)."""
+    match = _SIZE.fullmatch(value.strip().lower())
+    unit = match and _SIZE_UNITS.get(match[2].removesuffix("s") if match[2] != "s" else "")
+    if not match or unit is None:
+        raise SettingError(
+            f"{value!r} is not a size; write a number of bytes, or a number and a unit "
+            "such as '512 MB' or '2 GB' (KB, MB, GB, TB: units of 1024)")
+    return int(float(match[1]) * unit)
+
+
+def describe_size(size: int) -> str:
+    """``536870912`` → ``512 MB``: the largest unit that divides exactly."""
+    for unit in ("TB", "GB", "MB", "KB"):
+        factor = _SIZE_UNITS[unit.lower()]
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return str(size)
+
+
 NEVER = "never"
 
 
@@ -175,6 +200,8 @@ class Setting:
             return FOREVER
         if self.parse in (parse_duration, parse_expiry):
             return describe_duration(self.default)
+        if self.parse is parse_size:
+            return describe_size(self.default)
         if self.default in ("", ()):
             return "(empty)"
         return str(self.default)
@@ -229,6 +256,20 @@ class Settings:
     log_format: str = _setting(
         parse_log_format, "text",
         "log lines as text, or as json (one JSON object per line, for log shippers)")
+    cache_idle: float = _setting(
+        parse_duration, 300.0,
+        "a document no view has synced for this long leaves memory once it is all "
+        "stored; the next request that names it loads it again (docs/operating.md)")
+    max_memory: int = _setting(
+        parse_size, 256 << 20,
+        "the text held in memory by all documents, views, revision logs and buffers "
+        "together; past it the least recently used stored documents leave memory, and "
+        "a change that would grow memory held by documents in use is refused "
+        "(bytes, or a size such as 512 MB; 0 = no limit)")
+    max_stored: int = _setting(
+        parse_size, 10 << 30,
+        "the space the database may use on disk; past it no new document is created "
+        "(existing ones still change) (bytes, or a size such as 50 GB; 0 = no limit)")
     max_views: int = _setting(
         parse_count, 10000,
         "most views held at once; a request needing more gets an empty answer (0 = no limit)")

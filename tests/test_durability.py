@@ -29,6 +29,7 @@ from mobwrite.storage.committer import (
     NotStored,
     StorageService,
     WriterThread,
+    storage_for,
 )
 from mobwrite.storage.rows import Batch
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
@@ -272,7 +273,7 @@ async def test_storage_service_keeps_edits_across_restart(tmp_path: Path) -> Non
     from twisted.internet import reactor
 
     store = Store()
-    service = StorageService(store, tmp_path, SYNC, reactor)
+    service = StorageService(store, storage_for(SYNC, tmp_path), SYNC, reactor)
     service.startService()
     server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     replies = await defer.gatherResults([
@@ -292,7 +293,7 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     from twisted.internet import reactor
 
     store = Store()
-    service = StorageService(store, tmp_path, SYNC, reactor)
+    service = StorageService(store, storage_for(SYNC, tmp_path), SYNC, reactor)
     service.startService()
     writable = service.storage.journal.fd
     service.storage.journal.fd = os.open(service.storage.journal.path, os.O_RDONLY)
@@ -312,7 +313,7 @@ def test_storage_failure_names_a_failing_commit_or_checkpoint(tmp_path: Path) ->
     """What /healthz reports: the failing commit first, else the failing checkpoint."""
     from twisted.internet import reactor
 
-    service = StorageService(Store(), tmp_path, SYNC, reactor)
+    service = StorageService(Store(), storage_for(SYNC, tmp_path), SYNC, reactor)
     assert service.failure() is None
     service.storage.checkpointer.failing = "checkpoint failed: disk says no"
     assert service.failure() == "checkpoint failed: disk says no"
@@ -327,7 +328,8 @@ async def test_snapshot_service_writes_periodically(tmp_path: Path) -> None:
 
     clock = Clock()
     store = Store()
-    service = StorageService(store, tmp_path, SNAPSHOT, reactor, interval=5.0)
+    service = StorageService(store, storage_for(SNAPSHOT, tmp_path), SNAPSHOT, reactor,
+                             interval=5.0)
     service.loop.clock = clock
     service.startService()
     store.set_text(store.document("doc", 1.0), "hello", 1.0)
@@ -344,7 +346,7 @@ def test_damaged_store_stops_start_up(tmp_path: Path) -> None:
     from twisted.internet import reactor
 
     (tmp_path / DATABASE_NAME).write_bytes(b"garbage" * 1000)
-    service = StorageService(Store(), tmp_path, SYNC, reactor)
+    service = StorageService(Store(), storage_for(SYNC, tmp_path), SYNC, reactor)
     with pytest.raises(SystemExit, match="cannot use the stored documents"):
         service.privilegedStartService()
 
@@ -357,12 +359,12 @@ async def test_second_service_on_the_directory_leaves_the_journal_alone(
     from twisted.internet import reactor
 
     store = Store()
-    first = StorageService(store, tmp_path, SYNC, reactor)
+    first = StorageService(store, storage_for(SYNC, tmp_path), SYNC, reactor)
     first.startService()
     server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), first.committer)
     await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     journal = first.storage.journal.path.read_bytes()
-    second = StorageService(Store(), tmp_path, SYNC, reactor)
+    second = StorageService(Store(), storage_for(SYNC, tmp_path), SYNC, reactor)
     with pytest.raises(SystemExit, match="in use by another process"):
         second.privilegedStartService()
     assert first.storage.journal.path.read_bytes() == journal

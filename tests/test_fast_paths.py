@@ -23,6 +23,7 @@ from mobwrite.core.engine import Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
 from mobwrite.storage import sqlite
+from mobwrite.storage.committer import loader
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.journal import encode
@@ -116,9 +117,10 @@ def test_equal_texts_load_as_one_string(kind: str, tmp_path: Path) -> None:
     batch.views["e1", "doc"] = view._replace(shadow=copy(master), backup_shadow=copy(master))
     storage.write(batch)
     storage.close()
-    loaded = Store()
     again = make()
+    loaded = Store(loader=loader(again))
     again.open(loaded)
+    loaded.find("doc")
     again.close()
     text = loaded.documents["doc"].text
     for session in sessions:

@@ -22,7 +22,8 @@ def stored_log(workdir: Path, name: str) -> RevisionLog:
     database.open()
     store = Store()
     try:
-        recover(database, Journal(database.directory, database.identity), store)
+        recover(database, Journal(database.directory, database.identity))
+        database.load(store)
     finally:
         database.close()
     log = store.revisions(name)

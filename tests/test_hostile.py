@@ -12,7 +12,9 @@ import base64
 import re
 import signal
 import socket
+import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
 from mobwrite.core.escaping import encode_text
 from mobwrite.storage.journal import JOURNAL_NAME
-from mobwrite.storage.sqlite import DATABASE_NAME
+from mobwrite.storage.sqlite import DATABASE_NAME, LOCK_NAME
 from mobwrite.tokens import MAX_TOKEN_CHARS, new_key
 
 LIMITS = {
@@ -322,7 +324,7 @@ def test_odd_document_names(bench: Workbench, name: str) -> None:
     assert read_document(bench.port, name) == f"text of {name}"
     data = bench.workdir / "data"
     assert {p.name for p in data.iterdir()} <= {
-        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm", JOURNAL_NAME}
+        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm", LOCK_NAME, JOURNAL_NAME}
     bench.healthy()
 
 
@@ -353,6 +355,70 @@ def test_many_views_are_bounded(tmp_path: Path) -> None:
         assert daemon.exchange(b"u:late\nF:0:doc\nr:1:x\n\n") == b""
         first.documents["doc"].text += " world"
         assert daemon.exchange(first.build_request()).startswith(b"F:2:doc")
+    finally:
+        daemon.stop()
+
+
+# What the daemon may hold beyond MAX_MEMORY (docs/operating.md, "Memory and
+# disk"): requests in flight, journaled rows before their checkpoint, SQLite's
+# page caches.
+FLOOD_SLACK_KIB = 32 * 1024
+
+
+def test_a_flood_of_large_anonymous_documents_stays_within_the_budget(
+        tmp_path: Path) -> None:
+    """Eight clients creating 99,000-character documents under new names, far
+    more than MAX_MEMORY holds: the daemon's memory stays within the budget
+    plus a constant, every document is stored, and an existing document, long
+    gone from memory, is still served with deltas throughout."""
+    daemon = Daemon(tmp_path, "--max-memory", "16 MB").start()
+    try:
+        port = daemon.ports["tcp"]
+        owner = ClientSession("owner")
+        kept = owner.share("kept", SENTINEL)
+        owner.apply_response(tcp_exchange(port, owner.build_request()))
+        assert daemon.process is not None
+        status = Path(f"/proc/{daemon.process.pid}/status")
+
+        def rss_kib() -> int:
+            match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
+            assert match is not None
+            return int(match[1])
+
+        start = rss_kib()
+        peaks: list[int] = []
+        failures: list[BaseException] = []
+
+        def flood(first: int) -> None:
+            try:
+                for number in range(first, 800, 8):
+                    body = (f"flood {number} " * 9000)[:99_000]
+                    response = tcp_exchange(
+                        port, f"u:anon{number}\nF:0:flood{number}\nr:1:{body}\n\n".encode(),
+                        timeout=60)
+                    assert response.startswith(f"F:1:flood{number}\n".encode())
+                    peaks.append(rss_kib())
+            except BaseException as error:  # handed to the test thread
+                failures.append(error)
+
+        floods = [threading.Thread(target=flood, args=(first,)) for first in range(8)]
+        for thread in floods:
+            thread.start()
+        for mark in range(10):
+            kept.text += f"[{mark} ✔]"
+            response = tcp_exchange(port, owner.build_request())
+            owner.apply_response(response)
+            assert b"\nR:" not in response and not kept.edit_stack
+        for thread in floods:
+            thread.join(timeout=120)
+        assert failures == []
+        assert max(peaks) < start + 16 * 1024 + FLOOD_SLACK_KIB
+        assert read_document(port, "kept") == kept.text
+        assert read_document(port, "flood0") == ("flood 0 " * 9000)[:99_000]
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{daemon.ports['gateway']}/metrics", timeout=10).read()
+        assert re.search(rb"\nmobwrite_documents_stored 80[12]\.0\n", metrics)
+        assert re.search(rb"\nmobwrite_document_evictions_total [1-9]\d\d\.0\n", metrics)
     finally:
         daemon.stop()
 

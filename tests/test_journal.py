@@ -49,7 +49,8 @@ def restart(database: Database) -> tuple[Store, Database, Journal, int]:
     again.open()
     store = Store()
     journal = Journal(again.directory, again.identity)
-    _, _, replay = recover(again, journal, store)
+    replay = recover(again, journal)
+    again.load(store)
     return store, again, journal, replay.records
 
 
@@ -153,7 +154,8 @@ def test_damage_in_the_middle_is_reported_and_kept(database: Database) -> None:
     again = Database(database.directory)
     again.open()
     loaded = Store()
-    _, _, replay = recover(again, Journal(again.directory, again.identity), loaded)
+    replay = recover(again, Journal(again.directory, again.identity))
+    again.load(loaded)
     assert replay.damage is not None and "damaged at byte" in replay.damage
     assert loaded.documents["doc"].text == "kept"
     kept = database.directory / f"{JOURNAL_NAME}.damaged.1"
@@ -236,7 +238,7 @@ def test_replay_the_database_refuses_stops_start_up(database: Database) -> None:
     database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
                                 "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
     with pytest.raises(StorageError, match="cannot write the records of .*disk says no"):
-        recover(database, Journal(database.directory, database.identity), Store())
+        recover(database, Journal(database.directory, database.identity))
     assert journal.path.read_bytes() == content
 
 
@@ -272,7 +274,7 @@ def test_journal_of_another_database_is_refused(database: Database) -> None:
     fresh = Database(database.directory)
     fresh.open()
     with pytest.raises(StorageError, match="belongs to another database"):
-        recover(fresh, Journal(fresh.directory, fresh.identity), Store())
+        recover(fresh, Journal(fresh.directory, fresh.identity))
     fresh.close()
     assert path.read_bytes() == content
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mobwrite.core.store import Store
+from mobwrite.storage.committer import loader
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.memory import MemoryStorage
@@ -33,11 +34,17 @@ class Medium:
         self.opened.append(storage)
         return storage
 
-    def reopen(self, storage: Storage) -> tuple[Storage, Store]:
-        """Close *storage* and open the medium again into a new store."""
+    def reopen(self, storage: Storage, *names: str) -> tuple[Storage, Store]:
+        """Close *storage* and open the medium again, for a new store that
+        loads from it and has loaded the documents *names*."""
         storage.close()
-        store = Store()
-        return self.open(store), store
+        again = self.make()
+        store = Store(loader=loader(again))
+        again.open(store)
+        self.opened.append(again)
+        for name in names:
+            store.find(name)
+        return again, store
 
 
 def _memory() -> Callable[[], Storage]:
@@ -123,7 +130,7 @@ def test_written_rows_read_back_after_reopen(medium: Medium) -> None:
     storage = medium.open()
     storage.write(batch(document("doc", "Hello 😀 a\ud800b", 1.5), view("alice", "doc", "Hello"),
                         view("bob", "doc", "Hello 😀 a\ud800b", 3), view("carol", "null", "")))
-    _, store = medium.reopen(storage)
+    _, store = medium.reopen(storage, "doc", "null")
     assert state(store) == (
         {"doc": ("Hello 😀 a\ud800b", 1.5, 2), "null": (None, 2.0, 1)},
         {("alice", "doc"): ("Hello", "Hello~", 1, 2, 1, [(1, "d:1:=1")], 2.0),
@@ -138,7 +145,7 @@ def test_later_rows_replace_earlier_ones(medium: Medium) -> None:
     storage.write(batch(document("doc", "one"), view("alice", "doc", "one")))
     storage.write(batch(document("doc", "two", 2.0)))
     storage.write(batch(view("alice", "doc", "two", 5)))
-    _, store = medium.reopen(storage)
+    _, store = medium.reopen(storage, "doc")
     assert store.documents["doc"].text == "two"
     assert store.views["alice", "doc"].client_version == 5
 
@@ -149,7 +156,7 @@ def test_deleted_rows_stay_deleted(medium: Medium) -> None:
     storage.write(batch(document("gone", "x"), document("kept", "y"),
                         view("alice", "gone", "x"), view("alice", "kept", "y")))
     storage.write(batch(gone=("gone", ("alice", "gone"))))
-    _, store = medium.reopen(storage)
+    _, store = medium.reopen(storage, "gone", "kept")
     assert set(store.documents) == {"kept"} and set(store.views) == {("alice", "kept")}
 
 
@@ -182,7 +189,7 @@ def test_background_work_keeps_what_was_written(medium: Medium) -> None:
     storage.write(batch(document("doc", "text")))
     storage.maintain()
     assert storage.failure() is None
-    _, store = medium.reopen(storage)
+    _, store = medium.reopen(storage, "doc")
     assert store.documents["doc"].text == "text"
 
 
@@ -200,8 +207,9 @@ def test_a_crash_after_a_write_loses_nothing_written(
     storage.journal.close()
     storage.database.close()
     again = make(tmp_path)
-    store = Store()
+    store = Store(loader=loader(again))
     opened = again.open(store)
+    store.find("doc")
     again.close()
     assert store.documents["doc"].text == "two"
     assert set(store.views) == {("alice", "doc")}
@@ -232,7 +240,7 @@ def test_revision_logs_read_back_after_reopen(medium: Medium) -> None:
     storage.write(written(source))
     source.remove_document("gone")
     storage.write(written(source))
-    _, store = medium.reopen(storage)
+    _, store = medium.reopen(storage, "notes", "gone")
     kept, loaded = source.revisions("notes"), store.revisions("notes")
     assert kept is not None and loaded is not None
     assert (loaded.base, loaded.head) == (kept.base, kept.head) == (1, 4)
@@ -243,3 +251,28 @@ def test_revision_logs_read_back_after_reopen(medium: Medium) -> None:
     store.set_text(store.documents["notes"], "xabc!?", 201.0, "bob")
     loaded_head = store.revisions("notes")
     assert loaded_head is not None and loaded_head.head == 5
+
+
+def test_a_store_loads_on_demand_and_reloads_after_eviction(medium: Medium) -> None:
+    """A store over the storage holds nothing until a document is named; it
+    then has the document and its views as stored, and once the document is
+    stored and let go, naming it again brings back the same state."""
+    storage = medium.open()
+    store = Store(loader=loader(storage))
+    written_state = Store()
+    document_ = written_state.document("doc", 1.0)
+    written_state.set_text(document_, "Hello 😀", 1.0)
+    view_ = written_state.create_view("alice", "doc", 2.0)
+    view_.shadow = "Hello 😀"
+    written_state.touch_view(view_)
+    storage.write(snapshot(written_state, written_state.take_changes()))
+    assert "doc" not in store.documents
+    loaded = store.find("doc")
+    assert loaded is not None and loaded.text == "Hello 😀"
+    before = state(store)
+    assert before[1][("alice", "doc")][0] == "Hello 😀"
+    assert store.evict(["doc"]) == ["doc"]
+    assert state(store) == ({}, {})
+    assert store.find_view("alice", "doc") is not None
+    assert state(store) == before
+    assert store.find("never") is None and store.counts.misses == 1

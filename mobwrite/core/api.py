@@ -11,7 +11,7 @@ becomes a revision signed by the caller.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
@@ -157,18 +157,28 @@ class Api:
         prefix = query.get("prefix", "")
         after = query.get("after", "")
         limit = _whole(query.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
-        names = self.catalog.names(prefix, after) if self.catalog is not None else sorted(
-            name for name, document in self.store.documents.items()
-            if document.text is not None and name.startswith(prefix) and name > after)
+        names = (self.catalog.names(prefix, after) if self.catalog is not None
+                 else self._names(prefix, after, limit + 1))
         found = list(islice((name for name in names if grant is None or grant.covers(name)),
                             limit + 1))
         page = found[:limit]
-        # A catalog's document may be gone by the time it is read.
-        documents = [self.store.documents.get(name) for name in page]
+        # A catalog's document may be gone by the time it is read; the store
+        # loads a stored document that is not in memory.
+        find = self.store.documents.get if self.catalog is not None else self.store.find
+        documents = [find(name) for name in page]
         return Answer(200, _json({
             "documents": [self._summary(document) for document in documents
                           if document is not None and document.text is not None],
             "next": page[-1] if len(found) > limit else None}))
+
+    def _names(self, prefix: str, after: str, batch: int) -> Iterator[str]:
+        """The store's names (stored ones too), in order, read *batch* at a time."""
+        while True:
+            found = self.store.names(prefix, after, batch)
+            yield from found
+            if len(found) < batch:
+                return
+            after = found[-1]
 
     def _summary(self, document: Document) -> dict[str, Any]:
         text = document.text or ""
@@ -188,7 +198,7 @@ class Api:
         return document.lasttime
 
     def _existing(self, name: str) -> Document:
-        document = self.store.documents.get(name)
+        document = self.store.find(name)
         if document is None or document.text is None:
             raise Refusal(404, f"there is no document {name!r}")
         return document

@@ -34,6 +34,10 @@ from mobwrite.core.revisions import EDIT, FORCE
 from mobwrite.core.store import Document, Store, TooLong, View, normalize, over_limit
 from mobwrite.settings import Settings
 
+# The event each limit's refusal reports.
+REFUSAL_EVENTS = {"MAX_CHARS": Event.TOO_LONG, "MAX_MEMORY": Event.MEMORY_FULL,
+                  "MAX_STORED": Event.DISK_FULL}
+
 # What a refused action must leave as it was: the view's sync state.
 _VIEW_STATE = ("shadow", "backup_shadow", "client_version", "server_version",
                "backup_server_version", "delta_ok")
@@ -108,6 +112,8 @@ class Engine:
         self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
         self._may_write = True
         self._author: str | None = None
+        # The limit the latest refused action met (what its answer says).
+        self._refused_limit = 0
 
     def handle(self, data: bytes, now: float, may_write: bool = True,
                author: str | None = None) -> Outcome:
@@ -286,7 +292,9 @@ class Engine:
                 view.backup_shadow = view.shadow
                 view.backup_server_version = view.server_version
             self._lineage = None
-            self.report(Event.TOO_LONG, user=action.user, name=action.name, limit=refusal.limit)
+            self._refused_limit = refusal.limit
+            self.report(REFUSAL_EVENTS[refusal.setting], user=action.user, name=action.name,
+                        limit=refusal.limit)
             return None
 
     def _acknowledge(self, view: View, action: Action) -> None:
@@ -441,7 +449,9 @@ class Engine:
         if previous != (action.user, action.name):
             output.append(f"F:{view.client_version}:{action.name}")
         if refused:
-            output.append(f"x:too_long:{self.store.max_chars}")
+            # The shared refusal (docs/protocol.md §8.7): for MAX_MEMORY and
+            # MAX_STORED the limit is the length the document may not pass now.
+            output.append(f"x:too_long:{self._refused_limit}")
         master = view.document.text
         version = view.server_version
         if view.delta_ok:

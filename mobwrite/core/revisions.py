@@ -352,6 +352,10 @@ class RevisionLog:
             self._started = None
         return Pruned(base, snapshot)
 
+    def snapshot_texts(self) -> list[str]:
+        """The texts of the snapshots kept (for accounting the memory held)."""
+        return list(self._snapshots.values())
+
     def rows(self) -> tuple[list[RevisionRow], list[SnapshotRow]]:
         """Every row of the log, as storage writes them."""
         return ([revision.row() for revision in self.revisions],

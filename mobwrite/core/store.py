@@ -5,6 +5,11 @@ documents and views changed so that persistence can write exactly those,
 and it expires what has idled too long.  It never reads a clock: every
 method that needs the time takes ``now``.
 
+It is also a cache (docs/operating.md, "Memory and disk"): given a
+*loader*, a document not in memory is loaded, with its views and revision
+log, when something names it; a document whose rows are all durable may be
+let go when it idles or when the memory held passes ``max_memory``.
+
 Other modules read the store through its read-only mappings and change it
 only through its methods: ``document``/``create_view`` for the engine,
 ``add_document``/``add_view`` for a load from storage (no change recorded),
@@ -14,10 +19,21 @@ for the committer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from mobwrite.core.cache import (
+    LOW_WATER,
+    REVISION_BYTES,
+    CacheCounts,
+    StoredUse,
+    change_bytes,
+    document_bytes,
+    log_bytes,
+    text_bytes,
+    view_bytes,
+)
 from mobwrite.core.changes import ChangeError
 from mobwrite.core.delta import Splice
 from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, SnapshotRow
@@ -38,7 +54,13 @@ class Document:
     name: str
     text: str | None
     lasttime: float
-    views: int = 0
+    # The document's views by user, and the bytes charged for its text.
+    viewers: dict[str, View] = field(default_factory=dict)
+    charge: int = 0
+
+    @property
+    def views(self) -> int:
+        return len(self.viewers)
 
 
 @dataclass(slots=True, eq=False)
@@ -55,6 +77,8 @@ class View:
     backup_server_version: int = 0
     edit_stack: list[tuple[int, str]] = field(default_factory=list)
     delta_ok: bool = True
+    # The bytes charged for what the view holds (core/cache.py).
+    charge: int = 0
 
     @property
     def key(self) -> ViewKey:
@@ -104,11 +128,33 @@ def _slot_cost(old: bytes | None, data: bytes) -> int:
 
 
 class TooLong(ValueError):
-    """A master text over MAX_CHARS: the change is refused, nothing is cut."""
+    """A change the store cannot take: the change is refused, nothing is cut.
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"longer than MAX_CHARS ({limit} characters)")
+    *setting* says which limit: MAX_CHARS (*limit* is that many characters),
+    MAX_MEMORY or MAX_STORED (*limit* is then the document's present length,
+    which it may not pass for now).
+    """
+
+    def __init__(self, limit: int, setting: str = "MAX_CHARS") -> None:
+        super().__init__(f"longer than {setting} allows ({limit} characters)")
         self.limit = limit
+        self.setting = setting
+
+
+# What a loader does: put the stored document *name* (its views and revision
+# log too) into the store with ``add_document``/``add_view``/``add_log``, and
+# say whether anything was stored under that name.
+Loader = Callable[["Store", str], bool]
+# What a catalogue does: the names of stored documents that start with
+# *prefix* and sort after *after*, in order, at most *limit* of them.
+Catalogue = Callable[[str, str, int], list[str]]
+
+
+def utf16_units(text: str) -> int:
+    """The length of *text* in UTF-16 code units, as a browser counts it."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def normalize(text: str) -> str:
@@ -134,13 +180,44 @@ class Store:
     """Documents, views and buffers, with change tracking and expiry."""
 
     def __init__(self, max_chars: int = 10_000_000, history: bool = True,
-                 keep: float | None = None) -> None:
+                 keep: float | None = None, *, loader: Loader | None = None,
+                 max_memory: int = 0, max_stored: int = 0,
+                 storage_use: Callable[[], StoredUse] | None = None,
+                 catalogue: Catalogue | None = None) -> None:
         self.max_chars = max_chars
+        # Documents not in memory are loaded by *loader* (None: the store
+        # holds everything there is, and never lets a document go).
+        self.loader = loader
+        # The bytes the cache may hold (0: no limit), and what it holds.
+        self.max_memory = max_memory
+        self.held_bytes = 0
+        # The bytes storage may hold before new documents are refused (0: no
+        # limit), and what it holds (after its latest write).
+        self.max_stored = max_stored
+        self.storage_use = storage_use
+        # The names of the documents stored (for listings: most are not in memory).
+        self.catalogue = catalogue
+        self.counts = CacheCounts()
+        # Names in order of use, least recent first.
+        self._used: dict[str, None] = {}
+        # The changes being written (taken, not yet stored), and the names
+        # of documents let go since the committer last asked.
+        self._writing: Changes | None = None
+        self._evicted: list[str] = []
+        # The last name the loader did not find, until a document of that name is made.
+        self._missed: str | None = None
+        # The documents and views looked at by the running request, if any.
+        self._request_names: set[str] | None = None
+        self._request_views: set[ViewKey] = set()
         # Whether each master's changes are kept as revisions (docs/history.md),
         # and for how many seconds (None: forever).
         self.history = history
         self.keep = keep
         self._logs: dict[str, RevisionLog] = {}
+        # The bytes charged for each log, and for its last revision (which
+        # the next edit may fold into).
+        self._log_held: dict[str, int] = {}
+        self._log_charges: dict[str, int] = {}
         self._documents: dict[str, Document] = {}
         self._views: dict[ViewKey, View] = {}
         self._buffers: dict[tuple[bytes, int], Buffer] = {}
@@ -156,10 +233,53 @@ class Store:
     # Documents
 
     def document(self, name: str, now: float) -> Document:
-        """The document called *name*, created null if unknown."""
-        document = self._documents.get(name)
+        """The document called *name* (loaded if stored), created null if unknown."""
+        document = self.find(name)
         if document is None:
-            document = self._documents[name] = Document(name, None, now)
+            document = self._new_document(name, None, now)
+        return document
+
+    def find(self, name: str) -> Document | None:
+        """The document called *name*, loaded from storage if it is not in memory."""
+        # Through the public mapping, which a subclass may make fetch (the shared store).
+        document = self.documents.get(name)
+        if document is None and self.loader is not None and name != self._missed:
+            self.counts.loads += 1
+            if not self.loader(self, name):
+                # Not stored: the document about to be created need not look again.
+                self.counts.misses += 1
+                self._missed = name
+            document = self._documents.get(name)
+        if document is not None:
+            self._use(name)
+        return document
+
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The names of the non-null documents, in memory or stored, that start
+        with *prefix* and sort after *after*, in order, at most *limit*."""
+        documents = self._documents
+        found = {name for name, document in documents.items()
+                 if document.text is not None and name.startswith(prefix) and name > after}
+        if self.catalogue is not None:
+            found.update(name for name in self.catalogue(prefix, after, limit)
+                         if name not in documents or documents[name].text is not None)
+        return sorted(found)[:limit]
+
+    def _use(self, name: str) -> None:
+        if self.loader is not None:
+            # The order of use matters only to a store that can let documents go.
+            used = self._used
+            used.pop(name, None)
+            used[name] = None
+        if self._request_names is not None:
+            self._request_names.add(name)
+
+    def _new_document(self, name: str, text: str | None, lasttime: float) -> Document:
+        if name == self._missed:
+            self._missed = None
+        document = self._documents[name] = Document(name, text, lasttime)
+        self._charge_document(document)
+        self._use(name)
         return document
 
     def add_document(self, name: str, text: str | None, lasttime: float) -> Document:
@@ -169,9 +289,10 @@ class Store:
         """
         document = self._documents.get(name)
         if document is None:
-            document = self._documents[name] = Document(name, text, lasttime)
+            document = self._new_document(name, text, lasttime)
         else:
             document.text, document.lasttime = text, lasttime
+            self._charge_document(document)
         return document
 
     def set_text(self, document: Document, text: str | None, now: float, author: str = "",
@@ -183,21 +304,39 @@ class Store:
         caller knows it (docs/history.md); with *fold* false the change is a
         revision of its own that no later edit folds into.  A null text
         drops the log.
-        ``TooLong`` if the text is over MAX_CHARS; the document is then unchanged.
+        ``TooLong`` if the text is over MAX_CHARS, or would grow the memory
+        held past MAX_MEMORY when nothing can be let go, or would create a
+        document while storage holds MAX_STORED; the document is then unchanged.
         """
         if text is not None:
             text = normalize(text)
             if over_limit(text, self.max_chars):
                 raise TooLong(self.max_chars)
+            self._check_room(document, text)
         document.lasttime = now
         old = document.text
         if text != old:
             document.text = text
+            self._charge_document(document)
             self._document_changed(document.name)
             if text is None:
                 self._drop_log(document.name)
             elif self.history:
                 self._record(document.name, old or "", text, author, now, kind, found, fold)
+
+    def _check_room(self, document: Document, text: str) -> None:
+        """Refuse (``TooLong``) a text that needs memory or disk there is no room for."""
+        old = document.text
+        if (self.max_stored and old is None and self.storage_use is not None
+                and self.storage_use().bytes >= self.max_stored):
+            raise TooLong(0, "MAX_STORED")
+        if not self.max_memory:
+            return
+        growth = text_bytes(text) - text_bytes(old)
+        if growth > 0 and self.held_bytes + growth > self.max_memory:
+            self.shrink(growth)
+            if self.held_bytes + growth > self.max_memory:
+                raise TooLong(utf16_units(old or ""), "MAX_MEMORY")
 
     def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
                 found: Sequence[Splice], fold: bool) -> None:
@@ -205,6 +344,7 @@ class Store:
         queue = self._changes.revisions
         if log is None:
             log = self._logs[name] = RevisionLog(old)
+            self._charge_log(name, log)
             # A new log replaces anything stored under the name, from its base text.
             queue.append((name, None))
             queue.append((name, Pruned(0, SnapshotRow(0, old))))
@@ -222,6 +362,7 @@ class Store:
             log.close()
         if appended is not None:
             queue.append((name, appended))
+            self._charge_revision(name, log, appended)
         if self.keep == 0:
             self._prune(name, log, now, 0)
 
@@ -229,6 +370,7 @@ class Store:
         pruned = log.prune(now, keep)
         if pruned is not None:
             self._changes.revisions.append((name, pruned))
+            self._charge_log(name, log)
 
     def prune_revisions(self, now: float) -> None:
         """Drop the revisions older than the store's ``keep`` (docs/history.md)."""
@@ -237,32 +379,51 @@ class Store:
                 self._prune(name, log, now, self.keep)
 
     def revisions(self, name: str) -> RevisionLog | None:
-        """The revision log of document *name*, if it has one."""
+        """The revision log of document *name* (loaded if stored), if it has one."""
+        if name not in self._documents:
+            self.find(name)
         return self._logs.get(name)
 
     def add_log(self, name: str, log: RevisionLog) -> None:
         """Put a stored revision log in (a load: no change is recorded)."""
         self._logs[name] = log
+        self._charge_log(name, log)
 
     def _drop_log(self, name: str) -> None:
         if self._logs.pop(name, None) is not None:
             self._changes.revisions.append((name, None))
+        self._log_charges.pop(name, None)
+        self.held_bytes -= self._log_held.pop(name, 0)
 
     def remove_document(self, name: str) -> bool:
         """Forget a document no view uses; a stored text is recorded as deleted."""
         document = self._documents.get(name)
         if document is None or document.views:
             return False
-        del self._documents[name]
+        self._forget(document)
         self._drop_log(name)
         if document.text is not None:
             self._document_changed(name)
         return True
 
+    def _forget(self, document: Document) -> None:
+        del self._documents[document.name]
+        self._used.pop(document.name, None)
+        self.held_bytes -= document.charge
+
     # Views
 
     def find_view(self, user: str, name: str) -> View | None:
-        return self._views.get((user, name))
+        """The view of *name* for *user*, with its document loaded if stored."""
+        view = self._views.get((user, name))
+        if view is None and name not in self._documents and self.loader is not None:
+            self.find(name)
+            view = self._views.get((user, name))
+        if view is not None:
+            self._use(name)
+            if self._request_names is not None:
+                self._request_views.add(view.key)
+        return view
 
     def create_view(self, user: str, name: str, now: float) -> View:
         """A new view of *name* (created null if unknown) for *user*."""
@@ -277,28 +438,138 @@ class Store:
         is created null if it is not in yet."""
         document = self._documents.get(name)
         if document is None:
-            document = self._documents[name] = Document(name, None, lasttime)
-        old = self._views.pop((user, name), None)
-        if old is not None:
-            old.document.views -= 1
+            document = self._new_document(name, None, lasttime)
+        self._detach((user, name))
         return self._attach(View(
             user, document, lasttime, shadow, backup_shadow, client_version,
             server_version, backup_server_version, edit_stack))
 
     def _attach(self, view: View) -> View:
-        view.document.views += 1
+        document = view.document
+        document.viewers[view.user] = view
         self._views[view.key] = view
+        self._charge_view(view)
+        self._charge_document(document)
+        if self._request_names is not None:
+            self._request_views.add(view.key)
+        return view
+
+    def _detach(self, key: ViewKey) -> View | None:
+        view = self._views.pop(key, None)
+        if view is not None:
+            document = view.document
+            del document.viewers[view.user]
+            self.held_bytes -= view.charge
+            self._charge_document(document)
         return view
 
     def touch_view(self, view: View) -> None:
         """Record that a view's state changed and must be persisted."""
         self._changes.views.add(view.key)
+        if self._request_names is not None:
+            self._request_views.add(view.key)
 
     def discard_view(self, key: ViewKey) -> None:
-        view = self._views.pop(key, None)
-        if view is not None:
-            view.document.views -= 1
+        if self._detach(key) is not None:
             self._changes.views.add(key)
+
+    # Memory
+
+    def _charge_document(self, document: Document) -> None:
+        charge = document_bytes(document)
+        self.held_bytes += charge - document.charge
+        document.charge = charge
+
+    def _charge_view(self, view: View) -> None:
+        charge = view_bytes(view)
+        self.held_bytes += charge - view.charge
+        view.charge = charge
+
+    def _charge_log(self, name: str, log: RevisionLog) -> None:
+        charge = log_bytes(log)
+        self.held_bytes += charge - self._log_held.get(name, 0)
+        self._log_held[name] = charge
+        self._log_charges.pop(name, None)
+
+    def _charge_revision(self, name: str, log: RevisionLog, appended: Appended) -> None:
+        """Charge a revision just appended (or folded into the last one)."""
+        size = REVISION_BYTES + change_bytes(log.revisions[-1].change)
+        last = self._log_charges.get(name, 0) if appended.folded else 0
+        extra = size - last
+        if appended.snapshot is not None:
+            extra += text_bytes(appended.snapshot.text)
+        self._log_charges[name] = size
+        self._log_held[name] = self._log_held.get(name, 0) + extra
+        self.held_bytes += extra
+
+    def _unsaved_names(self) -> set[str]:
+        names: set[str] = set()
+        for changes in (self._changes, self._writing):
+            if changes is not None:
+                names |= changes.documents
+                names.update(name for _, name in changes.views)
+                names.update(name for name, _ in changes.revisions)
+        return names
+
+    def evict(self, names: Sequence[str]) -> list[str]:
+        """Let go of the documents *names* whose changes are all stored and that
+        no running request uses, with their views and logs (nothing is
+        recorded: they stay as stored); return those let go."""
+        if self.loader is None:
+            return []
+        unsaved = self._unsaved_names()
+        busy = self._request_names or set()
+        gone: list[str] = []
+        for name in names:
+            document = self._documents.get(name)
+            if document is None or name in unsaved or name in busy:
+                continue
+            for view in list(document.viewers.values()):
+                self._detach(view.key)
+            self._forget(document)
+            self._logs.pop(name, None)
+            self._log_charges.pop(name, None)
+            self.held_bytes -= self._log_held.pop(name, 0)
+            gone.append(name)
+        self.counts.evictions += len(gone)
+        self._evicted.extend(gone)
+        return gone
+
+    def evict_idle(self, now: float, idle: float) -> list[str]:
+        """Let go of the durable documents nobody has used for *idle* seconds."""
+        cutoff = now - idle
+        idle_names = [
+            name for name, document in self._documents.items()
+            if document.lasttime < cutoff
+            and all(view.lasttime < cutoff for view in document.viewers.values())]
+        return self.evict(idle_names)
+
+    def shrink(self, room: int = 0) -> list[str]:
+        """Past ``max_memory`` (with *room* bytes more held), let go of the least
+        recently used durable documents until it is under it (with some room)."""
+        if (not self.max_memory or self.held_bytes + room <= self.max_memory
+                or self.loader is None):
+            return []
+        target = self.max_memory * LOW_WATER - room
+        unsaved = self._unsaved_names() | (self._request_names or set())
+        chosen: list[str] = []
+        freed = 0
+        for name in self._used:
+            if self.held_bytes - freed <= target:
+                break
+            if name in unsaved:
+                continue
+            document = self._documents[name]
+            freed += document.charge + self._log_held.get(name, 0) + sum(
+                view.charge for view in document.viewers.values())
+            chosen.append(name)
+        return self.evict(chosen)
+
+    def take_evicted(self) -> list[str]:
+        """The documents let go since the last call (storage may drop what it
+        keeps about them)."""
+        evicted, self._evicted = self._evicted, []
+        return evicted
 
     # Changes
 
@@ -308,12 +579,27 @@ class Store:
             self._request_documents.add(name)
 
     def begin_request(self) -> None:
-        """Start noting the documents one request changes (``end_request`` says which)."""
+        """Start noting the documents one request changes (``end_request`` says
+        which) and uses (none of them is let go while it runs)."""
         self._request_documents = set()
+        self._request_names = set()
 
     def end_request(self) -> frozenset[str]:
-        """The documents changed since ``begin_request``; stop noting them."""
+        """The documents changed since ``begin_request``; stop noting them.
+
+        The views the request touched are charged again for what they hold
+        now, and past ``max_memory`` the least recently used documents go.
+        """
         changed, self._request_documents = self._request_documents, None
+        self._request_names = None
+        views = self._views
+        for key in self._request_views:
+            view = views.get(key)
+            if view is not None:
+                self._charge_view(view)
+        self._request_views.clear()
+        if self.max_memory and self.held_bytes > self.max_memory:
+            self.shrink()
         return frozenset(changed or ())
 
     @property
@@ -326,16 +612,39 @@ class Store:
         return self._changes.copy()
 
     def take_changes(self) -> Changes:
-        """Hand over the changes recorded so far and start a new record."""
+        """Hand over the changes recorded so far and start a new record; they
+        count as being written until ``stored`` or ``put_back``."""
         changes, self._changes = self._changes, Changes()
+        self._writing = changes
         return changes
+
+    def stored(self) -> None:
+        """The changes taken last are stored."""
+        self._writing = None
 
     def put_back(self, changes: Changes) -> None:
         """Record *changes* (taken, but not stored after all) again."""
+        self._writing = None
         self._changes.documents |= changes.documents
         self._changes.views |= changes.views
         # Older rows go first: a folded row replaces the one before it.
         self._changes.revisions[:0] = changes.revisions
+
+    def expire_stored(self, views: Sequence[ViewKey], names: Sequence[str]) -> int:
+        """Record as deleted the stored *views* and documents *names* that
+        expired while not in memory (those in memory expire in ``expire``);
+        return how many."""
+        count = 0
+        for key in views:
+            if key[1] not in self._documents:
+                self._changes.views.add(key)
+                count += 1
+        for name in names:
+            if name not in self._documents:
+                self._changes.documents.add(name)
+                self._changes.revisions.append((name, None))
+                count += 1
+        return count
 
     # Buffers
 
@@ -351,18 +660,22 @@ class Store:
         buffer = self._buffers.get(key)
         if buffer is None:
             buffer = self._buffers[key] = Buffer(size, now)
-            self.buffered_bytes += _buffer_cost(name)
+            self._count_buffered(_buffer_cost(name))
         buffer.lasttime = now
         return buffer
 
     def fill_slot(self, buffer: Buffer, index: int, data: bytes) -> None:
-        self.buffered_bytes += _slot_cost(buffer.slots.get(index), data)
+        self._count_buffered(_slot_cost(buffer.slots.get(index), data))
         buffer.slots[index] = data
 
     def drop_buffer(self, name: bytes, size: int) -> None:
         buffer = self._buffers.pop((name, size), None)
         if buffer is not None:
-            self.buffered_bytes -= buffer.held_bytes + _buffer_cost(name)
+            self._count_buffered(-(buffer.held_bytes + _buffer_cost(name)))
+
+    def _count_buffered(self, change: int) -> None:
+        self.buffered_bytes += change
+        self.held_bytes += change
 
     # Expiry
 

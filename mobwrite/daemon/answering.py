@@ -30,6 +30,10 @@ EVENT_LOG: dict[Event, tuple[str, str]] = {
     Event.BUFFER_TOO_DEEP: ("warn", "a buffer nested deeper than {depth} levels was dropped"),
     Event.TOO_LONG: ("info", "a change from {user!r} to {name!r} was refused: it would pass "
                      "MAX_CHARS ({limit} characters); nothing was cut"),
+    Event.MEMORY_FULL: ("info", "a change from {user!r} to {name!r} was refused: the documents "
+                        "in use hold MAX_MEMORY; nothing was cut"),
+    Event.DISK_FULL: ("info", "a new document {name!r} from {user!r} was refused: storage "
+                      "holds MAX_STORED; nothing was cut"),
     Event.RAW_REFUSED: ("info", "raw text from {user!r} for {name!r} refused: {error}"),
     Event.DELTA_REFUSED: ("debug", "delta from {user!r} for {name!r} refused: {error}"),
     Event.RAW_REPLY: ("debug", "sent the whole text of {name!r} to {user!r}"),
@@ -89,6 +93,7 @@ class MemoryOnly:
 
     def durable(self) -> defer.Deferred[None]:
         self.store.take_changes()
+        self.store.stored()
         return defer.succeed(None)
 
 

@@ -36,6 +36,8 @@ LIMIT_EVENTS = {
     Event.BUFFER_TOO_LARGE: "MAX_BUFFER_SLOTS",
     Event.BUFFER_TOO_DEEP: "MAX_BUFFER_DEPTH",
     Event.TOO_LONG: "MAX_CHARS",
+    Event.MEMORY_FULL: "MAX_MEMORY",
+    Event.DISK_FULL: "MAX_STORED",
 }
 
 
@@ -53,8 +55,27 @@ class StoreCollector:
             ("mobwrite_buffers", "Unfinished buffered requests", len(store.buffers)),
             ("mobwrite_buffered_bytes", "Bytes held in unfinished buffers",
              store.buffered_bytes),
+            ("mobwrite_memory_held_bytes", "Bytes of text the documents, views, revision "
+             "logs and buffers in memory hold (counted against MAX_MEMORY)", store.held_bytes),
+            ("mobwrite_memory_budget_bytes", "MAX_MEMORY (0: no limit)", store.max_memory),
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
+        if store.storage_use is not None:
+            use = store.storage_use()
+            yield GaugeMetricFamily("mobwrite_documents_stored", "Documents stored on disk",
+                                    value=use.documents)
+            yield GaugeMetricFamily("mobwrite_stored_bytes", "Bytes the database uses on "
+                                    "disk (counted against MAX_STORED)", value=use.bytes)
+        counts = store.counts
+        for name, help_text, value in (
+            ("mobwrite_document_loads", "Documents looked up in storage because they were "
+             "not in memory", counts.loads),
+            ("mobwrite_document_load_misses", "Lookups in storage that found nothing (a new "
+             "document)", counts.misses),
+            ("mobwrite_document_evictions", "Stored documents that left memory (idle or "
+             "over MAX_MEMORY)", counts.evictions),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
 
 
 class PushCollector:
@@ -161,7 +182,8 @@ class Metrics:
             case Event.RAW_REFUSED:
                 self.raw_failures.inc()
             case (Event.VIEWS_FULL | Event.BUFFERS_FULL | Event.BUFFER_TOO_LARGE
-                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG):
+                  | Event.BUFFER_TOO_DEEP | Event.TOO_LONG | Event.MEMORY_FULL
+                  | Event.DISK_FULL):
                 self.limit_refusals.labels(limit=LIMIT_EVENTS[event]).inc()
             case Event.READ_ONLY:
                 self.access_refusals.labels(reason="read_only").inc()

@@ -99,6 +99,19 @@ class StatusResource(resource.Resource):
             return server.NOT_DONE_YET
         return self.page().encode("utf-8")
 
+    def _cache(self) -> str:
+        """The cache's lines: memory held, documents stored, loads and evictions."""
+        store = self.store
+        budget = f" of {store.max_memory:,}" if store.max_memory else ""
+        lines = f"<dt>Memory held (bytes)</dt><dd>{store.held_bytes:,}{budget}</dd>"
+        if store.storage_use is not None:
+            use = store.storage_use()
+            lines += (f"<dt>Documents stored</dt><dd>{use.documents:,}</dd>"
+                      f"<dt>Stored (bytes)</dt><dd>{use.bytes:,}</dd>")
+        counts = store.counts
+        return lines + (f"<dt>Loaded from storage</dt><dd>{counts.loads - counts.misses:,}</dd>"
+                        f"<dt>Left memory</dt><dd>{counts.evictions:,}</dd>")
+
     def page(self) -> str:
         now = self.clock.seconds()
         store = self.store
@@ -114,7 +127,7 @@ class StatusResource(resource.Resource):
         return _html(
             f"<dt>Version</dt><dd>{escape(__version__)}</dd>"
             f"<dt>Up for</dt><dd>{describe_age(now - self.started)}</dd>"
-            f"<dt>Documents</dt><dd>{len(documents)}</dd>"
+            f"<dt>Documents in memory</dt><dd>{len(documents)}</dd>{self._cache()}"
             f"<dt>Live views</dt><dd>{len(store.views)}</dd>"
             f"<dt>Unfinished buffers</dt><dd>{len(store.buffers)}</dd>{self._live()}",
             "Live views", rows, more)

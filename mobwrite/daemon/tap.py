@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -59,7 +60,10 @@ from mobwrite.storage.committer import (
     SNAPSHOT_INTERVAL,
     IStorageReactor,
     StorageService,
+    loader,
+    storage_for,
 )
+from mobwrite.storage.disk import SnapshotStorage
 from mobwrite.storage.dump import store_rows
 from mobwrite.storage.rows import Rows
 from mobwrite.tokens import Gatekeeper, KeyFileError
@@ -67,6 +71,7 @@ from mobwrite.tokens import Gatekeeper, KeyFileError
 log = logs.logger("daemon")
 
 CLEANUP_INTERVAL = 60.0
+MIN_CLEANUP_INTERVAL = 0.1
 
 # A listen backlog of 1024, not Twisted's 50: when hundreds of editors
 # connect at once, a full backlog makes the kernel drop their SYNs and each
@@ -240,8 +245,8 @@ class Daemon(MultiService):
         return stopped.addCallback(self._stopped)
 
     def _stopped(self, result: None) -> None:
-        log.info("mobwrite stopped cleanly with {documents} documents and {views} views",
-                 documents=len(self.store.documents), views=len(self.store.views))
+        log.info("mobwrite stopped cleanly with {documents} documents and {views} views "
+                 "in memory", documents=len(self.store.documents), views=len(self.store.views))
 
 
 def log_observer(options: Options, settings: Settings) -> ILogObserver | None:
@@ -297,7 +302,16 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     logs.set_level(settings.logging)
     clock: IReactorTime = reactor
     keep = settings.history_keep
-    store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
+    storage = None
+    if not settings.database and options["durability"] != MEMORY:
+        storage = storage_for(options["durability"], Path(options["data-dir"]),
+                              settings.max_memory)
+    # With storage, the store is a cache of it: documents load as they are named.
+    store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep,
+                  loader=None if storage is None else loader(storage),
+                  max_memory=settings.max_memory, max_stored=settings.max_stored,
+                  storage_use=None if storage is None else storage.use,
+                  catalogue=None if storage is None else storage.names)
     hub = PushHub(settings, clock, relaying=bool(settings.database))
     metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
@@ -306,7 +320,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     report = fan_out(report_event, metrics.observe_event)
     answerer, answer_api, probe, rows, shared = (
         _shared(top, settings, reactor, report, hub) if settings.database
-        else _local(top, options, store, metrics, reactor, report, hub))
+        else _local(top, options, store, storage, metrics, reactor, report, hub))
     api = ApiResource(answer_api, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
@@ -344,27 +358,36 @@ class Parts(NamedTuple):
     shared: Callable[[], defer.Deferred[Shared]] | None = None
 
 
-def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
-           reactor: IDaemonReactor, report: Report, hub: PushHub) -> Parts:
+def _local(top: MultiService, options: Options, store: Store, storage: SnapshotStorage | None,
+           metrics: Metrics, reactor: IDaemonReactor, report: Report, hub: PushHub) -> Parts:
     """The embedded store: answers, health and dumps of a daemon on its own."""
     settings: Settings = options["settings"]
     committer: Committer = MemoryOnly(store)
     # With nothing stored (--durability memory) there is no disk to be healthy.
     probe = HealthProbe(None, reactor)
-    if options["durability"] != MEMORY:
-        # First child: it loads before the ports open and stops after they close.
-        storage = StorageService(store, Path(options["data-dir"]), options["durability"],
+    rows: Callable[[], defer.Deferred[Rows]] = partial(_rows_of, store)
+    if storage is not None:
+        # First child: it opens before the ports open and stops after they close.
+        service = StorageService(store, storage, options["durability"],
                                  reactor, observe_flush=metrics.observe_flush)
-        storage.setServiceParent(top)
-        committer = storage.committer
-        probe = HealthProbe(Path(options["data-dir"]), reactor, storage_failure=storage.failure)
+        service.setServiceParent(top)
+        committer = service.committer
+        probe = HealthProbe(Path(options["data-dir"]), reactor, storage_failure=service.failure)
+        rows = service.rows
+    # At least twice per CACHE_IDLE, so that an idle document goes within 1.5 times it.
+    interval = max(min(CLEANUP_INTERVAL, settings.cache_idle / 2), MIN_CLEANUP_INTERVAL)
     PeriodicService(
-        "housekeeping", CLEANUP_INTERVAL,
-        Housekeeping(store, settings, reactor, committer), reactor,
+        "housekeeping", interval,
+        Housekeeping(store, settings, reactor, committer, storage), reactor,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
     answer_api = embedded(Api(store, server.engine.differ, settings.max_name_bytes), server)
-    return Parts(server, answer_api, probe, lambda: defer.succeed(store_rows(store)))
+    return Parts(server, answer_api, probe, rows)
+
+
+def _rows_of(store: Store) -> defer.Deferred[Rows]:
+    """Every row of a store that nothing backs (--durability memory)."""
+    return defer.succeed(store_rows(store))
 
 
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,

@@ -8,8 +8,8 @@ one commit is being written, later requests queue for the next, so one
 fsync serves them all.
 
 ``StorageService`` owns a ``Storage`` (``contract.py``) for the chosen
-durability: it loads the store before the ports open (it is the first child
-of the service tree).  In ``sync`` mode each commit is one journal record and
+durability: it opens it before the ports open (it is the first child of the
+service tree); the store then loads documents from it as they are named.  In ``sync`` mode each commit is one journal record and
 the writer thread checkpoints the journal into the database now and then; in
 ``snapshot`` mode the database is written periodically, without the
 journal.  Everything is flushed and checkpointed when the daemon stops.
@@ -17,6 +17,7 @@ journal.  Everything is flushed and checkpointed when the daemon stops.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -30,17 +31,21 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
-from mobwrite.core.store import Changes, Store
+from mobwrite.core.store import Changes, Loader, Store
 from mobwrite.logs import enabled, logger
 from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
-from mobwrite.storage.rows import Batch, StorageError, snapshot
+from mobwrite.storage.journal import CHECKPOINT_BYTES
+from mobwrite.storage.rows import Batch, Rows, StorageError, put_stored, snapshot
 
 log = logger("storage")
 
 SYNC, SNAPSHOT, MEMORY = "sync", "snapshot", "memory"
 DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
 SNAPSHOT_INTERVAL = 2.0
+# A checkpoint every megabyte, with 100 editors on 1 KB documents, held up
+# commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md).
+MIN_CHECKPOINT_BYTES = 16 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 
@@ -145,12 +150,14 @@ class GroupCommitter:
 
     def _commit(self) -> None:
         changes = self.store.take_changes()
+        forget = self.store.take_evicted()
         waiters, self.waiting = self.waiting, []
-        if not changes:
+        if not changes and not forget:
+            self.store.stored()
             for waiter in waiters:
                 waiter.callback(None)
             return
-        batch = snapshot(self.store, changes)
+        batch = snapshot(self.store, changes, forget)
         self.writing = True
         self.run_in_thread(self.write, batch).addCallbacks(
             self._written, self._failed,
@@ -158,6 +165,7 @@ class GroupCommitter:
 
     def _written(self, _: None, waiters: list[defer.Deferred[None]], rows: int) -> None:
         self.writing = False
+        self.store.stored()
         self.commits += 1
         self.failing = None
         # The next batch goes to the disk while these replies are sent.
@@ -175,7 +183,8 @@ class GroupCommitter:
         self.writing = False
         self.failing = failure.getErrorMessage()
         log.failure("storing changes failed; they stay pending", failure)
-        # Put the changes back so that the next commit tries them again.
+        # Put the changes back so that the next commit tries them again (the
+        # documents let go stay known to the storage: no harm but memory).
         self.store.put_back(changes)
         for waiter in waiters:
             waiter.errback(NotStored(failure.getErrorMessage()))
@@ -183,21 +192,40 @@ class GroupCommitter:
             self._commit()
 
 
-def storage_for(mode: str, directory: Path) -> Storage:
-    """The storage for a ``--durability`` mode other than memory."""
-    return JournalStorage(directory) if mode == SYNC else SnapshotStorage(directory)
+def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStorage:
+    """The storage for a ``--durability`` mode other than memory.
+
+    With a memory budget, the journal is checkpointed once it holds a
+    quarter of it (but at least ``MIN_CHECKPOINT_BYTES``: each checkpoint
+    holds up the commits behind it), since its rows stay in memory until then.
+    """
+    if mode != SYNC:
+        return SnapshotStorage(directory)
+    if max_memory:
+        return JournalStorage(directory, min(CHECKPOINT_BYTES,
+                                             max(max_memory // 4, MIN_CHECKPOINT_BYTES)))
+    return JournalStorage(directory)
+
+
+def loader(storage: Storage) -> Loader:
+    """The store's loader for documents kept in *storage* (core/store.py)."""
+    return functools.partial(put_stored, storage)
 
 
 class StorageService(Service):
-    """Loads the store from the data directory and keeps the directory current."""
+    """Opens the data directory for the store and keeps the directory current.
 
-    def __init__(self, store: Store, directory: Path, mode: str, reactor: IStorageReactor,
-                 interval: float = SNAPSHOT_INTERVAL,
+    The store should have been made with ``loader=loader(storage)``, so that
+    it loads the documents it is asked for.
+    """
+
+    def __init__(self, store: Store, storage: SnapshotStorage, mode: str,
+                 reactor: IStorageReactor, interval: float = SNAPSHOT_INTERVAL,
                  observe_flush: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.mode = mode
         self.reactor = reactor
-        self.storage = storage_for(mode, directory)
+        self.storage = storage
         self.observe_flush = observe_flush
         # One thread: commits are sequential anyway, and SQLite wants one writer.
         self.writer = WriterThread(reactor, after=self.storage.maintain)
@@ -238,14 +266,24 @@ class StorageService(Service):
         self.loaded = True
         if opened.damage:
             log.warn("storage: {damage}", damage=opened.damage)
-        log.info("storage: {documents} documents and {views} views loaded from {path} "
-                 "and {records} journal records (durability {mode})",
+        log.info("storage: {documents} documents and {views} views stored in {path}, "
+                 "loaded as they are used; {records} journal records replayed "
+                 "(durability {mode})",
                  documents=opened.documents, views=opened.views,
                  path=self.storage.location, records=opened.records, mode=self.mode)
 
     def failure(self) -> str | None:
         """Why the latest commit or checkpoint failed, until one succeeds."""
         return self.committer.failing or self.storage.failure()
+
+    def rows(self) -> defer.Deferred[Rows]:
+        """Every stored row, once every change recorded so far is stored (a
+        consistent dump: later writes wait behind it on the writer thread)."""
+        rows: list[Rows] = []
+        flushed = self.committer.flush()
+        flushed.addCallback(lambda _: self.writer(
+            lambda batch: rows.append(self.storage.rows()), Batch()))
+        return flushed.addCallback(lambda _: rows[0])
 
     def _snapshot(self) -> None:
         self.committer.flush().addErrback(lambda _: None)  # _failed has logged it

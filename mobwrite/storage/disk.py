@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobwrite.core.store import Store
+from mobwrite.core.cache import StoredUse
+from mobwrite.core.store import Store, ViewKey
 from mobwrite.storage.contract import Opened
-from mobwrite.storage.journal import Checkpointer, Journal, recover
-from mobwrite.storage.rows import Batch, StorageError, StoredDocument, overlay
+from mobwrite.storage.dump import store_rows
+from mobwrite.storage.journal import CHECKPOINT_BYTES, Checkpointer, Journal, recover
+from mobwrite.storage.rows import Batch, Rows, StorageError, StoredDocument, overlay
 from mobwrite.storage.sqlite import Database
 
 
@@ -30,15 +32,36 @@ class SnapshotStorage:
         self.location = str(self.database.path)
 
     def open(self, store: Store) -> Opened:
+        """Open the directory; *store* loads its documents on demand (``load_document``)."""
         try:
             self.database.open()
             self.journal.identity = self.database.identity
-            documents, views, replay = recover(self.database, self.journal, store)
+            replay = recover(self.database, self.journal)
             self._opened()
         except StorageError:
             self._release()
             raise
-        return Opened(documents, views, replay.records, replay.damage)
+        return Opened(self.database.documents, self.database.views, replay.records,
+                      replay.damage)
+
+    def use(self) -> StoredUse:
+        """The bytes the database uses and the documents it holds, as of the latest write."""
+        return StoredUse(self.database.used_bytes, self.database.documents)
+
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The store's catalogue (core/store.py): stored names, in order."""
+        return self.database.names(prefix, after, limit)
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int = 1000) -> tuple[list[ViewKey], list[str]]:
+        """Stored views and documents idle long enough to expire (see ``Database.stale``)."""
+        return self.database.stale(views_before, documents_before, limit)
+
+    def rows(self) -> Rows:
+        """Every stored row (for a dump); call it on the writer thread."""
+        copy = Store(max_chars=0)
+        self.database.load(copy)
+        return store_rows(copy)
 
     def _opened(self) -> None:
         """What follows a successful load (nothing here)."""
@@ -68,19 +91,68 @@ class JournalStorage(SnapshotStorage):
 
     waits_for_disk = True
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, checkpoint_bytes: int = CHECKPOINT_BYTES) -> None:
         super().__init__(directory, fsync=True)
-        self.checkpointer = Checkpointer(self.database, self.journal)
+        # The rows journaled since the last checkpoint stay in memory (loads
+        # read them): *checkpoint_bytes* bounds them too.
+        self.checkpointer = Checkpointer(self.database, self.journal,
+                                         max_bytes=checkpoint_bytes)
+        # Documents stored, those journaled since the last checkpoint included.
+        self.documents = 0
 
     def _opened(self) -> None:
         self.journal.start(self.database.generation)
+        self.documents = self.database.documents
+
+    def use(self) -> StoredUse:
+        # Journaled rows count before their checkpoint: they are on disk already.
+        return StoredUse(self.database.used_bytes + self.journal.position, self.documents)
 
     def load_document(self, name: str) -> StoredDocument | None:
-        # Rows journaled since the last checkpoint are newer than the database's.
-        return overlay(self.database.load_document(name), name, self.checkpointer.pending)
+        # Rows journaled since the last checkpoint are newer than the database's;
+        # taken first, so that a checkpoint in between loses none of them.
+        journaled = self.checkpointer.journaled(name)
+        return overlay(self.database.load_document(name), name, journaled)
 
     def write(self, batch: Batch) -> None:
+        if not batch:
+            # Only documents let go: nothing to journal.
+            self.database.forget(batch.forget)
+            return
+        pending = self.checkpointer.pending.documents
+        added = 0
+        for name, row in batch.documents.items():
+            existed = (pending[name] is not None if name in pending
+                       else self.database.holds(name))
+            added += (row is not None) - existed
         self.checkpointer.write(batch)
+        self.documents += added
+        self.database.forget(batch.forget)
+
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        # Documents journaled since the last checkpoint, created or deleted, count too.
+        journaled = self.checkpointer.journaled_documents()
+        deleted = sum(row is None for row in journaled.values())
+        stored = set(self.database.names(prefix, after, limit + deleted))
+        for name, row in journaled.items():
+            if row is None:
+                stored.discard(name)
+            elif name.startswith(prefix) and name > after:
+                stored.add(name)
+        return sorted(stored)[:limit]
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int = 1000) -> tuple[list[ViewKey], list[str]]:
+        # A document journaled since the last checkpoint is not idle, whatever
+        # the database says.
+        views, names = super().stale(views_before, documents_before, limit)
+        recent = self.checkpointer.journaled_names()
+        return ([key for key in views if key[1] not in recent],
+                [name for name in names if name not in recent])
+
+    def rows(self) -> Rows:
+        self.checkpointer.checkpoint()
+        return super().rows()
 
     def maintain(self) -> None:
         if self.checkpointer.due():

@@ -33,6 +33,7 @@ import json
 import os
 import sqlite3
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -40,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobwrite.core.revisions import Appended, Pruned, RevisionRow, SnapshotRow
-from mobwrite.core.store import Store
 from mobwrite.storage.rows import Batch, DocumentRow, StorageError, ViewRow
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
@@ -285,32 +285,33 @@ class Journal:
             self.fd = -1
 
 
-def recover(database: Database, journal: Journal, store: Store) -> tuple[int, int, Replay]:
-    """Load *store* from the database and the journal's records in it.
+def recover(database: Database, journal: Journal) -> Replay:
+    """Move the journal's records into the database (documents are then
+    loaded from the database as they are needed).
 
-    The replayed rows are checkpointed into the database first, so that the
+    The replayed rows are checkpointed into the database, so that the
     journal can start over; a damaged journal is then set aside (renamed).
-    Returns the documents and views loaded, and what was replayed.
+    Returns what was replayed.
     """
     replay = journal.replay(database.generation)
     if replay.records:
-        database.load(Store())
         try:
             database.write(replay.batch, generation=replay.generation + 1)
         except sqlite3.Error as error:
             raise StorageError(
                 f"cannot write the records of {journal.path} to {database.path} ({error}); "
                 "both were left as they are.") from None
-    documents, views = database.load(store)
     if replay.damage:
         replay.damage += f"; it was kept as {journal.set_aside()}"
-    return documents, views, replay
+    return replay
 
 
 class Checkpointer:
     """Journals each batch, and moves what was journaled into the database.
 
-    Used from the one storage thread only.
+    Used from the one storage thread, but for ``journaled``, which the
+    store's loader calls on another: the rows journaled since the last
+    checkpoint are also kept by document, under a lock, for it.
     """
 
     def __init__(self, database: Database, journal: Journal,
@@ -323,6 +324,8 @@ class Checkpointer:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self.pending = Batch()
+        self.by_name: dict[str, Batch] = {}
+        self.lock = threading.Lock()
         self.since = 0.0
         # After a failed checkpoint, the next waits as long as the age limit
         # (rather than being retried, and logged, after every commit).
@@ -334,7 +337,34 @@ class Checkpointer:
         self.journal.append(batch)
         if not self.pending:
             self.since = self.clock()
-        self.pending.merge(batch)
+        with self.lock:
+            self.pending.merge(batch)
+            by_name = self.by_name
+            for name, document in batch.documents.items():
+                by_name.setdefault(name, Batch()).documents[name] = document
+            for key, view in batch.views.items():
+                by_name.setdefault(key[1], Batch()).views[key] = view
+            for change in batch.history:
+                by_name.setdefault(change[0], Batch()).history.append(change)
+
+    def journaled_documents(self) -> dict[str, DocumentRow | None]:
+        """A copy of the document rows journaled since the last checkpoint."""
+        with self.lock:
+            return dict(self.pending.documents)
+
+    def journaled_names(self) -> set[str]:
+        """The documents with rows journaled since the last checkpoint."""
+        with self.lock:
+            return set(self.by_name)
+
+    def journaled(self, name: str) -> Batch:
+        """A copy of the rows of document *name* journaled since the last
+        checkpoint (newer than the database's)."""
+        with self.lock:
+            rows = self.by_name.get(name)
+            if rows is None:
+                return Batch()
+            return Batch(dict(rows.documents), dict(rows.views), list(rows.history))
 
     def due(self) -> bool:
         if not self.pending:
@@ -360,4 +390,6 @@ class Checkpointer:
             raise
         self.failing = None
         self.journal.restart(generation)
-        self.pending = Batch()
+        with self.lock:
+            self.pending = Batch()
+            self.by_name = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
-from mobwrite.storage.rows import Batch, StoredDocument, StoredLog, apply_history, overlay, put
+from mobwrite.storage.rows import Batch, StoredDocument, StoredLog, apply_history, overlay
 
 
 class MemoryStorage:
@@ -23,20 +23,27 @@ class MemoryStorage:
         self.logs: dict[str, StoredLog] = {}
 
     def open(self, store: Store) -> Opened:
-        # Equal texts are loaded as one string, as the identity fast paths
-        # expect of a shadow equal to its master (docs/architecture.md).
-        texts: dict[str, str] = {}
-        documents = [row._replace(text=texts.setdefault(row.text, row.text))
-                     for row in self.rows.documents.values() if row is not None]
-        views = [row._replace(shadow=texts.setdefault(row.shadow, row.shadow),
-                              backup_shadow=texts.setdefault(row.backup_shadow,
-                                                             row.backup_shadow))
-                 for row in self.rows.views.values() if row is not None]
-        put(store, documents, views, self.logs)
-        return Opened(len(documents), len(views))
+        """Nothing to open: *store* loads documents on demand (``load_document``)."""
+        return Opened(sum(row is not None for row in self.rows.documents.values()),
+                      sum(row is not None for row in self.rows.views.values()))
 
     def load_document(self, name: str) -> StoredDocument | None:
-        return overlay(None, name, self.rows)
+        # Equal texts are loaded as one string, as the identity fast paths
+        # expect of a shadow equal to its master (docs/architecture.md).
+        stored = overlay(None, name, self.rows)
+        if stored is None:
+            return None
+        texts: dict[str, str] = {}
+        document = stored.document
+        if document is not None:
+            document = document._replace(text=texts.setdefault(document.text, document.text))
+        views = tuple(row._replace(
+            shadow=texts.setdefault(row.shadow, row.shadow),
+            backup_shadow=texts.setdefault(row.backup_shadow, row.backup_shadow))
+            for row in stored.views)
+        log = self.logs.get(name)
+        return StoredDocument(name, document, views, None if log is None else StoredLog(
+            dict(log.revisions), dict(log.snapshots)))
 
     def write(self, batch: Batch) -> None:
         self.rows.documents.update(batch.documents)

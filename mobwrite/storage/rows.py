@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from mobwrite.core.revisions import (
     Appended,
@@ -63,6 +63,9 @@ class Batch:
     documents: dict[str, DocumentRow | None] = field(default_factory=dict)
     views: dict[ViewKey, ViewRow | None] = field(default_factory=dict)
     history: list[HistoryChange] = field(default_factory=list)
+    # Documents the store let go (all stored before): storage may drop what it
+    # keeps in memory about them.  Not rows: nothing is written for them.
+    forget: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.documents) + len(self.views) + len(self.history)
@@ -131,11 +134,12 @@ class StoredDocument:
     name: str
     document: DocumentRow | None
     views: tuple[ViewRow, ...]
+    log: StoredLog | None = None
 
 
-def snapshot(store: Store, changes: Changes) -> Batch:
+def snapshot(store: Store, changes: Changes, forget: list[str] | None = None) -> Batch:
     """Copy the current state of everything *changes* names."""
-    batch = Batch(history=changes.revisions)
+    batch = Batch(history=changes.revisions, forget=forget or [])
     documents, views = store.documents, store.views
     for name in changes.documents:
         document = documents.get(name)
@@ -190,6 +194,27 @@ def overlay(stored: StoredDocument | None, name: str, batch: Batch) -> StoredDoc
                 views.pop(user, None)
             else:
                 views[user] = row
+    logs: dict[str, StoredLog] = {}
+    if stored is not None and stored.log is not None:
+        logs[name] = StoredLog(dict(stored.log.revisions), dict(stored.log.snapshots))
+    apply_history(logs, [change for change in batch.history if change[0] == name])
     if document is None and not views:
         return None
-    return StoredDocument(name, document, tuple(views.values()))
+    return StoredDocument(name, document, tuple(views.values()), logs.get(name))
+
+
+def put_stored(storage: Loading, store: Store, name: str) -> bool:
+    """Put document *name*, as *storage* holds it, into *store* (the store's
+    loader, core/store.py); False if nothing is stored under that name."""
+    stored = storage.load_document(name)
+    if stored is None:
+        return False
+    put(store, () if stored.document is None else (stored.document,), stored.views,
+        None if stored.log is None else {name: stored.log})
+    return True
+
+
+class Loading(Protocol):
+    """What ``put_stored`` needs of a storage."""
+
+    def load_document(self, name: str) -> StoredDocument | None: ...

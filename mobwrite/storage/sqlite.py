@@ -1,9 +1,11 @@
 """The durable copy of the store: an SQLite file in the data directory.
 
 The in-memory ``Store`` is the source of truth while the daemon runs; this
-module writes the documents and views it reports as changed and reads them
-all back at start-up.  Nothing here knows about Twisted: ``Database.write``
-may run on any one thread other than the one that copied the batch.
+module writes the documents and views it reports as changed and reads one
+document back when the store asks for it (``load_document``, on a second,
+read-only connection, so that the writer never waits for it).  Nothing here
+knows about Twisted: ``Database.write`` may run on any one thread other
+than the one that copied the batch.
 
 Why SQLite: it is in the standard library, its transactions are atomic and
 survive ``kill -9`` and power loss (WAL journal, ``synchronous=FULL``), one
@@ -15,17 +17,22 @@ in checkpoints.
 Texts are stored once per distinct content, keyed by their SHA-256, and
 documents and views refer to them by digest.  A view's shadow is nearly
 always the master text of the moment, or a recent one, so ten editors of a
-1 MB document cost one 1 MB write per commit, not eleven; the database
-reference counts (kept in memory, rebuilt at load) say when a text is no
-longer used and can be deleted in the same transaction.
+1 MB document cost one 1 MB write per commit, not eleven; each text's
+reference count (a column of its row) says when it is no longer used and
+can be deleted in the same transaction.  Nothing about the rows is kept in
+memory but for the documents the store holds, so start-up reads nothing
+but the schema and a few counts (docs/operating.md, "Memory and disk").
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 from mobwrite.core.revisions import Pruned, RevisionRow, SnapshotRow
@@ -42,11 +49,19 @@ from mobwrite.storage.rows import (
 )
 
 DATABASE_NAME = "mobwrite.sqlite3"
-FORMAT = "mobwrite-1"
+# Held (flock) while a daemon uses the directory: one daemon per directory.
+LOCK_NAME = DATABASE_NAME + ".lock"
+# mobwrite-2 counts each text's references in its row (mobwrite-1 counted
+# them in memory at load); a mobwrite-1 file is upgraded at open.
+FORMAT = "mobwrite-2"
+OLD_FORMAT = "mobwrite-1"
+# A file up to this size is checked whole at open (PRAGMA quick_check reads
+# every page); a bigger one is checked page by page as it is read.
+QUICK_CHECK_BYTES = 64 << 20
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL, refs INTEGER NOT NULL);
 CREATE TABLE documents (
     name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL);
 CREATE TABLE views (
@@ -56,6 +71,9 @@ CREATE TABLE views (
     backup_server_version INTEGER NOT NULL,
     edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
     PRIMARY KEY (user, name));
+CREATE INDEX views_by_name ON views (name);
+CREATE INDEX views_by_time ON views (lasttime);
+CREATE INDEX documents_by_time ON documents (lasttime);
 """
 # Revision logs (docs/history.md); added to a database made before them.
 # Authors and changes are UTF-8 with lone surrogates passed, as texts are.
@@ -69,6 +87,13 @@ CREATE TABLE snapshots (
     PRIMARY KEY (name, number));
 """
 _BEFORE_HISTORY = {"meta", "texts", "documents", "views"}
+# What upgrades a mobwrite-1 file (its reference counts are then counted once).
+_UPGRADE = """
+ALTER TABLE texts ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS views_by_name ON views (name);
+CREATE INDEX IF NOT EXISTS views_by_time ON views (lasttime);
+CREATE INDEX IF NOT EXISTS documents_by_time ON documents (lasttime);
+"""
 _TABLES = _BEFORE_HISTORY | {"revisions", "snapshots"}
 _PUT_REVISION = "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?)"
 _PUT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)"
@@ -85,6 +110,11 @@ DO UPDATE SET shadow = excluded.shadow, backup_shadow = excluded.backup_shadow,
     edit_stack = excluded.edit_stack, lasttime = excluded.lasttime"""
 
 _SELECT_TEXTS = "SELECT digest, body FROM texts"
+_ADD_REFERENCES = "UPDATE texts SET refs = refs + ? WHERE digest = ?"
+_INSERT_TEXT = "INSERT INTO texts VALUES (?, ?, ?)"
+_DROP_UNUSED = "DELETE FROM texts WHERE digest = ? AND refs <= 0"
+_DOCUMENT_DIGEST = "SELECT text FROM documents WHERE name = ?"
+_VIEW_DIGESTS = "SELECT shadow, backup_shadow FROM views WHERE user = ? AND name = ?"
 # The texts one document and its views refer to.
 _SELECT_TEXTS_OF = """
 SELECT digest, body FROM texts WHERE digest IN (
@@ -99,6 +129,9 @@ _WHERE_NAME = " WHERE name = ?"
 
 # A stored row is named ("d", name) for a document, ("v", user, name) for a view.
 RowKey = tuple[str, ...]
+# What the writer knows of a row it wrote: its texts' digests, and the strings
+# they were computed from (so that an unchanged object is not hashed again).
+Known = tuple[tuple[bytes, ...], tuple[str, ...]]
 
 
 def _encode(text: str) -> bytes:
@@ -118,16 +151,22 @@ class Database:
         self.path = directory / DATABASE_NAME
         self.fsync = fsync
         self.connection: sqlite3.Connection | None = None
+        # The connection loads read through (never the writer's, which may be
+        # inside a transaction on another thread).
+        self.reader: sqlite3.Connection | None = None
+        self.lock_fd = -1
         # Which database this is (so that a journal cannot be replayed into
         # another one), and the journal generation it holds everything before.
         self.identity = b""
         self.generation = 0
-        # The digests each stored row refers to, the strings they were
-        # computed from (so an unchanged object is not hashed again), and
-        # how many rows refer to each digest.
-        self.row_digests: dict[RowKey, tuple[bytes, ...]] = {}
-        self.row_texts: dict[RowKey, tuple[str, ...]] = {}
-        self.references: dict[bytes, int] = {}
+        # What the writer knows of the rows of the documents in memory, by
+        # document; a row it does not know is read before it is replaced.
+        self.known: dict[str, dict[RowKey, Known]] = {}
+        # How many documents and views are stored, and the bytes the file
+        # uses (pages not free), as of the latest write.
+        self.documents = 0
+        self.views = 0
+        self.used_bytes = 0
 
     # Opening and loading
 
@@ -137,6 +176,29 @@ class Database:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"cannot create the data directory {self.directory}: {error}") from None
+        self._lock()
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock(self) -> None:
+        path = self.directory / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise StorageError(f"cannot create {path}: {error}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StorageError(
+                f"{self.path} is in use by another process (another mobwrite daemon "
+                "on the same --data-dir?)") from None
+        self.lock_fd = fd
+
+    def _connect(self) -> None:
         try:
             connection = sqlite3.connect(
                 self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
@@ -158,6 +220,13 @@ class Database:
             connection.close()
             raise
         self.connection = connection
+        try:
+            self.reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
+                isolation_level=None, check_same_thread=False)
+            self.reader.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open {self.path} for reading: {error}") from None
 
     def _damaged(self, reason: object) -> str:
         return (f"{self.path} is unreadable or damaged ({reason}); it was left as it is. "
@@ -170,9 +239,6 @@ class Database:
             raise StorageError(
                 f"{self.path} is not a mobwrite database (tables: {sorted(tables)}); "
                 "it was left as it is. Give another --data-dir.")
-        # Exclusive locking: a second daemon on the same directory fails to
-        # start instead of writing over the first one's commits.
-        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StorageError(f"{self.path}: cannot use a write-ahead log (mode {mode})")
@@ -189,13 +255,16 @@ class Database:
             else:
                 row = connection.execute(
                     "SELECT value FROM meta WHERE key = 'format'").fetchone()
-                if row is None or row[0] != FORMAT:
+                if row is None or row[0] not in (FORMAT, OLD_FORMAT):
                     raise StorageError(
                         f"{self.path} has format {row and row[0]!r}, not {FORMAT!r}; "
                         "it was left as it is.")
-                check = connection.execute("PRAGMA quick_check").fetchone()[0]
-                if check != "ok":
-                    raise StorageError(self._damaged(check))
+                if self.path.stat().st_size <= QUICK_CHECK_BYTES:
+                    check = connection.execute("PRAGMA quick_check").fetchone()[0]
+                    if check != "ok":
+                        raise StorageError(self._damaged(check))
+                if row[0] == OLD_FORMAT:
+                    _upgrade(connection)
             if tables != _TABLES:
                 for statement in _HISTORY_SCHEMA.split(";"):
                     if statement.strip():
@@ -207,30 +276,47 @@ class Database:
                 connection.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             self.identity = bytes.fromhex(meta["identity"])
             self.generation = int(meta["journal"])
+            self.documents, = connection.execute("SELECT count(*) FROM documents").fetchone()
+            self.views, = connection.execute("SELECT count(*) FROM views").fetchone()
+            self._measure(connection)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
 
+    def _measure(self, connection: sqlite3.Connection) -> None:
+        pages, = connection.execute("PRAGMA page_count").fetchone()
+        free, = connection.execute("PRAGMA freelist_count").fetchone()
+        size, = connection.execute("PRAGMA page_size").fetchone()
+        self.used_bytes = (pages - free) * size
+
     def load(self, store: Store) -> tuple[int, int]:
-        """Put every stored document and view into *store*; return their counts."""
+        """Put every stored document and view into *store* (a dump's copy, on
+        the writer's thread); return their counts."""
+        # The writer's connection: a dump reads on the writer thread, between writes.
         assert self.connection is not None
-        self.row_digests, self.row_texts, self.references = {}, {}, {}
-        documents, views = self._read(_SELECT_TEXTS, _SELECT_DOCUMENTS, _SELECT_VIEWS, ())
-        put(store, documents, views, self._read_logs())
+        documents, views = self._read(
+            self.connection, _SELECT_TEXTS, _SELECT_DOCUMENTS, _SELECT_VIEWS, ())
+        logs = self._read_logs(self.connection, "", ())
+        put(store, documents, views, logs)
         return len(documents), len(views)
 
-    def _read_logs(self) -> dict[str, StoredLog]:
-        """Every stored revision log's rows, by document."""
-        assert self.connection is not None
+    def _reading(self) -> sqlite3.Connection:
+        assert self.reader is not None
+        return self.reader
+
+    def _read_logs(self, reader: sqlite3.Connection, where: str,
+                   parameters: tuple[str, ...]) -> dict[str, StoredLog]:
+        """The stored revision logs' rows (*where* chooses), by document."""
         logs: dict[str, StoredLog] = {}
         try:
-            for name, number, time, author, kind, change in self.connection.execute(
-                    "SELECT name, number, time, author, kind, change FROM revisions"):
+            for name, number, time, author, kind, change in reader.execute(
+                    "SELECT name, number, time, author, kind, change FROM revisions" + where,
+                    parameters):
                 logs.setdefault(name, StoredLog()).revisions[number] = RevisionRow(
                     number, time, _decode(author), kind, _decode(change))
-            for name, number, body in self.connection.execute(
-                    "SELECT name, number, body FROM snapshots"):
+            for name, number, body in reader.execute(
+                    "SELECT name, number, body FROM snapshots" + where, parameters):
                 logs.setdefault(name, StoredLog()).snapshots[number] = SnapshotRow(
                     number, _decode(body))
         except (sqlite3.Error, UnicodeDecodeError) as error:
@@ -238,33 +324,72 @@ class Database:
         return logs
 
     def load_document(self, name: str) -> StoredDocument | None:
-        """The stored document called *name* and its views, if any is stored."""
-        assert self.connection is not None
-        documents, views = self._read(
-            _SELECT_TEXTS_OF, _SELECT_DOCUMENTS + _WHERE_NAME, _SELECT_VIEWS + _WHERE_NAME,
-            (name,), remember=False)
+        """The stored document called *name*, its views and its revision log,
+        if any is stored (read in one transaction of the reading connection)."""
+        reader = self._reading()
+        reader.execute("BEGIN")
+        try:
+            documents, views = self._read(
+                reader, _SELECT_TEXTS_OF, _SELECT_DOCUMENTS + _WHERE_NAME,
+                _SELECT_VIEWS + _WHERE_NAME, (name,))
+            logs = self._read_logs(reader, _WHERE_NAME, (name,)) if documents else {}
+        finally:
+            reader.execute("COMMIT")
         if not documents and not views:
             return None
-        return StoredDocument(name, documents[0] if documents else None, tuple(views))
+        return StoredDocument(name, documents[0] if documents else None, tuple(views),
+                              logs.get(name))
 
-    def _read(self, texts_query: str, documents_query: str, views_query: str,
-              parameters: tuple[str, ...], remember: bool = True,
+    def names(self, prefix: str, after: str, limit: int) -> list[str]:
+        """The names of stored documents after *after* starting with *prefix*,
+        in order, at most *limit* (on the reading connection)."""
+        query, start = ("SELECT name FROM documents WHERE name > ? ORDER BY name LIMIT ?",
+                        after) if after >= prefix else (
+            "SELECT name FROM documents WHERE name >= ? ORDER BY name LIMIT ?", prefix)
+        names: list[str] = []
+        try:
+            for name, in self._reading().execute(query, (start, limit)):
+                if not name.startswith(prefix):
+                    break
+                names.append(name)
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path} cannot be read ({error})") from None
+        return names
+
+    def stale(self, views_before: float, documents_before: float | None,
+              limit: int) -> tuple[list[ViewKey], list[str]]:
+        """Up to *limit* stored views untouched since *views_before*, and
+        documents untouched since *documents_before* that no other view uses
+        (None: documents never expire), for expiry (on the reading connection)."""
+        reader = self._reading()
+        try:
+            views = [(user, name) for user, name in reader.execute(
+                "SELECT user, name FROM views WHERE lasttime < ? LIMIT ?",
+                (views_before, limit))]
+            # A document whose views all expire now expires with them.
+            names = [] if documents_before is None else [name for name, in reader.execute(
+                "SELECT name FROM documents WHERE lasttime < ? AND NOT EXISTS "
+                "(SELECT 1 FROM views WHERE views.name = documents.name AND lasttime >= ?) "
+                "LIMIT ?", (documents_before, views_before, limit))]
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path} cannot be read ({error})") from None
+        return views, names
+
+    def _read(self, reader: sqlite3.Connection, texts_query: str, documents_query: str,
+              views_query: str, parameters: tuple[str, ...],
               ) -> tuple[list[DocumentRow], list[ViewRow]]:
-        """The rows the queries select, with their texts (remembered for writes)."""
-        assert self.connection is not None
+        """The rows the queries select, with their texts (equal texts one string)."""
         try:
             texts = {digest: _decode(body) for digest, body in
-                     self.connection.execute(texts_query, parameters)}
-            documents = list(self.connection.execute(documents_query, parameters))
-            views = list(self.connection.execute(views_query, parameters))
+                     reader.execute(texts_query, parameters)}
+            documents = list(reader.execute(documents_query, parameters))
+            views = list(reader.execute(views_query, parameters))
         except (sqlite3.Error, UnicodeDecodeError) as error:
             raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.") from None
         document_rows: list[DocumentRow] = []
         for name, digest, lasttime in documents:
             text = self._text(texts, digest, f"document {name!r}")
             document_rows.append(DocumentRow(name, text, lasttime))
-            if remember:
-                self._remember(("d", name), (digest,), (text,))
         view_rows: list[ViewRow] = []
         for (user, name, shadow, backup, client_version, server_version,
              backup_server_version, stack, lasttime) in views:
@@ -274,8 +399,6 @@ class Database:
             view_rows.append(ViewRow(
                 user, name, shadow_text, backup_text, client_version, server_version,
                 backup_server_version, tuple(self._edit_stack(stack, where)), lasttime))
-            if remember:
-                self._remember(("v", user, name), (shadow, backup), (shadow_text, backup_text))
         return document_rows, view_rows
 
     def _text(self, texts: dict[bytes, str], digest: bytes, where: str) -> str:
@@ -293,12 +416,16 @@ class Database:
             raise StorageError(f"{self.path} is damaged: the edit stack of {where}: {error}") from None
         return entries
 
-    def _remember(self, key: RowKey, digests: tuple[bytes, ...],
-                  texts: tuple[str, ...]) -> None:
-        self.row_digests[key] = digests
-        self.row_texts[key] = texts
-        for digest in digests:
-            self.references[digest] = self.references.get(digest, 0) + 1
+    def holds(self, name: str) -> bool:
+        """Whether document *name* has a row (on the writer's connection)."""
+        assert self.connection is not None
+        return self.connection.execute(_DOCUMENT_DIGEST, (name,)).fetchone() is not None
+
+    def forget(self, names: list[str]) -> None:
+        """Drop what the writer knows of these documents' rows (the store let
+        them go); a later write reads them again."""
+        for name in names:
+            self.known.pop(name, None)
 
     # Writing
 
@@ -309,6 +436,9 @@ class Database:
         records before that generation are all in the database.
         """
         assert self.connection is not None
+        if not batch and generation is None:
+            self.forget(batch.forget)
+            return
         plan = _Plan(self)
         documents: list[tuple[str, bytes, float]] = []
         gone_documents: list[tuple[str]] = []
@@ -330,12 +460,10 @@ class Database:
             views.append((view.user, view.name, shadow, backup, view.client_version,
                           view.server_version, view.backup_server_version,
                           json.dumps(view.edit_stack), view.lasttime))
-        new_texts, unused_texts = plan.changed_texts()
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", new_texts)
-            connection.executemany("DELETE FROM texts WHERE digest = ?", unused_texts)
+            plan.count_references(connection)
             connection.executemany("DELETE FROM documents WHERE name = ?", gone_documents)
             connection.executemany(_UPSERT_DOCUMENT, documents)
             connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
@@ -344,18 +472,40 @@ class Database:
             if generation is not None:
                 connection.execute("UPDATE meta SET value = ? WHERE key = 'journal'",
                                     (str(generation),))
+            self._measure(connection)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         plan.apply()
+        self.forget(batch.forget)
         if generation is not None:
             self.generation = generation
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+        for connection in (self.reader, self.connection):
+            if connection is not None:
+                connection.close()
+        self.reader = self.connection = None
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Make a mobwrite-1 file a mobwrite-2 one: count each text's references."""
+    for statement in _UPGRADE.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    counts: Counter[bytes] = Counter()
+    counts.update(digest for digest, in connection.execute("SELECT text FROM documents"))
+    for shadow, backup in connection.execute("SELECT shadow, backup_shadow FROM views"):
+        counts[shadow] += 1
+        counts[backup] += 1
+    connection.executemany("UPDATE texts SET refs = ? WHERE digest = ?",
+                           [(count, digest) for digest, count in counts.items()])
+    connection.execute("DELETE FROM texts WHERE refs = 0")
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'format'", (FORMAT,))
 
 
 def _write_history(connection: sqlite3.Connection, changes: list[HistoryChange]) -> None:
@@ -380,30 +530,40 @@ def _write_history(connection: sqlite3.Connection, changes: list[HistoryChange])
 
 
 class _Plan:
-    """The digests and reference counts a batch leads to, applied after commit."""
+    """The digests and reference counts a batch leads to (counted in the
+    transaction), and what the writer then knows of its rows."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.digests: dict[RowKey, tuple[bytes, ...]] = {}
-        self.texts: dict[RowKey, tuple[str, ...] | None] = {}
+        self.known: dict[RowKey, Known | None] = {}
         self.counts: dict[bytes, int] = {}
-        self.bodies: dict[bytes, bytes] = {}
+        self.texts: dict[bytes, str] = {}
         self.hashed: dict[int, bytes] = {}
+        # How many documents and views the batch adds (or, below 0, deletes).
+        self.documents = 0
+        self.views = 0
 
     def row(self, key: RowKey, texts: tuple[str, ...] | None) -> tuple[bytes, ...]:
         """Plan to store *texts* for *key* (None: delete the row); their digests."""
         counts = self.counts
-        old = self.database.row_digests.get(key, ())
+        known = self._known(key)
+        old, previous = known if known is not None else ((), ())
+        if key not in self.known:
+            grows = (texts is not None) - bool(old)
+            if key[0] == "d":
+                self.documents += grows
+            else:
+                self.views += grows
         for digest in old:
             counts[digest] = counts.get(digest, 0) - 1
-        self.texts[key] = texts
         if texts is None:
+            self.known[key] = None
             return ()
-        previous = self.database.row_texts.get(key, ())
         digests: list[bytes] = []
         for index, text in enumerate(texts):
             if index < len(previous) and previous[index] is text:
                 digest = old[index]
+                self.texts[digest] = text
             elif index and text == texts[0]:
                 # A backup shadow equal to the shadow: comparing is cheaper than hashing.
                 digest = digests[0]
@@ -411,46 +571,58 @@ class _Plan:
                 digest = self._digest(text)
             digests.append(digest)
             counts[digest] = counts.get(digest, 0) + 1
-        stored = self.digests[key] = tuple(digests)
+        stored = tuple(digests)
+        self.known[key] = (stored, texts)
         return stored
+
+    def _known(self, key: RowKey) -> Known | None:
+        """What is stored for *key* now: as planned, as the writer knows, or as read."""
+        if key in self.known:
+            return self.known[key]
+        known = self.database.known.get(key[-1], {}).get(key)
+        if known is not None:
+            return known
+        connection = self.database.connection
+        assert connection is not None
+        if key[0] == "d":
+            found = connection.execute(_DOCUMENT_DIGEST, key[1:]).fetchone()
+        else:
+            found = connection.execute(_VIEW_DIGESTS, key[1:]).fetchone()
+        return None if found is None else (tuple(found), ())
 
     def _digest(self, text: str) -> bytes:
         # The same string object (a master and the shadows equal to it) is
         # hashed once per batch; the batch keeps it alive, so id() is safe.
         digest = self.hashed.get(id(text))
         if digest is None:
-            body = _encode(text)
-            digest = self.hashed[id(text)] = hashlib.sha256(body).digest()
-            self.bodies[digest] = body
+            digest = self.hashed[id(text)] = hashlib.sha256(_encode(text)).digest()
+            self.texts[digest] = text
         return digest
 
-    def changed_texts(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes]]]:
-        """The texts to insert (newly used) and to delete (no longer used)."""
-        references = self.database.references
-        new: list[tuple[bytes, bytes]] = []
-        unused: list[tuple[bytes]] = []
+    def count_references(self, connection: sqlite3.Connection) -> None:
+        """Change the texts' reference counts, inside the transaction: insert
+        the texts newly used, delete those no longer used."""
         for digest, change in self.counts.items():
-            before = references.get(digest, 0)
-            if before == 0 and change > 0:
-                new.append((digest, self.bodies[digest]))
-            elif before > 0 and before + change == 0:
-                unused.append((digest,))
-        return new, unused
+            if change > 0:
+                if not connection.execute(_ADD_REFERENCES, (change, digest)).rowcount:
+                    connection.execute(_INSERT_TEXT,
+                                       (digest, _encode(self.texts[digest]), change))
+            elif change < 0:
+                connection.execute(_ADD_REFERENCES, (change, digest))
+                connection.execute(_DROP_UNUSED, (digest,))
 
     def apply(self) -> None:
+        """After the commit: remember the rows written, count them."""
         database = self.database
-        references = database.references
-        for digest, change in self.counts.items():
-            if change:
-                total = references.get(digest, 0) + change
-                if total:
-                    references[digest] = total
-                else:
-                    references.pop(digest, None)
-        for key, texts in self.texts.items():
-            if texts is None:
-                database.row_digests.pop(key, None)
-                database.row_texts.pop(key, None)
+        known = database.known
+        for key, row in self.known.items():
+            if row is None:
+                rows = known.get(key[-1])
+                if rows is not None:
+                    rows.pop(key, None)
+                    if not rows:
+                        del known[key[-1]]
             else:
-                database.row_digests[key] = self.digests[key]
-                database.row_texts[key] = texts
+                known.setdefault(key[-1], {})[key] = row
+        database.documents += self.documents
+        database.views += self.views

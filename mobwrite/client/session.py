@@ -151,6 +151,38 @@ class ClientSession:
                 self._APPLY[verb](self, current, command)
         return answered
 
+    def apply_push(self, blocks: bytes, in_flight: bool = False) -> list[tuple[str, int]]:
+        """Apply the answer blocks a server pushed (docs/websocket.md, *Pushed deltas*);
+        return, for the ``!pushed:`` reply, each document applied with its wire
+        name and new server version.
+
+        A push is taken only while no request is in flight and when it starts
+        from exactly this session's state (the server has all its edits, and
+        the delta starts from its shadow); any other is dropped, since the
+        answer to the next request brings the same change.
+        """
+        if in_flight:
+            return []
+        applied = []
+        current: SharedText | None = None
+        for line in request.command_lines(blocks):
+            command = request.parse_command(line)
+            if command is None:
+                continue
+            if command.letter == "F":
+                current = self._document(command.payload)
+                if current is not None and (command.version != current.client_version
+                                            or current.edit_stack or not current.delta_ok):
+                    current = None
+            elif command.letter in "dD" and current is not None:
+                if command.version == current.server_version:
+                    current.acknowledged = current.client_version
+                    self._apply_delta(current, command)
+                    if current.delta_ok:
+                        applied.append((self.prefix + current.name, current.server_version))
+                current = None
+        return applied
+
     def to_state(self) -> dict[str, Any]:
         """Everything needed to resume this session later, as JSON-ready data."""
         documents = []
@@ -181,11 +213,15 @@ class ClientSession:
             raise ValueError(f"not a saved client session: {error!r}") from None
         return session
 
-    def _acknowledge(self, command: request.Command) -> SharedText | None:
-        name = command.payload.decode("utf-8", "replace")
+    def _document(self, payload: bytes) -> SharedText | None:
+        """The shared document an ``F`` line's name is, if any."""
+        name = payload.decode("utf-8", "replace")
         if not name.startswith(self.prefix):
             return None
-        document = self.documents.get(name[len(self.prefix):])
+        return self.documents.get(name[len(self.prefix):])
+
+    def _acknowledge(self, command: request.Command) -> SharedText | None:
+        document = self._document(command.payload)
         if document is None:
             return None
         version = command.version or 0

@@ -15,7 +15,7 @@ from twisted.web.websocket import WebSocketTransport
 
 from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR
-from mobwrite.core.push import ERROR, notice_names, token_message
+from mobwrite.core.push import DELTA, ERROR, notice_names, token_message
 
 
 class SocketPeer:
@@ -42,8 +42,9 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
-        if message.startswith((PRESENCE, PRESENCE_ERROR)):
-            return  # this client neither publishes nor shows presence
+        if message.startswith((PRESENCE, PRESENCE_ERROR, DELTA)):
+            # This client neither shows presence nor asks for deltas.
+            return
         names = notice_names(message)
         if names is not None:
             self.owed.update(names)

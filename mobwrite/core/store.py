@@ -24,6 +24,9 @@ from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, Snapsho
 
 ViewKey = tuple[str, str]
 
+# The pushes of a view loaded from storage: never stored, so unknown.
+UNKNOWN_PUSHES: tuple[tuple[int, str], ...] = ()
+
 # Bookkeeping bytes charged against MAX_BUFFERED_BYTES for each buffer and
 # each slot, so that empty fragments cannot pile up buffers for free.
 ENTRY_OVERHEAD = 100
@@ -55,6 +58,10 @@ class View:
     backup_server_version: int = 0
     edit_stack: list[tuple[int, str]] = field(default_factory=list)
     delta_ok: bool = True
+    # The states pushed over since the client's last request, each as its
+    # server version and shadow before the push (docs/websocket.md); None if
+    # none, UNKNOWN_PUSHES for a view loaded from storage (pushes unknown).
+    pushes: tuple[tuple[int, str], ...] | None = None
 
     @property
     def key(self) -> ViewKey:
@@ -283,7 +290,7 @@ class Store:
             old.document.views -= 1
         return self._attach(View(
             user, document, lasttime, shadow, backup_shadow, client_version,
-            server_version, backup_server_version, edit_stack))
+            server_version, backup_server_version, edit_stack, pushes=UNKNOWN_PUSHES))
 
     def _attach(self, view: View) -> View:
         view.document.views += 1

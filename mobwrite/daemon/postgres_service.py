@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from queue import SimpleQueue
 from typing import Any
 
@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from mobwrite.core.events import Event, Report
+from mobwrite.core.store import ViewKey
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import IStorageReactor
@@ -165,6 +166,14 @@ class SharedDaemon(MultiService):
         neither is *author* (docs/history.md)."""
         done = self._in_thread(self._run, request, self.reactor.seconds(), may_write)
         return done.addCallbacks(self._answered, self._failed)
+
+    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+        """No pushed deltas in shared mode (the views live in the database): every
+        socket is sent notices, and syncs."""
+        return defer.succeed([None] * len(views))
+
+    def pushed(self, view: ViewKey, version: int) -> None:
+        """Nothing was pushed (see ``push``)."""
 
     def _run(self, request: bytes, now: float, may_write: bool) -> tuple[bytes, list[str]]:
         """Run *request* on an idle worker; buffer fragments always on the first, which

@@ -130,6 +130,10 @@ class Worker:
                 editor.socket.exchange(editor.session.build_request()), 30)
             editor.session.apply_response(answer)
             self.syncs += 1
+            held = editor.session.take_pushed()
+            if held:
+                self.pushes += 1
+                editor.socket.send(pushed_message(held))
         except Exception:  # noqa: BLE001 - a benchmark counts failures, it does not stop
             self.errors += 1
             return
@@ -318,7 +322,7 @@ def merge(results: list[dict[str, Any]], editors: dict[str, int],
 def run(options: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="mobwrite-crowd-") as workdir:
-        daemon = Daemon(Path(workdir), "--max-chars", "0",
+        daemon = Daemon(Path(workdir), "--max-chars", "0", "--durability", options.durability,
                         "--max-connections", str(options.sockets + 100)).start()
         assert daemon.process is not None
         pid = daemon.process.pid
@@ -370,6 +374,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "sockets": options.sockets, "documents": options.documents,
         "typists": options.typists, "rate": options.rate, "duration": options.duration,
         "workers": options.workers, "deltas": options.deltas,
+        "durability": options.durability,
         "typed": sum(r["typed"] for r in results),
         "delivered": len(latencies), "late": late,
         "errors": sum(r["errors"] for r in results),
@@ -412,6 +417,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument("--deltas", action="store_true",
                         help="sockets ask for pushed deltas instead of notices")
+    parser.add_argument("--durability", default="sync",
+                        help="the daemon's --durability (sync: fdatasync per group commit)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobwrite.client.session import ClientSession
+from mobwrite.core.delta import to_delta
 from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
@@ -83,11 +84,14 @@ class World:
         if kind == "answer":
             peer.session.apply_response(data)
             peer.in_flight = False
+            held = peer.session.take_pushed()
         elif kind == "push":
-            for _, version in peer.session.apply_push(data, peer.in_flight):
-                peer.outbound.append(("pushed", str(version).encode()))
+            held = peer.session.apply_push(data, peer.in_flight)
         else:
             self.send(who)
+            return
+        for _, version in held:
+            peer.outbound.append(("pushed", str(version).encode()))
 
     def settle(self) -> None:
         """Deliver everything, then sync each client until nothing moves."""
@@ -158,11 +162,36 @@ def test_a_push_the_client_dropped_is_taken_back_by_its_request() -> None:
     world.send(0)
     world.push(0)
     world.receive(0)
-    assert world.peers[0].document.text == "Oh, Hello", "a push is dropped while in flight"
+    assert world.peers[0].document.text == "Oh, Hello", "a push waits while in flight"
     world.serve(0)
     world.receive(0)
     assert world.peers[0].document.text == "Oh, Hello world"
+    assert world.peers[0].session.take_pushed() == [], "the request crossed it: dropped"
     assert world.engine.store.documents["doc"].text == "Oh, Hello world"
+
+
+def test_a_push_sent_after_the_answer_in_flight_is_applied_after_it() -> None:
+    """A push read before the client applied the answer that preceded it is kept,
+    then applied once that answer is."""
+    world = World(initial="Hello")
+    for who in (0, 1):
+        world.send(who)
+        world.serve(who)
+        world.receive(who)
+    world.peers[0].document.text = "Oh, Hello"
+    world.send(0)
+    world.serve(0)
+    world.peers[1].document.text = "Hello world"
+    world.send(1)
+    world.serve(1)
+    world.receive(1)
+    world.push(0)
+    [(_, answer), (_, push)] = world.peers[0].inbound
+    session = world.peers[0].session
+    assert session.apply_push(push, in_flight=True) == []
+    session.apply_response(answer)
+    assert world.peers[0].document.text == "Oh, Hello world"
+    assert session.take_pushed() == [("doc", 3)]
 
 
 def test_a_view_is_pushed_only_so_far_without_word_from_its_client() -> None:
@@ -215,3 +244,19 @@ def test_a_view_loaded_from_storage_is_reseeded_when_its_numbers_do_not_fit() ->
     engine = Engine(store, Settings.defaults())
     body = engine.handle(b"u:u\nF:6:doc\nd:3:=5\t+!\n\n", 2.0).body
     assert body == b"F:3:doc\nr:5:Hello\n"
+
+
+def test_a_crowds_change_is_merged_by_patching_the_typing_into_it() -> None:
+    """A server change of many hunks against a little typing keeps both."""
+    session = ClientSession("u")
+    document = session.share("doc")
+    words = [f"w{i}" for i in range(20)]
+    document.shadow = " ".join(words)
+    document.text = "typed " + document.shadow
+    document.delta_ok = True
+    document.client_version = document.acknowledged = 1
+    changed = " ".join(word.upper() for word in words)
+    delta = to_delta(session.dmp.diff_main(document.shadow, changed))
+    session.apply_response(f"F:1:doc\nd:0:{delta}\n".encode())
+    assert document.shadow == changed
+    assert document.text == "typed " + changed

@@ -180,7 +180,10 @@ class SocketConnection:
         """Apply a pushed delta (unless a request is in flight) and say what we hold."""
         if self.session is None:
             return
-        held = self.session.apply_push(blocks, self.in_flight)
+        self._acknowledge(self.session.apply_push(blocks, self.in_flight))
+
+    def _acknowledge(self, held: list[tuple[str, int]]) -> None:
+        """Tell the server which pushed versions we hold."""
         if held:
             self.applied.update(name for name, _ in held)
             self._write(self.protocol.send(TextMessage(pushed_message(held))))
@@ -241,6 +244,8 @@ class SocketConnection:
 
     def exchange(self, request: bytes) -> bytes:
         """Send one request; return its answer (ending with a blank line)."""
+        if self.session is not None:
+            self._acknowledge(self.session.take_pushed())
         try:
             self._write(self.protocol.send(TextMessage(request.decode("utf-8"))))
         except LocalProtocolError:
@@ -260,6 +265,8 @@ class SocketConnection:
         """Block up to *seconds* for a change notice, a pushed delta (in ``applied``) or,
         with *presence*, a presence change; the names owed a sync (maybe none)."""
         self.applied.clear()
+        if self.session is not None:
+            self._acknowledge(self.session.take_pushed())
         self._read_until(
             lambda: bool(self.owed or self.applied or (presence and self.presence_changes)),
             time.monotonic() + seconds)

@@ -59,7 +59,7 @@ PRESENCE_INTERVAL = 0.1
 # follower if that is longer (a crowd's pushes come in fewer, larger batches),
 # but never less often than every MAX_PUSH_INTERVAL.
 PUSH_INTERVAL = 0.02
-PUSH_INTERVAL_PER_FOLLOWER = 0.0005
+PUSH_INTERVAL_PER_FOLLOWER = 0.001
 MAX_PUSH_INTERVAL = 0.5
 
 # Close codes (RFC 6455 7.4.1).

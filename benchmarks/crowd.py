@@ -310,9 +310,9 @@ def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
 
 
 def merge(results: list[dict[str, Any]], editors: dict[str, int],
-          typists_of: dict[int, str]) -> tuple[list[float], int, int]:
+          typists_of: dict[int, str]) -> tuple[list[float], int, list[list[str]]]:
     """The propagation times of the edits every other editor held, the edits
-    late, and the documents whose editors differ."""
+    late, and the texts of each document whose editors differ."""
     typed_at = {(t, n): at for r in results for t, n, at in r["typed_at"]}
     held: dict[tuple[int, int], list[float]] = {}
     for result in results:
@@ -332,14 +332,17 @@ def merge(results: list[dict[str, Any]], editors: dict[str, int],
     for result in results:
         for name, seen in result["texts"].items():
             texts.setdefault(name, set()).update(seen)
-    return latencies, late, sum(len(seen) > 1 for seen in texts.values())
+    diverged = [sorted(seen) for seen in texts.values() if len(seen) > 1]
+    return latencies, late, diverged
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="mobwrite-crowd-") as workdir:
         daemon = Daemon(Path(workdir), "--max-chars", "0", "--durability", options.durability,
-                        "--max-connections", str(options.sockets + 100)).start()
+                        "--max-connections", str(options.sockets + 100),
+                        # The sockets' views and the one that made each document.
+                        "--max-views", str(options.sockets + options.documents + 100)).start()
         assert daemon.process is not None
         pid = daemon.process.pid
         workers: list[subprocess.Popen[str]] = []
@@ -394,7 +397,10 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "typed": sum(r["typed"] for r in results),
         "delivered": len(latencies), "late": late,
         "errors": sum(r["errors"] for r in results),
-        "diverged": diverged,
+        "diverged": len(diverged),
+        # One document's differing texts, their common start cut off.
+        "diverged_example": [text[len(common_start(diverged[0])):][:300]
+                             for text in diverged[0]] if diverged else None,
         "p50_ms": percentile(latencies, 50) * 1000 if latencies else None,
         "p95_ms": percentile(latencies, 95) * 1000 if latencies else None,
         "p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
@@ -412,6 +418,14 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "loadgen_cpu_ms_per_sync": sum(r["cpu_s"] for r in results) * 1000 / max(syncs, 1),
         "load_average": load,
     }
+
+
+def common_start(texts: list[str]) -> str:
+    first, last = min(texts), max(texts)
+    at = 0
+    while at < len(first) and first[at] == last[at]:
+        at += 1
+    return first[:at]
 
 
 def tell(workers: list[subprocess.Popen[str]], line: str) -> None:

@@ -4,7 +4,9 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what).  With access control on, every request is checked against the
+what), or, if it sent ``!push:deltas``, the change itself: the hub pushes
+each document's followers together, at most every ``PUSH_INTERVAL`` (longer
+for many followers), once the views' new state is durable.  With access control on, every request is checked against the
 socket's token (``mobwrite.daemon.socket_access``).  A ``!presence:``
 message publishes who the socket's person is and where their carets are;
 the others on the same documents get the changes at most every

@@ -18,7 +18,7 @@ from twisted.web.websocket import WebSocketClientEndpoint
 
 from mobwrite.client.errors import Unreachable
 from mobwrite.client.txsocket import SocketPeer
-from mobwrite.core.engine import Engine
+from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.presence import PRESENCE, message_update
 from mobwrite.core.push import PUSH_DELTAS, pushed_message
@@ -361,3 +361,21 @@ def test_a_pushed_acknowledgement_frees_the_view_for_more_pushes() -> None:
     watcher.peer.transport.sendTextMessage(pushed_message([("memo", 2)]))
     watcher.pump.flush()
     assert view.pushes is None
+
+
+def test_a_view_pushed_too_often_without_word_gets_a_notice_instead() -> None:
+    """After MAX_PUSHES pushes without a request or ``!pushed:``, the socket is told
+    to sync (a notice), and a garbled ``!pushed:`` changes nothing."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    assert watcher.peer.transport is not None
+    watcher.peer.transport.sendTextMessage("!pushed:x:memo\n!pushed:9:nobody")
+    for version in range(1, MAX_PUSHES + 2):
+        bench.server.answer(f"u:e\nF:{version - 1}:memo\nR:{version}:Hello {version}\n\n".encode())
+        bench.reactor.advance(PUSH_INTERVAL)
+    watcher.pump.flush()
+    pushed = [message for message in watcher.received if message.startswith("!delta:")]
+    assert len(pushed) == MAX_PUSHES
+    assert watcher.received[-1] == "!changed:memo\n\n"
+    assert answered(watcher.send(f"u:w\nF:{MAX_PUSHES + 1}:memo\nd:1:=7\n\n".encode())) == \
+        f"F:2:memo\nd:{MAX_PUSHES + 1}:=6\t-1\t+{MAX_PUSHES + 1}\n\n".encode()

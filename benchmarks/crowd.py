@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import re
@@ -231,6 +232,9 @@ class Worker:
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         await self.join(self.spec["port"])
+        # What joining made (thousands of sockets and sessions) lives to the
+        # end: keep it out of the collections that walk every object.
+        gc.freeze()
         print("ready", flush=True)
         start = float(await loop.run_in_executor(None, sys.stdin.readline))
         self.syncs = 0

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.daemon import Daemon, tcp_exchange
 from benchmarks.postgres import PostgresServer
+from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.session import ClientSession
 
 PIECES = ["a", "b", " ", "\n", "é", "😀", "𝄞", "\U0001F469\u200D\U0001F4BB"]
@@ -187,3 +188,18 @@ def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> N
     acknowledged = set().union(*(editor.acknowledged for editor in editors))
     assert len(acknowledged) >= 6 * 5 and acknowledged <= tokens(texts["one"])
     assert server_text(survivors[0], "one", "s1_") == texts["one"]
+
+
+def test_a_socket_asking_for_deltas_gets_notices_in_shared_mode(daemons: list[Daemon]) -> None:
+    """Views live in the database: nothing is pushed, the socket is told to sync."""
+    name = "shared-deltas"
+    with BlockingClient(f"ws://127.0.0.1:{daemons[0].ports['gateway']}/ws") as live:
+        session = ClientSession()
+        document = session.share(name, "one")
+        live.take_pushes(session)
+        live.sync(session)
+        tcp_exchange(daemons[1].ports["tcp"], f"u:other\nF:0:{name}\nR:1:two\n\n".encode())
+        assert live.wait_for_change(15.0) == {name}
+        assert document.text == "one"
+        live.sync(session)
+        assert document.text == "two"

@@ -5,7 +5,8 @@ loopback, opens ``--people`` sockets that each sync one 1 KB document once
 (so they follow it), then has each publish a ``!presence:`` with a moved
 caret ``--rate`` times a second for ``--duration`` seconds, every socket
 reading what it is sent.  Prints one JSON object: the daemon's CPU (share of
-one core) while the carets move, and the presence updates received.
+one core) while the carets move, the presence updates it sent (its
+``/metrics``) and those received.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from wsproto.events import TextMessage
@@ -29,6 +31,16 @@ from mobwrite.core.presence import PRESENCE
 from mobwrite.tools.loadmodel import make_text
 
 DOCUMENT = "presence-room"
+SENT = "mobwrite_presence_updates_total"
+
+
+def updates_sent(port: int) -> float:
+    """The presence updates the daemon has sent, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith(SENT + " "):
+                return float(line.split()[1])
+    raise RuntimeError(f"no {SENT} in /metrics")
 
 
 async def measure(port: int, pid: int, people: int, rate: float, duration: float,
@@ -46,6 +58,7 @@ async def measure(port: int, pid: int, people: int, rate: float, duration: float
     # Let the arrivals settle before the clock starts.
     await asyncio.sleep(0.5)
     received_before = sum(socket.presence_updates for socket in sockets)
+    sent_before = updates_sent(port)
     cpu_before = process_times(pid)
     start = time.monotonic()
     end = start + duration
@@ -67,11 +80,13 @@ async def measure(port: int, pid: int, people: int, rate: float, duration: float
                            for n, s in enumerate(sockets)))
     elapsed = time.monotonic() - start
     cpu = process_times(pid) - cpu_before
+    sent_updates = updates_sent(port) - sent_before
     received = sum(socket.presence_updates for socket in sockets) - received_before
     for socket in sockets:
         socket.close()
     return {"people": people, "rate_hz": rate, "seconds": elapsed,
-            "published_per_s": sent / elapsed, "updates_received_per_s": received / elapsed,
+            "published_per_s": sent / elapsed, "updates_sent_per_s": sent_updates / elapsed,
+            "updates_received_per_s": received / elapsed,
             "server_cpu": cpu / elapsed}
 
 

@@ -41,7 +41,7 @@ from benchmarks.daemon import ROOT, Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
-from mobwrite.core.presence import PRESENCE
+from mobwrite.core.presence import PRESENCE, PRESENCE_ID
 from mobwrite.core.push import DELTA, notice_names
 from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
@@ -87,6 +87,8 @@ class AsyncSocket:
             self.presence_updates += 1
         elif self.on_push is not None and message.startswith(DELTA):
             self.on_push(message)
+        elif message.startswith(PRESENCE_ID):
+            pass  # our own id in the updates: nothing to count
         elif notice_names(message) is not None:
             self.noticed.set()
         else:

@@ -88,9 +88,9 @@ class Shadow {
     // [client version, line, shadow text before the edit]
     this.editStack = [];
     this.acknowledged = 0;
-    // Restored from a saved page: the text the server last agreed to, from
-    // which a reseed (lowercase r) merges the unsent edits; else null.
-    this.restored = null;
+    // Restored from a saved page and not yet followed by the server: even an
+    // uppercase raw then keeps the unsent edits (see #applyRaw).
+    this.restored = false;
     // Entries the last F line acknowledged, kept until the block's end for a refusal.
     this.settled = [];
   }
@@ -142,7 +142,7 @@ export class SyncClient {
     shadow.seed = null;
     for (const key of SAVED_FIELDS) shadow[key] = saved[key];
     shadow.editStack = saved.editStack.map((entry) => [...entry]);
-    shadow.restored = shadow.editStack[0]?.[2] ?? shadow.text;
+    shadow.restored = true;
     if (shadow.object.getClientText() !== saved.live) shadow.object.setClientText(saved.live);
   }
 
@@ -315,23 +315,59 @@ export class SyncClient {
       shadow.deltaOk = false;
       return;
     }
-    const base = shadow.restored;
+    const agreed = this.#agreed(shadow);
+    // A lowercase raw with text reseeds a lost view (docs/protocol.md §15.1); a
+    // restored page's saved versions may be behind the server's, so for it an
+    // uppercase one means the same. An empty one (no document) keeps the page's text.
+    const rebase = text !== '' && (letter === 'r' || shadow.restored);
     shadow.text = text;
     shadow.clientVersion = shadow.acknowledged;
     shadow.serverVersion = version;
     shadow.editStack = [];
-    const live = shadow.object.getClientText();
-    if (base !== null && text !== '' && live !== null && live !== base && shadow.object.mergeChanges !== false) {
-      // A restored page the server no longer follows (its view expired, or
-      // the saved versions are behind): put the edits saved unsent (base to
-      // live text) on top of the server's text rather than lose them.
-      const patches = this.dmp.patch_make(base, clientDiff(this.dmp, base, live));
-      shadow.object.setClientText(applyPatches(this.dmp, patches, text).text);
-    } else if (letter === 'R' || (base !== null && text !== '' && live !== null)) {
+    shadow.restored = false;
+    if (rebase) {
+      // The person's own change is on the page only now: send it soon.
+      if (this.#rebase(shadow.object, agreed, text)) this.interval = 0;
+    } else if (letter === 'R') {
       shadow.object.setClientText(text);
     }
-    shadow.restored = null;
     this.changedRemotely = true;
+  }
+
+  /**
+   * The text the server last agreed to, before this answer: the shadow the
+   * oldest unacknowledged edit was made from, or, after a raw (which the
+   * server takes as its shadow), the raw's text.
+   */
+  #agreed(shadow) {
+    let agreed = shadow.text;
+    for (const [, line, before] of [...shadow.settled, ...shadow.editStack].reverse()) {
+      if (line[0] === 'r' || line[0] === 'R') break;
+      agreed = before;
+    }
+    return agreed;
+  }
+
+  /**
+   * Put the page's own unsent change (from `agreed` to its live text) on top
+   * of `text`, the server's, so that the next delta carries that change
+   * alone and not the removal of what others wrote meanwhile. An overwrite
+   * object keeps a value changed since `agreed`, or takes `text`. True when
+   * the page keeps a change of its own, to be sent.
+   */
+  #rebase(object, agreed, text) {
+    const live = object.getClientText();
+    if (live === null) return false;
+    if (object.mergeChanges === false) {
+      if (live !== agreed) return live !== text;
+      if (live !== text) object.setClientText(text);
+      return false;
+    }
+    const own = this.dmp.patch_make(agreed, clientDiff(this.dmp, agreed, live));
+    const rebased = applyPatches(this.dmp, own, text).text;
+    // Merged as patches, not written whole, so the field keeps its caret.
+    if (rebased !== live) this.#merge(object, this.dmp.patch_make(live, clientDiff(this.dmp, live, rebased)));
+    return rebased !== text;
   }
 
   #applyDelta(shadow, letter, version, payload) {
@@ -352,7 +388,7 @@ export class SyncClient {
       return;
     }
     shadow.serverVersion += 1;
-    shadow.restored = null;
+    shadow.restored = false;
     if (isNoOp(diffs)) return;
     const result = resultText(diffs);
     if (letter === 'D') {

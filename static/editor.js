@@ -1,7 +1,9 @@
 // The editor page: editor.html?doc=NAME#token=... shares a title (document
 // NAME_title) and a large text (document NAME). A token without the write
 // right shows them read-only; one with the share right offers a read-only link.
+import { setUpHistory } from './history.js';
 import { connect, documentName, mobwrite, nameProblem, refuseName, showState } from './page.js';
+import { showPresence } from './people.js';
 import { covers, hasRight, tokenClaims, tokenLink } from './token.js';
 
 const name = documentName();
@@ -78,5 +80,13 @@ if (problem) {
   } else {
     mobwrite.share(title, text);
   }
+  showPresence(mobwrite, {
+    fields: [title, text].filter((field) => !field.hidden),
+    nameInput: document.getElementById('presence-name'),
+    colorInput: document.getElementById('presence-color'),
+    list: document.getElementById('presence'),
+    note: document.getElementById('presence-note'),
+  });
+  setUpHistory(document.getElementById('history-open'), name, text, document.getElementById('editor'));
   text.focus();
 }

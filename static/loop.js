@@ -198,7 +198,8 @@ export class SyncLoop {
       this.applying = false;
     }
     if (this.client.refusals.size) this.#setState('full');
-    else this.#setState(this.client.pending || this.editedSinceSend ? 'syncing' : 'synced');
+    // unsent, not just pending: after a reseed the page's own change is on the page only.
+    else this.#setState(this.client.unsent || this.editedSinceSend ? 'syncing' : 'synced');
     // While the socket is live, others' edits are announced: poll only for safety.
     if (this.transport.mode === 'live' && !this.client.pending) {
       return Math.max(interval, this.client.settings.liveSyncInterval);

@@ -51,6 +51,8 @@ const transport = preferSocket(polling, {
     return mobwrite.websocket || socketUrl(mobwrite.syncGateway, location.href, token);
   },
   onNotice: () => loop.schedule(0),
+  // Presence is the page's business (presence.js, people.js): it hears the messages as an event.
+  onPresence: (text) => document.dispatchEvent(new CustomEvent('mobwrite:presence', { detail: { text } })),
   onMode: (mode) => {
     debug(`transport ${mode}`);
     // Sync at once: a new socket follows only the documents its answers named,
@@ -254,6 +256,11 @@ const mobwrite = {
   set token(value) {
     token = value || null;
     loop.resume();
+  },
+
+  /** Send a `!presence:` message on the socket (docs/websocket.md); false while polling. */
+  sendPresence(message) {
+    return transport.tell(message);
   },
 
   /** 'live' while syncing over the daemon's socket, else 'polling'. */

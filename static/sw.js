@@ -10,8 +10,10 @@
 const CACHE = 'mobwrite-site-1';
 const FILES = [
   'index.html', 'editor.html', 'form.html', 'spreadsheet.html', 'style.css',
-  'core.js', 'delta.js', 'editor.js', 'form.js', 'handlers.js', 'index.js', 'loader.js', 'loop.js', 'mobwrite.js',
-  'page.js', 'patching.js', 'saved.js', 'spreadsheet.js', 'token.js', 'transport.js', 'undo.js',
+  'carets.js', 'core.js', 'delta.js', 'editor.js', 'form.js', 'handlers.js', 'index.js', 'loader.js', 'loop.js',
+  'mobwrite.js', 'page.js', 'patching.js', 'people.js', 'presence.js', 'saved.js', 'spreadsheet.js', 'token.js',
+  'transport.js', 'undo.js',
+  'history.css', 'history.js', 'revisions.js',
   'vendor/diff-match-patch.mjs',
 ];
 const CONFIG = 'config.js';

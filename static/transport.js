@@ -162,8 +162,12 @@ export function socketDelay(failures, random = Math.random) {
   return delay * (1 - random() / 2);
 }
 
-/** What a socket message says: an answer, an error in place of one, or a notice naming documents. */
+/**
+ * What a socket message says: an answer, an error in place of one, a notice naming
+ * documents, or presence (never an answer: docs/websocket.md, "Presence").
+ */
 export function readMessage(text) {
+  if (/^!(presence:|presence-id:|error:presence:)/.test(text)) return { kind: 'presence', text };
   if (text.startsWith('!changed:')) {
     const names = text.split('\n').filter((line) => line.startsWith('!changed:'));
     return { kind: 'notice', names: names.map((line) => line.slice('!changed:'.length)) };
@@ -185,12 +189,12 @@ export function readMessage(text) {
  *
  * url() gives the socket URL (null: no socket); WebSocket is the class;
  * timers has setTimeout and clearTimeout; onNotice(names) hears each
- * `!changed:` notice, onMode(mode) every change between 'live' (socket
- * open) and 'polling'.
+ * `!changed:` notice, onPresence(text) each presence message, onMode(mode)
+ * every change between 'live' (socket open) and 'polling'.
  */
 export function preferSocket(fallback, {
   url, WebSocket = globalThis.WebSocket, timers = globalThis, random = Math.random,
-  onNotice = () => {}, onMode = () => {}, log = () => {},
+  onNotice = () => {}, onPresence = () => {}, onMode = () => {}, log = () => {},
 }) {
   let socket = null;
   // The URL the socket was opened with: a new one (a new token) replaces the socket.
@@ -268,6 +272,10 @@ export function preferSocket(fallback, {
       onNotice(message.names);
       return;
     }
+    if (message.kind === 'presence') {
+      onPresence(message.text);
+      return;
+    }
     if (!waiting) return;
     const { resolve, reject } = waiting;
     waiting = null;
@@ -312,6 +320,13 @@ export function preferSocket(fallback, {
     /** 'live' while the socket is open, else 'polling'. */
     get mode() {
       return open ? 'live' : 'polling';
+    },
+
+    /** Send a message that gets no answer (presence) if the socket is open; false if not. */
+    tell(text) {
+      if (!open) return false;
+      socket.send(text);
+      return true;
     },
 
     send(request, options = {}) {

@@ -84,6 +84,18 @@ class Tab:
             }""", [selector, position])
         self.page.keyboard.type(text)
 
+    def type_at_end(self, selector: str, text: str) -> None:
+        """Put the cursor at the end of the field as it is now and type *text*:
+        unlike a position counted beforehand, this holds while another
+        page's typing is arriving."""
+        self.page.evaluate(
+            """selector => {
+                const field = document.querySelector(selector);
+                field.focus();
+                field.setSelectionRange(field.value.length, field.value.length);
+            }""", selector)
+        self.page.keyboard.type(text)
+
     def selection(self, selector: str) -> list[int]:
         return self.page.evaluate(
             "selector => { const f = document.querySelector(selector);"

@@ -29,6 +29,7 @@ from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient
 from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
+from mobwrite.tools.main import main
 
 
 class Site(ProtectedSite):
@@ -227,3 +228,18 @@ def test_presence_reaches_only_sockets_whose_token_reads_the_document(site: Site
         assert [(name, entry and entry["name"]) for name, _, entry in changes] == [
             ("wspresa", "Ann")]
         assert bo.present("wspresb") == []
+
+
+def test_socket_edits_are_signed_by_the_token_subject(
+        site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """An edit sent over the socket is a revision by the token's subject, not
+    by the view's user id: ``mobwrite history`` lists the subject."""
+    site.seed("wssigned")
+    token = site.token(subject="carol@example.org", documents=["wssigned"])
+    with BlockingClient(site.url, token=token) as client:
+        client.upload("wssigned", "signed over the socket")
+    assert site.text("wssigned") == "signed over the socket"
+    gateway = f"http://127.0.0.1:{site.daemon.ports['gateway']}/"
+    assert main(["history", gateway, "wssigned", "--token", token]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[-1][3:5] == ["carol@example.org", "edit"]

@@ -12,11 +12,9 @@ import pytest
 from http_client import Reply, fetch
 from openapi_spec_validator import validate
 from test_recovery import sync
-from twisted.web.test.requesthelper import DummyRequest
 
 from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
-from mobwrite.daemon.api import Unavailable
 from mobwrite.tokens import issue, new_key
 from mobwrite.tools.main import main
 
@@ -195,9 +193,17 @@ def test_the_history_and_restore_commands(api: Api, capsys: pytest.CaptureFixtur
     assert main(["restore", url, "cli", "1"]) == 5
 
 
-def test_shared_mode_says_the_api_is_not_served() -> None:
-    """With --database the API answers 501 with a reason, for every path."""
-    request = DummyRequest([b"api", b"v1", b"documents"])
-    body = Unavailable().render(request)
-    assert request.responseCode == 501
-    assert "--database" in json.loads(body)["error"]
+def test_browsers_on_any_origin_may_call_it(api: Api) -> None:
+    """A preflight needs no token and allows the API's methods with a bearer
+    token; every answer, refusals too, carries the CORS header."""
+    preflight = fetch(f"http://127.0.0.1:{api.daemon.ports['gateway']}/api/v1/documents/x",
+                      method="OPTIONS", headers={
+                          "Origin": "http://elsewhere.example",
+                          "Access-Control-Request-Method": "PUT",
+                          "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    for reply in (api.call("GET", "documents"), api.call("GET", "documents", token="bad")):
+        assert reply.headers["Access-Control-Allow-Origin"] == "*"

@@ -8,6 +8,7 @@ person's own typing, whatever arrived from others meanwhile.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from browser import Tab, launch_profile
 from playwright.sync_api import Browser, BrowserContext, Dialog
 from test_browser import editor, no_script_errors, server_text
 
-from benchmarks.daemon import Daemon
+from benchmarks.daemon import Daemon, tcp_exchange
+from mobwrite.client.session import ClientSession
+from mobwrite.storage.sqlite import DATABASE_NAME
 
 TEXT = "#text"
 SAVED = """text => Object.keys(localStorage).some(key => key.startsWith('mobwrite.session.')
@@ -163,3 +166,44 @@ def test_a_full_document_keeps_the_text_on_the_page_and_says_so(
         no_script_errors(tab)
     finally:
         daemon.stop()
+
+
+def test_a_page_whose_view_was_lost_keeps_what_others_wrote_meanwhile(
+        tmp_path: Path, context: BrowserContext, name: str) -> None:
+    """The daemon forgets the page's view; someone else writes; the person typed
+    meanwhile. The page's typing lands on the other's text, the caret stays
+    after it, and nothing the other wrote is deleted (docs/protocol.md §15.1)."""
+    first = Daemon(tmp_path).start()
+    try:
+        tab = Tab(context, editor(first, "editor.html", name))
+        tab.type_at(TEXT, 0, "one two")
+        tab.wait_for_state("synced")
+    finally:
+        first.stop()
+    # No syncing from now on but when the test asks (syncNow), and no socket.
+    tab.page.evaluate("() => Object.assign(mobwrite, {minSyncInterval: 60000, "
+                      "maxSyncInterval: 60000, maxRetryInterval: 60000, websocket: false})")
+    tab.type_at(TEXT, 0, "zero ")
+    tab.wait("() => mobwrite.retryIn > 30000")
+    user = tab.page.evaluate("() => mobwrite.syncUsername")
+    with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as database:
+        assert database.execute("DELETE FROM views WHERE user = ?", (user,)).rowcount > 0
+    database.close()
+    second = same_ports(first)
+    try:
+        other = ClientSession("other001")
+        document = other.share(name)
+        other.apply_response(tcp_exchange(second.ports["tcp"], other.build_request()))
+        assert document.text == "one two"
+        document.text += " three 🎉"
+        other.apply_response(tcp_exchange(second.ports["tcp"], other.build_request()))
+        assert server_text(second, name) == "one two three 🎉"
+        # The answer reseeds the lost view; the next request sends the typing alone.
+        for _ in range(2):
+            tab.page.evaluate("() => mobwrite.syncNow()")
+        assert tab.value(TEXT) == "zero one two three 🎉"
+        assert tab.selection(TEXT) == [5, 5]
+        assert server_text(second, name) == "zero one two three 🎉"
+        no_script_errors(tab)
+    finally:
+        second.stop()

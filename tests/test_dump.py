@@ -48,6 +48,7 @@ def test_dump_then_load_round_trips_both_kinds_byte_for_byte(
     batch = read_dump(first.splitlines(keepends=True))
     assert batch.documents["odd"] == DOCUMENTS[0] and batch.views["alice", "odd"] == VIEWS[0]
     assert batch.documents["new"].text == "café 😀"
+    assert b'{"revision":"new","number":1,' in first and b'{"snapshot":"new","number":0,' in first
 
     url = postgres_server.new_database()
     run("load", str(tmp_path / "first.jsonl"), "--database", url)
@@ -85,7 +86,7 @@ def test_load_refuses_a_store_that_holds_anything(
 @pytest.mark.parametrize(("lines", "message"), [
     ([], "without the end line"),
     ([b'{"format":"something-else","version":1}\n'], "line 1: not a mobwrite-dump file"),
-    ([b'{"format":"mobwrite-dump","version":2}\n'], "of version 1"),
+    ([b'{"format":"mobwrite-dump","version":3}\n'], "of version 1 or 2"),
     (list(dump_lines(DOCUMENTS, VIEWS))[:-1], "truncated"),
     (list(dump_lines(DOCUMENTS, VIEWS))[:2] + [b'{"document":"x"}\n'], "line 3: not a dump"),
     (list(dump_lines(DOCUMENTS, VIEWS)) + [b"{}\n"], "more lines after the end"),
@@ -93,4 +94,26 @@ def test_load_refuses_a_store_that_holds_anything(
 def test_a_damaged_dump_is_refused_with_where(lines: list[bytes], message: str) -> None:
     """Only a whole dump of a known version loads; the error says which line is wrong."""
     with pytest.raises(DumpError, match=message):
+        read_dump(lines)
+
+
+def test_a_version_1_dump_still_loads() -> None:
+    """A dump written before revisions were dumped (header version 1, an end line counting
+    documents and views) reads as before, with no revisions."""
+    lines = [b'{"format":"mobwrite-dump","version":1}\n',
+             b'{"document":"plain","text":"text","lasttime":1.0}\n',
+             b'{"end":{"documents":1,"views":0}}\n']
+    batch = read_dump(lines)
+    assert batch.documents["plain"].text == "text" and batch.history == []
+
+
+def test_revisions_of_a_document_the_dump_lacks_are_refused() -> None:
+    """A revision line for a document the file does not hold would load a history of
+    nothing: the file is refused, naming the document."""
+    lines = [b'{"format":"mobwrite-dump","version":2}\n',
+             b'{"revision":"ghost","number":1,"time":1.0,"author":"a","kind":"edit",'
+             b'"change":[[0,"","x"]]}\n',
+             b'{"snapshot":"ghost","number":0,"text":""}\n',
+             b'{"end":{"documents":0,"views":0,"revisions":1,"snapshots":1}}\n']
+    with pytest.raises(DumpError, match="revisions of 'ghost' but not the document"):
         read_dump(lines)

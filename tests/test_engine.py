@@ -125,16 +125,18 @@ def test_no_double_increment_after_raw_reply(engine: Engine) -> None:
 
 
 def test_lost_view_reseeds_with_lowercase_raw() -> None:
-    """A client with history whose view is gone gets r with the text, and its edits merge."""
+    """A client with history whose view is gone gets r with the text, and its edits merge
+    (the session of docs/protocol.md §9.11)."""
     engine = make_engine()
     say(engine, "u:alice001", "F:0:notes", "r:1:Buy milk")
     engine.store.discard_view(("alice001", "notes"))
+    say(engine, "u:bob00002", "F:0:notes", "r:1:Buy milk", "d:1:=4\t+oat \t=4")
     assert say(engine, "u:alice001", "F:7:notes", "d:9:=8\t+ now") == [
-        "F:0:notes", "r:0:Buy milk"]
-    assert text_of(engine, "notes") == "Buy milk"
-    # The client keeps "Buy milk now" as live text; its next delta merges it.
-    assert say(engine, "u:alice001", "F:0:notes", "d:0:=8\t+ now") == ["F:1:notes", "d:0:=12"]
-    assert text_of(engine, "notes") == "Buy milk now"
+        "F:0:notes", "r:0:Buy oat milk"]
+    assert text_of(engine, "notes") == "Buy oat milk"
+    # The client puts its own change (" now") on "Buy oat milk"; its next delta carries it alone.
+    assert say(engine, "u:alice001", "F:0:notes", "d:0:=12\t+ now") == ["F:1:notes", "d:0:=16"]
+    assert text_of(engine, "notes") == "Buy oat milk now"
 
 
 def test_new_client_without_history_still_gets_uppercase_raw(engine: Engine) -> None:

@@ -83,38 +83,56 @@ def update(presence: Presence[str], socket: str) -> object:
     return None if message is None else message_update(message)
 
 
-def test_a_publication_reaches_the_other_followers_only() -> None:
-    """Ann's entry, caret included, is owed to Bo, not to Ann, not to a stranger."""
+def batch(presence: Presence[str]) -> dict[str, object]:
+    """The next batch: per document, the update its followers are all sent."""
+    updates = {}
+    for name, people, message in presence.batch():
+        assert message_update(message) == {name: {ident: json.loads(entry)
+                                                  for ident, entry in people.items()}}
+        updates[name] = message_update(message)
+    return updates
+
+
+def test_a_publication_goes_to_its_documents_in_one_update_for_all_followers() -> None:
+    """Ann's entry, caret included, makes one update of her document; the first
+    publication gives her an id, the later ones do not."""
     subscriptions, presence = room("ann", "bo")
     subscriptions.add("stranger")
     subscriptions.follow("stranger", ["other"])
-    assert presence.publish("ann", ANN) == ["bo"]
-    assert update(presence, "bo") == {
-        "memo": {"p1": {"name": "Ann", "color": "#ff0000", "caret": [1, 4]}}}
-    assert update(presence, "ann") is None
-    assert update(presence, "stranger") is None
+    assert presence.publish("ann", ANN) == "p1"
+    assert presence.publish("ann", ANN) is None
+    assert batch(presence) == {
+        "memo": {"memo": {"p1": {"name": "Ann", "color": "#ff0000", "caret": [1, 4]}}}}
+    assert batch(presence) == {}
+    assert not presence.pending()
+    assert presence.counts.published == 2
 
 
 def test_updates_coalesce_into_one_with_the_latest_entry() -> None:
-    """Three publications before the update is sent: one update, the last state."""
+    """Three publications before the batch: one entry, the last state."""
     _, presence = room("ann", "bo")
-    assert presence.publish("ann", ANN) == ["bo"]
-    assert presence.publish("ann", Published("Ann", "#ff0000", {"memo": (2, 2)})) == []
-    assert presence.publish("ann", Published("Anna", "#ff0000", {})) == []
-    assert update(presence, "bo") == {
-        "memo": {"p1": {"name": "Anna", "color": "#ff0000", "caret": None}}}
-    assert update(presence, "bo") is None
+    presence.publish("ann", ANN)
+    presence.publish("ann", Published("Ann", "#ff0000", {"memo": (2, 2)}))
+    presence.publish("ann", Published("Anna", "#ff0000", {}))
+    assert batch(presence) == {
+        "memo": {"memo": {"p1": {"name": "Anna", "color": "#ff0000", "caret": None}}}}
+    assert presence.counts.coalesced == 2
 
 
-def test_a_newcomer_is_told_who_is_there_and_they_are_told_of_it() -> None:
+def test_a_newcomer_is_owed_who_is_there_and_they_are_told_of_it() -> None:
+    """Bo follows after Ann published: Bo's own update lists Ann (not Bo), and the
+    document's batch carries Bo's arrival."""
     subscriptions, presence = room("ann")
     presence.publish("ann", ANN)
+    batch(presence)
     subscriptions.add("bo")
     presence.publish("bo", BO)
     subscriptions.follow("bo", ["memo"])
-    assert sorted(presence.followed("bo", {"memo"})) == ["ann", "bo"]
+    presence.followed("bo", {"memo"})
     assert update(presence, "bo") == {"memo": {"p1": ANN.entry("memo")}}
-    assert update(presence, "ann") == {"memo": {"p2": BO.entry("memo")}}
+    assert update(presence, "ann") is None
+    assert batch(presence) == {"memo": {"memo": {"p2": BO.entry("memo")}}}
+    assert presence.counts.updates_sent == 1
 
 
 def test_a_closed_socket_departs_and_its_memory_is_freed() -> None:
@@ -122,26 +140,34 @@ def test_a_closed_socket_departs_and_its_memory_is_freed() -> None:
     subscriptions, presence = room("ann", "bo")
     presence.publish("ann", ANN)
     presence.publish("bo", BO)
-    presence.take("ann")
-    presence.take("bo")
-    assert presence.remove("bo") == ["ann"]
+    presence.hold("bo", "memo", {"p1": "null"})
+    batch(presence)
+    presence.remove("bo")
     subscriptions.remove("bo")
-    assert update(presence, "ann") == {"memo": {"p2": None}}
+    assert batch(presence) == {"memo": {"memo": {"p2": None}}}
     assert "bo" not in presence.published and "bo" not in presence.ids
     assert "bo" not in presence.owed and len(presence) == 1
 
 
 def test_a_socket_that_never_published_departs_silently() -> None:
     _, presence = room("ann", "bo")
-    assert presence.remove("bo") == []
-    assert not presence.owed
+    presence.remove("bo")
+    assert not presence.pending()
+
+
+def test_a_reader_not_reading_keeps_one_entry_per_person() -> None:
+    """Held batches merge: the latest entry of each person, departures included."""
+    _, presence = room("ann", "bo")
+    presence.hold("bo", "memo", {"p1": '{"name":"A"}', "p3": '{"name":"C"}'})
+    presence.hold("bo", "memo", {"p1": '{"name":"Ann"}', "p3": "null"})
+    assert update(presence, "bo") == {"memo": {"p1": {"name": "Ann"}, "p3": None}}
+    assert not presence.owes("bo")
 
 
 def test_documents_the_reader_may_not_read_are_left_out() -> None:
-    subscriptions, presence = room("ann", "bo")
-    subscriptions.follow("ann", ["secret"])
-    subscriptions.follow("bo", ["secret"])
-    presence.publish("ann", ANN)
+    _, presence = room("ann", "bo")
+    presence.hold("bo", "memo", {"p1": ANN.entry_json("memo")})
+    presence.hold("bo", "secret", {"p1": ANN.entry_json("secret")})
     message = presence.take("bo", lambda name: name != "secret")
     assert message is not None and message_update(message) == {
         "memo": {"p1": ANN.entry("memo")}}
@@ -149,6 +175,32 @@ def test_documents_the_reader_may_not_read_are_left_out() -> None:
 
 def test_an_update_left_with_nothing_readable_is_not_sent() -> None:
     _, presence = room("ann", "bo")
-    presence.publish("ann", ANN)
+    presence.hold("bo", "memo", {"p1": ANN.entry_json("memo")})
     assert presence.take("bo", lambda name: False) is None
     assert not presence.owes("bo")
+    assert presence.counts.updates_sent == 0
+
+
+def test_people_on_another_daemon_are_shown_like_the_sockets_here() -> None:
+    """A person elsewhere joins the batches of the documents it follows there; a newcomer is
+    owed it; the same state said again changes nothing; leaving and being forgotten both
+    send a departure, and free what was kept of it."""
+    subscriptions, presence = room("bo")
+    presence.arrive(("b", "p1"), ANN, frozenset({"memo", "other"}), 10.0)
+    assert batch(presence) == {"memo": {"memo": {"r1": ANN.entry("memo")}},
+                               "other": {"other": {"r1": ANN.entry("other")}}}
+    presence.arrive(("b", "p1"), ANN, frozenset({"memo", "other"}), 20.0)
+    assert not presence.pending()
+    subscriptions.add("cy")
+    subscriptions.follow("cy", ["memo"])
+    presence.followed("cy", {"memo"})
+    assert update(presence, "cy") == {"memo": {"r1": ANN.entry("memo")}}
+    presence.leave(("b", "p1"))
+    assert batch(presence) == {"memo": {"memo": {"r1": None}}, "other": {"other": {"r1": None}}}
+    presence.arrive(("b", "p2"), BO, frozenset({"memo"}), 30.0)
+    batch(presence)
+    presence.forget_elsewhere(29.0)
+    assert not presence.pending()
+    presence.forget_elsewhere(31.0)
+    assert batch(presence) == {"memo": {"memo": {"r2": None}}}
+    assert presence.elsewhere == {} and presence.elsewhere_on == {}

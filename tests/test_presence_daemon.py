@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -9,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from http_client import fetch_path
+from test_websocket import metric
 from wsproto.events import TextMessage
 
 from benchmarks.daemon import ROOT, Daemon, tcp_exchange
@@ -170,3 +173,28 @@ def test_a_socket_that_follows_later_is_told_who_is_already_there(daemon: Daemon
             assert until(ann, lambda: names(ann, document) == ["Late"])
         finally:
             late.close()
+
+
+def test_metrics_and_status_count_presence(daemon: Daemon) -> None:
+    """/metrics counts the people present, the updates sent, entries coalesced and
+    messages refused; /status shows them."""
+    before = {name: metric(daemon, name) for name in (
+        "mobwrite_presence_updates_total", "mobwrite_presence_refused_total",
+        "mobwrite_presence_published_total")}
+    with person(daemon, "Ann", "pres-metrics") as ann, \
+            person(daemon, "Bo", "pres-metrics") as bo:
+        assert until(ann, lambda: names(ann, "pres-metrics") == ["Bo"])
+        assert until(bo, lambda: names(bo, "pres-metrics") == ["Ann"])
+        assert metric(daemon, "mobwrite_presence_people") >= 2
+        bo.publish("x" * 65, "#000000")
+        bo.publish("Bo", "#000000")
+        assert until(ann, lambda: ann.present("pres-metrics")[0]["color"] == "#000000")
+        status = fetch_path(daemon.ports["editor"], "/status").body.decode()
+        assert re.search(r"<dt>People present \(presence\)</dt><dd>\d+</dd>", status)
+        assert re.search(r"<dt>Presence updates sent</dt><dd>\d+</dd>", status)
+    after = {name: metric(daemon, name) for name in before}
+    assert after["mobwrite_presence_published_total"] >= before[
+        "mobwrite_presence_published_total"] + 3
+    assert after["mobwrite_presence_refused_total"] >= before["mobwrite_presence_refused_total"] + 1
+    # Each saw the other arrive: at least one update each.
+    assert after["mobwrite_presence_updates_total"] >= before["mobwrite_presence_updates_total"] + 2

@@ -181,6 +181,37 @@ def test_lost_view_reseeds_and_keeps_offline_edits(tmp_path: Path) -> None:
         daemon.stop()
 
 
+def test_a_reseeded_client_keeps_what_others_wrote_while_its_view_was_lost(
+        tmp_path: Path) -> None:
+    """Alice's view is lost while bob writes; both people's text ends up everywhere."""
+    daemon = Daemon(tmp_path).start()
+    alice, bob = ClientSession("alice"), ClientSession("bob")
+    alice_doc = alice.share("plan", "one\n")
+    bob_doc = bob.share("plan")
+    try:
+        for session in (alice, bob, alice, bob):
+            assert sync(daemon.ports["tcp"], session) is not None
+    finally:
+        daemon.stop()
+    with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as database:
+        database.execute("DELETE FROM views WHERE user = 'alice'")
+    database.close()
+    daemon = Daemon(tmp_path).start()
+    try:
+        bob_doc.text += "three 🎉\n"
+        assert sync(daemon.ports["tcp"], bob) is not None
+        alice_doc.text = "zero\n" + alice_doc.text
+        response = sync(daemon.ports["tcp"], alice)
+        assert response is not None and b"\nr:" in response
+        assert alice_doc.text == "zero\none\nthree 🎉\n"
+        for session in (alice, bob):
+            assert sync(daemon.ports["tcp"], session) is not None
+        assert read_document(daemon.ports["tcp"], "plan") == "zero\none\nthree 🎉\n"
+        assert bob_doc.text == alice_doc.text == "zero\none\nthree 🎉\n"
+    finally:
+        daemon.stop()
+
+
 def test_snapshot_mode_flushes_on_stop(tmp_path: Path) -> None:
     """The faster mode still stores everything on a clean stop."""
     daemon = Daemon(tmp_path, "--durability", "snapshot").start()

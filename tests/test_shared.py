@@ -77,16 +77,20 @@ def test_a_failed_transaction_leaves_nothing_behind(
 @pytest_twisted.ensureDeferred
 async def test_the_change_feed_hears_every_daemons_changes(
         pool: ConnectionPool[Any], postgres_url: str) -> None:
-    """A subscriber hears the name of each document a commit changed, on the reactor,
-    whichever daemon committed it; a request that changed nothing is not heard."""
-    feed = ChangeFeed(postgres_url, reactor)  # type: ignore[arg-type]
+    """A subscriber hears the name of each document another daemon's commit changed, on the
+    reactor; a request that changed nothing is not heard, nor the daemon's own changes."""
+    feed = ChangeFeed(postgres_url, reactor, "me")  # type: ignore[arg-type]
     heard: defer.DeferredQueue[str] = defer.DeferredQueue()
     unsubscribe = feed.subscribe(heard.put)
     feed.startService()
     try:
         listening = await threads.deferToThread(_wait_for_listener, postgres_url)
         assert listening
-        documents = SharedDocuments(pool, Settings.defaults())
+        own = SharedDocuments(pool, Settings.defaults(), sender="me")
+        mine = ClientSession("mine")
+        mine.share("own", "not heard")
+        await threads.deferToThread(sync, own, mine)
+        documents = SharedDocuments(pool, Settings.defaults(), sender="other")
         alice = ClientSession("alice")
         alice.share("first 😀")
         alice.share("second")
@@ -157,3 +161,22 @@ def test_nullify_deletes_the_document_and_the_users_view(
         rows = connection.execute("SELECT count(*) FROM mobwrite_documents").fetchone()
         views = connection.execute("SELECT username FROM mobwrite_views").fetchall()
     assert rows == (0,) and views == [("bob",)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lost_feed_listens_again_and_has_the_missed_changes_fetched(postgres_url: str) -> None:
+    """The listening connection killed: the feed connects again, and tells the daemon that
+    what it missed must be fetched again (every followed document's followers sync)."""
+    resumed: defer.Deferred[None] = defer.Deferred()
+    feed = ChangeFeed(postgres_url, reactor, "me",  # type: ignore[arg-type]
+                      on_resume=lambda: resumed.callback(None))
+    feed.startService()
+    try:
+        assert await threads.deferToThread(_wait_for_listener, postgres_url)
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE query LIKE 'LISTEN%'")
+        await resumed
+        assert not feed.lost
+    finally:
+        feed.stopService()

@@ -208,24 +208,14 @@ def test_a_crash_after_a_write_loses_nothing_written(
     assert opened.records == (2 if isinstance(storage, JournalStorage) else 0)
 
 
-# The PostgreSQL store keeps no history (docs/history.md).
-@pytest.fixture(params=["journal", "memory", "snapshot"])
-def embedded(request: pytest.FixtureRequest) -> Iterator[Medium]:
-    opened = Medium(IMPLEMENTATIONS[request.param](request))
-    yield opened
-    for storage in opened.opened:
-        storage.close()
-
-
 def written(store: Store) -> Batch:
     """The store's changes since the last take, as storage gets them."""
     return snapshot(store, store.take_changes())
 
 
-def test_revision_logs_read_back_after_reopen(embedded: Medium) -> None:
+def test_revision_logs_read_back_after_reopen(medium: Medium) -> None:
     """Appended, folded, snapshotted and pruned revisions come back as one log;
     a deleted document's log does not."""
-    medium = embedded
     source = Store(keep=100.0)
     storage = medium.open()
     notes = source.document("notes", 0.0)

@@ -15,12 +15,14 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test.iosim import ConnectionCompleter, IOPump
 from twisted.web.websocket import WebSocketClientEndpoint
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
 
 from mobwrite.client.errors import Unreachable
 from mobwrite.client.txsocket import SocketPeer
 from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.httpform import Limits
-from mobwrite.core.presence import PRESENCE, message_update
+from mobwrite.core.presence import PRESENCE, PRESENCE_ID, PresenceCounts, message_update
 from mobwrite.core.push import PUSH_DELTAS, pushed_message
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import RequestAnswerer
@@ -32,6 +34,7 @@ from mobwrite.daemon.websocket import (
     PushHub,
     PushSocket,
     SocketResource,
+    text_frame,
 )
 from mobwrite.settings import Settings
 
@@ -225,7 +228,8 @@ def publish(client: Client, name: str, caret: int = 0) -> None:
 
 
 def test_presence_goes_out_in_batches_every_interval_with_the_latest_state() -> None:
-    """Ten caret moves within one interval: one update, with the last caret."""
+    """Ten caret moves within one interval: one update, with the last caret, the same
+    message for every follower; the publisher was told its id before it."""
     bench = Bench()
     ann, bo = bench.connect(), bench.connect()
     answered(ann.send(b"u:a\nF:0:memo\nr:1:x\n\n"))
@@ -236,9 +240,35 @@ def test_presence_goes_out_in_batches_every_interval_with_the_latest_state() -> 
     assert not [m for m in bo.received if m.startswith(PRESENCE)]
     bench.reactor.advance(PRESENCE_INTERVAL)
     bo.pump.flush()
-    updates = [message_update(m) for m in bo.received if m.startswith(PRESENCE)]
-    assert updates == [{"memo": {"p1": {"name": "Ann", "color": "#000000", "caret": [9, 9]}}}]
-    assert not [m for m in ann.received if m.startswith(PRESENCE)]
+    ann.pump.flush()
+    updates = [m for m in bo.received if m.startswith(PRESENCE)]
+    assert [message_update(m) for m in updates] == [
+        {"memo": {"p1": {"name": "Ann", "color": "#000000", "caret": [9, 9]}}}]
+    assert ann.received[1:] == [PRESENCE_ID + "p1"] + updates
+    assert bench.hub.presence.counts == PresenceCounts(
+        published=10, refused=0, updates_sent=2, coalesced=9)
+
+
+def test_a_socket_not_reading_gets_what_it_missed_in_one_update_when_it_reads() -> None:
+    """While its peer does not read, the batches are kept for it, one entry per
+    person; when it reads again it gets them in one update of its own."""
+    bench = Bench()
+    ann, bo = bench.connect(), bench.connect()
+    answered(ann.send(b"u:a\nF:0:memo\nr:1:x\n\n"))
+    answered(bo.send(b"u:b\nF:0:memo\nr:1:x\n\n"))
+    publish(ann, "Ann")
+    reader = next(socket for socket in bench.sockets() if socket not in bench.hub.presence.ids)
+    reader.pauseProducing()
+    for caret in (1, 2):
+        publish(ann, "Ann", caret)
+        bench.reactor.advance(PRESENCE_INTERVAL)
+    bo.pump.flush()
+    assert not [m for m in bo.received if m.startswith(PRESENCE)]
+    reader.resumeProducing()
+    bench.reactor.advance(PRESENCE_INTERVAL)
+    bo.pump.flush()
+    assert [message_update(m) for m in bo.received if m.startswith(PRESENCE)] == [
+        {"memo": {"p1": {"name": "Ann", "color": "#000000", "caret": [2, 2]}}}]
 
 
 def test_a_closed_socket_departs_and_leaves_nothing_behind() -> None:
@@ -257,8 +287,7 @@ def test_a_closed_socket_departs_and_leaves_nothing_behind() -> None:
     ann.pump.flush()
     assert message_update(ann.received[-1]) == {"memo": {"p1": None}}
     presence = bench.hub.presence
-    assert (len(presence), presence.ids, presence.owed, bench.hub.presence_due) == (0, {}, {},
-                                                                                    set())
+    assert (len(presence), presence.ids, presence.owed, presence.changes) == (0, {}, {}, {})
 
 
 def test_a_bad_presence_message_gets_an_error_and_the_client_still_syncs() -> None:
@@ -270,6 +299,22 @@ def test_a_bad_presence_message_gets_an_error_and_the_client_still_syncs() -> No
     assert answered(ann.send(b"u:a\n\n")) == b"\n"
     assert ann.received == ["!error:presence: name must be a non-empty string\n\n", "\n"]
     assert len(bench.hub.presence) == 0
+    assert bench.hub.presence.counts.refused == 1
+
+
+def test_a_text_frame_is_read_back_whole_at_every_length_encoding() -> None:
+    """Short, 16-bit and 64-bit lengths: a WebSocket client reads back the same text."""
+    for message in ("!presence:{}", "é" * 200, "x" * 70000):
+        client = WSConnection(ConnectionType.CLIENT)
+        server = WSConnection(ConnectionType.SERVER)
+        server.receive_data(client.send(Request(host="localhost", target="/ws")))
+        assert isinstance(next(server.events()), Request)
+        client.receive_data(server.send(AcceptConnection()))
+        assert isinstance(next(client.events()), AcceptConnection)
+        client.receive_data(text_frame(message))
+        texts = [event for event in client.events() if isinstance(event, TextMessage)]
+        assert "".join(event.data for event in texts) == message
+        assert texts[-1].message_finished
 
 
 def taking_deltas(bench: Bench) -> Client:

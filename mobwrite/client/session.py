@@ -276,14 +276,40 @@ class ClientSession:
         except DecodeError:
             document.delta_ok = False
             return
+        if command.letter == "R":
+            document.text = text
+        elif text:
+            # A reseed of a lost view (docs/protocol.md §15.1); an empty one
+            # (no document) keeps the local text, to be sent whole.
+            document.text = self._rebase(document, self._agreed(document), text)
         document.shadow = text
         document.client_version = document.acknowledged
         document.server_version = command.version or 0
         document.edit_stack.clear()
         document.bases.clear()
-        if command.letter == "R":
-            document.text = text
         self.changed_remotely = True
+
+    @staticmethod
+    def _agreed(document: SharedText) -> str:
+        """The text the server last acknowledged: the shadow the oldest
+        unacknowledged edit was made from or, after a raw (which the server
+        takes as its shadow), the raw's text."""
+        raws = [line for _, line in document.edit_stack if line[0] in "rR"]
+        if raws:
+            return decode_raw(raws[-1].split(":", 2)[2].encode("utf-8"))
+        if document.bases:
+            return document.bases[min(document.bases)]
+        return document.shadow
+
+    def _rebase(self, document: SharedText, agreed: str, text: str) -> str:
+        """*text* with the local change since *agreed* put on top, so the next
+        delta carries that change alone and deletes nothing others wrote.
+        An overwrite document keeps a value changed since *agreed*."""
+        if not document.merge:
+            return text if document.text == agreed else document.text
+        own = self.dmp.patch_make(agreed, self._diff(agreed, document.text))
+        rebased: str = self.dmp.patch_apply(own, text)[0]
+        return rebased
 
     def _apply_delta(self, document: SharedText, command: request.Command) -> None:
         version = command.version or 0

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.websocket import WebSocketTransport
 
 from mobwrite.client.errors import ProtocolFailure, Unreachable
-from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
 from mobwrite.core.push import DELTA, ERROR, notice_names, token_message
 
 
@@ -42,7 +42,7 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
-        if message.startswith((PRESENCE, PRESENCE_ERROR, DELTA)):
+        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR, DELTA)):
             # This client neither shows presence nor asks for deltas.
             return
         names = notice_names(message)

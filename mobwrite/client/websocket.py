@@ -5,9 +5,11 @@ collects the change notices the server pushes in between; ``wait_for_notice``
 blocks until one arrives.  Pings are answered as they are read.  An access
 token is sent in a first ``!token:`` message (kept out of URLs and their logs).
 ``publish`` says who we are and where our carets are; ``present`` holds who
-else is on each document we follow, updated as presence messages are read.
-After ``take_pushes(session)`` the server pushes deltas instead of notices,
-applied to the session as they are read (docs/websocket.md, *Pushed deltas*).
+else is on each document we follow, updated as presence messages are read
+(the daemon's updates list everyone, us too: our own id, which it tells us
+at our first publish, is skipped).  After ``take_pushes(session)`` the
+server pushes deltas instead of notices, applied to the session as they are
+read (docs/websocket.md, *Pushed deltas*).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from mobwrite.client.errors import ProtocolFailure, Unreachable
 from mobwrite.client.relay import DEFAULT_MAX_REPLY_BYTES
 from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL
-from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, message_update
+from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, message_update
 from mobwrite.core.push import (
     ERROR,
     PUSH_DELTAS,
@@ -69,6 +71,8 @@ class SocketConnection:
         # Every (document, id, entry or None for a departure) read, until taken.
         self.presence_changes: list[tuple[str, str, dict[str, object] | None]] = []
         self.presence_errors: list[str] = []
+        # Our own id in the updates, once the daemon has said it.
+        self.presence_id: str | None = None
         # The session pushed deltas go to; whether a request awaits its answer;
         # the documents pushes changed since the last wait.
         self.session: ClientSession | None = None
@@ -157,6 +161,8 @@ class SocketConnection:
                     self._pushed(blocks)
                 elif message.startswith(PRESENCE):
                     self._presence(message)
+                elif message.startswith(PRESENCE_ID):
+                    self.presence_id = message[len(PRESENCE_ID):].strip()
                 elif message.startswith(PRESENCE_ERROR):
                     self.presence_errors.append(message[len(ERROR):].strip())
                 elif names is None:
@@ -206,6 +212,8 @@ class SocketConnection:
         for name, people in update.items():
             here = self.present.setdefault(name, {})
             for ident, entry in people.items():
+                if ident == self.presence_id:
+                    continue
                 if entry is None:
                     here.pop(ident, None)
                 else:

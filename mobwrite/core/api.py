@@ -11,8 +11,10 @@ becomes a revision signed by the caller.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_to_bytes
 
 from mobwrite.core.access import DELETE, READ, WRITE, Grant
@@ -68,13 +70,27 @@ def _json(value: object) -> bytes:
         "utf-8", "surrogatepass")
 
 
+class Catalog(Protocol):
+    """Where the documents are listed when the store holds only some of them
+    (a daemon sharing a database with others)."""
+
+    def names(self, prefix: str, after: str) -> Iterable[str]:
+        """The names of the documents with a text that start with *prefix*
+        and sort after *after*, in order."""
+
+    def views(self, name: str) -> int:
+        """How many views document *name* has."""
+
+
 @dataclass(slots=True)
 class Api:
-    """Answers calls against *store*; *max_name_bytes* bounds names."""
+    """Answers calls against *store*; *max_name_bytes* bounds names; a
+    *catalog*, if given, lists the documents instead of the store."""
 
     store: Store
     differ: Differ
     max_name_bytes: int = 500
+    catalog: Catalog | None = None
 
     def answer(self, call: Call, grant: Grant | None, now: float) -> Answer:
         try:
@@ -141,19 +157,25 @@ class Api:
         prefix = query.get("prefix", "")
         after = query.get("after", "")
         limit = _whole(query.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
-        names = sorted(name for name, document in self.store.documents.items()
-                       if document.text is not None and name.startswith(prefix)
-                       and name > after and (grant is None or grant.covers(name)))
-        page = names[:limit]
+        names = self.catalog.names(prefix, after) if self.catalog is not None else sorted(
+            name for name, document in self.store.documents.items()
+            if document.text is not None and name.startswith(prefix) and name > after)
+        found = list(islice((name for name in names if grant is None or grant.covers(name)),
+                            limit + 1))
+        page = found[:limit]
+        # A catalog's document may be gone by the time it is read.
+        documents = [self.store.documents.get(name) for name in page]
         return Answer(200, _json({
-            "documents": [self._summary(self.store.documents[name]) for name in page],
-            "next": page[-1] if len(names) > limit else None}))
+            "documents": [self._summary(document) for document in documents
+                          if document is not None and document.text is not None],
+            "next": page[-1] if len(found) > limit else None}))
 
     def _summary(self, document: Document) -> dict[str, Any]:
         text = document.text or ""
         return {"name": document.name, "length": len(text),
                 "revision": self._head(document.name), "modified": self._modified(document),
-                "views": document.views}
+                "views": document.views if self.catalog is None
+                else self.catalog.views(document.name)}
 
     def _head(self, name: str) -> int:
         log = self.store.revisions(name)

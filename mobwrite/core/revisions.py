@@ -238,6 +238,13 @@ class RevisionLog:
         was handed out, as the API does)."""
         self._started = None
 
+    @property
+    def open_since(self) -> float | None:
+        """When the last revision began, while edits may still fold into it
+        (None once it is closed): what a store shared by several daemons
+        keeps so that any of them folds the next edit the same way."""
+        return self._started
+
     def _step(self, old: str, found: Sequence[Splice]) -> Change:
         """*found* as edits, keeping the text's length in units and the anchor."""
         step = to_change(old, found, self._units_before(old, found[0][0]))
@@ -352,13 +359,48 @@ class RevisionLog:
                  for number in self._snapshot_numbers])
 
     @classmethod
+    def tail(cls, text: str, last: RevisionRow | None, head: int, last_snapshot: int,
+             open_since: float | None = None, *, policy: Policy = Policy(),
+             diff: Callable[[str, str], list[Diff]] | None = None) -> RevisionLog:
+        """The end of a stored log, all that appending needs: the current *text*
+        at revision *head*, the row of that revision (*last*, None when no
+        revision is kept) and the number of the log's newest snapshot.
+
+        Its appends (and a prune with keep 0) give the rows the whole log
+        would give; it holds no older revision, so it cannot read them.
+        *open_since* reopens the last revision to folding (``open_since``).
+        RevisionError if *last* does not fit *text*.
+        """
+        if last is None:
+            log = cls(text, head, policy=policy, diff=diff)
+        else:
+            revision = Revision.from_row(last)
+            if revision.number != head:
+                raise RevisionError(f"the last revision is {revision.number}, not {head}")
+            try:
+                before = replay(text, [invert(revision.change)])
+            except ChangeError as error:
+                raise RevisionError(str(error)) from None
+            log = cls(before, head - 1, policy=policy, diff=diff)
+            log.revisions = [revision]
+            log.text = text
+            log._units = utf16_length(text)
+            if revision.kind == EDIT:
+                log._started = open_since
+        log._replay_count = max(head - last_snapshot, 0)
+        log._replay_units = log._replay_count * log._units
+        return log
+
+    @classmethod
     def from_rows(cls, revisions: Iterable[RevisionRow], snapshots: Iterable[SnapshotRow],
                   *, policy: Policy = Policy(),
-                  diff: Callable[[str, str], list[Diff]] | None = None) -> RevisionLog:
+                  diff: Callable[[str, str], list[Diff]] | None = None,
+                  open_since: float | None = None) -> RevisionLog:
         """The log *revisions* and *snapshots* hold; RevisionError if they do not
         make one (a gap, no snapshot at the oldest, an edit that does not fit).
 
-        No edit folds into a loaded revision: the next change starts a new one.
+        No edit folds into a loaded revision (the next change starts a new
+        one) unless *open_since* says when the last one began (``open_since``).
         """
         loaded = sorted((Revision.from_row(row) for row in revisions),
                         key=lambda revision: revision.number)
@@ -390,4 +432,6 @@ class RevisionLog:
         log._units = utf16_length(text)
         log._replay_count = head - last.number
         log._replay_units = log._replay_count * log._units
+        if loaded and loaded[-1].kind == EDIT and last.number < head:
+            log._started = open_since
         return log

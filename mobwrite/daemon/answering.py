@@ -40,6 +40,12 @@ EVENT_LOG: dict[Event, tuple[str, str]] = {
 }
 
 
+class Unavailable(Exception):
+    """A request refused, unapplied, because the storage cannot be reached (the
+    database is down).  Whoever raises it logs the outage once, so front ends
+    refuse the request without a traceback."""
+
+
 class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 

@@ -1,16 +1,19 @@
 """The HTTP API under /api/v1/ on the gateway port (docs/api.md).
 
 A thin adapter over ``mobwrite.core.api``: it reads the request, checks the
-bearer token, runs the call on the reactor thread (the engine's store is
-changed only there), and answers once the change is durable, after telling
+bearer token, has the call answered (``embedded``: on the reactor thread,
+where the engine's store is changed; with ``--database``, in a transaction
+of the shared daemon) and answers once the change is durable, after telling
 the push hub so that connected editors sync at once.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import quote
 
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web import resource, server
@@ -26,6 +29,37 @@ from mobwrite.tokens import Gatekeeper, TokenError
 
 log = logger("api")
 OPENAPI_PATH = b"/api/v1/openapi.json"
+# Pages on the editor port (the History view) call the API across origins.
+# It is authorized by bearer tokens, never cookies, so every origin may:
+# a page can do no more than its token allows, and without access control
+# the API is as open as the sync gateway, which allows every origin too.
+CORS = {b"access-control-allow-origin": b"*",
+        b"access-control-expose-headers": b"Content-Disposition"}
+PREFLIGHT = {b"access-control-allow-methods": b"GET, PUT, POST, DELETE, OPTIONS",
+             b"access-control-allow-headers": b"Content-Type, Authorization",
+             b"access-control-max-age": b"86400"}
+
+
+# Answers one call, once what it changed is durable and told to the push hub.
+Answering = Callable[[Call, "Grant | None", float], "defer.Deferred[Answer]"]
+
+
+def embedded(api: Api, answerer: RequestAnswerer) -> Answering:
+    """Calls answered on the reactor over the embedded store."""
+
+    def answer(call: Call, grant: Grant | None, now: float) -> defer.Deferred[Answer]:
+        found = api.answer(call, grant, now)
+        if found.changed is None:
+            return defer.succeed(found)
+        return answerer.commit(frozenset({found.changed})).addCallbacks(
+            lambda _: found, _failed)
+
+    return answer
+
+
+def _failed(failure: Failure) -> Answer:
+    log.failure("storing an API change failed", failure)
+    return error(503, "the change could not be stored yet; it is kept and retried")
 
 
 class ApiResource(resource.Resource):
@@ -33,12 +67,10 @@ class ApiResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, api: Api, answerer: RequestAnswerer,
-                 clock: IReactorTime, max_body: int,
+    def __init__(self, answer: Answering, clock: IReactorTime, max_body: int,
                  gatekeeper: Gatekeeper | None = None) -> None:
         super().__init__()
-        self.api = api
-        self.answerer = answerer
+        self.answer = answer
         self.clock = clock
         self.max_body = max_body
         self.gatekeeper = gatekeeper
@@ -46,6 +78,10 @@ class ApiResource(resource.Resource):
 
     def render(self, request: server.Request) -> bytes | int:
         path = request.path
+        if request.method == b"OPTIONS":
+            for name, value in PREFLIGHT.items():
+                request.setHeader(name, value)
+            return _write(request, Answer(204, b""))
         if path == OPENAPI_PATH and request.method == b"GET":
             return _write(request, Answer(200, self.openapi))
         body = request.content.read(self.max_body + 1) if request.content else b""
@@ -64,17 +100,8 @@ class ApiResource(resource.Resource):
         call = Call(request.method.decode("latin-1"), path,
                     request.uri.partition(b"?")[2].decode("latin-1"), body,
                     header_text(request, b"content-type") or "")
-        answer = self.api.answer(call, grant, now)
-        if answer.changed is None:
-            return _write(request, answer)
-        self.answerer.commit(frozenset({answer.changed})).addCallbacks(
-            lambda _: answer, self._failed).addCallback(self._send, request)
+        self.answer(call, grant, now).addCallback(self._send, request)
         return server.NOT_DONE_YET
-
-    @staticmethod
-    def _failed(failure: Failure) -> Answer:
-        log.failure("storing an API change failed", failure)
-        return error(503, "the change could not be stored yet; it is kept and retried")
 
     @staticmethod
     def _send(answer: Answer, request: server.Request) -> None:
@@ -87,18 +114,10 @@ def _write(request: server.Request, answer: Answer) -> bytes:
     request.setResponseCode(answer.status)
     request.setHeader(b"content-type", answer.content_type.encode("ascii"))
     request.setHeader(b"cache-control", b"no-store")
+    for name, value in CORS.items():
+        request.setHeader(name, value)
     if answer.filename is not None:
         request.setHeader(b"content-disposition", (
             "attachment; filename*=UTF-8''" + quote(answer.filename + ".txt", safe="")
         ).encode("ascii"))
     return answer.body
-
-
-class Unavailable(resource.Resource):
-    """The API in shared mode, which it does not serve (yet): a JSON 501."""
-
-    isLeaf = True
-
-    def render(self, request: server.Request) -> bytes:
-        return _write(request, error(501, "the HTTP API needs the embedded store; "
-                                          "it is not served with --database"))

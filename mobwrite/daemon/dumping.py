@@ -18,12 +18,9 @@ from twisted.web.server import Request
 
 from mobwrite.logs import logger
 from mobwrite.storage.dump import dump_lines
-from mobwrite.storage.rows import DocumentRow, ViewRow
+from mobwrite.storage.rows import Rows
 
 log = logger("server")
-
-Rows = tuple[list[DocumentRow], list[ViewRow]]
-
 
 def from_loopback(request: Request) -> bool:
     """Whether the client connected from this machine's loopback interface."""

@@ -24,7 +24,7 @@ from mobwrite.core.access import Grant, Refused
 from mobwrite.core.events import Event, Report
 from mobwrite.core.httpform import Answer, Limits
 from mobwrite.daemon.access_log import log_access
-from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.answering import Answerer, Unavailable
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.logs import logger
 from mobwrite.tokens import Gatekeeper
@@ -177,7 +177,10 @@ class _Reply:
 
     def answered(self, output: bytes | Failure) -> None:
         """The server's output (or failure, a 500) for the ``q`` or ``p`` parameter."""
-        if isinstance(output, Failure):
+        if isinstance(output, Failure) and output.check(Unavailable):
+            self.send(httpform.refusal(
+                503, f"{output.getErrorMessage()}; the request was not applied"))
+        elif isinstance(output, Failure):
             log.failure("answering an HTTP request failed", output)
             self.send(httpform.refusal(
                 500, "internal error; the request may not have been applied"))

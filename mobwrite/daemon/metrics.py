@@ -24,9 +24,10 @@ from twisted.web.server import Request
 
 from mobwrite import __version__
 from mobwrite.core.events import Event
+from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
 from mobwrite.core.store import Store, ViewKey
-from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.answering import Answerer, Unavailable
 
 # Engine events counted as limits that refused work, by the limit's name.
 LIMIT_EVENTS = {
@@ -77,11 +78,36 @@ class PushCollector:
             value=counts.deltas_sent)
 
 
+class PresenceCollector:
+    """Reads presence's numbers at scrape time (docs/websocket.md, "Presence")."""
+
+    def __init__(self, presence: Presence[Any]) -> None:
+        self.presence = presence
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.presence.counts
+        yield GaugeMetricFamily("mobwrite_presence_people",
+                                "WebSockets that have published their presence",
+                                value=len(self.presence))
+        for name, help_text, value in (
+            ("mobwrite_presence_published", "Presence messages accepted", counts.published),
+            ("mobwrite_presence_refused", "Presence messages refused as invalid",
+             counts.refused),
+            ("mobwrite_presence_updates", "Presence updates sent to WebSockets",
+             counts.updates_sent),
+            ("mobwrite_presence_coalesced",
+             "Presence entries replaced by a later one of the same person before being sent",
+             counts.coalesced),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+
+
 class Metrics:
     """The daemon's counters and histograms, in a registry of their own."""
 
     def __init__(self, store: Store, timer: Callable[[], float] = time.perf_counter,
-                 push: Subscriptions[Any] | None = None) -> None:
+                 push: Subscriptions[Any] | None = None,
+                 presence: Presence[Any] | None = None) -> None:
         self.timer = timer
         self.registry = CollectorRegistry()
         registry = self.registry
@@ -123,6 +149,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         if push is not None:
             registry.register(PushCollector(push))
+        if presence is not None:
+            registry.register(PresenceCollector(presence))
 
     def observe_event(self, event: Event, **fields: Any) -> None:
         """An engine report: count the events that matter to an operator."""
@@ -187,7 +215,8 @@ class Metered:
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""
-        outcome = "failed" if isinstance(result, Failure) else "answered" if result else "empty"
+        outcome = ("answered" if result else "empty") if not isinstance(result, Failure) else (
+            "unavailable" if result.check(Unavailable) else "failed")
         self.metrics.observe_request(self.transport, outcome, self.metrics.timer() - started)
         return result
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from twisted.internet.interfaces import IAddress, IReactorTime
 
-from mobwrite.core.access import READ, Decision, Refused
+from mobwrite.core.access import READ, Decision, Grant, Refused
 from mobwrite.core.events import Event, Report
 from mobwrite.tokens import Gatekeeper, TokenError
 
@@ -42,15 +42,17 @@ class SocketGate:
             return refusal
         return None
 
-    def check(self, token: str | None, data: bytes, peer: IAddress) -> Decision:
-        """Whether the holder of *token* may run request *data*, and may write."""
+    def check(self, token: str | None, data: bytes,
+              peer: IAddress) -> tuple[Decision, Grant | None]:
+        """Whether the holder of *token* may run request *data*, and may write;
+        and the token's grant (whose subject signs the request's revisions)."""
         if not token:
             self._refused(NO_TOKEN, peer, None)
-            return NO_TOKEN
+            return NO_TOKEN, None
         verdict, grant = self.gatekeeper.authorize(token, data, self.clock.seconds())
         if isinstance(verdict, Refused):
             self._refused(verdict, peer, None if grant is None else grant.subject)
-        return verdict
+        return verdict, grant
 
     def readable(self, token: str | None) -> Callable[[str], bool]:
         """Whether the holder of *token* may read a document now (to be told it changed)."""

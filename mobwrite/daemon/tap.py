@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer
@@ -32,8 +32,8 @@ from mobwrite.daemon.answering import (
     fan_out,
     report_event,
 )
-from mobwrite.daemon.api import ApiResource, Unavailable
-from mobwrite.daemon.dumping import DumpResource, Rows
+from mobwrite.daemon.api import Answering, ApiResource, embedded
+from mobwrite.daemon.dumping import DumpResource
 from mobwrite.daemon.editor import editor_site
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
@@ -42,7 +42,7 @@ from mobwrite.daemon.metrics import Metered, Metrics, MetricsResource
 from mobwrite.daemon.read_only_links import ShareResource
 from mobwrite.daemon.services import BoundPorts, ConnectionCap, ListeningService, PeriodicService
 from mobwrite.daemon.socket_access import SocketGate
-from mobwrite.daemon.status import StatusResource
+from mobwrite.daemon.status import Shared, StatusResource
 from mobwrite.daemon.tcp import RequestFactory
 from mobwrite.daemon.websocket import PushHub, SocketResource, SocketsService
 from mobwrite.settings import (
@@ -61,6 +61,7 @@ from mobwrite.storage.committer import (
     StorageService,
 )
 from mobwrite.storage.dump import store_rows
+from mobwrite.storage.rows import Rows
 from mobwrite.tokens import Gatekeeper, KeyFileError
 
 log = logs.logger("daemon")
@@ -282,10 +283,12 @@ def gateway_resources(metrics: Metrics, probe: HealthProbe, clock: IReactorTime,
 
 def editor_resources(store: Store, clock: IReactorTime, hub: PushHub,
                      gatekeeper: Gatekeeper | None = None,
-                     report: Report | None = None) -> dict[bytes, Resource]:
+                     report: Report | None = None,
+                     shared: Callable[[], defer.Deferred[Shared]] | None = None
+                     ) -> dict[bytes, Resource]:
     """Pages for people served beside the editor."""
     return {b"status": StatusResource(store, clock, clock.seconds(), gatekeeper, report,
-                                      hub.subscriptions)}
+                                      hub.subscriptions, hub.presence, shared)}
 
 
 def build(options: Options, reactor: IDaemonReactor) -> MultiService:
@@ -295,20 +298,16 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     clock: IReactorTime = reactor
     keep = settings.history_keep
     store = Store(settings.max_chars, keep=None if math.isinf(keep) else keep)
-    hub = PushHub(settings, clock)
-    metrics = Metrics(store, push=hub.subscriptions)
+    hub = PushHub(settings, clock, relaying=bool(settings.database))
+    metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     report = fan_out(report_event, metrics.observe_event)
-    if settings.database:
-        answerer, probe, rows = _shared(top, settings, reactor, report, hub)
-    else:
-        answerer, probe, rows = _local(top, options, store, metrics, reactor, report, hub)
-    api: Resource = Unavailable()
-    if isinstance(answerer, RequestAnswerer):
-        api = ApiResource(Api(store, answerer.engine.differ, settings.max_name_bytes),
-                          answerer, clock, settings.max_request_bytes, gatekeeper)
+    answerer, answer_api, probe, rows, shared = (
+        _shared(top, settings, reactor, report, hub) if settings.database
+        else _local(top, options, store, metrics, reactor, report, hub))
+    api = ApiResource(answer_api, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
                              None if gatekeeper is None else SocketGate(gatekeeper, clock, report))
     factories: dict[str, Factory[Any]] = {
@@ -320,7 +319,9 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
              b"api": api},
             gatekeeper, report),
         "editor": editor_site(
-            ports, children=editor_resources(store, clock, hub, gatekeeper, report),
+            ports, children=editor_resources(
+                store, clock, hub, gatekeeper, report,
+                shared),
             settings=settings),
     }
     for name, _, what in ENDPOINTS:
@@ -333,7 +334,14 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     return top
 
 
-Parts = tuple[Answerer, HealthProbe, Callable[[], "defer.Deferred[Rows]"]]
+class Parts(NamedTuple):
+    """What the two kinds of store give the front ends."""
+
+    answerer: Answerer
+    answer_api: Answering
+    probe: HealthProbe
+    rows: Callable[[], defer.Deferred[Rows]]
+    shared: Callable[[], defer.Deferred[Shared]] | None = None
 
 
 def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
@@ -355,7 +363,8 @@ def _local(top: MultiService, options: Options, store: Store, metrics: Metrics,
         Housekeeping(store, settings, reactor, committer), reactor,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
-    return server, probe, lambda: defer.succeed(store_rows(store))
+    answer_api = embedded(Api(store, server.engine.differ, settings.max_name_bytes), server)
+    return Parts(server, answer_api, probe, lambda: defer.succeed(store_rows(store)))
 
 
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
@@ -363,14 +372,17 @@ def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
     """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
     from mobwrite.daemon.postgres_service import SharedDaemon
 
-    shared = SharedDaemon(settings, reactor, report)
+    # This daemon's committed changes reach its sockets at once (not the one that
+    # sent them); the other daemons' through the change feed.
+    shared = SharedDaemon(settings, reactor, report, hub)
     # First child: it reaches the database before the ports open.
     shared.setServiceParent(top)
-    # Every daemon's committed changes, this one's too, reach this daemon's sockets.
     shared.feed.subscribe(lambda name: hub.changed(frozenset((name,)), None))
     PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
                     reactor).setServiceParent(top)
-    return shared, HealthProbe(None, reactor, storage_failure=shared.failure), shared.rows
+    return Parts(shared, shared.answer_api,
+                 HealthProbe(None, reactor, storage_failure=shared.failure),
+                 shared.rows, shared.holdings)
 
 
 def makeService(options: Options) -> IService:

@@ -36,7 +36,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from mobwrite.core.access import split_restriction
-from mobwrite.daemon.answering import Answerer
+from mobwrite.daemon.answering import Answerer, Unavailable
 from mobwrite.logs import logger
 from mobwrite.settings import Settings
 
@@ -157,7 +157,11 @@ class RequestProtocol(Protocol):
             self.timer = self.factory.clock.callLater(self.settings.request_deadline, self._check)
 
     def _failed(self, failure: Failure) -> None:
-        log.failure("answering a TCP request failed", failure)
+        if failure.check(Unavailable):
+            log.debug("closed a TCP connection unanswered: {error}",
+                      error=failure.getErrorMessage())
+        else:
+            log.failure("answering a TCP request failed", failure)
         self.connection.loseConnection()
 
     def _give_up(self, reason: str) -> None:

@@ -91,16 +91,38 @@ def forget_handshake(request: server.Request) -> None:
         request.content = None
 
 
-class PushHub:
-    """The open sockets, what they follow and who is present; told of every durable change."""
+def text_frame(message: str) -> bytes:
+    """*message* as one whole, unmasked text frame, as a server sends it (RFC 6455
+    5.2; no extension is ever negotiated): built once, written to many sockets."""
+    payload = message.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
-    def __init__(self, settings: Settings, clock: IReactorTime) -> None:
+
+class PushHub:
+    """The open sockets, what they follow and who is present; told of every durable change.
+
+    With *relaying* (a daemon sharing its database with others) it also keeps
+    which sockets' presence moved, and who left, for the other daemons to hear.
+    """
+
+    def __init__(self, settings: Settings, clock: IReactorTime, relaying: bool = False) -> None:
         self.settings = settings
         self.clock = clock
+        self.relaying = relaying
         self.subscriptions: Subscriptions[PushSocket] = Subscriptions()
         self.presence: Presence[PushSocket] = Presence(self.subscriptions)
-        # Sockets owed a presence update, sent all together every PRESENCE_INTERVAL.
-        self.presence_due: set[PushSocket] = set()
+        # Sockets whose presence moved, and the ids of the published sockets that
+        # closed, since the other daemons were last told.
+        self.moved: set[PushSocket] = set()
+        self.departed: list[str] = []
+        # The next batch of presence updates, every PRESENCE_INTERVAL while there are changes.
         self.presence_timer: IDelayedCall | None = None
         # Pushed deltas: per document, the sockets owed a push of it; the
         # documents to push at the next turn; those pushed too recently,
@@ -166,22 +188,41 @@ class PushHub:
             except Exception:
                 log.failure("sending a pushed delta failed")
 
-    def presence_owed(self, sockets: list[PushSocket]) -> None:
-        """*sockets* newly owe a presence update: send it with the next batch."""
-        if not sockets:
-            return
-        self.presence_due.update(sockets)
-        if self.presence_timer is None:
+    def presence_changed(self) -> None:
+        """Presence changed: send it with the next batch."""
+        if self.presence_timer is None and self.presence.pending():
             self.presence_timer = self.clock.callLater(PRESENCE_INTERVAL, self._send_presence)
 
+    def relay(self, socket: PushSocket) -> None:
+        """*socket* published or follows more: the other daemons are to hear it."""
+        if self.relaying:
+            self.moved.add(socket)
+
+    def depart(self, socket: PushSocket) -> None:
+        """*socket* is closing (call before its presence is removed)."""
+        if self.relaying:
+            self.moved.discard(socket)
+            if socket in self.presence.published:
+                self.departed.append(self.presence.ids[socket])
+
     def _send_presence(self) -> None:
+        """Send each reader its own update first (who was there when it began to
+        follow; what it missed while not reading), then each document's changes,
+        one message for all its followers."""
         self.presence_timer = None
-        due, self.presence_due = self.presence_due, set()
-        for socket in due:
+        presence = self.presence
+        for socket in list(presence.owed):
             try:
                 socket.send_presence()
             except Exception:
                 log.failure("sending a presence update failed")
+        for name, people, message in presence.batch():
+            frame = text_frame(message)
+            for socket in list(self.subscriptions.followers.get(name, ())):
+                try:
+                    socket.send_shared_presence(name, people, frame)
+                except Exception:
+                    log.failure("sending a presence update failed")
 
     def changed(self, documents: frozenset[str], origin: Hashable) -> None:
         for socket in self.subscriptions.changed(documents, cast(Any, origin)):
@@ -292,8 +333,9 @@ class PushSocket:
 
     def connectionLost(self, reason: Failure) -> None:
         self.closed = True
-        self.hub.presence_owed(self.hub.presence.remove(self))
-        self.hub.presence_due.discard(self)
+        self.hub.depart(self)
+        self.hub.presence.remove(self)
+        self.hub.presence_changed()
         self.hub.subscriptions.remove(self)
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
@@ -355,10 +397,16 @@ class PushSocket:
                 continue
             published = presence.message_presence(message)
             if isinstance(published, str):
+                self.hub.presence.counts.refused += 1
                 self._send(push.error_message(published))
                 continue
             if published is not None:
-                self.hub.presence_owed(self.hub.presence.publish(self, published))
+                ident = self.hub.presence.publish(self, published)
+                if ident is not None:
+                    # Before any batch: the socket knows itself in the updates it is sent.
+                    self._send(presence.PRESENCE_ID + ident)
+                self.hub.presence_changed()
+                self.hub.relay(self)
                 continue
             read = push.read_request(message, limits.max_request_bytes, limits.max_line_bytes)
             if isinstance(read, str):
@@ -367,13 +415,14 @@ class PushSocket:
                     return
                 self._send(push.error_message(read))
                 continue
-            may_write = True
+            may_write, author = True, None
             if self.gate is not None:
-                verdict = self.gate.check(self.token, read, self.tcp.getPeer())
+                verdict, grant = self.gate.check(self.token, read, self.tcp.getPeer())
                 if isinstance(verdict, Refused):
                     self._send(push.error_message(f"403 {verdict.reason}"))
                     continue
                 may_write = verdict.may_write
+                author = None if grant is None else grant.subject
             self.busy = True
             self.noticed = False
             if self.views is None:
@@ -383,7 +432,7 @@ class PushSocket:
                 names = set(views)
                 self._remember(views)
             self.hub.subscriptions.settle(self, names)
-            self.server.answer(read, may_write, origin=self).addCallbacks(
+            self.server.answer(read, may_write, origin=self, author=author).addCallbacks(
                 self._answered, self._failed)
 
     def _answered(self, body: bytes) -> None:
@@ -396,7 +445,9 @@ class PushSocket:
         new = names - followed
         refused = self.hub.subscriptions.follow(self, new)
         if new:
-            self.hub.presence_owed(self.hub.presence.followed(self, new & followed))
+            self.hub.presence.followed(self, new & followed)
+            self.hub.presence_changed()
+            self.hub.relay(self)
         if refused:
             log.info("a WebSocket follows {limit} documents: {refused} more not followed",
                      limit=self.hub.subscriptions.max_followed, refused=refused)
@@ -471,14 +522,27 @@ class PushSocket:
             self._send(push.notice_message(names))
 
     def send_presence(self) -> None:
-        """Send the presence update this socket is owed, unless its peer is not reading
-        (then it waits, growing no more than one entry per person, for the peer)."""
+        """Send the presence update of its own this socket is owed, unless its peer is
+        not reading (then it waits, growing no more than one entry per person)."""
         if self.closed or self.sending_paused:
             return
         message = self.hub.presence.take(
             self, None if self.gate is None else self.gate.readable(self.token))
         if message is not None:
             self._send(message)
+
+    def send_shared_presence(self, name: str, people: dict[str, str], frame: bytes) -> None:
+        """Write *frame*, the update of document *name* every follower is sent, framed
+        once for all of them; a socket whose peer is not reading keeps *people* for
+        its own update instead."""
+        if self.closed:
+            return
+        if self.sending_paused or self.hub.presence.owes(self):
+            self.hub.presence.hold(self, name, people)
+        elif self.gate is None or self.gate.readable(self.token)(name):
+            self.hub.presence.counts.updates_sent += 1
+            # Whole frames only ever go out, so one written here cannot split another.
+            self.tcp.write(frame)
 
     # Flow control
 
@@ -500,8 +564,7 @@ class PushSocket:
         self.sending_paused = False
         self._flow()
         self.wake()
-        if self.hub.presence.owes(self):
-            self.hub.presence_owed([self])
+        self.hub.presence_changed()
 
     def stopProducing(self) -> None:
         self.closed = True

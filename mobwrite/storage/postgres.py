@@ -15,19 +15,23 @@ it (``waits_for_disk``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from mobwrite.core.revisions import Pruned, RevisionRow, SnapshotRow
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
 from mobwrite.storage.rows import (
     Batch,
     DocumentRow,
+    HistoryChange,
+    Rows,
     StorageError,
     StoredDocument,
+    StoredLog,
     ViewRow,
     put,
 )
@@ -54,6 +58,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: each document's version, raised by every write, for the daemons' caches.
     ("ALTER TABLE mobwrite_documents ADD COLUMN version bigint NOT NULL DEFAULT 1",),
+    # 3: revision logs (docs/history.md), removed with their document; ``started``
+    # is when a document's last revision began while edits may fold into it.
+    (
+        "ALTER TABLE mobwrite_documents ADD COLUMN started double precision",
+        """CREATE TABLE mobwrite_revisions (
+            name text NOT NULL REFERENCES mobwrite_documents ON DELETE CASCADE,
+            number bigint NOT NULL,
+            time double precision NOT NULL,
+            author bytea NOT NULL,
+            kind text NOT NULL,
+            change bytea NOT NULL,
+            PRIMARY KEY (name, number))""",
+        "CREATE INDEX mobwrite_revisions_time ON mobwrite_revisions (time)",
+        """CREATE TABLE mobwrite_snapshots (
+            name text NOT NULL REFERENCES mobwrite_documents ON DELETE CASCADE,
+            number bigint NOT NULL,
+            body bytea NOT NULL,
+            PRIMARY KEY (name, number))""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The advisory lock key that serialises schema upgrades ("mobw" in ASCII).
@@ -65,6 +88,14 @@ _VIEWS = """SELECT username, name, shadow, backup_shadow, client_version, server
 _PUT_DOCUMENT = """INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
     ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
     version = mobwrite_documents.version + 1"""
+_REVISIONS = "SELECT name, number, time, author, kind, change FROM mobwrite_revisions"
+_SNAPSHOTS = "SELECT name, number, body FROM mobwrite_snapshots"
+_PUT_REVISION = """INSERT INTO mobwrite_revisions (name, number, time, author, kind, change)
+    VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name, number) DO UPDATE SET
+    time = excluded.time, author = excluded.author, kind = excluded.kind,
+    change = excluded.change"""
+_PUT_SNAPSHOT = """INSERT INTO mobwrite_snapshots (name, number, body) VALUES (%s, %s, %s)
+    ON CONFLICT (name, number) DO UPDATE SET body = excluded.body"""
 _PUT_VIEW = """INSERT INTO mobwrite_views (username, name, shadow, backup_shadow,
     client_version, server_version, backup_server_version, edit_stack, lasttime)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -100,6 +131,47 @@ def view_row(row: Sequence[Any]) -> ViewRow:
                    tuple((version, delta) for version, delta in json.loads(stack)), lasttime)
 
 
+def revision_row(row: Sequence[Any]) -> RevisionRow:
+    """A revision row as read (without its document's name)."""
+    number, time, author, kind, change = row
+    return RevisionRow(number, time, decode(author), kind, decode(change))
+
+
+def read_logs(connection: psycopg.Connection[Any], name: str | None = None
+              ) -> dict[str, StoredLog]:
+    """The revision logs' rows, of document *name* or of all, by document."""
+    where, parameters = ("", ()) if name is None else (" WHERE name = %s", (name,))
+    logs: dict[str, StoredLog] = {}
+    for found in connection.execute(_REVISIONS + where, parameters):
+        logs.setdefault(found[0], StoredLog()).revisions[found[1]] = revision_row(found[1:])
+    for found in connection.execute(_SNAPSHOTS + where, parameters):
+        logs.setdefault(found[0], StoredLog()).snapshots[found[1]] = SnapshotRow(
+            found[1], decode(found[2]))
+    return logs
+
+
+def write_history(connection: psycopg.Connection[Any], changes: Iterable[HistoryChange]) -> None:
+    """Apply the revision log *changes*, in order, in the current transaction
+    (after the documents they belong to were written)."""
+    for name, change in changes:
+        if change is None:
+            connection.execute("DELETE FROM mobwrite_revisions WHERE name = %s", (name,))
+            connection.execute("DELETE FROM mobwrite_snapshots WHERE name = %s", (name,))
+            continue
+        if isinstance(change, Pruned):
+            connection.execute("DELETE FROM mobwrite_revisions WHERE name = %s AND number <= %s",
+                               (name, change.base))
+            connection.execute("DELETE FROM mobwrite_snapshots WHERE name = %s AND number < %s",
+                               (name, change.base))
+        else:
+            number, time, author, kind, text = change.row
+            connection.execute(_PUT_REVISION,
+                               (name, number, time, encode(author), kind, encode(text)))
+        if change.snapshot is not None:
+            connection.execute(_PUT_SNAPSHOT, (name, change.snapshot.number,
+                                               encode(change.snapshot.text)))
+
+
 def upgrade(connection: psycopg.Connection[Any]) -> int:
     """Bring the schema to ``SCHEMA_VERSION``; the version found before."""
     with connection.transaction():
@@ -132,6 +204,7 @@ def write_rows(connection: psycopg.Connection[Any], batch: Batch) -> None:
         if documents:
             cursor.executemany(_PUT_DOCUMENT, documents)
     write_views(connection, batch)
+    write_history(connection, batch.history)
 
 
 def write_views(connection: psycopg.Connection[Any], batch: Batch) -> None:
@@ -159,16 +232,17 @@ def read_document(connection: psycopg.Connection[Any], name: str) -> StoredDocum
     return StoredDocument(name, None if found is None else document_row(found), views)
 
 
-def read_all(connection: psycopg.Connection[Any]) -> tuple[list[DocumentRow], list[ViewRow]]:
-    """Every document and view row (in one transaction, so consistent)."""
+def read_all(connection: psycopg.Connection[Any]) -> Rows:
+    """Every document, view and revision log row (in one transaction, so consistent)."""
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         documents = [document_row(row) for row in connection.execute(_DOCUMENTS + " ORDER BY name")]
         views = [view_row(row) for row in connection.execute(_VIEWS + " ORDER BY name, username")]
-    return documents, views
+        logs = read_logs(connection)
+    return Rows(documents, views, logs)
 
 
-def read_rows(url: str, timeout: float = 10.0) -> tuple[list[DocumentRow], list[ViewRow]]:
+def read_rows(url: str, timeout: float = 10.0) -> Rows:
     """Every row stored in the database at *url*, from one consistent snapshot."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) \
@@ -195,13 +269,13 @@ class PostgresStorage:
             self.pool.open(wait=True, timeout=self.timeout)
             with self.pool.connection() as connection:
                 upgrade(connection)
-                documents, views = read_all(connection)
+                rows = read_all(connection)
         except (psycopg.Error, StorageError) as error:
             # An unreachable server comes as the pool's PoolTimeout, a psycopg.Error.
             self.pool.close()
             raise StorageError(f"PostgreSQL at {self.location}: {error}") from None
-        put(store, documents, views)
-        return Opened(len(documents), len(views))
+        put(store, rows.documents, rows.views, rows.logs)
+        return Opened(len(rows.documents), len(rows.views))
 
     def load_document(self, name: str) -> StoredDocument | None:
         with self.pool.connection() as connection, connection.transaction():

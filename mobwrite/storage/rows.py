@@ -99,6 +99,31 @@ def apply_history(logs: dict[str, StoredLog], changes: Iterable[HistoryChange]) 
         if change.snapshot is not None:
             log.snapshots[change.snapshot.number] = change.snapshot
 
+
+class Rows(NamedTuple):
+    """Every row of a store: what a dump holds."""
+
+    documents: list[DocumentRow]
+    views: list[ViewRow]
+    logs: dict[str, StoredLog]
+
+
+def log_changes(logs: Mapping[str, StoredLog]) -> list[HistoryChange]:
+    """The changes that write *logs* into a store holding none of them."""
+    changes: list[HistoryChange] = []
+    for name in sorted(logs):
+        stored = logs[name]
+        snapshots = dict(stored.snapshots)
+        if not snapshots:
+            continue
+        base = min(snapshots)
+        changes.append((name, Pruned(base, snapshots.pop(base))))
+        for number in sorted(stored.revisions):
+            changes.append((name, Appended(stored.revisions[number], False,
+                                           snapshots.pop(number, None))))
+    return changes
+
+
 @dataclass(frozen=True)
 class StoredDocument:
     """One document as stored: its row (None if null) and its views' rows."""

@@ -151,14 +151,14 @@ test('R replaces shadow and live text; versions come from the F and R lines', ()
   assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:5:memo\nd:1:=13\n\n');
 });
 
-test('r replaces only the shadow, so the next delta carries the local text', () => {
+test('an empty r replaces only the shadow, so the next delta carries the local text', () => {
   const memo = field('memo', 'local words');
   const client = session(memo);
   client.buildRequest();
-  client.applyResponse('F:1:memo\nr:3:master\n\n');
+  client.applyResponse('F:1:memo\nr:3:\n\n');
   assert.equal(memo.text, 'local words');
   assert.equal(memo.writes, 0);
-  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:3:memo\nd:1:-6\t+local words\n\n');
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:3:memo\nd:1:+local words\n\n');
 });
 
 test('D overwrites the live text wholesale', () => {

@@ -370,3 +370,25 @@ test('a 403 stops the loop in the denied state with its reason; typing is kept; 
   assert.equal(loop.denial, null);
   assert.deepEqual(states, ['syncing', 'denied', 'syncing', 'synced']);
 });
+
+test('a reseed that leaves the page a change of its own says syncing and sends it at the minimum interval', async () => {
+  const memo = field('memo', 'one two');
+  const { clock, transport, loop } = setup(memo);
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=7\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  memo.text = 'zero one two';
+  loop.sync();
+  // The answer comes from a view the daemon re-created: it reseeds with the text others changed.
+  transport.last.resolve('F:0:memo\nr:0:one two three\n\n');
+  await settle();
+  assert.equal(memo.text, 'zero one two three');
+  assert.equal(loop.state, 'syncing');
+  assert.equal(clock.nextDelay, 1000);
+  await clock.advance(1000);
+  assert.equal(transport.last.request, 'u:wkq7r2mz\nF:0:memo\nd:0:+zero \t=13\n\n');
+  transport.last.resolve('F:1:memo\nd:0:=18\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+});

@@ -88,10 +88,11 @@ function polling(...answers) {
 function setup(fallback = polling(), url = 'ws://127.0.0.1:8017/ws') {
   FakeSocket.made = [];
   const timers = new Timers();
-  const heard = { notices: [], modes: [] };
+  const heard = { notices: [], modes: [], presence: [] };
   const transport = preferSocket(fallback, {
     url: () => url, WebSocket: FakeSocket, timers, random: () => 0,
     onNotice: (names) => heard.notices.push(names), onMode: (mode) => heard.modes.push(mode),
+    onPresence: (text) => heard.presence.push(text),
   });
   return { transport, timers, heard, fallback, sockets: FakeSocket.made };
 }
@@ -145,6 +146,22 @@ test('a notice is passed on and is not taken for the answer', async () => {
   assert.deepEqual(heard.notices, [['memo']]);
   sockets[0].message('\n');
   assert.equal(await answer, '\n');
+});
+
+test('presence messages and presence errors are passed on and are not taken for the answer', async () => {
+  const { transport, heard, sockets } = setup(polling('\n'));
+  assert.equal(transport.tell('!presence:{}'), false);
+  await transport.send(REQUEST);
+  sockets[0].open();
+  assert.equal(transport.tell('!presence:{"name":"Ann","color":"#d03030"}'), true);
+  const answer = transport.send(REQUEST);
+  const messages = ['!presence-id:p3', '!presence:{"memo":{"p4":null}}', '!error:presence: name over 64 characters\n\n'];
+  for (const message of messages) sockets[0].message(message);
+  sockets[0].message('F:1:memo\nd:0:=1\n\n');
+  assert.equal(await answer, 'F:1:memo\nd:0:=1\n\n');
+  assert.deepEqual(heard.presence, messages);
+  assert.deepEqual(sockets[0].sent, [
+    '!presence:{"name":"Ann","color":"#d03030"}', REQUEST]);
 });
 
 test('an error in place of the answer rejects that request; the socket stays', async () => {

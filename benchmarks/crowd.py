@@ -1,22 +1,28 @@
 """Many socket editors at once: propagation to the last other editor, and memory per socket.
 
-Run as ``python -m benchmarks.crowd``; it starts a fresh daemon, opens
-``--sockets`` WebSockets spread evenly over ``--documents`` documents (in
-``--workers`` load generator processes, each holding whole documents), lets
-every socket join its document, then has ``--typists`` of them (spread over
-the documents in turn) type at ``--rate`` edits a second for ``--duration``
-seconds.  Every socket syncs when it types and when a notice arrives, with
-at most one request in flight (a notice or an edit during a sync starts one
-more sync after it), as the browser client does.
+Run as ``python -m benchmarks.crowd``; it starts a fresh daemon, makes
+``--documents`` documents over TCP, opens ``--sockets`` WebSockets spread
+evenly over them (in ``--workers`` load generator processes, each holding
+whole documents when there are at least as many documents as processes,
+else a share of each document's sockets), lets every socket join its
+document, then has ``--typists`` of them (spread over the documents in
+turn) type at ``--rate`` edits a second for ``--duration`` seconds.  Every
+socket syncs when it types and when a notice arrives, with at most one
+request in flight (a notice or an edit during a sync starts one more sync
+after it), as the browser client does.  With ``--deltas`` every socket asks
+for pushed deltas instead of notices, applies each (unless its sync is in
+flight) and acknowledges it with ``!pushed:``.
 
 Each typist owns a counter in the text, ``[T:N]``; an edit raises it by one
 (so edits never clash, and the document stays its starting prose plus one
 counter per typist).  An edit is *delivered* when every other socket of its
 document holds a counter at least as high; its propagation time runs from
 the moment of typing (before waiting for any sync in flight) to that of the
-last holder.  After typing stops the sockets get ``--settle`` seconds to
-receive what is still on its way; edits not delivered by then are counted
-as *late*.  Then every socket syncs once more, and each document's sockets
+last holder (each process notes, per edit, how many of its sockets hold it
+and when the last came to; the driver adds them up, on the machine's one
+monotonic clock).  After typing stops the sockets get ``--settle`` seconds
+to receive what is still on its way; edits not delivered by then are
+counted as *late*.  Then every socket syncs once more, and each document's sockets
 must hold the same text (else the document counts as *diverged*).
 
 One JSON object is printed: propagation percentiles, edits typed,
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import re
@@ -42,9 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.daemon import ROOT, Daemon
-from benchmarks.loadgen import process_times
+from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.pushbench import AsyncSocket, resident
 from mobwrite.client.session import ClientSession, SharedText
+from mobwrite.core.escaping import encode_text
+from mobwrite.core.push import PUSH_DELTAS, delta_blocks, pushed_message
 from mobwrite.tools.loadmodel import make_text, percentile
 
 COUNTER = re.compile(r"\[(\d+):(\d+)\]")
@@ -61,61 +70,103 @@ def raise_fd_limit() -> None:
 class Editor:
     """One socket editing one document, and the counters it has seen."""
 
-    number: int
+    typist: int | None
     document: Document
     socket: AsyncSocket
     session: ClientSession
     shared: SharedText
+    in_flight: bool = False
     seen: dict[int, int] = field(default_factory=dict)
+    # The counters as last read, to compare the next reading with.
+    counters: list[tuple[str, str]] = field(default_factory=list)
+    # Pushes applied since the last request or acknowledgement.
+    unacknowledged: int = 0
 
 
 @dataclass
 class Document:
-    """A document's editors and its edits still travelling."""
+    """A document's editors in this process."""
 
     name: str
     editors: list[Editor] = field(default_factory=list)
-    typed_at: dict[tuple[int, int], float] = field(default_factory=dict)
-    waiting: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class Worker:
-    """The editors of some documents, in one process."""
+    """Some editors, in one process: for each edit (typist, counter), this process
+    records when it was typed (if here) and how many of its other sockets hold
+    it, and when the last of them came to (the driver adds up the processes)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        self.latencies: list[float] = []
+        self.typed_at: dict[tuple[int, int], float] = {}
+        self.held: dict[tuple[int, int], list[float]] = {}
         self.typed = 0
         self.syncs = 0
+        self.pushes = 0
         self.errors = 0
         self.syncing = True
         self.tasks: list[asyncio.Task[None]] = []
+        self.documents: list[Document] = []
 
     def observe(self, editor: Editor) -> None:
         """Count the counters *editor* now holds beyond those it had seen."""
         now = time.monotonic()
-        document = editor.document
-        for match in COUNTER.finditer(editor.shared.text):
-            typist, count = int(match[1]), int(match[2])
-            for edit in range(editor.seen.get(typist, 0) + 1, count + 1):
-                key = (typist, edit)
-                if key in document.waiting:
-                    document.waiting[key] -= 1
-                    if document.waiting[key] == 0:
-                        del document.waiting[key]
-                        self.latencies.append(now - document.typed_at.pop(key))
-            editor.seen[typist] = max(count, editor.seen.get(typist, 0))
+        seen = editor.seen
+        counters = COUNTER.findall(editor.shared.text)
+        previous = editor.counters
+        editor.counters = counters
+        changed = (counters if len(previous) != len(counters) else
+                   [pair for pair, old in zip(counters, previous, strict=True) if pair != old])
+        for raw_typist, raw_count in changed:
+            typist, count = int(raw_typist), int(raw_count)
+            before = seen.get(typist, 0)
+            if count <= before:
+                continue
+            seen[typist] = count
+            if typist == editor.typist:
+                continue
+            for edit in range(before + 1, count + 1):
+                entry = self.held.get((typist, edit))
+                if entry is None:
+                    self.held[(typist, edit)] = [1, now]
+                else:
+                    entry[0] += 1
+                    entry[1] = now
 
     async def sync(self, editor: Editor) -> None:
+        editor.in_flight = True
         try:
             answer = await asyncio.wait_for(
                 editor.socket.exchange(editor.session.build_request()), 30)
             editor.session.apply_response(answer)
             self.syncs += 1
+            editor.unacknowledged = 0
+            self.acknowledge(editor, editor.session.take_pushed())
         except Exception:  # noqa: BLE001 - a benchmark counts failures, it does not stop
             self.errors += 1
             return
+        finally:
+            editor.in_flight = False
         self.observe(editor)
+
+    def pushed(self, editor: Editor, message: str) -> None:
+        """Apply a pushed delta (unless a sync is in flight) and acknowledge it."""
+        blocks = delta_blocks(message)
+        assert blocks is not None
+        held = editor.session.apply_push(blocks, editor.in_flight)
+        if held:
+            self.acknowledge(editor, held)
+            self.observe(editor)
+
+    def acknowledge(self, editor: Editor, held: list[tuple[str, int]]) -> None:
+        """Count a push applied; acknowledge every second one (the daemon keeps
+        four unacknowledged pushes per view, so one frame in two is spared)."""
+        if held:
+            self.pushes += 1
+            editor.unacknowledged += 1
+            if editor.unacknowledged >= 2:
+                editor.unacknowledged = 0
+                editor.socket.send(pushed_message(held))
 
     async def keep_synced(self, editor: Editor) -> None:
         """Sync whenever a notice arrives or the editor typed (one sync at a time)."""
@@ -125,8 +176,8 @@ class Worker:
             await self.sync(editor)
 
     async def type(self, editor: Editor, typist: int, start: float, end: float,
-                   rate: float, rng: random.Random) -> None:
-        """Raise this typist's counter *rate* times a second on schedule."""
+                   rate: float, rng: random.Random) -> int:
+        """Raise this typist's counter *rate* times a second on schedule; the count."""
         moment = start + rng.uniform(0, 1 / rate)
         count = 0
         while moment < end:
@@ -135,115 +186,175 @@ class Worker:
             old = f"[{typist}:{count}]"
             if old not in text:
                 self.errors += 1
-                return
+                return count
             count += 1
             editor.shared.text = text.replace(old, f"[{typist}:{count}]")
             editor.seen[typist] = count
-            key = (typist, count)
-            editor.document.typed_at[key] = time.monotonic()
-            editor.document.waiting[key] = len(editor.document.editors) - 1
+            self.typed_at[(typist, count)] = time.monotonic()
             self.typed += 1
             editor.socket.noticed.set()
             moment += 1 / rate
+        return count
 
-    async def join(self, port: int) -> list[tuple[Editor, int]]:
-        """Open every socket and sync it once; the typists among them, with their numbers."""
-        rng = random.Random(self.spec["seed"])
-        prose = make_text(1024, rng)
-        documents: list[Document] = []
-        typists: list[tuple[Editor, int]] = []
-        plans: list[tuple[Document, int, int | None, str]] = []
-        for entry in self.spec["documents"]:
-            document = Document(entry["name"])
-            documents.append(document)
-            counters = "".join(f" [{t}:0]" for t in entry["typists"])
-            for slot in range(entry["editors"]):
-                typist = entry["typists"][slot] if slot < len(entry["typists"]) else None
-                plans.append((document, slot, typist, prose + counters if slot == 0 else ""))
+    async def join(self, port: int) -> None:
+        """Open every socket and sync it once (the driver made the documents)."""
+        deltas = self.spec["deltas"]
 
-        async def open_one(plan: tuple[Document, int, int | None, str]) -> None:
-            document, slot, typist, text = plan
+        async def open_one(document: Document, typist: int | None, user: str) -> None:
             socket = AsyncSocket()
             await socket.open(port)
-            session = ClientSession(f"{document.name}-{slot}")
-            editor = Editor(slot, document, socket, session, session.share(document.name, text))
+            session = ClientSession(user)
+            editor = Editor(typist, document, socket, session, session.share(document.name))
+            if deltas:
+                socket.on_push = lambda message: self.pushed(editor, message)
+                socket.send(PUSH_DELTAS)
             document.editors.append(editor)
             await self.sync(editor)
-            if typist is not None:
-                typists.append((editor, typist))
 
-        firsts = [plan for plan in plans if plan[1] == 0]
-        rest = [plan for plan in plans if plan[1] != 0]
-        for batch in (firsts, rest):
-            for at in range(0, len(batch), JOIN_AT_ONCE):
-                await asyncio.gather(*(open_one(p) for p in batch[at:at + JOIN_AT_ONCE]))
-        self.documents = documents
-        for document in documents:
-            for editor in document.editors:
-                editor.socket.noticed.clear()
-                self.tasks.append(asyncio.create_task(self.keep_synced(editor)))
-        return typists
+        plans: list[tuple[Document, int | None, str]] = []
+        for entry in self.spec["documents"]:
+            document = Document(entry["name"])
+            self.documents.append(document)
+            plans.extend((document, typist, f"{entry['name']}-{slot}")
+                         for slot, typist in entry["slots"])
+        for at in range(0, len(plans), JOIN_AT_ONCE):
+            await asyncio.gather(*(open_one(*plan) for plan in plans[at:at + JOIN_AT_ONCE]))
+        for editor in (e for d in self.documents for e in d.editors):
+            editor.socket.noticed.clear()
+            self.tasks.append(asyncio.create_task(self.keep_synced(editor)))
+
+    def holds_all(self, totals: dict[int, int]) -> bool:
+        return all(editor.seen.get(typist, 0) >= count
+                   for document in self.documents for editor in document.editors
+                   for typist, count in totals.items()
+                   if typist in self.spec["typists_of"][document.name])
 
     async def run(self) -> dict[str, Any]:
-        typists = await self.join(self.spec["port"])
+        loop = asyncio.get_running_loop()
+        await self.join(self.spec["port"])
+        # What joining made (thousands of sockets and sessions) lives to the
+        # end: keep it out of the collections that walk every object.
+        gc.freeze()
         print("ready", flush=True)
-        start = float(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
+        start = float(await loop.run_in_executor(None, sys.stdin.readline))
         self.syncs = 0
         before = resource.getrusage(resource.RUSAGE_SELF)
         end = start + self.spec["duration"]
         rng = random.Random(self.spec["seed"] + 1)
-        await asyncio.gather(*(self.type(editor, typist, start, end, self.spec["rate"],
-                                         random.Random(rng.random()))
-                               for editor, typist in typists))
+        typists = [(e, e.typist) for d in self.documents for e in d.editors
+                   if e.typist is not None]
+        counts = await asyncio.gather(*(self.type(editor, typist, start, end,
+                                                  self.spec["rate"], random.Random(rng.random()))
+                                        for editor, typist in typists))
+        print(json.dumps({str(t): c for (_, t), c in zip(typists, counts, strict=True)}),
+              flush=True)
+        totals = {int(t): c for t, c in json.loads(
+            await loop.run_in_executor(None, sys.stdin.readline)).items()}
         settle_end = time.monotonic() + self.spec["settle"]
-        while any(d.waiting for d in self.documents) and time.monotonic() < settle_end:
+        while not self.holds_all(totals) and time.monotonic() < settle_end:
             await asyncio.sleep(0.05)
-        late = sum(len(d.waiting) for d in self.documents)
-        latencies = list(self.latencies)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         for editor in (e for d in self.documents for e in d.editors):
             editor.socket.noticed.set()
         await asyncio.sleep(1.0)
         self.syncing = False
-        diverged = sum(len({e.shared.text for e in d.editors}) > 1 for d in self.documents)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
+        texts = {d.name: sorted({e.shared.text for e in d.editors}) for d in self.documents}
         for editor in (e for d in self.documents for e in d.editors):
             editor.socket.close()
         for task in self.tasks:
             task.cancel()
-        return {"latencies": latencies, "typed": self.typed, "syncs": self.syncs,
-                "late": late,
-                "errors": self.errors, "diverged": diverged,
+        return {"typed_at": [[*key, at] for key, at in self.typed_at.items()],
+                "held": [[*key, *entry] for key, entry in self.held.items()],
+                "typed": self.typed, "syncs": self.syncs, "pushes": self.pushes,
+                "errors": self.errors, "texts": texts,
                 "cpu_s": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime}
 
 
 def plan(options: argparse.Namespace, port: int) -> list[dict[str, Any]]:
-    """Each worker's documents: names, editors and typist numbers, spread evenly."""
+    """Each worker's editors: whole documents per worker when there are enough
+    documents, else each document's editors dealt out over the workers."""
     per_document = [options.sockets // options.documents + (d < options.sockets % options.documents)
                     for d in range(options.documents)]
     typists: list[list[int]] = [[] for _ in range(options.documents)]
     for typist in range(options.typists):
         typists[typist % options.documents].append(typist)
-    specs = []
-    for worker in range(options.workers):
-        chosen = range(worker, options.documents, options.workers)
-        specs.append({"port": port, "seed": options.seed + worker, "rate": options.rate,
-                      "duration": options.duration, "settle": options.settle,
-                      "documents": [{"name": f"crowd{d}", "editors": per_document[d],
-                                     "typists": typists[d]} for d in chosen]})
+    specs: list[dict[str, Any]] = [
+        {"port": port, "seed": options.seed + worker, "rate": options.rate,
+         "duration": options.duration, "settle": options.settle, "deltas": options.deltas,
+         "documents": [], "typists_of": {}} for worker in range(options.workers)]
+    whole = options.documents >= options.workers
+    for d in range(options.documents):
+        name = f"crowd{d}"
+        slots: list[list[tuple[int, int | None]]] = [[] for _ in specs]
+        for slot in range(per_document[d]):
+            typing = typists[d][slot] if slot < len(typists[d]) else None
+            slots[d % options.workers if whole else slot % options.workers].append(
+                (slot, typing))
+        for spec, mine in zip(specs, slots, strict=True):
+            if mine:
+                spec["documents"].append({"name": name, "slots": mine})
+                spec["typists_of"][name] = typists[d]
     return specs
+
+
+def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
+    """Make every document (1 KB of prose and its typists' counters) over TCP;
+    each document's number of editors."""
+    prose = make_text(1024, random.Random(options.seed))
+    typists: list[list[int]] = [[] for _ in range(options.documents)]
+    for typist in range(options.typists):
+        typists[typist % options.documents].append(typist)
+    for at in range(0, options.documents, 50):
+        lines = ["u:crowd-maker"]
+        for d in range(at, min(at + 50, options.documents)):
+            counters = "".join(f" [{t}:0]" for t in typists[d])
+            lines += [f"F:0:crowd{d}", f"R:1:{encode_text(prose + counters)}"]
+        asyncio.run(tcp_exchange(port, ("\n".join(lines) + "\n\n").encode("utf-8")))
+    return {f"crowd{d}": len(typists[d]) for d in range(options.documents)}
+
+
+def merge(results: list[dict[str, Any]], editors: dict[str, int],
+          typists_of: dict[int, str]) -> tuple[list[float], int, list[list[str]]]:
+    """The propagation times of the edits every other editor held, the edits
+    late, and the texts of each document whose editors differ."""
+    typed_at = {(t, n): at for r in results for t, n, at in r["typed_at"]}
+    held: dict[tuple[int, int], list[float]] = {}
+    for result in results:
+        for t, n, holders, last in result["held"]:
+            entry = held.setdefault((t, n), [0, 0.0])
+            entry[0] += holders
+            entry[1] = max(entry[1], last)
+    latencies = []
+    late = 0
+    for key, at in typed_at.items():
+        holding = held.get(key)
+        if holding is not None and holding[0] >= editors[typists_of[key[0]]] - 1:
+            latencies.append(holding[1] - at)
+        else:
+            late += 1
+    texts: dict[str, set[str]] = {}
+    for result in results:
+        for name, seen in result["texts"].items():
+            texts.setdefault(name, set()).update(seen)
+    diverged = [sorted(seen) for seen in texts.values() if len(seen) > 1]
+    return latencies, late, diverged
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="mobwrite-crowd-") as workdir:
-        daemon = Daemon(Path(workdir), "--max-chars", "0",
-                        "--max-connections", str(options.sockets + 100)).start()
+        daemon = Daemon(Path(workdir), "--max-chars", "0", "--durability", options.durability,
+                        "--max-connections", str(options.sockets + 100),
+                        # The sockets' views and the one that made each document.
+                        "--max-views", str(options.sockets + options.documents + 100)).start()
         assert daemon.process is not None
         pid = daemon.process.pid
         workers: list[subprocess.Popen[str]] = []
         try:
             before = resident(pid)
-            for spec in plan(options, daemon.ports["gateway"]):
+            create_documents(daemon.ports["tcp"], options)
+            specs = plan(options, daemon.ports["gateway"])
+            for spec in specs:
                 workers.append(subprocess.Popen(
                     [sys.executable, "-m", "benchmarks.crowd", "--worker", json.dumps(spec)],
                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
@@ -254,35 +365,46 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             joined = resident(pid)
             start = time.monotonic() + 0.5
             cpu_before = process_times(pid)
+            tell(workers, f"{start}")
+            totals: dict[str, int] = {}
             for worker in workers:
-                assert worker.stdin is not None
-                worker.stdin.write(f"{start}\n")
-                worker.stdin.flush()
+                assert worker.stdout is not None
+                totals.update(json.loads(worker.stdout.readline()))
+            elapsed = time.monotonic() - start
+            cpu = process_times(pid) - cpu_before
+            tell(workers, json.dumps(totals))
             results = []
             for worker in workers:
                 assert worker.stdout is not None
                 results.append(json.loads(worker.stdout.readline()))
                 if worker.wait(60) != 0:
                     raise RuntimeError("a load generator failed")
-            elapsed = time.monotonic() - start
-            cpu = process_times(pid) - cpu_before
         finally:
             for worker in workers:
                 if worker.poll() is None:
                     worker.kill()
             daemon.stop()
-    latencies = [value for result in results for value in result["latencies"]]
+    per_document = [options.sockets // options.documents + (d < options.sockets % options.documents)
+                    for d in range(options.documents)]
+    editors = {f"crowd{d}": n for d, n in enumerate(per_document)}
+    typists_of = {t: f"crowd{t % options.documents}" for t in range(options.typists)}
+    latencies, late, diverged = merge(results, editors, typists_of)
     syncs = sum(r["syncs"] for r in results)
+    pushes = sum(r["pushes"] for r in results)
     with open("/proc/loadavg") as loadavg:
         load = float(loadavg.read().split()[0])
     return {
         "sockets": options.sockets, "documents": options.documents,
         "typists": options.typists, "rate": options.rate, "duration": options.duration,
-        "workers": options.workers,
+        "workers": options.workers, "deltas": options.deltas,
+        "durability": options.durability,
         "typed": sum(r["typed"] for r in results),
-        "delivered": len(latencies), "late": sum(r["late"] for r in results),
+        "delivered": len(latencies), "late": late,
         "errors": sum(r["errors"] for r in results),
-        "diverged": sum(r["diverged"] for r in results),
+        "diverged": len(diverged),
+        # One document's differing texts, their common start cut off.
+        "diverged_example": [text[len(common_start(diverged[0])):][:300]
+                             for text in diverged[0]] if diverged else None,
         "p50_ms": percentile(latencies, 50) * 1000 if latencies else None,
         "p95_ms": percentile(latencies, 95) * 1000 if latencies else None,
         "p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
@@ -290,11 +412,31 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "server_cpu": cpu / elapsed,
         "rss_before_mib": before / 2**20, "rss_joined_mib": joined / 2**20,
         "bytes_per_socket_with_view": (joined - before) / options.sockets,
-        "syncs": syncs, "server_cpu_ms_per_sync": cpu * 1000 / max(syncs, 1),
+        "syncs": syncs, "pushes_applied": pushes,
+        "server_cpu_ms_per_sync": cpu * 1000 / max(syncs, 1),
+        # Syncs and pushes applied together: what the daemon spends per message.
+        "server_cpu_ms_per_sync_or_push": cpu * 1000 / max(syncs + pushes, 1),
+        "loadgen_cpu_ms_per_sync_or_push":
+            sum(r["cpu_s"] for r in results) * 1000 / max(syncs + pushes, 1),
         "loadgen_cpu": sum(r["cpu_s"] for r in results) / elapsed,
         "loadgen_cpu_ms_per_sync": sum(r["cpu_s"] for r in results) * 1000 / max(syncs, 1),
         "load_average": load,
     }
+
+
+def common_start(texts: list[str]) -> str:
+    first, last = min(texts), max(texts)
+    at = 0
+    while at < len(first) and first[at] == last[at]:
+        at += 1
+    return first[:at]
+
+
+def tell(workers: list[subprocess.Popen[str]], line: str) -> None:
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(line + "\n")
+        worker.stdin.flush()
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -307,6 +449,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=10.0,
                         help="seconds allowed after typing for edits still on their way")
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
+    parser.add_argument("--deltas", action="store_true",
+                        help="sockets ask for pushed deltas instead of notices")
+    parser.add_argument("--durability", default="sync",
+                        help="the daemon's --durability (sync: fdatasync per group commit)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -42,7 +42,7 @@ from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.servers import Mobwrite
 from mobwrite.client.session import ClientSession
 from mobwrite.core.presence import PRESENCE, PRESENCE_ID
-from mobwrite.core.push import notice_names
+from mobwrite.core.push import DELTA, notice_names
 from mobwrite.tools.loadmodel import make_text, percentile, type_into
 
 
@@ -57,6 +57,8 @@ class AsyncSocket:
         self.partial: list[str] = []
         self.presence_updates = 0
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Given pushed deltas (``!delta:`` messages) when set; else they are not expected.
+        self.on_push: Callable[[str], None] | None = None
 
     async def open(self, port: int) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
@@ -83,12 +85,18 @@ class AsyncSocket:
     def _message(self, message: str) -> None:
         if message.startswith(PRESENCE):
             self.presence_updates += 1
+        elif self.on_push is not None and message.startswith(DELTA):
+            self.on_push(message)
         elif message.startswith(PRESENCE_ID):
             pass  # our own id in the updates: nothing to count
         elif notice_names(message) is not None:
             self.noticed.set()
         else:
             self.answers.popleft().set_result(message.encode("utf-8"))
+
+    def send(self, message: str) -> None:
+        """Send a message that gets no answer (``!push:deltas``, ``!pushed:``)."""
+        self.writer.write(self.ws.send(TextMessage(message)))
 
     async def exchange(self, data: bytes) -> bytes:
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()

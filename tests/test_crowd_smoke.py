@@ -12,14 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_tiny_crowd_delivers_every_edit() -> None:
-    """Nine sockets on three documents in two processes; two of them type for 2 s."""
+@pytest.mark.parametrize("options", [
+    ["--documents", "3"],
+    # One document's sockets in two processes, taking pushed deltas.
+    ["--documents", "1", "--deltas"],
+])
+def test_tiny_crowd_delivers_every_edit(options: list[str]) -> None:
+    """Nine sockets in two processes; two of them type for 2 s."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.crowd", "--sockets", "9", "--documents", "3",
-         "--typists", "2", "--rate", "2", "--duration", "2", "--workers", "2"],
+        [sys.executable, "-m", "benchmarks.crowd", "--sockets", "9", "--typists", "2",
+         "--rate", "2", "--duration", "2", "--workers", "2", *options],
         cwd=ROOT, check=True, capture_output=True, text=True, timeout=120,
     )
     report = json.loads(done.stdout)
@@ -28,3 +35,5 @@ def test_tiny_crowd_delivers_every_edit() -> None:
     assert report["late"] == report["errors"] == report["diverged"] == 0
     assert 0 < report["p50_ms"] <= report["p99_ms"] <= report["max_ms"]
     assert report["syncs"] >= 8 and report["bytes_per_socket_with_view"] != 0
+    if "--deltas" in options:
+        assert report["pushes_applied"] > 0

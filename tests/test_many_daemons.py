@@ -12,6 +12,7 @@ from http_client import fetch_path
 
 from benchmarks.daemon import Daemon, tcp_exchange
 from benchmarks.postgres import PostgresServer
+from mobwrite.client.blocking import BlockingClient
 from mobwrite.client.session import ClientSession
 
 PIECES = ["a", "b", " ", "\n", "é", "😀", "𝄞", "\U0001F469\u200D\U0001F4BB"]
@@ -191,6 +192,21 @@ def unavailable(daemon: Daemon) -> float:
     return float(found[1]) if found else 0.0
 
 
+def test_a_socket_asking_for_deltas_gets_notices_in_shared_mode(daemons: list[Daemon]) -> None:
+    """Views live in the database: nothing is pushed, the socket is told to sync."""
+    name = "shared-deltas"
+    with BlockingClient(f"ws://127.0.0.1:{daemons[-1].ports['gateway']}/ws") as live:
+        session = ClientSession()
+        document = session.share(name, "one")
+        live.take_pushes(session)
+        live.sync(session)
+        tcp_exchange(daemons[-2].ports["tcp"], f"u:other\nF:0:{name}\nR:1:two\n\n".encode())
+        assert live.wait_for_change(15.0) == {name}
+        assert document.text == "one"
+        live.sync(session)
+        assert document.text == "two"
+
+
 def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> None:
     """kill -9 of one daemon while editors are busy: every edit some daemon acknowledged is in
     the final text, and the other two daemons carried on."""
@@ -207,3 +223,4 @@ def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> N
     acknowledged = set().union(*(editor.acknowledged for editor in editors))
     assert len(acknowledged) >= 6 * 5 and acknowledged <= tokens(texts["one"])
     assert server_text(survivors[0], "one", "s1_") == texts["one"]
+

@@ -156,3 +156,27 @@ def test_the_origins_setting_normalizes_and_refuses_what_is_not_an_origin() -> N
     assert parse_origins("") == ()
     with pytest.raises(SettingError, match="is not an origin; write scheme://host"):
         parse_origins("docs.example.org/editor")
+
+
+def test_pushed_messages_are_read_line_by_line_and_bad_lines_skipped() -> None:
+    """``!pushed:<m>:<name>``: versions by name; a bad version or name is skipped."""
+    message = push.pushed_message([("memo", 3), ("todo", 12)])
+    assert message == "!pushed:3:memo\n!pushed:12:todo\n"
+    assert push.message_pushed(message, 100) == {"memo": 3, "todo": 12}
+    hostile = "!pushed:x:memo\n!pushed:-1:a\n!pushed:99999999999999999:b\n!pushed:4:\n!pushed:5:" + "n" * 200
+    assert push.message_pushed(hostile, 100) == {}
+    assert push.message_pushed("u:someone\n\n", 100) is None
+
+
+def test_a_delta_message_carries_answer_blocks() -> None:
+    """``!delta:`` then the blocks and a blank line; read back as answer lines."""
+    message = push.delta_message(["F:1:memo\nd:4:=5\t+x"])
+    assert message == "!delta:\nF:1:memo\nd:4:=5\t+x\n\n"
+    assert push.delta_blocks(message) == b"F:1:memo\nd:4:=5\t+x\n\n"
+    assert push.delta_blocks("!changed:memo\n\n") is None
+
+
+def test_the_user_of_each_synced_document_is_read_from_the_request() -> None:
+    """Each ``F``/``f`` name maps to the ``u``/``U`` line before it."""
+    request = b"u:ann\nF:1:memo\nd:1:=3\nU:bob\nf:0:todo\nr:1:x\nF:0:\n\n"
+    assert push.synced_views(request, 100) == {"memo": "ann", "todo": "bob"}

@@ -263,3 +263,34 @@ def test_the_command_line_uploads_and_downloads_over_a_socket(daemon: Daemon,
                            capture_output=True, text=True, check=True, cwd=tmp_path,
                            env=environment, timeout=60)
     assert shown.stdout == "from the shell\n"
+
+
+def test_a_client_taking_pushed_deltas_converges_with_a_polling_client(daemon: Daemon) -> None:
+    """A socket client that asked for deltas holds each edit of a polling client
+    without syncing, and its own typing reaches the poller."""
+    name = "pushed-deltas"
+    deltas = metric(daemon, "mobwrite_push_deltas_total")
+    poller = BlockingClient(f"http://127.0.0.1:{daemon.ports['gateway']}/")
+    polled = ClientSession()
+    theirs = polled.share(name, "Hello 😀")
+    poller.sync(polled)
+    with socket_client(daemon) as live:
+        session = ClientSession()
+        mine = session.share(name)
+        live.take_pushes(session)
+        live.sync(session)
+        assert mine.text == "Hello 😀"
+        for word in (" one", " two 👍", " three"):
+            theirs.text += word
+            poller.sync(polled)
+            for _ in range(50):
+                if mine.text == theirs.text:
+                    break
+                assert live.wait_for_change(10.0) == set()
+            assert mine.text == theirs.text
+        assert notices(live) == 0
+        mine.text = "Live: " + mine.text
+        live.sync(session)
+        poller.sync(polled)
+    assert theirs.text == "Live: Hello 😀 one two 👍 three"
+    assert metric(daemon, "mobwrite_push_deltas_total") >= deltas + 3

@@ -20,15 +20,17 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 from mobwrite.client.errors import Unreachable
 from mobwrite.client.txsocket import SocketPeer
-from mobwrite.core.engine import Engine
+from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.presence import PRESENCE, PRESENCE_ID, PresenceCounts, message_update
+from mobwrite.core.push import PUSH_DELTAS, pushed_message
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.services import BoundPorts
 from mobwrite.daemon.websocket import (
     PRESENCE_INTERVAL,
+    PUSH_INTERVAL,
     PushHub,
     PushSocket,
     SocketResource,
@@ -313,3 +315,112 @@ def test_a_text_frame_is_read_back_whole_at_every_length_encoding() -> None:
         texts = [event for event in client.events() if isinstance(event, TextMessage)]
         assert "".join(event.data for event in texts) == message
         assert texts[-1].message_finished
+
+
+def taking_deltas(bench: Bench) -> Client:
+    """A client that asked for deltas and synced ``memo`` (Hello) once."""
+    client = bench.connect()
+    assert client.peer.transport is not None
+    client.peer.transport.sendTextMessage(PUSH_DELTAS)
+    client.pump.flush()
+    assert answered(client.send(b"u:w\nF:0:memo\nr:1:Hello\n\n")) == b"F:1:memo\nd:0:=5\n\n"
+    return client
+
+
+def test_a_socket_that_asked_for_deltas_is_pushed_the_change_once_durable() -> None:
+    """In place of a notice, the answer block an empty sync would bring, sent only
+    once both the edit and the view's new state are durable."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    bench.committer.holding = True
+    bench.server.answer(b"u:e\nF:0:memo\nR:1:Hello world\n\n")
+    bench.committer.release()
+    bench.reactor.advance(0)
+    watcher.pump.flush()
+    assert watcher.received[-1] == "F:1:memo\nd:0:=5\n\n", "not before the push is durable"
+    bench.committer.release()
+    watcher.pump.flush()
+    assert watcher.received[-1] == "!delta:\nF:1:memo\nd:1:=5\t+ world\n\n"
+    assert bench.hub.subscriptions.counts.deltas_sent == 1
+    assert bench.hub.subscriptions.counts.notices_sent == 0
+    # The client's next request, from the pushed state, is answered as usual.
+    bench.committer.holding = False
+    assert answered(watcher.send(b"u:w\nF:2:memo\nd:1:=11\n\n")) == b"F:2:memo\nd:2:=11\n\n"
+
+
+def test_a_hot_document_is_pushed_at_most_every_push_interval() -> None:
+    """Edits within the pause join the next push; sockets without deltas still get notices."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    plain = bench.connect()
+    answered(plain.send(b"u:p\nF:0:memo\nr:1:Hello\n\n"))
+    bench.server.answer(b"u:e\nF:0:memo\nR:1:Hello 1\n\n")
+    bench.reactor.advance(0)
+    watcher.pump.flush()
+    assert watcher.received[-1] == "!delta:\nF:1:memo\nd:1:=5\t+ 1\n\n"
+    for version in (2, 3):
+        bench.server.answer(f"u:e\nF:{version - 1}:memo\nR:{version}:Hello {version}\n\n".encode())
+        bench.reactor.advance(0)
+    watcher.pump.flush()
+    assert watcher.received[-1] == "!delta:\nF:1:memo\nd:1:=5\t+ 1\n\n", "paused"
+    bench.reactor.advance(PUSH_INTERVAL)
+    watcher.pump.flush()
+    assert watcher.received[-1] == "!delta:\nF:1:memo\nd:2:=6\t-1\t+3\n\n"
+    plain.pump.flush()
+    assert plain.received[-1] == "!changed:memo\n\n"
+
+
+def test_no_push_while_the_socket_waits_for_an_answer() -> None:
+    """A change committed while the socket's request waits is pushed after its answer,
+    starting from the state that answer left."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    bench.committer.holding = True
+    pending = watcher.send(b"u:w\nF:1:memo\nd:1:=5\t+!\n\n")
+    edit = bench.server.answer(b"u:e\nF:0:memo\nR:1:Oh Hello\n\n")
+    bench.committer.release()
+    answered(edit)
+    bench.reactor.advance(0)
+    watcher.pump.flush()
+    assert not watcher.received[-1].startswith("!delta:")
+    bench.committer.holding = False
+    bench.committer.release()
+    watcher.pump.flush()
+    assert answered(pending) == b"F:2:memo\nd:1:=6\n\n"
+    bench.reactor.advance(0)
+    watcher.pump.flush()
+    # The forced text replaced the watcher's "Hello!".
+    assert watcher.received[-1] == "!delta:\nF:2:memo\nd:2:+Oh \t=5\t-1\n\n"
+
+
+def test_a_pushed_acknowledgement_frees_the_view_for_more_pushes() -> None:
+    """``!pushed:`` lets the daemon forget the states kept for a request that might cross."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    bench.server.answer(b"u:e\nF:0:memo\nR:1:Hello 1\n\n")
+    bench.reactor.advance(0)
+    watcher.pump.flush()
+    view = bench.store.find_view("w", "memo")
+    assert view is not None and view.pushes == ((1, "Hello"),)
+    assert watcher.peer.transport is not None
+    watcher.peer.transport.sendTextMessage(pushed_message([("memo", 2)]))
+    watcher.pump.flush()
+    assert view.pushes is None
+
+
+def test_a_view_pushed_too_often_without_word_gets_a_notice_instead() -> None:
+    """After MAX_PUSHES pushes without a request or ``!pushed:``, the socket is told
+    to sync (a notice), and a garbled ``!pushed:`` changes nothing."""
+    bench = Bench()
+    watcher = taking_deltas(bench)
+    assert watcher.peer.transport is not None
+    watcher.peer.transport.sendTextMessage("!pushed:x:memo\n!pushed:9:nobody")
+    for version in range(1, MAX_PUSHES + 2):
+        bench.server.answer(f"u:e\nF:{version - 1}:memo\nR:{version}:Hello {version}\n\n".encode())
+        bench.reactor.advance(PUSH_INTERVAL)
+    watcher.pump.flush()
+    pushed = [message for message in watcher.received if message.startswith("!delta:")]
+    assert len(pushed) == MAX_PUSHES
+    assert watcher.received[-1] == "!changed:memo\n\n"
+    assert answered(watcher.send(f"u:w\nF:{MAX_PUSHES + 1}:memo\nd:1:=7\n\n".encode())) == \
+        f"F:2:memo\nd:{MAX_PUSHES + 1}:=6\t-1\t+{MAX_PUSHES + 1}\n\n".encode()

@@ -122,6 +122,8 @@ class BlockingClient:
         self.token = token
         self.origin = origin
         self.connection: SocketConnection | None = None
+        # The session pushed deltas go to (``take_pushes``), on every socket opened.
+        self.pushes_to: ClientSession | None = None
 
     def run(self, operation: Generator[bytes, bytes, T]) -> T:
         if self.server.is_socket:
@@ -137,6 +139,8 @@ class BlockingClient:
         if self.connection is None:
             self.connection = SocketConnection(self.server, self.timeout, self.origin,
                                                self.token, self.max_message_bytes)
+            if self.pushes_to is not None:
+                self.connection.take_pushes(self.pushes_to)
         return self.connection
 
     def _socket_exchange(self, server: ServerURL, request: bytes, timeout: float) -> bytes:
@@ -153,10 +157,25 @@ class BlockingClient:
         if self.connection is not None:
             self.connection.renew(token)
 
+    def take_pushes(self, session: ClientSession) -> None:
+        """(``ws://`` only) Have the server push deltas for *session*'s documents, applied
+        to it as they are read (while waiting or during another operation), instead
+        of notices; ``wait_for_change`` then also returns when one was applied."""
+        self.pushes_to = session
+        if self.connection is not None:
+            self.connection.take_pushes(session)
+            return
+        try:
+            self._socket()
+        except ClientError:
+            self.close()
+            raise
+
     def wait_for_change(self, seconds: float, presence: bool = False) -> set[str]:
-        """(``ws://`` only) Block up to *seconds* for the server's next change notice
-        (or, with *presence*, a presence change); the names of the documents it says
-        changed (none if the time ran out)."""
+        """(``ws://`` only) Block up to *seconds* for the server's next change notice, a
+        pushed delta (see ``take_pushes``) or, with *presence*, a presence change; the
+        names of the documents to sync (none if the time ran out or a push brought
+        the change)."""
         try:
             return self._socket().wait_for_notice(seconds, presence)
         except ClientError:

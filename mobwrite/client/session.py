@@ -23,6 +23,7 @@ from diff_match_patch import diff_match_patch
 
 from mobwrite.core import request
 from mobwrite.core.delta import (
+    EQUAL,
     DeltaError,
     from_delta,
     is_no_op,
@@ -34,6 +35,9 @@ from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
 from mobwrite.core.request import VERBS, Verb
 
 CLIENT_DIFF_TIMEOUT = 0.5
+# A server change of more hunks than this is merged by patching the typing
+# into it instead (ClientSession._merge).
+REBASE_HUNKS = 8
 _FIRST = "abcdefghijklmnopqrstuvwxyz"
 _OTHERS = _FIRST + "0123456789-_:."
 
@@ -78,6 +82,10 @@ class ClientSession:
         self.changed_remotely = False
         # Documents whose edit the last response refused, with the server's limit.
         self.too_long: dict[str, int] = {}
+        # Pushes read while a request was in flight, to try after its answer;
+        # what those applied, to acknowledge.
+        self.waiting_pushes: list[bytes] = []
+        self.pushed: list[tuple[str, int]] = []
 
     def share(self, name: str, text: str = "", merge: bool = True) -> SharedText:
         """Start sharing *name*, whose local text is *text*."""
@@ -151,7 +159,52 @@ class ClientSession:
                 self._refused(current, command.payload)
             elif verb in self._APPLY:
                 self._APPLY[verb](self, current, command)
+        waiting, self.waiting_pushes = self.waiting_pushes, []
+        for blocks in waiting:
+            self.pushed.extend(self.apply_push(blocks))
         return answered
+
+    def apply_push(self, blocks: bytes, in_flight: bool = False) -> list[tuple[str, int]]:
+        """Apply the answer blocks a server pushed (docs/websocket.md, *Pushed deltas*);
+        return, for the ``!pushed:`` message, each document applied with its wire
+        name and new server version.
+
+        While a request is *in_flight* the push waits for its answer (it may
+        have been sent after that answer, which the caller has not applied
+        yet); ``apply_response`` then applies it, or drops it if the request
+        crossed it (the answer brought the same change), and what it applied
+        waits in ``take_pushed``.  A push is taken only when it starts from
+        exactly this session's state (the server has all its edits, and the
+        delta starts from its shadow); any other is dropped.
+        """
+        if in_flight:
+            self.waiting_pushes.append(blocks)
+            return []
+        applied = []
+        current: SharedText | None = None
+        for line in request.command_lines(blocks):
+            command = request.parse_command(line)
+            if command is None:
+                continue
+            if command.letter == "F":
+                current = self._document(command.payload)
+                if current is not None and (command.version != current.client_version
+                                            or current.edit_stack or not current.delta_ok):
+                    current = None
+            elif command.letter in "dD" and current is not None:
+                if command.version == current.server_version:
+                    current.acknowledged = current.client_version
+                    self._apply_delta(current, command)
+                    if current.delta_ok:
+                        applied.append((self.prefix + current.name, current.server_version))
+                current = None
+        return applied
+
+    def take_pushed(self) -> list[tuple[str, int]]:
+        """What pushes applied after an answer hold (wire name, server version), for
+        the ``!pushed:`` message; now forgotten."""
+        held, self.pushed = self.pushed, []
+        return held
 
     def to_state(self) -> dict[str, Any]:
         """Everything needed to resume this session later, as JSON-ready data."""
@@ -183,11 +236,15 @@ class ClientSession:
             raise ValueError(f"not a saved client session: {error!r}") from None
         return session
 
-    def _acknowledge(self, command: request.Command) -> SharedText | None:
-        name = command.payload.decode("utf-8", "replace")
+    def _document(self, payload: bytes) -> SharedText | None:
+        """The shared document an ``F`` line's name is, if any."""
+        name = payload.decode("utf-8", "replace")
         if not name.startswith(self.prefix):
             return None
-        document = self.documents.get(name[len(self.prefix):])
+        return self.documents.get(name[len(self.prefix):])
+
+    def _acknowledge(self, command: request.Command) -> SharedText | None:
+        document = self._document(command.payload)
         if document is None:
             return None
         version = command.version or 0
@@ -276,13 +333,31 @@ class ClientSession:
         else:
             shadow = result_text(diffs)
             if document.text != document.shadow:
-                patches = self.dmp.patch_make(document.shadow, diffs)
-                document.text, _ = self.dmp.patch_apply(patches, document.text)
+                document.text = self._merge(document.shadow, diffs, shadow, document.text)
             else:
                 # Nothing typed since the request: the patch would give the shadow.
                 document.text = shadow
             document.shadow = shadow
         self.changed_remotely = True
+
+    def _merge(self, shadow: str, diffs: list[tuple[int, str]], new_shadow: str,
+               text: str) -> str:
+        """*text* (the shadow and what was typed since) with the server's change
+        (*diffs*, *shadow* into *new_shadow*) in it.
+
+        Fuzzy patching costs time per hunk: the server's change is patched
+        into the text, or, when it has many more hunks than the typing (a
+        crowd's edits against one word typed), the typing into the server's
+        text.
+        """
+        hunks = sum(1 for operation, _ in diffs if operation != EQUAL)
+        if hunks > REBASE_HUNKS:
+            typed = self._diff(shadow, text)
+            if sum(1 for operation, _ in typed if operation != EQUAL) * 2 < hunks:
+                merged, _ = self.dmp.patch_apply(self.dmp.patch_make(shadow, typed), new_shadow)
+                return str(merged)
+        merged, _ = self.dmp.patch_apply(self.dmp.patch_make(shadow, diffs), text)
+        return str(merged)
 
     # The reply lines that change a document, by what their letter means
     # (the table of letters is the one the server reads requests with).

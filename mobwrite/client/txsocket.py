@@ -31,7 +31,7 @@ from zope.interface import implementer
 from mobwrite.client.errors import ClientError, MessageTooLong, ProtocolFailure, Unreachable
 from mobwrite.client.message_size import MessageMeter
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
-from mobwrite.core.push import ERROR, notice_names, token_message
+from mobwrite.core.push import DELTA, ERROR, notice_names, token_message
 
 
 class SocketPeer:
@@ -60,8 +60,9 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
-        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR)):
-            return  # this client neither publishes nor shows presence
+        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR, DELTA)):
+            # This client neither shows presence nor asks for deltas.
+            return
         names = notice_names(message)
         if names is not None:
             self.owed.update(names)

@@ -7,7 +7,9 @@ token is sent in a first ``!token:`` message (kept out of URLs and their logs).
 ``publish`` says who we are and where our carets are; ``present`` holds who
 else is on each document we follow, updated as presence messages are read
 (the daemon's updates list everyone, us too: our own id, which it tells us
-at our first publish, is skipped).
+at our first publish, is skipped).  After ``take_pushes(session)`` the
+server pushes deltas instead of notices, applied to the session as they are
+read (docs/websocket.md, *Pushed deltas*).
 """
 
 from __future__ import annotations
@@ -34,9 +36,17 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from mobwrite.client.errors import MessageTooLong, ProtocolFailure, Unreachable
 from mobwrite.client.message_size import MAX_MESSAGE_BYTES, MessageMeter
+from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import ServerURL
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, message_update
-from mobwrite.core.push import ERROR, notice_names, token_message
+from mobwrite.core.push import (
+    ERROR,
+    PUSH_DELTAS,
+    delta_blocks,
+    notice_names,
+    pushed_message,
+    token_message,
+)
 
 
 class SocketConnection:
@@ -62,6 +72,11 @@ class SocketConnection:
         self.presence_errors: list[str] = []
         # Our own id in the updates, once the daemon has said it.
         self.presence_id: str | None = None
+        # The session pushed deltas go to; whether a request awaits its answer;
+        # the documents pushes changed since the last wait.
+        self.session: ClientSession | None = None
+        self.in_flight = False
+        self.applied: set[str] = set()
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -139,7 +154,10 @@ class SocketConnection:
                 message = "".join(self.partial)
                 self.partial.clear()
                 names = notice_names(message)
-                if message.startswith(PRESENCE):
+                blocks = delta_blocks(message)
+                if blocks is not None:
+                    self._pushed(blocks)
+                elif message.startswith(PRESENCE):
                     self._presence(message)
                 elif message.startswith(PRESENCE_ID):
                     self.presence_id = message[len(PRESENCE_ID):].strip()
@@ -161,6 +179,26 @@ class SocketConnection:
                 self.sock.sendall(self.protocol.send(event.response()))
             except (OSError, LocalProtocolError):
                 pass
+
+    def _pushed(self, blocks: bytes) -> None:
+        """Apply a pushed delta (unless a request is in flight) and say what we hold."""
+        if self.session is None:
+            return
+        self._acknowledge(self.session.apply_push(blocks, self.in_flight))
+
+    def _acknowledge(self, held: list[tuple[str, int]]) -> None:
+        """Tell the server which pushed versions we hold."""
+        if held:
+            self.applied.update(name for name, _ in held)
+            self._write(self.protocol.send(TextMessage(pushed_message(held))))
+
+    def take_pushes(self, session: ClientSession) -> None:
+        """Ask for deltas instead of notices, and apply them to *session* as they come."""
+        self.session = session
+        try:
+            self._write(self.protocol.send(TextMessage(PUSH_DELTAS)))
+        except LocalProtocolError:
+            raise self._closed_error() from None
 
     def _presence(self, message: str) -> None:
         try:
@@ -212,11 +250,17 @@ class SocketConnection:
 
     def exchange(self, request: bytes) -> bytes:
         """Send one request; return its answer (ending with a blank line)."""
+        if self.session is not None:
+            self._acknowledge(self.session.take_pushed())
         try:
             self._write(self.protocol.send(TextMessage(request.decode("utf-8"))))
         except LocalProtocolError:
             raise self._closed_error() from None
-        self._read_until(lambda: bool(self.messages))
+        self.in_flight = True
+        try:
+            self._read_until(lambda: bool(self.messages))
+        finally:
+            self.in_flight = False
         answer = self.messages.pop(0)
         if answer.startswith(ERROR):
             raise ProtocolFailure(f"{self.server.url} refused the request: "
@@ -224,10 +268,14 @@ class SocketConnection:
         return answer.encode("utf-8")
 
     def wait_for_notice(self, seconds: float, presence: bool = False) -> set[str]:
-        """Block up to *seconds* for a change notice (or, with *presence*, a presence
-        change); the names owed (maybe none)."""
-        self._read_until(lambda: bool(self.owed or (presence and self.presence_changes)),
-                         time.monotonic() + seconds)
+        """Block up to *seconds* for a change notice, a pushed delta (in ``applied``) or,
+        with *presence*, a presence change; the names owed a sync (maybe none)."""
+        self.applied.clear()
+        if self.session is not None:
+            self._acknowledge(self.session.take_pushed())
+        self._read_until(
+            lambda: bool(self.owed or self.applied or (presence and self.presence_changes)),
+            time.monotonic() + seconds)
         owed, self.owed = self.owed, set()
         return owed
 

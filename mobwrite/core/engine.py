@@ -38,6 +38,10 @@ from mobwrite.settings import Settings
 REFUSAL_EVENTS = {"MAX_CHARS": Event.TOO_LONG, "MAX_MEMORY": Event.MEMORY_FULL,
                   "MAX_STORED": Event.DISK_FULL}
 
+# States a view may be pushed over before its client must send a request
+# (each is kept until then, for a request that did not see the push).
+MAX_PUSHES = 4
+
 # What a refused action must leave as it was: the view's sync state.
 _VIEW_STATE = ("shadow", "backup_shadow", "client_version", "server_version",
                "backup_server_version", "delta_ok")
@@ -227,7 +231,8 @@ class Engine:
                 continue
             if view is None:
                 view = self.store.find_view(action.user, action.name)
-                reseed = view is None and action.claims_history
+                reseed = (action.claims_history if view is None
+                          else self._after_unknown_pushes(view, action))
                 if view is None:
                     view = self.store.create_view(action.user, action.name, now)
                 view.delta_ok = True
@@ -297,15 +302,33 @@ class Engine:
                         limit=refusal.limit)
             return None
 
+    @staticmethod
+    def _after_unknown_pushes(view: View, action: Action) -> bool:
+        """Whether a view loaded from storage (its pushes unknown) meets numbers it
+        cannot place: then the whole-text answer is the reseed, never an overwrite
+        (docs/protocol.md §15.10)."""
+        return (view.pushes is not None and not view.pushes
+                and action.acknowledged not in (view.server_version,
+                                                view.backup_server_version))
+
     def _acknowledge(self, view: View, action: Action) -> None:
-        """Take the action's acknowledgement: roll back to the backup, trim the stack."""
+        """Take the action's acknowledgement: roll back to the backup or to the state
+        before a push the client did not take, trim the stack."""
         self.store.touch_view(view)
         self._lineage = None
-        if (action.acknowledged != view.server_version
-                and action.acknowledged == view.backup_server_version):
-            view.shadow = view.backup_shadow
-            view.server_version = view.backup_server_version
-            view.edit_stack.clear()
+        pushes, view.pushes = view.pushes, None
+        acknowledged = action.acknowledged
+        if acknowledged != view.server_version:
+            before = next((shadow for version, shadow in pushes or ()
+                           if version == acknowledged), None)
+            if before is not None:
+                view.shadow = before
+                view.server_version = acknowledged
+                view.edit_stack.clear()
+            elif acknowledged == view.backup_server_version:
+                view.shadow = view.backup_shadow
+                view.server_version = view.backup_server_version
+                view.edit_stack.clear()
         view.edit_stack[:] = [
             entry for entry in view.edit_stack if entry[0] > action.acknowledged
         ]
@@ -425,6 +448,61 @@ class Engine:
         """The recent changes kept for document *name* (None while it has one view)."""
         document = self.store.documents.get(name)
         return None if document is None else self._histories.get(document)
+
+    def push(self, user: str, name: str, shared: dict[int, tuple[str, str]]) -> str | None:
+        """Bring the view of *user* on *name* to its master as an empty sync would, and
+        return the answer block to push (``F:`` and ``d:`` lines, docs/websocket.md);
+        "" if it is already there, None if it cannot be pushed (the client must
+        sync instead).
+
+        The view keeps the state before the push until its client's next
+        request, which may not have seen the push.  *shared* holds the deltas
+        computed during one flush by the shadow they start from (views at the
+        same version share one).
+        """
+        view = self.store.find_view(user, name)
+        if view is None or not view.delta_ok:
+            return None
+        master = view.document.text
+        shadow = view.shadow
+        if master is None:
+            return None
+        if shadow is master or shadow == master:
+            return ""
+        pushes = view.pushes or ()
+        if len(pushes) >= MAX_PUSHES:
+            return None
+        known = shared.get(id(shadow))
+        if known is not None and known[0] is shadow:
+            delta = known[1]
+        else:
+            delta = self._push_delta(view.document, shadow, master)
+            shared[id(shadow)] = (shadow, delta)
+        version = view.server_version
+        view.pushes = (*pushes, (version, shadow))
+        view.server_version += 1
+        view.shadow = master
+        self.store.touch_view(view)
+        return f"F:{view.client_version}:{name}\nd:{version}:{delta}"
+
+    def pushed(self, user: str, name: str, version: int) -> None:
+        """The client of the view of *user* on *name* holds server version *version*:
+        it will not send a request from before it, so older pushes are forgotten."""
+        view = self.store.find_view(user, name)
+        if view is not None and view.pushes:
+            kept = tuple(entry for entry in view.pushes if entry[0] >= version)
+            view.pushes = kept or None
+
+    def _push_delta(self, document: Document, shadow: str, master: str) -> str:
+        """The delta from *shadow* to *master*, from the history if it holds *shadow*."""
+        history = self._history(document)
+        if history is not None:
+            since = history.version_of(shadow)
+            if since is not None:
+                delta = history.delta(since, None, shadow)
+                if delta is not None:
+                    return delta
+        return self.differ.delta(shadow, master)
 
     def _reply_delta(self, view: View, master: str) -> str:
         """The delta from the view's shadow to *master*, from the history if it can."""

@@ -6,7 +6,9 @@ marks each follower other than the committer as owing a notice and says
 which followers newly owe one; a follower owes at most one notice at a
 time, however many changes arrive before it is sent (they are coalesced
 into it).  The adapter sends the notice once the socket is idle, so a
-socket never gets more than one notice per request it makes.
+socket never gets more than one notice per request it makes.  A socket
+that asked for deltas (``!push:deltas``) is sent, in place of the notice,
+the answer blocks an empty sync of those documents would have brought.
 
 The message formats are documented in docs/websocket.md.
 """
@@ -25,6 +27,11 @@ S = TypeVar("S", bound=Hashable)
 MAX_FOLLOWED = 1000
 
 NOTICE = "!changed:"
+DELTA = "!delta:"
+# A client's message asking for deltas in place of notices.
+PUSH_DELTAS = "!push:deltas"
+# A client's message saying which pushed versions it holds.
+PUSHED = "!pushed:"
 ERROR = "!error:"
 # A client's message carrying its access token (docs/websocket.md); not a request.
 TOKEN = "!token:"
@@ -36,6 +43,7 @@ class Counts:
 
     notices_sent: int = 0
     notices_coalesced: int = 0
+    deltas_sent: int = 0
 
 
 class Subscriptions(Generic[S]):
@@ -110,6 +118,22 @@ class Subscriptions(Generic[S]):
     def owes(self, subscriber: S) -> bool:
         return subscriber in self.owed
 
+    def owed_names(self, subscriber: S) -> set[str]:
+        return self.owed.get(subscriber, set())
+
+    def take_some(self, subscriber: S, names: Iterable[str],
+                  keep: Callable[[str], bool] | None = None) -> list[str]:
+        """Those of *names* *subscriber* is owed, now paid; with *keep*, only the
+        names it keeps (the others are dropped unsent)."""
+        owed = self.owed.get(subscriber)
+        if owed is None:
+            return []
+        taken = [name for name in names if name in owed]
+        owed.difference_update(taken)
+        if not owed:
+            del self.owed[subscriber]
+        return [name for name in taken if keep is None or keep(name)]
+
     def take(self, subscriber: S, keep: Callable[[str], bool] | None = None) -> list[str]:
         """The names of the notice *subscriber* is owed (sorted), now counted as sent;
         with *keep*, only the names it keeps (the others are dropped unsent)."""
@@ -135,6 +159,25 @@ def synced_names(data: bytes, max_name_bytes: int) -> set[str]:
     return names
 
 
+def synced_views(data: bytes, max_name_bytes: int) -> dict[str, str]:
+    """The user id of each document a request names on its ``f:``/``F:`` lines."""
+    views = {}
+    user = None
+    for line in request.command_lines(data):
+        letter = line[:2]
+        if letter in (b"u:", b"U:"):
+            command = request.parse_command(line)
+            user = None if command is None else request.parse_name(
+                command.payload, max_name_bytes)
+        elif letter in (b"F:", b"f:") and user is not None:
+            command = request.parse_command(line)
+            if command is not None:
+                name = request.parse_name(command.payload, max_name_bytes)
+                if name is not None:
+                    views[name] = user
+    return views
+
+
 def read_request(message: str, max_bytes: int, max_line_bytes: int) -> bytes | str:
     """The request one text message carries, or why it cannot run (an error's text)."""
     data = message.encode("utf-8")
@@ -155,6 +198,38 @@ def answer_message(body: bytes) -> str:
 def notice_message(names: Iterable[str]) -> str:
     """The message telling a socket to sync *names*."""
     return "".join(f"{NOTICE}{name}\n" for name in names) + "\n"
+
+
+def delta_message(blocks: Iterable[str]) -> str:
+    """The message pushing answer *blocks* (``F:`` and ``d:`` lines) to a socket."""
+    return DELTA + "\n" + "".join(block + "\n" for block in blocks) + "\n"
+
+
+def delta_blocks(message: str) -> bytes | None:
+    """The answer lines a pushed delta carries, or None if *message* is not one."""
+    if not message.startswith(DELTA):
+        return None
+    return message.partition("\n")[2].encode("utf-8")
+
+
+def pushed_message(held: Iterable[tuple[str, int]]) -> str:
+    """The message saying that the client holds server version *m* of each
+    (wire name, *m*) after applying a push."""
+    return "".join(f"{PUSHED}{version}:{name}\n" for name, version in held)
+
+
+def message_pushed(message: str, max_name_bytes: int) -> dict[str, int] | None:
+    """The versions a ``!pushed:`` message says are held, by name (malformed lines
+    are skipped), or None for any other message."""
+    if not message.startswith(PUSHED):
+        return None
+    held = {}
+    for line in message.splitlines():
+        version, _, raw = line[len(PUSHED):].partition(":")
+        name = request.parse_name(raw.encode("utf-8", "replace"), max_name_bytes)
+        if line.startswith(PUSHED) and version.isdigit() and len(version) < 16 and name:
+            held[name] = int(version)
+    return held
 
 
 def error_message(reason: str) -> str:

@@ -26,10 +26,12 @@ from mobwrite.core.escaping import encode_text
 # The "deleted in" version of a piece still alive.
 ALIVE = 1 << 62
 # How many versions back a history reaches: views lag about one change per
-# other editor, so this many per view plus some slack, up to a cap.
-VERSIONS_PER_VIEW = 1
+# other editor, or several when pushes come in batches (a crowd's pushes are
+# paced up to 0.5 s apart) or a busy daemon answers late, so this many per
+# view plus some slack, up to a cap.
+VERSIONS_PER_VIEW = 4
 SLACK = 16
-MAX_VERSIONS = 512
+MAX_VERSIONS = 2048
 # Deleted text kept for lagging views, at most this many times the master
 # plus the slack; beyond it the history forgets everything before now.
 DEAD_CHARS_PER_CHAR = 2

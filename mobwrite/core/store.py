@@ -40,6 +40,9 @@ from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, Snapsho
 
 ViewKey = tuple[str, str]
 
+# The pushes of a view loaded from storage: never stored, so unknown.
+UNKNOWN_PUSHES: tuple[tuple[int, str], ...] = ()
+
 # Bookkeeping bytes charged against MAX_BUFFERED_BYTES for each buffer and
 # each slot, so that empty fragments cannot pile up buffers for free.
 ENTRY_OVERHEAD = 100
@@ -79,6 +82,10 @@ class View:
     delta_ok: bool = True
     # The bytes charged for what the view holds (core/cache.py).
     charge: int = 0
+    # The states pushed over since the client's last request, each as its
+    # server version and shadow before the push (docs/websocket.md); None if
+    # none, UNKNOWN_PUSHES for a view loaded from storage (pushes unknown).
+    pushes: tuple[tuple[int, str], ...] | None = None
 
     @property
     def key(self) -> ViewKey:
@@ -442,7 +449,7 @@ class Store:
         self._detach((user, name))
         return self._attach(View(
             user, document, lasttime, shadow, backup_shadow, client_version,
-            server_version, backup_server_version, edit_stack))
+            server_version, backup_server_version, edit_stack, pushes=UNKNOWN_PUSHES))
 
     def _attach(self, view: View) -> View:
         document = view.document

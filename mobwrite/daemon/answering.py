@@ -9,7 +9,7 @@ changed announced to the listener (the WebSocket push, docs/websocket.md).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Event, Report
-from mobwrite.core.store import Store
+from mobwrite.core.store import Store, ViewKey
 from mobwrite.logs import logger
 
 log = logger("server")
@@ -62,6 +62,14 @@ class Answerer(Protocol):
         sender about its own changes.  *author* (a token's subject) signs
         its revisions, else each view's user id does.
         """
+
+    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+        """Bring each view to its master as an empty sync would; fire, once that
+        is durable, with each view's answer block to push ("" when it was up
+        to date, None when its client must sync instead)."""
+
+    def pushed(self, view: ViewKey, version: int) -> None:
+        """The client of *view* holds server version *version* after a push."""
 
 
 class ChangeListener(Protocol):
@@ -132,6 +140,18 @@ class RequestAnswerer:
         if not outcome.changed:
             return defer.succeed(outcome.body)
         return self.commit(outcome.documents, origin).addCallback(lambda _: outcome.body)
+
+    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+        """Each view's push (``Engine.push``), once the views' new state is durable:
+        a crash never leaves a client holding a push its view does not know."""
+        shared: dict[int, tuple[str, str]] = {}
+        blocks = [self.engine.push(user, name, shared) for user, name in views]
+        if not any(blocks):
+            return defer.succeed(blocks)
+        return self.committer.durable().addCallback(lambda _: blocks)
+
+    def pushed(self, view: ViewKey, version: int) -> None:
+        self.engine.pushed(*view, version)
 
     def commit(self, documents: frozenset[str], origin: Hashable = None) -> defer.Deferred[None]:
         """Fire once every change recorded so far is durable, having told the

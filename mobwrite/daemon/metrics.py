@@ -11,7 +11,7 @@ scraped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, assert_never
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
@@ -26,7 +26,7 @@ from mobwrite import __version__
 from mobwrite.core.events import Event
 from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
-from mobwrite.core.store import Store
+from mobwrite.core.store import Store, ViewKey
 from mobwrite.daemon.answering import Answerer, Unavailable
 
 # Engine events counted as limits that refused work, by the limit's name.
@@ -94,6 +94,9 @@ class PushCollector:
             "mobwrite_push_coalesced",
             "Changes folded into a notice a WebSocket was already owed",
             value=counts.notices_coalesced)
+        yield CounterMetricFamily(
+            "mobwrite_push_deltas", "Messages of pushed deltas sent to WebSockets",
+            value=counts.deltas_sent)
 
 
 class PresenceCollector:
@@ -225,6 +228,12 @@ class Metered:
                origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
         return self.server.answer(request, may_write, origin, author).addBoth(
             self._record, self.metrics.timer())
+
+    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+        return self.server.push(views)
+
+    def pushed(self, view: ViewKey, version: int) -> None:
+        self.server.pushed(view, version)
 
     def _record(self, result: bytes | Failure, started: float) -> bytes | Failure:
         """Count *result* (an answer or a failure) and pass it on."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from twisted.python.threadpool import ThreadPool
 from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Call, error
 from mobwrite.core.events import Event, Report
+from mobwrite.core.store import ViewKey
 from mobwrite.daemon.answering import Unavailable
 from mobwrite.daemon.shared_presence import PresenceRelay
 from mobwrite.daemon.status import Shared
@@ -223,6 +224,14 @@ class SharedDaemon(MultiService):
         (other daemons hear of them through the change feed)."""
         done = self._in_thread(self._run, request, self.reactor.seconds(), may_write, author)
         return done.addCallbacks(self._answered, self._failed, callbackArgs=(origin,))
+
+    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+        """No pushed deltas in shared mode (the views live in the database): every
+        socket is sent notices, and syncs."""
+        return defer.succeed([None] * len(views))
+
+    def pushed(self, view: ViewKey, version: int) -> None:
+        """Nothing was pushed (see ``push``)."""
 
     def _run(self, request: bytes, now: float, may_write: bool,
              author: str | None) -> tuple[bytes, list[str]]:

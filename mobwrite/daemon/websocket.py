@@ -4,7 +4,9 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what).  With access control on, every request is checked against the
+what), or, if it sent ``!push:deltas``, the change itself: the hub pushes
+each document's followers together, at most every ``PUSH_INTERVAL`` (longer
+for many followers), once the views' new state is durable.  With access control on, every request is checked against the
 socket's token (``mobwrite.daemon.socket_access``).  A ``!presence:``
 message publishes who the socket's person is and where their carets are;
 the others on the same documents get the changes at most every
@@ -20,7 +22,7 @@ stalled one, whose pong cannot be read) is cut off.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol, cast
 
 from twisted.application.service import Service
@@ -39,6 +41,7 @@ from mobwrite.core.access import Refused
 from mobwrite.core.origins import origin_allowed
 from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
+from mobwrite.core.store import ViewKey
 from mobwrite.daemon.answering import Answerer
 from mobwrite.daemon.gateway import other_site
 from mobwrite.daemon.services import BoundPorts
@@ -55,6 +58,14 @@ MAX_QUEUED = 4
 # Seconds between presence updates: a socket is sent, and its changes are sent
 # to others, at most this often (the excess joins the next update).
 PRESENCE_INTERVAL = 0.1
+
+# Pushed deltas (docs/websocket.md): a document's followers are pushed to at
+# most every PUSH_INTERVAL seconds, or every PUSH_INTERVAL_PER_FOLLOWER per
+# follower if that is longer (a crowd's pushes come in fewer, larger batches),
+# but never less often than every MAX_PUSH_INTERVAL.
+PUSH_INTERVAL = 0.02
+PUSH_INTERVAL_PER_FOLLOWER = 0.001
+MAX_PUSH_INTERVAL = 0.5
 
 # Close codes (RFC 6455 7.4.1).
 GOING_AWAY = 1001
@@ -131,6 +142,69 @@ class PushHub:
         self.departed: list[str] = []
         # The next batch of presence updates, every PRESENCE_INTERVAL while there are changes.
         self.presence_timer: IDelayedCall | None = None
+        # Pushed deltas: per document, the sockets owed a push of it; the
+        # documents to push at the next turn; those pushed too recently,
+        # each with the call that ends its pause.
+        self.push_due: dict[str, set[PushSocket]] = {}
+        self.push_ready: set[str] = set()
+        self.push_call: IDelayedCall | None = None
+        self.cooling: dict[str, IDelayedCall] = {}
+
+    def deltas_owed(self, socket: PushSocket, names: Iterable[str]) -> None:
+        """*socket* is owed a push of *names*: push each at the next turn, or once
+        its document's pause since its last push ends."""
+        for name in names:
+            self.push_due.setdefault(name, set()).add(socket)
+            if name not in self.cooling:
+                self.push_ready.add(name)
+        if self.push_ready and self.push_call is None:
+            self.push_call = self.clock.callLater(0, self._push)
+
+    def _cooled(self, name: str) -> None:
+        del self.cooling[name]
+        if name in self.push_due:
+            self.push_ready.add(name)
+            if self.push_call is None:
+                self.push_call = self.clock.callLater(0, self._push)
+
+    def _push(self) -> None:
+        """Push every ready document to the sockets owed it, in one durable commit."""
+        self.push_call = None
+        ready, self.push_ready = self.push_ready, set()
+        owed: dict[PushSocket, list[str]] = {}
+        for name in ready:
+            sockets = self.push_due.pop(name, set())
+            followers = len(self.subscriptions.followers.get(name, ()))
+            pause = min(MAX_PUSH_INTERVAL,
+                        max(PUSH_INTERVAL, followers * PUSH_INTERVAL_PER_FOLLOWER))
+            self.cooling[name] = self.clock.callLater(pause, self._cooled, name)
+            for socket in sockets:
+                owed.setdefault(socket, []).append(name)
+        plans = []
+        for socket, names in owed.items():
+            plan = socket.take_push(names)
+            if plan:
+                plans.append((socket, plan))
+            # Changes to its other documents since it was woken.
+            socket.wake()
+        if not plans:
+            return
+        keys = [key for _, plan in plans for key in plan]
+        # Every socket holds the same answerer.
+        plans[0][0].server.push(keys).addCallbacks(
+            self._pushed, lambda failure: log.failure("pushing deltas failed", failure),
+            callbackArgs=(plans,))
+
+    def _pushed(self, blocks: list[str | None],
+                plans: list[tuple[PushSocket, list[ViewKey]]]) -> None:
+        at = 0
+        for socket, plan in plans:
+            mine = blocks[at:at + len(plan)]
+            at += len(plan)
+            try:
+                socket.send_push(plan, mine)
+            except Exception:
+                log.failure("sending a pushed delta failed")
 
     def presence_changed(self) -> None:
         """Presence changed: send it with the next batch."""
@@ -180,6 +254,11 @@ class PushHub:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
             self.presence_timer = None
+        for call in [self.push_call, *self.cooling.values()]:
+            if call is not None and call.active():
+                call.cancel()
+        self.push_call = None
+        self.cooling.clear()
         sockets = list(self.subscriptions.followed)
         if sockets:
             log.info("closing {count} WebSockets with {code}: {reason}",
@@ -196,7 +275,7 @@ class PushSocket:
     __slots__ = ("hub", "server", "clock", "settings", "request", "channel", "channel_lost",
                  "tcp", "reader", "ws", "wire_received", "wire_lost", "queue", "busy",
                  "closed", "sending_paused", "running", "noticed", "reading", "unread",
-                 "pinged", "timer", "gate", "token", "__weakref__")
+                 "pinged", "timer", "gate", "token", "views", "__weakref__")
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
                  request: server.Request, gate: SocketGate | None = None,
@@ -229,6 +308,9 @@ class PushSocket:
         # With access control on: the checker, and the token the socket holds.
         self.gate = gate
         self.token = token
+        # Once the client asked for deltas: the user id of each document its
+        # requests named (the view a push brings up to date); else None.
+        self.views: dict[str, str] | None = None
 
     # What twisted.web.websocket calls
 
@@ -323,6 +405,14 @@ class PushSocket:
                 if self.gate is not None:
                     self.token = token[:MAX_TOKEN_CHARS + 1]
                 continue
+            if message.strip() == push.PUSH_DELTAS:
+                if self.views is None:
+                    self.views = {}
+                continue
+            held = push.message_pushed(message, limits.max_name_bytes)
+            if held is not None:
+                self._held(held)
+                continue
             published = presence.message_presence(message)
             if isinstance(published, str):
                 self.hub.presence.counts.refused += 1
@@ -353,7 +443,13 @@ class PushSocket:
                 author = None if grant is None else grant.subject
             self.busy = True
             self.noticed = False
-            self.hub.subscriptions.settle(self, push.synced_names(read, limits.max_name_bytes))
+            if self.views is None:
+                names = push.synced_names(read, limits.max_name_bytes)
+            else:
+                views = push.synced_views(read, limits.max_name_bytes)
+                names = set(views)
+                self._remember(views)
+            self.hub.subscriptions.settle(self, names)
             self.server.answer(read, may_write, origin=self, author=author).addCallbacks(
                 self._answered, self._failed)
 
@@ -380,13 +476,62 @@ class PushSocket:
         self.busy = False
         self.close(INTERNAL_ERROR, "internal error; the request may not have been applied")
 
+    # Pushed deltas
+
+    def _remember(self, views: dict[str, str]) -> None:
+        """Note the user id of each document named, up to as many as a socket follows."""
+        assert self.views is not None
+        room = self.hub.subscriptions.max_followed
+        for name, user in views.items():
+            if name in self.views or len(self.views) < room:
+                self.views[name] = user
+
+    def _held(self, held: dict[str, int]) -> None:
+        """The client holds these pushed versions: older pushes need no keeping."""
+        if self.views is None:
+            return
+        for name, version in held.items():
+            user = self.views.get(name)
+            if user is not None:
+                self.server.pushed((user, name), version)
+
+    def _idle(self) -> bool:
+        return not (self.busy or self.queue or self.sending_paused or self.closed)
+
+    def take_push(self, names: list[str]) -> list[ViewKey]:
+        """The views to push of *names* this socket is owed, now counted as sent;
+        none while a request is being answered (it will wake again after it)."""
+        if not self._idle() or self.views is None:
+            return []
+        taken = self.hub.subscriptions.take_some(
+            self, names, None if self.gate is None else self.gate.readable(self.token))
+        return [(self.views.get(name, ""), name) for name in taken]
+
+    def send_push(self, plan: list[ViewKey], blocks: list[str | None]) -> None:
+        """Send the pushed answer blocks, and a notice for the views that could not be pushed."""
+        if self.closed:
+            return
+        pushed = [block for block in blocks if block]
+        unpushed = [name for (_, name), block in zip(plan, blocks, strict=True) if block is None]
+        if pushed:
+            self.hub.subscriptions.counts.deltas_sent += 1
+            self._send(push.delta_message(pushed))
+        if unpushed:
+            self.hub.subscriptions.counts.notices_sent += 1
+            self._send(push.notice_message(unpushed))
+
     # Notices
 
     def wake(self) -> None:
         """Send the notice this socket is owed, if it is idle, its peer reads, and
-        it has made a request since the last notice (one notice per request)."""
-        if (self.busy or self.queue or self.sending_paused or self.closed or self.noticed
-                or not self.hub.subscriptions.owes(self)):
+        it has made a request since the last notice (one notice per request);
+        a socket that asked for deltas is pushed them instead."""
+        if not self._idle() or not self.hub.subscriptions.owes(self):
+            return
+        if self.views is not None:
+            self.hub.deltas_owed(self, self.hub.subscriptions.owed_names(self))
+            return
+        if self.noticed:
             return
         names = self.hub.subscriptions.take(
             self, None if self.gate is None else self.gate.readable(self.token))

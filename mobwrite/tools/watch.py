@@ -6,9 +6,10 @@ while the document changes and growing while it is quiet.  When the server
 cannot be reached (a restart, a network outage) it says so once on stderr
 and keeps polling at the longest interval until the server is back.
 
-On a ``ws://`` URL it does not poll: it syncs when the server pushes a
-change notice (and at the longest interval, in case a notice was lost with
-a dropped socket), so each version shows as soon as it is committed.
+On a ``ws://`` URL it does not poll: it asks for pushed deltas, so each
+version arrives by itself as soon as it is committed, and syncs only on a
+notice (a change that could not be pushed) and at the longest interval, in
+case something was lost with a dropped socket.
 With presence on, it also says who arrives, renames and leaves.
 """
 
@@ -87,10 +88,13 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
     session = ClientSession()
     document = session.share(name, client.download(name))
     emit(document.text)
+    pushed = client.server.is_socket
+    if pushed:
+        # Changes come as deltas, applied while waiting: no sync for them.
+        client.take_pushes(session)
     shown = 1
     interval = shortest
     lost = False
-    pushed = client.server.is_socket
     # Whether the socket follows the document, so that its notices say when to sync.
     following = False
     while count is None or shown < count:
@@ -102,8 +106,9 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
             wait = min(wait, remaining)
         before = document.text
         try:
+            owed: set[str] = set()
             if following:
-                client.wait_for_change(wait, presence=say is not None)
+                owed = client.wait_for_change(wait, presence=say is not None)
                 if say is not None and client.connection is not None:
                     changes = client.connection.presence_changes
                     client.connection.presence_changes = []
@@ -111,7 +116,8 @@ def watch(client: BlockingClient, name: str, emit: Callable[[str], None],
                         say(line)
             elif lost or not pushed:
                 time.sleep(wait)
-            client.run(operations.sync(session))
+            if owed or not following or document.text == before:
+                client.run(operations.sync(session))
         except Unreachable as error:
             if not lost:
                 complain(f"{error}; retrying every {longest:g} s")

@@ -8,6 +8,7 @@ A diff is a list of ``(operation, text)`` pairs as diff-match-patch uses.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 import time
 
@@ -315,7 +316,15 @@ def splices(diffs: list[Diff], offset: int = 0) -> list[Splice]:
 
 
 def _hunk(diffs: list[Diff]) -> Splice | None:
-    """The change *diffs* makes as one splice, if its changes are all together."""
+    """The change *diffs* makes as one splice, if its changes are all together.
+
+    A delta no differ writes (an empty token, or two of one kind in a row)
+    can give ``patch_make`` another context than the splice's, so such a
+    change is left to the patches.
+    """
+    if not all(text for _, text in diffs) or any(
+            a[0] == b[0] for a, b in itertools.pairwise(diffs)):
+        return None
     found = splices(diffs)
     return found[0] if len(found) == 1 else None
 

@@ -35,7 +35,7 @@ from mobwrite.core.cache import (
     view_bytes,
 )
 from mobwrite.core.changes import ChangeError
-from mobwrite.core.delta import Splice
+from mobwrite.core.delta import Splice, utf16_length
 from mobwrite.core.revisions import EDIT, Appended, Pruned, RevisionLog, SnapshotRow
 
 ViewKey = tuple[str, str]
@@ -157,13 +157,6 @@ Loader = Callable[["Store", str], bool]
 Catalogue = Callable[[str, str, int], list[str]]
 
 
-def utf16_units(text: str) -> int:
-    """The length of *text* in UTF-16 code units, as a browser counts it."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
 def normalize(text: str) -> str:
     """Line breaks as LF."""
     if "\r" in text:
@@ -180,7 +173,7 @@ def over_limit(text: str, max_chars: int) -> bool:
         return False
     if len(text) > max_chars:
         return True
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2 > max_chars
+    return utf16_length(text) > max_chars
 
 
 class Store:
@@ -343,7 +336,7 @@ class Store:
         if growth > 0 and self.held_bytes + growth > self.max_memory:
             self.shrink(growth)
             if self.held_bytes + growth > self.max_memory:
-                raise TooLong(utf16_units(old or ""), "MAX_MEMORY")
+                raise TooLong(utf16_length(old or ""), "MAX_MEMORY")
 
     def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
                 found: Sequence[Splice], fold: bool) -> None:

@@ -309,9 +309,7 @@ class ClientSession:
         An overwrite document keeps a value changed since *agreed*."""
         if not document.merge:
             return text if document.text == agreed else document.text
-        own = self.dmp.patch_make(agreed, self._diff(agreed, document.text))
-        rebased: str = self.dmp.patch_apply(own, text)[0]
-        return rebased
+        return self._patched(agreed, self._diff(agreed, document.text), text)
 
     def _apply_delta(self, document: SharedText, command: request.Command) -> None:
         version = command.version or 0
@@ -354,10 +352,13 @@ class ClientSession:
         if hunks > REBASE_HUNKS:
             typed = self._diff(shadow, text)
             if sum(1 for operation, _ in typed if operation != EQUAL) * 2 < hunks:
-                merged, _ = self.dmp.patch_apply(self.dmp.patch_make(shadow, typed), new_shadow)
-                return str(merged)
-        merged, _ = self.dmp.patch_apply(self.dmp.patch_make(shadow, diffs), text)
-        return str(merged)
+                return self._patched(shadow, typed, new_shadow)
+        return self._patched(shadow, diffs, text)
+
+    def _patched(self, base: str, diffs: list[tuple[int, str]], onto: str) -> str:
+        """*onto* with the change *diffs* makes to *base* patched in (fuzzily)."""
+        patched: str = self.dmp.patch_apply(self.dmp.patch_make(base, diffs), onto)[0]
+        return patched
 
     # The reply lines that change a document, by what their letter means
     # (the table of letters is the one the server reads requests with).

@@ -8,8 +8,8 @@
 //
 // Offsets are UTF-16 code units, as the field's own selection is.
 
-import { COLOR, mapOffset } from './presence.js';
-import { createDmp } from './patching.js';
+import { createDmp, mapOffsets } from './patching.js';
+import { COLOR } from './presence.js';
 
 // The field's styles that decide where its text falls.
 const COPIED = [
@@ -74,7 +74,7 @@ export class CaretOverlay {
     if (text === this.seen) return;
     if (this.people.size) {
       const diffs = this.dmp.diff_main(this.seen, text, false);
-      for (const entry of this.people.values()) entry.caret = entry.caret.map((offset) => mapOffset(diffs, offset));
+      for (const entry of this.people.values()) entry.caret = mapOffsets(diffs, entry.caret);
     }
     this.seen = text;
     this.draw();

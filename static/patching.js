@@ -44,6 +44,28 @@ function deleted(offsets, start, end) {
 }
 
 /**
+ * Move offsets through diffs (the library's [op, text] pairs from the old text
+ * to the new one) by the same rule as a patch moves the cursor: an insertion
+ * before an offset pushes it on, one exactly at it does not; a deletion around
+ * it brings it to the deletion's start. Returns the moved offsets.
+ */
+export function mapOffsets(diffs, offsets) {
+  const moved = [...offsets];
+  let at = 0;
+  for (const [op, text] of diffs) {
+    if (op === DIFF_INSERT) {
+      inserted(moved, at, text.length);
+      at += text.length;
+    } else if (op === DIFF_DELETE) {
+      deleted(moved, at, at + text.length);
+    } else {
+      at += text.length;
+    }
+  }
+  return moved;
+}
+
+/**
  * Patch text fuzzily, as the library's patch_apply does, and move each
  * cursor offset through every insertion and deletion (docs/protocol.md §11.10 step 2).
  * Returns { text, offsets, applied } where applied says which patches fit.

@@ -2,7 +2,6 @@
 // the table of who is where, names and colours, and moving a remote caret
 // through an edit so that it stays on its character.
 
-import { DIFF_DELETE, DIFF_INSERT } from './vendor/diff-match-patch.mjs';
 
 export const PRESENCE = '!presence:';
 // The daemon tells a socket its own id once, at its first publish.
@@ -118,31 +117,6 @@ export class PresenceTable {
     for (const document of documents) for (const [id, entry] of this.on(document)) found.set(id, entry);
     return [...found].sort(([a, x], [b, y]) => x.name.localeCompare(y.name) || a.localeCompare(b));
   }
-}
-
-/**
- * Move offset through diffs (the library's [op, text] pairs from the old text
- * to the new one) as a local cursor is moved (docs/protocol.md §11.10): an
- * insertion before it pushes it on, one exactly at it does not; a deletion
- * around it brings it to the deletion's start.
- */
-export function mapOffset(diffs, offset) {
-  let before = 0;
-  let after = 0;
-  for (const [op, text] of diffs) {
-    if (before > offset || (before === offset && op !== DIFF_DELETE)) break;
-    if (op === DIFF_INSERT) {
-      after += text.length;
-    } else if (op === DIFF_DELETE) {
-      if (offset < before + text.length) return after;
-      before += text.length;
-    } else {
-      if (offset <= before + text.length) return after + offset - before;
-      before += text.length;
-      after += text.length;
-    }
-  }
-  return after + offset - before;
 }
 
 /**

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { createDmp } from '../../static/patching.js';
+import { createDmp, mapOffsets } from '../../static/patching.js';
 import {
-  MAX_NAME_CHARS, PALETTE, PresenceTable, cleanName, colorFor, guestName, mapOffset, presenceMessage,
+  MAX_NAME_CHARS, PALETTE, PresenceTable, cleanName, colorFor, guestName, presenceMessage,
   readPresence, throttle,
 } from '../../static/presence.js';
 
@@ -12,7 +12,7 @@ const dmp = createDmp();
 
 /** Where offset of before lands in after, by the library's diff of the two. */
 function mapped(before, after, offset) {
-  return mapOffset(dmp.diff_main(before, after, false), offset);
+  return mapOffsets(dmp.diff_main(before, after, false), [offset])[0];
 }
 
 test('a published message is !presence: and the JSON of name, colour and carets', () => {

@@ -155,12 +155,10 @@ def test_clean_stop_keeps_documents_and_views(tmp_path: Path) -> None:
         daemon.stop()
 
 
-def test_lost_view_reseeds_and_keeps_offline_edits(tmp_path: Path) -> None:
-    """A view the server lost is answered with lowercase r; the client's edits merge."""
+def _synced_then_alices_view_lost(tmp_path: Path, alice: ClientSession,
+                                  bob: ClientSession) -> None:
+    """Both sync twice on a daemon that then stops and loses alice's view."""
     daemon = Daemon(tmp_path).start()
-    alice, bob = ClientSession("alice"), ClientSession("bob")
-    alice_doc = alice.share("plan", "one\n")
-    bob.share("plan")
     try:
         for session in (alice, bob, alice, bob):
             assert sync(daemon.ports["tcp"], session) is not None
@@ -169,6 +167,14 @@ def test_lost_view_reseeds_and_keeps_offline_edits(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as database:
         database.execute("DELETE FROM views WHERE user = 'alice'")
     database.close()
+
+
+def test_lost_view_reseeds_and_keeps_offline_edits(tmp_path: Path) -> None:
+    """A view the server lost is answered with lowercase r; the client's edits merge."""
+    alice, bob = ClientSession("alice"), ClientSession("bob")
+    alice_doc = alice.share("plan", "one\n")
+    bob.share("plan")
+    _synced_then_alices_view_lost(tmp_path, alice, bob)
     alice_doc.text += "two\n"
     daemon = Daemon(tmp_path).start()
     try:
@@ -184,18 +190,10 @@ def test_lost_view_reseeds_and_keeps_offline_edits(tmp_path: Path) -> None:
 def test_a_reseeded_client_keeps_what_others_wrote_while_its_view_was_lost(
         tmp_path: Path) -> None:
     """Alice's view is lost while bob writes; both people's text ends up everywhere."""
-    daemon = Daemon(tmp_path).start()
     alice, bob = ClientSession("alice"), ClientSession("bob")
     alice_doc = alice.share("plan", "one\n")
     bob_doc = bob.share("plan")
-    try:
-        for session in (alice, bob, alice, bob):
-            assert sync(daemon.ports["tcp"], session) is not None
-    finally:
-        daemon.stop()
-    with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as database:
-        database.execute("DELETE FROM views WHERE user = 'alice'")
-    database.close()
+    _synced_then_alices_view_lost(tmp_path, alice, bob)
     daemon = Daemon(tmp_path).start()
     try:
         bob_doc.text += "three 🎉\n"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# What may follow ``no_room:``: the name of the limit reached.
+_WORD = re.compile(rb"[A-Za-z0-9_]{1,64}")
+
 
 class ClientError(Exception):
     """Something went wrong talking to a MobWrite server; the message says what."""
@@ -43,11 +48,15 @@ class NullDocument(ClientError):
     exit_code = 6
 
 
-class DocumentTooLong(ClientError):
-    """The server refused an edit that would make a document longer than its MAX_CHARS.
+class RefusedChange(ClientError):
+    """The server refused an edit (an ``x:`` line after its ``F`` line, docs/protocol.md §8.7).
 
     Nothing was stored and nothing stored was cut; the local text is kept.
     """
+
+
+class DocumentTooLong(RefusedChange):
+    """The server refused an edit that would make a document longer than its MAX_CHARS."""
 
     exit_code = 9
 
@@ -57,3 +66,27 @@ class DocumentTooLong(ClientError):
             f"{limit} characters (MAX_CHARS); nothing was stored or cut")
         self.name = name
         self.limit = limit
+
+
+class OutOfRoom(RefusedChange):
+    """The server has no room for an edit now (its MAX_MEMORY or MAX_STORED is reached)."""
+
+    exit_code = 11
+
+    def __init__(self, name: str, setting: str) -> None:
+        super().__init__(
+            f"the server refused the change to {name!r}: it is out of room ({setting}); "
+            f"nothing was stored or cut, try again later")
+        self.name = name
+        self.setting = setting
+
+
+def refusal(name: str, notice: bytes) -> RefusedChange | None:
+    """The refusal an ``x:`` line's *notice* says for document *name*; None for one
+    this client does not know (old clients ignore it, and so do we)."""
+    reason, _, detail = notice.partition(b":")
+    if reason == b"too_long" and detail.isdigit():
+        return DocumentTooLong(name, int(detail))
+    if reason == b"no_room" and _WORD.fullmatch(detail):
+        return OutOfRoom(name, detail.decode("ascii"))
+    return None

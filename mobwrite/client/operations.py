@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Generator
 
-from mobwrite.client.errors import DocumentTooLong, NullDocument, ProtocolFailure
+from mobwrite.client.errors import NullDocument, ProtocolFailure, refusal
 from mobwrite.client.session import ClientSession, random_id
 from mobwrite.core import request
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
@@ -99,7 +99,7 @@ def force_request(texts: dict[str, str], user: str | None = None) -> bytes:
 def answered(response: bytes) -> set[str]:
     """The document names the server opened a block for.
 
-    ``DocumentTooLong`` if the server refused a change as too long.
+    ``DocumentTooLong`` or ``OutOfRoom`` if the server refused a change.
     """
     names = set()
     current = ""
@@ -111,24 +111,24 @@ def answered(response: bytes) -> set[str]:
             current = command.payload.decode("utf-8", "replace")
             names.add(current)
         elif command.letter == "x":
-            reason, _, limit = command.payload.partition(b":")
-            if reason == b"too_long" and limit.isdigit():
-                raise DocumentTooLong(current, int(limit))
+            refused = refusal(current, command.payload)
+            if refused is not None:
+                raise refused
     return names
 
 
 def sync(session: ClientSession) -> Generator[bytes, bytes, None]:
     """One exchange of Differential Synchronization for every shared document.
 
-    ``DocumentTooLong`` once the whole answer is applied, if the server
-    refused an edit as too long (the session has rolled it back).
+    ``DocumentTooLong`` or ``OutOfRoom`` once the whole answer is applied, if
+    the server refused an edit (the session has rolled it back).
     """
     response = checked((yield session.build_request()))
     missing = set(session.documents) - session.apply_response(response)
     if missing:
         raise ProtocolFailure("the server did not answer for " + ", ".join(sorted(missing)))
-    for name, limit in session.too_long.items():
-        raise DocumentTooLong(name, limit)
+    for refused in session.refused.values():
+        raise refused
 
 
 def settle(session: ClientSession, exchanges: int = 3) -> Generator[bytes, bytes, None]:

@@ -173,6 +173,26 @@ test('while offline the loop says when the next try is, and a sync now tries at 
   assert.equal(clock.timers.size, 1);
 });
 
+test('an edit the server has no room for shows as no-room, not full, until one is accepted', async () => {
+  const memo = field('memo', 'a');
+  const { transport, loop, states } = setup(memo);
+  loop.sync();
+  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+  await settle();
+  memo.text = 'abc';
+  loop.noteLocalChange();
+  loop.sync();
+  transport.last.resolve('F:1:memo\nx:no_room:MAX_MEMORY\nd:1:=1\n\n');
+  await settle();
+  assert.equal(loop.state, 'no-room');
+  loop.sync();
+  assert.match(transport.last.request, /d:1:=1\t\+bc/);
+  transport.last.resolve('F:2:memo\nd:2:=3\n\n');
+  await settle();
+  assert.equal(loop.state, 'synced');
+  assert.deepEqual(states, ['syncing', 'synced', 'syncing', 'no-room', 'synced']);
+});
+
 test('a refused edit shows as full until a sync is accepted', async () => {
   const memo = field('memo', 'a');
   const { transport, loop, states } = setup(memo);

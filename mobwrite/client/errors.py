@@ -54,6 +54,10 @@ class RefusedChange(ClientError):
     Nothing was stored and nothing stored was cut; the local text is kept.
     """
 
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"the server refused the change to {name!r}: {why}")
+        self.name = name
+
 
 class DocumentTooLong(RefusedChange):
     """The server refused an edit that would make a document longer than its MAX_CHARS."""
@@ -61,10 +65,8 @@ class DocumentTooLong(RefusedChange):
     exit_code = 9
 
     def __init__(self, name: str, limit: int) -> None:
-        super().__init__(
-            f"the server refused the change to {name!r}: documents there hold at most "
-            f"{limit} characters (MAX_CHARS); nothing was stored or cut")
-        self.name = name
+        super().__init__(name, f"documents there hold at most {limit} characters "
+                               f"(MAX_CHARS); nothing was stored or cut")
         self.limit = limit
 
 
@@ -74,10 +76,8 @@ class OutOfRoom(RefusedChange):
     exit_code = 11
 
     def __init__(self, name: str, setting: str) -> None:
-        super().__init__(
-            f"the server refused the change to {name!r}: it is out of room ({setting}); "
-            f"nothing was stored or cut, try again later")
-        self.name = name
+        super().__init__(name, f"it is out of room ({setting}); nothing was stored or cut, "
+                               f"try again later")
         self.setting = setting
 
 

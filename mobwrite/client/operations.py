@@ -14,7 +14,7 @@ read never creates a missing document (docs/protocol.md §14.11).
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 from mobwrite.client.errors import NullDocument, ProtocolFailure, refusal
 from mobwrite.client.session import ClientSession, random_id
@@ -50,9 +50,9 @@ def read_request(names: list[str], user: str | None = None) -> bytes:
     return _request(lines)
 
 
-def read_replies(response: bytes) -> dict[str, str | None]:
-    """The texts a read answered with, ``None`` for a null document."""
-    texts: dict[str, str | None] = {}
+def _answer_commands(response: bytes) -> Iterator[tuple[str | None, request.Command]]:
+    """Each well-formed line of a checked answer, with the name of the block it is
+    in (its own, for an ``F`` line; None before the first)."""
     current: str | None = None
     for line in request.command_lines(checked(response)):
         command = request.parse_command(line)
@@ -60,7 +60,14 @@ def read_replies(response: bytes) -> dict[str, str | None]:
             continue
         if command.letter in "fF":
             current = command.payload.decode("utf-8", "replace")
-        elif command.letter in "rR" and current is not None:
+        yield current, command
+
+
+def read_replies(response: bytes) -> dict[str, str | None]:
+    """The texts a read answered with, ``None`` for a null document."""
+    texts: dict[str, str | None] = {}
+    for current, command in _answer_commands(response):
+        if command.letter in "rR" and current is not None:
             try:
                 text = decode_raw(command.payload)
             except DecodeError as error:
@@ -102,15 +109,10 @@ def answered(response: bytes) -> set[str]:
     ``DocumentTooLong`` or ``OutOfRoom`` if the server refused a change.
     """
     names = set()
-    current = ""
-    for line in request.command_lines(checked(response)):
-        command = request.parse_command(line)
-        if command is None:
-            continue
-        if command.letter in "fF":
-            current = command.payload.decode("utf-8", "replace")
+    for current, command in _answer_commands(response):
+        if command.letter in "fF" and current is not None:
             names.add(current)
-        elif command.letter == "x":
+        elif command.letter == "x" and current is not None:
             refused = refusal(current, command.payload)
             if refused is not None:
                 raise refused

@@ -32,7 +32,15 @@ from mobwrite.core.events import Event, Report, ignore
 from mobwrite.core.recent import RecentChanges
 from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.revisions import EDIT, FORCE
-from mobwrite.core.store import Document, Refused, Store, TooLong, View, normalize, over_limit
+from mobwrite.core.store import (
+    Document,
+    LimitReached,
+    Store,
+    TooLong,
+    View,
+    normalize,
+    over_limit,
+)
 from mobwrite.settings import Settings
 
 # The event each limit's refusal reports.
@@ -288,7 +296,7 @@ class Engine:
             if action.kind is Verb.RAW:
                 return self._apply_raw(view, action, now)
             return self._apply_delta(view, action, now)
-        except Refused as refusal:
+        except LimitReached as refusal:
             for name, value in zip(_VIEW_STATE, saved, strict=True):
                 setattr(view, name, value)
             view.edit_stack[:] = stack

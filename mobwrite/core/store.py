@@ -134,7 +134,7 @@ def _slot_cost(old: bytes | None, data: bytes) -> int:
     return len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
 
 
-class Refused(ValueError):
+class LimitReached(ValueError):
     """A change the store cannot take: the change is refused, nothing is cut.
 
     *setting* names the limit; *notice* is what the writer is told on the
@@ -147,7 +147,7 @@ class Refused(ValueError):
         self.notice = notice
 
 
-class TooLong(Refused):
+class TooLong(LimitReached):
     """The text would pass MAX_CHARS (*limit* characters)."""
 
     def __init__(self, limit: int) -> None:
@@ -156,7 +156,7 @@ class TooLong(Refused):
         self.limit = limit
 
 
-class NoRoom(Refused):
+class NoRoom(LimitReached):
     """The server has no room for the change: *setting* is MAX_MEMORY or MAX_STORED."""
 
     def __init__(self, setting: str) -> None:

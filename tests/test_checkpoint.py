@@ -13,7 +13,7 @@ from test_journal import edit, journals_for
 
 from mobwrite.core.store import Store
 from mobwrite.storage.checkpoint import Checkpointer
-from mobwrite.storage.committer import loader
+from mobwrite.storage.committer import SYNC, loader, storage_for
 from mobwrite.storage.disk import JournalStorage
 from mobwrite.storage.journal import JOURNAL_NAME, JOURNAL_NAMES, Journal, recover
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
@@ -422,3 +422,14 @@ def test_documents_let_go_during_a_checkpoint_are_forgotten_after_it(
     assert "doc" in database.known
     checkpointer.maintain()
     assert "doc" not in database.known and checkpointer.forgotten == []
+
+
+@pytest.mark.parametrize(("budget", "limit"), [
+    (0, 64 << 20), (256 << 20, 32 << 20), (16 << 20, 8 << 20), (1 << 40, 64 << 20)])
+def test_the_memory_budget_sets_the_checkpoint_size(
+        tmp_path: Path, budget: int, limit: int) -> None:
+    """A file is checkpointed at an eighth of MAX_MEMORY (8 to 64 MB): the
+    journaled rows, at most twice that, stay within a quarter of it."""
+    storage = storage_for(SYNC, tmp_path, budget)
+    assert isinstance(storage, JournalStorage)
+    assert storage.checkpointer.max_bytes == limit

@@ -47,8 +47,10 @@ DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
 SNAPSHOT_INTERVAL = 2.0
 # A checkpoint every megabyte, with 100 editors on 1 KB documents, held up
 # commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md), when
-# checkpoints ran on the writer thread; they still cost CPU.
-MIN_CHECKPOINT_BYTES = 16 << 20
+# checkpoints ran on the writer thread; they no longer hold up commits, but
+# each still costs CPU.  Twice this bounds the journaled rows of the
+# smallest budgets (16 MB, as when it was a checkpoint's size).
+MIN_CHECKPOINT_BYTES = 8 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 

@@ -144,7 +144,7 @@ def _decode(body: bytes) -> str:
 
 
 class Database:
-    """One SQLite file; open, load, then write batches from a single thread."""
+    """One SQLite file; open, load, then write batches from one thread at a time."""
 
     def __init__(self, directory: Path, fsync: bool = True) -> None:
         self.directory = directory

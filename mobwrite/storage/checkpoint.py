@@ -6,7 +6,7 @@ row is ``max_seconds`` old), the writer thread *freezes* the rows journaled
 so far, switches appending to the other file with the next generation, and
 hands the frozen rows to a checkpoint thread, which writes them to the
 database in one transaction that also records that generation.  Commits go
-on meanwhile: the writer thread never waits for a checkpoint, but for
+on meanwhile: the writer thread never waits for a checkpoint, except for
 back-pressure (below).  The frozen file is appended to again only after its
 checkpoint committed; a checkpoint due while the previous one still runs
 waits for it, commits going to the current file meanwhile.
@@ -15,7 +15,11 @@ A crash at any point leaves everything replayable: before the checkpoint
 commits, the database's generation is older than both files' records;
 after, the frozen file's records are older than it and skipped.  A failed
 checkpoint keeps its rows frozen (loads still see them) and is tried again
-after ``max_seconds``; ``failing`` says why until one succeeds.
+after ``max_seconds``; ``failing`` says why until one succeeds.  A
+checkpoint of everything on the writer thread itself (``checkpoint``: for a
+dump, and at close after waiting for a running one) that fails moves the
+current file on to the next generation, so that the records after it
+replay even if the failed transaction did reach the disk.
 
 The rows journaled since the last checkpoint stay in memory, by document
 and under a lock, for loads on the reactor thread: the frozen ones first,
@@ -28,8 +32,11 @@ up; replies then wait as they did when every checkpoint held them up).
 SQLite has one writer: while a checkpoint runs, only its thread uses the
 database's writing connection (``Database.holds`` reads on its own), and
 the documents the store let go are forgotten once it ended.  Python-side
-work in ``Database.write`` is a few loops over the rows; the interpreter
-hands the reactor thread its turn every few milliseconds meanwhile.
+work in ``Database.write`` is a few loops over the rows, and SQLite and
+hashing let go of the interpreter lock, so the reactor thread keeps its
+turn: while 10,000 views and 1,000 documents were checkpointed (0.8-1 s),
+another thread's socket round trips kept their median (0.14 ms per 50),
+their worst 40 ms against 17-19 ms without, on a loaded machine.
 """
 
 from __future__ import annotations

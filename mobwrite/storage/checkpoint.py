@@ -230,6 +230,7 @@ class Checkpointer:
             self.failing = f"checkpoint failed: {error}"
             raise
         self.failing = None
+        self.retry_at = 0.0
         self.active.restart(generation)
         with self.lock:
             self.pending, self.frozen = Batch(), Batch()

@@ -174,14 +174,19 @@ class Checkpointer:
         self.worker.start()
 
     def _run(self, batch: Batch, generation: int) -> None:
-        """The checkpoint thread: write *batch* as the rows before *generation*."""
+        """The checkpoint thread: write *batch* as the rows before *generation*,
+        then drop them (freeing them here, not on the writer thread)."""
         try:
             self.database.write(batch, generation=generation)
         except BaseException as error:
             self.error = error
             self.failing = f"checkpoint failed: {error}"
-        else:
-            self.failing = None
+            return
+        self.failing = None
+        with self.lock:
+            self.frozen = Batch()
+            self.frozen_by_name = {}
+        self.frozen_bytes = 0
 
     def _reap(self) -> BaseException | None:
         """Take the outcome of the checkpoint thread if it has ended: its error."""
@@ -195,12 +200,7 @@ class Checkpointer:
         error, self.error = self.error, None
         if error is not None:
             self.retry_at = self.clock() + self.max_seconds
-            return error
-        with self.lock:
-            self.frozen = Batch()
-            self.frozen_by_name = {}
-        self.frozen_bytes = 0
-        return None
+        return error
 
     def wait(self) -> None:
         """Wait for a running checkpoint to end (its failure stays in ``failing``)."""

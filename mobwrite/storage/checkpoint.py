@@ -53,8 +53,8 @@ from mobwrite.storage.sqlite import Database
 class Checkpointer:
     """Journals each batch, and moves what was journaled into the database.
 
-    Used from the one writer thread, but for the ``journaled*`` methods,
-    which loads call on another.
+    Used from the one writer thread, which starts each checkpoint's thread,
+    but for the ``journaled*`` methods, which loads call on the reactor's.
     """
 
     def __init__(self, database: Database, journals: tuple[Journal, Journal],

@@ -425,11 +425,12 @@ def test_documents_let_go_during_a_checkpoint_are_forgotten_after_it(
 
 
 @pytest.mark.parametrize(("budget", "limit"), [
-    (0, 64 << 20), (256 << 20, 32 << 20), (16 << 20, 8 << 20), (1 << 40, 64 << 20)])
+    (0, 64 << 20), (256 << 20, 64 << 20), (64 << 20, 16 << 20), (16 << 20, 8 << 20),
+    (1 << 40, 64 << 20)])
 def test_the_memory_budget_sets_the_checkpoint_size(
         tmp_path: Path, budget: int, limit: int) -> None:
-    """A file is checkpointed at an eighth of MAX_MEMORY (8 to 64 MB): the
-    journaled rows, at most twice that, stay within a quarter of it."""
+    """A file is checkpointed at a quarter of MAX_MEMORY (8 to 64 MB): the
+    journaled rows, at most twice that, never pass half of it."""
     storage = storage_for(SYNC, tmp_path, budget)
     assert isinstance(storage, JournalStorage)
     assert storage.checkpointer.max_bytes == limit

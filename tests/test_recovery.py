@@ -103,7 +103,7 @@ def test_kill_9_while_checkpoints_rotate_loses_no_acknowledged_edit(
     commits (200 KB documents, a checkpoint every 16 MB of journal): nothing
     acknowledged is lost, and the database shows the files took turns."""
     generation = kill_9_under_load(tmp_path, syncs=60, seed="x" * 200_000,
-                                   options=("--max-memory", "128 MB"))
+                                   options=("--max-memory", "64 MB"))
     assert generation >= 2, "no checkpoint ran beside the commits"
 
 

@@ -49,7 +49,9 @@ SNAPSHOT_INTERVAL = 2.0
 # commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md), when
 # checkpoints ran on the writer thread; they no longer hold up commits, but
 # each still costs CPU.  Twice this bounds the journaled rows of the
-# smallest budgets (16 MB, as when it was a checkpoint's size).
+# smallest budgets (16 MB, as when it was a checkpoint's size).  An eighth
+# of the budget instead of a quarter (32 MB files by default) checkpointed
+# the crowd benchmark's journal inside its 10 s of typing, and cost its p99.
 MIN_CHECKPOINT_BYTES = 8 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
@@ -200,15 +202,17 @@ class GroupCommitter:
 def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStorage:
     """The storage for a ``--durability`` mode other than memory.
 
-    With a memory budget, a journal file is checkpointed once it holds an
-    eighth of it (but at least ``MIN_CHECKPOINT_BYTES``), since its rows stay
-    in memory until then: the two files together hold at most a quarter.
+    With a memory budget, a journal file is checkpointed once it holds a
+    quarter of it (but at least ``MIN_CHECKPOINT_BYTES``), since its rows
+    stay in memory until then; commits wait for a running checkpoint once
+    the two files hold twice that (``checkpoint.py``), so the rows held
+    never pass half of the budget, and a quarter while checkpoints keep up.
     """
     if mode != SYNC:
         return SnapshotStorage(directory)
     if max_memory:
         return JournalStorage(directory, min(CHECKPOINT_BYTES,
-                                             max(max_memory // 8, MIN_CHECKPOINT_BYTES)))
+                                             max(max_memory // 4, MIN_CHECKPOINT_BYTES)))
     return JournalStorage(directory)
 
 

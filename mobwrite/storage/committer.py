@@ -49,9 +49,10 @@ SNAPSHOT_INTERVAL = 2.0
 # commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md), when
 # checkpoints ran on the writer thread; they no longer hold up commits, but
 # each still costs CPU.  Twice this bounds the journaled rows of the
-# smallest budgets (16 MB, as when it was a checkpoint's size).  An eighth
-# of the budget instead of a quarter (32 MB files by default) checkpointed
-# the crowd benchmark's journal inside its 10 s of typing, and cost its p99.
+# smallest budgets (16 MB, as when it was a checkpoint's size).  Files of an
+# eighth of the budget (32 MB by default) checkpointed the crowd benchmark
+# twice as often and kept its p99 at 0.1-0.56 s, against 23-68 ms in most
+# runs with a quarter (BENCHMARKS.md).
 MIN_CHECKPOINT_BYTES = 8 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]

@@ -434,3 +434,26 @@ def test_the_memory_budget_sets_the_checkpoint_size(
     storage = storage_for(SYNC, tmp_path, budget)
     assert isinstance(storage, JournalStorage)
     assert storage.checkpointer.max_bytes == limit
+
+
+def test_after_a_failed_checkpoint_the_last_one_stores_everything(
+        checkpointer: Checkpointer, database: Database, clock: Clock) -> None:
+    """The checkpoint of everything (at close, for a dump) writes the rows a
+    failed background checkpoint left frozen together with the newer ones."""
+    store = Store()
+    assert database.connection is not None
+    database.connection.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.documents "
+                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    checkpointer.write(edit(store, "frozen", "one"))
+    start_checkpoint(checkpointer, clock)
+    checkpointer.write(edit(store, "pending", "two"))
+    assert checkpointer.worker is not None
+    checkpointer.worker.join(timeout=30)
+    database.connection.execute("DROP TRIGGER refuse")
+    checkpointer.checkpoint()
+    assert checkpointer.failing is None and checkpointer.journaled_bytes() == 0
+    assert checkpointer.journaled_names() == set() and not checkpointer.due()
+    plain = Store()
+    database.load(plain)
+    assert (text(plain, "frozen"), text(plain, "pending")) == ("one", "two")
+    assert database.generation == 2

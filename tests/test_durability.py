@@ -295,15 +295,15 @@ async def test_storage_service_failed_write_keeps_changes(tmp_path: Path) -> Non
     store = Store()
     service = StorageService(store, storage_for(SYNC, tmp_path), SYNC, reactor)
     service.startService()
-    writable = service.storage.journal.fd
-    service.storage.journal.fd = os.open(service.storage.journal.path, os.O_RDONLY)
+    writable = service.storage.checkpointer.active.fd
+    service.storage.checkpointer.active.fd = os.open(service.storage.checkpointer.active.path, os.O_RDONLY)
     server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), service.committer)
     with pytest.raises(NotStored, match="Bad file descriptor"):
         await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
     assert store.pending().documents == {"doc"}
     assert "Bad file descriptor" in (service.committer.failing or "")
-    os.close(service.storage.journal.fd)
-    service.storage.journal.fd = writable
+    os.close(service.storage.checkpointer.active.fd)
+    service.storage.checkpointer.active.fd = writable
     await service.stopService()
     loaded = stored(tmp_path)
     assert loaded.documents["doc"].text == "hello"
@@ -363,11 +363,11 @@ async def test_second_service_on_the_directory_leaves_the_journal_alone(
     first.startService()
     server = RequestAnswerer(Engine(store, Settings.defaults()), Clock(), first.committer)
     await server.answer(b"u:alice\nF:0:doc\nr:1:hello\n\n")
-    journal = first.storage.journal.path.read_bytes()
+    journal = first.storage.checkpointer.active.path.read_bytes()
     second = StorageService(Store(), storage_for(SYNC, tmp_path), SYNC, reactor)
     with pytest.raises(SystemExit, match="in use by another process"):
         second.privilegedStartService()
-    assert first.storage.journal.path.read_bytes() == journal
+    assert first.storage.checkpointer.active.path.read_bytes() == journal
     await first.stopService()
 
 

@@ -26,7 +26,7 @@ from mobwrite.client.session import ClientSession
 from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
 from mobwrite.core.escaping import encode_text
-from mobwrite.storage.journal import JOURNAL_NAME
+from mobwrite.storage.journal import JOURNAL_NAMES
 from mobwrite.storage.sqlite import DATABASE_NAME, LOCK_NAME
 from mobwrite.tokens import MAX_TOKEN_CHARS, new_key
 
@@ -324,7 +324,8 @@ def test_odd_document_names(bench: Workbench, name: str) -> None:
     assert read_document(bench.port, name) == f"text of {name}"
     data = bench.workdir / "data"
     assert {p.name for p in data.iterdir()} <= {
-        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm", LOCK_NAME, JOURNAL_NAME}
+        DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm", LOCK_NAME,
+        *JOURNAL_NAMES}
     bench.healthy()
 
 

@@ -12,13 +12,15 @@ from test_recovery import sync
 from benchmarks.daemon import Daemon
 from mobwrite.client.session import ClientSession
 from mobwrite.core.store import Store
+from mobwrite.storage.checkpoint import Checkpointer
 from mobwrite.storage.journal import (
     JOURNAL_NAME,
-    Checkpointer,
+    JOURNAL_NAMES,
     Journal,
     decode,
     encode,
     recover,
+    replay,
 )
 from mobwrite.storage.rows import Batch, StorageError, snapshot
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
@@ -28,6 +30,15 @@ def journal_for(database: Database) -> Journal:
     journal = Journal(database.directory, database.identity)
     journal.start(database.generation)
     return journal
+
+
+def journals_for(database: Database) -> tuple[Journal, Journal]:
+    """Both journal files of *database*, started (as a daemon starts them)."""
+    first, second = (Journal(database.directory, database.identity, name)
+                     for name in JOURNAL_NAMES)
+    first.start(database.generation)
+    second.start(database.generation)
+    return first, second
 
 
 def edit(store: Store, name: str, text: str, user: str = "alice") -> Batch:
@@ -42,16 +53,17 @@ def edit(store: Store, name: str, text: str, user: str = "alice") -> Batch:
     return snapshot(store, store.take_changes())
 
 
-def restart(database: Database) -> tuple[Store, Database, Journal, int]:
-    """Close *database*, recover a fresh store; the journal records replayed."""
+def restart(database: Database) -> tuple[Store, Database, int]:
+    """Close *database*, recover both journal files into a fresh store; the
+    journal records replayed."""
     database.close()
     again = Database(database.directory)
     again.open()
     store = Store()
-    journal = Journal(again.directory, again.identity)
-    replay = recover(again, journal)
+    found = recover(again, *(Journal(again.directory, again.identity, name)
+                             for name in JOURNAL_NAMES))
     again.load(store)
-    return store, again, journal, replay.records
+    return store, again, found.records
 
 
 def test_record_round_trip() -> None:
@@ -92,7 +104,7 @@ def test_big_texts_and_lone_surrogates(database: Database) -> None:
     batch.views["alice", "doc"] = view._replace(edit_stack=((1, "d:1:+\udc80"),))
     journal.append(batch)
     journal.close()
-    loaded, again, _, records = restart(database)
+    loaded, again, records = restart(database)
     assert records == 1
     assert loaded.documents["doc"].text == big
     loaded_view = loaded.views["alice", "doc"]
@@ -108,7 +120,7 @@ def test_replay_applies_records_in_order_then_checkpoints(database: Database) ->
         journal.append(edit(store, "doc", text))
     journal.append(snapshot(store, store.take_changes()))
     journal.close()
-    loaded, again, _, records = restart(database)
+    loaded, again, records = restart(database)
     assert records == 4
     assert loaded.documents["doc"].text == "three"
     assert loaded.views["alice", "doc"].server_version == 3
@@ -130,9 +142,9 @@ def test_torn_tail_is_ignored(database: Database) -> None:
     data = bytearray(path.read_bytes())
     data[end + 100:] = bytes(len(data) - end - 100)
     path.write_bytes(bytes(data))
-    replay = Journal(database.directory, database.identity).replay(database.generation)
-    assert replay.records == 1 and replay.damage is None
-    loaded, again, _, _ = restart(database)
+    found = replay([Journal(database.directory, database.identity)], database.generation)
+    assert found.records == 1 and found.damage is None
+    loaded, again, _ = restart(database)
     assert loaded.documents["doc"].text == "kept"
     again.close()
 
@@ -170,7 +182,7 @@ def test_old_generation_is_ignored(database: Database) -> None:
     journal.append(edit(store, "doc", "old"))
     journal.close()
     database.write(edit(store, "doc", "newer"), generation=database.generation + 1)
-    loaded, again, _, records = restart(database)
+    loaded, again, records = restart(database)
     assert records == 0
     assert loaded.documents["doc"].text == "newer"
     again.close()
@@ -180,22 +192,18 @@ def test_crash_between_checkpoint_and_restart(database: Database) -> None:
     """A checkpoint in the database whose journal was not restarted is harmless:
     the stale records are skipped, and records after the restart replay."""
     store = Store()
-    journal = journal_for(database)
-    checkpointer = Checkpointer(database, journal)
+    checkpointer = Checkpointer(database, journals_for(database))
     for text in ("a", "b" * 50, "c"):
         checkpointer.write(edit(store, "doc", text))
-    database.write(checkpointer.pending, generation=journal.generation + 1)
-    journal.close()
-    loaded, again, journal, records = restart(database)
+    database.write(checkpointer.pending, generation=checkpointer.active.generation + 1)
+    loaded, again, records = restart(database)
     assert records == 0 and loaded.documents["doc"].text == "c"
     # Restarted over longer stale records: only the new one replays.
-    journal.start(again.generation)
-    checkpointer = Checkpointer(again, journal)
+    checkpointer = Checkpointer(again, journals_for(again))
     checkpointer.write(edit(loaded, "doc", "d"))
     checkpointer.checkpoint()
     checkpointer.write(edit(loaded, "doc", "e"))
-    journal.close()
-    loaded, again, _, records = restart(again)
+    loaded, again, records = restart(again)
     assert records == 1 and loaded.documents["doc"].text == "e"
     again.close()
 
@@ -205,8 +213,8 @@ def test_failed_checkpoint_keeps_later_records(database: Database) -> None:
     failure is reported, and the next try waits for the age limit."""
     now = [0.0]
     store = Store()
-    journal = journal_for(database)
-    checkpointer = Checkpointer(database, journal, clock=lambda: now[0], max_bytes=1)
+    checkpointer = Checkpointer(database, journals_for(database), clock=lambda: now[0],
+                                max_bytes=1)
     checkpointer.write(edit(store, "doc", "before"))
     assert database.connection is not None
     database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
@@ -220,8 +228,7 @@ def test_failed_checkpoint_keeps_later_records(database: Database) -> None:
     assert not checkpointer.due()
     now[0] = 30.0
     assert checkpointer.due()
-    journal.close()
-    loaded, again, _, records = restart(database)
+    loaded, again, records = restart(database)
     assert records == 2 and loaded.documents["doc"].text == "after"
     again.close()
 
@@ -245,8 +252,8 @@ def test_replay_the_database_refuses_stops_start_up(database: Database) -> None:
 def test_checkpoint_is_due_by_size_or_age(database: Database) -> None:
     """Nothing journaled: never due; then due past the size or the age."""
     now = [0.0]
-    journal = journal_for(database)
-    checkpointer = Checkpointer(database, journal, clock=lambda: now[0],
+    journals = journals_for(database)
+    checkpointer = Checkpointer(database, journals, clock=lambda: now[0],
                                 max_bytes=10_000, max_seconds=30.0)
     assert not checkpointer.due()
     store = Store()
@@ -255,10 +262,11 @@ def test_checkpoint_is_due_by_size_or_age(database: Database) -> None:
     now[0] = 30.0
     assert checkpointer.due()
     checkpointer.checkpoint()
-    assert not checkpointer.due() and journal.position == 0
+    assert not checkpointer.due() and checkpointer.journaled_bytes() == 0
     checkpointer.write(edit(store, "doc", "long" * 3000))
     assert checkpointer.due()
-    journal.close()
+    for journal in journals:
+        journal.close()
 
 
 def test_journal_of_another_database_is_refused(database: Database) -> None:

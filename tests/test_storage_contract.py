@@ -204,7 +204,8 @@ def test_a_crash_after_a_write_loses_nothing_written(
     storage.write(batch(document("doc", "two")))
     # What the operating system does for a killed process: the files are
     # closed, nothing else runs.
-    storage.journal.close()
+    for journal in storage.journals:
+        journal.close()
     storage.database.close()
     again = make(tmp_path)
     store = Store(loader=loader(again))

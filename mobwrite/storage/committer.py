@@ -10,9 +10,11 @@ fsync serves them all.
 ``StorageService`` owns a ``Storage`` (``contract.py``) for the chosen
 durability: it opens it before the ports open (it is the first child of the
 service tree); the store then loads documents from it as they are named.  In ``sync`` mode each commit is one journal record and
-the writer thread checkpoints the journal into the database now and then; in
+the writer thread starts a checkpoint of the journal into the database now and then; in
 ``snapshot`` mode the database is written periodically, without the
 journal.  Everything is flushed and checkpointed when the daemon stops.
+Checkpoints themselves run on a thread of their own (``checkpoint.py``), so
+that no commit waits for one.
 """
 
 from __future__ import annotations
@@ -44,8 +46,14 @@ SYNC, SNAPSHOT, MEMORY = "sync", "snapshot", "memory"
 DURABILITY_MODES = (SYNC, SNAPSHOT, MEMORY)
 SNAPSHOT_INTERVAL = 2.0
 # A checkpoint every megabyte, with 100 editors on 1 KB documents, held up
-# commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md).
-MIN_CHECKPOINT_BYTES = 16 << 20
+# commits often enough to put the p99 sync at 0.5-2 s (BENCHMARKS.md), when
+# checkpoints ran on the writer thread; they no longer hold up commits, but
+# each still costs CPU.  Twice this bounds the journaled rows of the
+# smallest budgets (16 MB, as when it was a checkpoint's size).  Files of an
+# eighth of the budget (32 MB by default) checkpointed the crowd benchmark
+# twice as often and kept its p99 at 0.1-0.56 s, against 23-68 ms in most
+# runs with a quarter (BENCHMARKS.md).
+MIN_CHECKPOINT_BYTES = 8 << 20
 
 RunInThread = Callable[[Callable[[Batch], None], Batch], "defer.Deferred[None]"]
 
@@ -195,9 +203,11 @@ class GroupCommitter:
 def storage_for(mode: str, directory: Path, max_memory: int = 0) -> SnapshotStorage:
     """The storage for a ``--durability`` mode other than memory.
 
-    With a memory budget, the journal is checkpointed once it holds a
-    quarter of it (but at least ``MIN_CHECKPOINT_BYTES``: each checkpoint
-    holds up the commits behind it), since its rows stay in memory until then.
+    With a memory budget, a journal file is checkpointed once it holds a
+    quarter of it (but at least ``MIN_CHECKPOINT_BYTES``), since its rows
+    stay in memory until then; commits wait for a running checkpoint once
+    the two files hold twice that (``checkpoint.py``), so the rows held
+    never pass half of the budget, and a quarter while checkpoints keep up.
     """
     if mode != SYNC:
         return SnapshotStorage(directory)

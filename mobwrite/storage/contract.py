@@ -9,7 +9,8 @@ promises, and ``tests/test_storage_contract.py`` holds them all to them:
 - ``SnapshotStorage`` (``disk.py``): the SQLite database, written without
   waiting for the disk;
 - ``JournalStorage`` (``disk.py``): every write one fdatasynced journal
-  record, checkpointed into the database now and then.
+  record, checkpointed into the database now and then by a thread of its
+  own (``checkpoint.py``).
 
 The group committer (``committer.py``) copies changed rows on the reactor
 thread and hands them to ``write`` on one storage thread; ``open`` runs
@@ -57,7 +58,7 @@ class Storage(Protocol):
         """Store *batch*: all of it or, raising, none of it."""
 
     def maintain(self) -> None:
-        """Background work between writes (a checkpoint when one is due)."""
+        """Background work between writes (starting a checkpoint when one is due)."""
 
     def failure(self) -> str | None:
         """Why background work last failed, until it succeeds again."""

@@ -5,7 +5,8 @@ holds (a daemon may have run with ``--durability sync`` before), so that
 switching modes never loses a journaled edit.  ``SnapshotStorage`` then
 writes straight to the database without waiting for the disk;
 ``JournalStorage`` makes each write one fdatasynced journal record and
-moves the records into the database in checkpoints.
+moves the records into the database in checkpoints, on a thread of their
+own (``checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from mobwrite.core.cache import StoredUse
 from mobwrite.core.store import Store, ViewKey
+from mobwrite.storage.checkpoint import Checkpointer
 from mobwrite.storage.contract import Opened
 from mobwrite.storage.dump import store_rows
-from mobwrite.storage.journal import CHECKPOINT_BYTES, Checkpointer, Journal, recover
+from mobwrite.storage.journal import CHECKPOINT_BYTES, JOURNAL_NAMES, Journal, recover
 from mobwrite.storage.rows import Batch, Rows, StorageError, StoredDocument, overlay
 from mobwrite.storage.sqlite import Database
 
@@ -28,15 +30,17 @@ class SnapshotStorage:
 
     def __init__(self, directory: Path, fsync: bool = False) -> None:
         self.database = Database(directory, fsync=fsync)
-        self.journal = Journal(directory, b"")
+        first, second = (Journal(directory, b"", name) for name in JOURNAL_NAMES)
+        self.journals = (first, second)
         self.location = str(self.database.path)
 
     def open(self, store: Store) -> Opened:
         """Open the directory; *store* loads its documents on demand (``load_document``)."""
         try:
             self.database.open()
-            self.journal.identity = self.database.identity
-            replay = recover(self.database, self.journal)
+            for journal in self.journals:
+                journal.identity = self.database.identity
+            replay = recover(self.database, *self.journals)
             self._opened()
         except StorageError:
             self._release()
@@ -82,7 +86,8 @@ class SnapshotStorage:
         self._release()
 
     def _release(self) -> None:
-        self.journal.close()
+        for journal in self.journals:
+            journal.close()
         self.database.close()
 
 
@@ -94,19 +99,21 @@ class JournalStorage(SnapshotStorage):
     def __init__(self, directory: Path, checkpoint_bytes: int = CHECKPOINT_BYTES) -> None:
         super().__init__(directory, fsync=True)
         # The rows journaled since the last checkpoint stay in memory (loads
-        # read them): *checkpoint_bytes* bounds them too.
-        self.checkpointer = Checkpointer(self.database, self.journal,
+        # read them): twice *checkpoint_bytes* bounds them too.
+        self.checkpointer = Checkpointer(self.database, self.journals,
                                          max_bytes=checkpoint_bytes)
         # Documents stored, those journaled since the last checkpoint included.
         self.documents = 0
 
     def _opened(self) -> None:
-        self.journal.start(self.database.generation)
+        for journal in self.journals:
+            journal.start(self.database.generation)
         self.documents = self.database.documents
 
     def use(self) -> StoredUse:
         # Journaled rows count before their checkpoint: they are on disk already.
-        return StoredUse(self.database.used_bytes + self.journal.position, self.documents)
+        return StoredUse(self.database.used_bytes + self.checkpointer.journaled_bytes(),
+                         self.documents)
 
     def load_document(self, name: str) -> StoredDocument | None:
         # Rows journaled since the last checkpoint are newer than the database's;
@@ -117,17 +124,22 @@ class JournalStorage(SnapshotStorage):
     def write(self, batch: Batch) -> None:
         if not batch:
             # Only documents let go: nothing to journal.
-            self.database.forget(batch.forget)
+            self.checkpointer.forget(batch.forget)
             return
         pending = self.checkpointer.pending.documents
+        frozen = self.checkpointer.frozen.documents
         added = 0
         for name, row in batch.documents.items():
-            existed = (pending[name] is not None if name in pending
-                       else self.database.holds(name))
+            if name in pending:
+                existed = pending[name] is not None
+            elif name in frozen:
+                existed = frozen[name] is not None
+            else:
+                existed = self.database.holds(name)
             added += (row is not None) - existed
         self.checkpointer.write(batch)
         self.documents += added
-        self.database.forget(batch.forget)
+        self.checkpointer.forget(batch.forget)
 
     def names(self, prefix: str, after: str, limit: int) -> list[str]:
         # Documents journaled since the last checkpoint, created or deleted, count too.
@@ -155,8 +167,7 @@ class JournalStorage(SnapshotStorage):
         return super().rows()
 
     def maintain(self) -> None:
-        if self.checkpointer.due():
-            self.checkpointer.checkpoint()
+        self.checkpointer.maintain()
 
     def failure(self) -> str | None:
         return self.checkpointer.failing

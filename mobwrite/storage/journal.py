@@ -1,23 +1,21 @@
 """The commit journal: each group commit is one record appended to a file.
 
 In ``--durability sync`` a commit appends one record holding the batch's
-rows to ``mobwrite.journal`` and fdatasyncs it: one write and one flush of a
-preallocated file, cheaper than an SQLite transaction.  Now and then (past
-``CHECKPOINT_BYTES`` or ``CHECKPOINT_SECONDS``, and at shutdown) the rows
-journaled since the last checkpoint are merged (later rows win: each is a
-full state) and written to the database in one transaction, which also
-records the journal generation they belong to; the journal then starts over
-at its beginning with the next generation.
+rows to the current journal file and fdatasyncs it: one write and one
+flush of a preallocated file, cheaper than an SQLite transaction.  Two
+files, ``mobwrite.journal`` and ``mobwrite.journal.2``, take turns:
+``checkpoint.py`` moves the rows of one into the database while commits go
+to the other.  Every file records, with each record, the journal
+generation it belongs to; the database records the generation it holds
+everything before (``Database.write(..., generation=)``).
 
-At start-up the records of the database's generation or later are replayed
-in order until the first one that is torn or invalid (a crash while
-appending), checkpointed at once, and the file is started afresh.  Records
-of older generations are already in the database and are skipped, so a
-crash between a checkpoint and the journal's restart is harmless.  Valid
-records after an invalid one mean damage, not a crash: it is reported and
-the file is kept aside.  After a checkpoint that failed, the records that
-follow take the next generation, so that they replay even if the failed
-transaction did reach the disk.
+At start-up the records of the database's generation or later, from both
+files, are replayed in generation order, each file until its first record
+that is torn or invalid (a crash while appending), checkpointed at once,
+and the files are started afresh.  Records of older generations are
+already in the database and are skipped, so a crash between a checkpoint
+and a file's reuse is harmless.  Valid records after an invalid one mean
+damage, not a crash: it is reported and the file is kept aside.
 
 A record is a header (magic, database identity, generation, sequence,
 payload length, CRC-32 of the payload) and a payload: the length of a JSON
@@ -33,11 +31,9 @@ import json
 import os
 import sqlite3
 import struct
-import threading
-import time
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobwrite.core.revisions import Appended, Pruned, RevisionRow, SnapshotRow
@@ -45,6 +41,9 @@ from mobwrite.storage.rows import Batch, DocumentRow, StorageError, ViewRow
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 JOURNAL_NAME = "mobwrite.journal"
+# The two files appended to in turn (``checkpoint.py``); the first keeps the
+# name a single journal had, so older data directories recover.
+JOURNAL_NAMES = (JOURNAL_NAME, JOURNAL_NAME + ".2")
 MAGIC = b"MWJ1"
 # magic, database identity, generation, sequence, payload length, CRC-32
 _HEADER = struct.Struct("<4s8sQQII")
@@ -52,10 +51,10 @@ _HEAD_LENGTH = struct.Struct("<I")
 # The file grows by whole preallocated chunks, so that an append changes no
 # file size and fdatasync need not write the inode for it.
 CHUNK = 4 << 20
-# A checkpoint writes every row journaled since the last one to SQLite and
-# holds up the commits behind it: with 1 MB documents, 16 MB journals
-# checkpointed every second or so and doubled the p99 latency; 64 MB halved
-# the CPU per sync of ten editors on ten 1 MB documents.
+# A file is checkpointed once it holds this much, or once its oldest record
+# is this old (checkpoint.py).  When checkpoints held up the commits behind
+# them, 64 MB halved the CPU per sync of ten editors on ten 1 MB documents
+# (against 16 MB).
 CHECKPOINT_BYTES = 64 << 20
 CHECKPOINT_SECONDS = 30.0
 
@@ -136,19 +135,21 @@ def decode(payload: bytes) -> Batch:
 
 @dataclass
 class Replay:
-    """What start-up found in the journal."""
+    """What start-up found in the journal files."""
 
     batch: Batch
     records: int = 0
     generation: int = 0
     damage: str | None = None
+    # The files with valid records after a damaged one (to be set aside).
+    damaged: list[Journal] = field(default_factory=list)
 
 
 class Journal:
-    """The journal file: read once at start-up, then appended to."""
+    """One journal file: read once at start-up, then appended to."""
 
-    def __init__(self, directory: Path, identity: bytes) -> None:
-        self.path = directory / JOURNAL_NAME
+    def __init__(self, directory: Path, identity: bytes, name: str = JOURNAL_NAME) -> None:
+        self.path = directory / name
         self.identity = identity
         self.fd = -1
         self.generation = 0
@@ -156,31 +157,26 @@ class Journal:
         self.position = 0
         self.allocated = 0
 
-    def replay(self, generation: int) -> Replay:
-        """The rows of the records of *generation* or later, merged in order."""
+    def read(self, generation: int) -> tuple[list[tuple[int, bytes]], str | None]:
+        """The generation and payload of each record of *generation* or later,
+        in order, and why later valid records were not taken (damage), if so."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return Replay(Batch(), generation=generation)
+            return [], None
         except OSError as error:
             raise StorageError(f"cannot read {self.path}: {error}") from None
-        replay = Replay(Batch(), generation=generation)
+        records: list[tuple[int, bytes]] = []
         position = sequence = 0
-        previous = generation
+        previous = last = generation
         while (record := self._record(data, position, sequence)) is not None:
             record_generation, payload = record
             if sequence and record_generation < previous:
                 break  # left from an earlier pass over the file
             previous = record_generation
             if record_generation >= generation:
-                try:
-                    replay.batch.merge(decode(payload))
-                except (ValueError, TypeError, IndexError) as error:
-                    raise StorageError(
-                        f"{self.path} holds a record that cannot be read ({error}); "
-                        "it was left as it is.") from None
-                replay.records += 1
-                replay.generation = record_generation
+                records.append(record)
+                last = record_generation
             sequence += 1
             position += _HEADER.size + len(payload)
         if position == 0 and data[:4] == MAGIC and data[4:12] != self.identity:
@@ -188,8 +184,7 @@ class Journal:
                 f"{self.path} belongs to another database than {DATABASE_NAME} (was that "
                 "moved away without it?); it was left as it is. Move it away too, or "
                 "put its database back.")
-        replay.damage = self._damage(data, position, replay.generation)
-        return replay
+        return records, self._damage(data, position, last)
 
     def _record(self, data: bytes, position: int, sequence: int) -> tuple[int, bytes] | None:
         """The generation and payload of a whole, valid record of this
@@ -221,7 +216,7 @@ class Journal:
     def set_aside(self) -> Path:
         """Rename the file (a damaged one, kept for inspection); return its new path."""
         number = 1
-        while (kept := self.path.with_name(f"{JOURNAL_NAME}.damaged.{number}")).exists():
+        while (kept := self.path.with_name(f"{self.path.name}.damaged.{number}")).exists():
             number += 1
         try:
             os.replace(self.path, kept)
@@ -285,111 +280,51 @@ class Journal:
             self.fd = -1
 
 
-def recover(database: Database, journal: Journal) -> Replay:
-    """Move the journal's records into the database (documents are then
-    loaded from the database as they are needed).
+def replay(journals: Sequence[Journal], generation: int) -> Replay:
+    """The rows of the records of *generation* or later in *journals*, merged
+    in generation order (each file's records are in order, and the files'
+    generations do not interleave: a switch always takes the next one)."""
+    result = Replay(Batch(), generation=generation)
+    found: list[tuple[int, bytes, Journal]] = []
+    problems: list[str] = []
+    for journal in journals:
+        records, damage = journal.read(generation)
+        found += [(record_generation, payload, journal) for record_generation, payload in records]
+        if damage is not None:
+            problems.append(damage)
+            result.damaged.append(journal)
+    found.sort(key=lambda record: record[0])
+    for record_generation, payload, journal in found:
+        try:
+            result.batch.merge(decode(payload))
+        except (ValueError, TypeError, IndexError) as error:
+            raise StorageError(
+                f"{journal.path} holds a record that cannot be read ({error}); "
+                "it was left as it is.") from None
+        result.records += 1
+        result.generation = record_generation
+    result.damage = "; ".join(problems) or None
+    return result
+
+
+def recover(database: Database, *journals: Journal) -> Replay:
+    """Move the records of the journal files into the database (documents
+    are then loaded from the database as they are needed).
 
     The replayed rows are checkpointed into the database, so that the
-    journal can start over; a damaged journal is then set aside (renamed).
+    journal can start over; a damaged file is then set aside (renamed).
     Returns what was replayed.
     """
-    replay = journal.replay(database.generation)
-    if replay.records:
+    found = replay(journals, database.generation)
+    if found.records:
         try:
-            database.write(replay.batch, generation=replay.generation + 1)
+            database.write(found.batch, generation=found.generation + 1)
         except sqlite3.Error as error:
+            names = " and ".join(str(journal.path) for journal in journals)
             raise StorageError(
-                f"cannot write the records of {journal.path} to {database.path} ({error}); "
-                "both were left as they are.") from None
-    if replay.damage:
-        replay.damage += f"; it was kept as {journal.set_aside()}"
-    return replay
-
-
-class Checkpointer:
-    """Journals each batch, and moves what was journaled into the database.
-
-    Used from the one storage thread, but for ``journaled``, which the
-    store's loader calls on another: the rows journaled since the last
-    checkpoint are also kept by document, under a lock, for it.
-    """
-
-    def __init__(self, database: Database, journal: Journal,
-                 clock: Callable[[], float] = time.monotonic,
-                 max_bytes: int = CHECKPOINT_BYTES,
-                 max_seconds: float = CHECKPOINT_SECONDS) -> None:
-        self.database = database
-        self.journal = journal
-        self.clock = clock
-        self.max_bytes = max_bytes
-        self.max_seconds = max_seconds
-        self.pending = Batch()
-        self.by_name: dict[str, Batch] = {}
-        self.lock = threading.Lock()
-        self.since = 0.0
-        # After a failed checkpoint, the next waits as long as the age limit
-        # (rather than being retried, and logged, after every commit).
-        self.retry_at = 0.0
-        self.failing: str | None = None
-
-    def write(self, batch: Batch) -> None:
-        """Journal *batch*; once this returns it is durable."""
-        self.journal.append(batch)
-        if not self.pending:
-            self.since = self.clock()
-        with self.lock:
-            self.pending.merge(batch)
-            by_name = self.by_name
-            for name, document in batch.documents.items():
-                by_name.setdefault(name, Batch()).documents[name] = document
-            for key, view in batch.views.items():
-                by_name.setdefault(key[1], Batch()).views[key] = view
-            for change in batch.history:
-                by_name.setdefault(change[0], Batch()).history.append(change)
-
-    def journaled_documents(self) -> dict[str, DocumentRow | None]:
-        """A copy of the document rows journaled since the last checkpoint."""
-        with self.lock:
-            return dict(self.pending.documents)
-
-    def journaled_names(self) -> set[str]:
-        """The documents with rows journaled since the last checkpoint."""
-        with self.lock:
-            return set(self.by_name)
-
-    def journaled(self, name: str) -> Batch:
-        """A copy of the rows of document *name* journaled since the last
-        checkpoint (newer than the database's)."""
-        with self.lock:
-            rows = self.by_name.get(name)
-            if rows is None:
-                return Batch()
-            return Batch(dict(rows.documents), dict(rows.views), list(rows.history))
-
-    def due(self) -> bool:
-        if not self.pending:
-            return False
-        now = self.clock()
-        return now >= self.retry_at and (
-            self.journal.position >= self.max_bytes or now - self.since >= self.max_seconds)
-
-    def checkpoint(self) -> None:
-        """Write the journaled rows to the database; restart the journal."""
-        if not self.pending:
-            return
-        generation = self.journal.generation + 1
-        try:
-            self.database.write(self.pending, generation=generation)
-        except BaseException as error:
-            # The database may hold *generation* after all (a failed flush
-            # that still reached the disk): later records use it, so that
-            # they are replayed whatever the database says.
-            self.journal.generation = generation
-            self.retry_at = self.clock() + self.max_seconds
-            self.failing = f"checkpoint failed: {error}"
-            raise
-        self.failing = None
-        self.journal.restart(generation)
-        with self.lock:
-            self.pending = Batch()
-            self.by_name = {}
+                f"cannot write the records of {names} to {database.path} ({error}); "
+                "all were left as they are.") from None
+    if found.damage:
+        kept = ", ".join(str(journal.set_aside()) for journal in found.damaged)
+        found.damage += f"; it was kept as {kept}"
+    return found

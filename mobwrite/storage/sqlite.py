@@ -144,7 +144,7 @@ def _decode(body: bytes) -> str:
 
 
 class Database:
-    """One SQLite file; open, load, then write batches from a single thread."""
+    """One SQLite file; open, load, then write batches from one thread at a time."""
 
     def __init__(self, directory: Path, fsync: bool = True) -> None:
         self.directory = directory
@@ -154,6 +154,9 @@ class Database:
         # The connection loads read through (never the writer's, which may be
         # inside a transaction on another thread).
         self.reader: sqlite3.Connection | None = None
+        # The writer thread's reads (``holds``), which must not use the
+        # writing connection while a checkpoint writes on another thread.
+        self.lookup: sqlite3.Connection | None = None
         self.lock_fd = -1
         # Which database this is (so that a journal cannot be replayed into
         # another one), and the journal generation it holds everything before.
@@ -220,13 +223,18 @@ class Database:
             connection.close()
             raise
         self.connection = connection
+        self.reader = self._read_only()
+        self.lookup = self._read_only()
+
+    def _read_only(self) -> sqlite3.Connection:
         try:
-            self.reader = sqlite3.connect(
+            reader = sqlite3.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
                 isolation_level=None, check_same_thread=False)
-            self.reader.execute("PRAGMA query_only = 1")
+            reader.execute("PRAGMA query_only = 1")
         except sqlite3.Error as error:
             raise StorageError(f"cannot open {self.path} for reading: {error}") from None
+        return reader
 
     def _damaged(self, reason: object) -> str:
         return (f"{self.path} is unreadable or damaged ({reason}); it was left as it is. "
@@ -417,9 +425,10 @@ class Database:
         return entries
 
     def holds(self, name: str) -> bool:
-        """Whether document *name* has a row (on the writer's connection)."""
-        assert self.connection is not None
-        return self.connection.execute(_DOCUMENT_DIGEST, (name,)).fetchone() is not None
+        """Whether document *name* has a committed row (on the writer
+        thread, beside a checkpoint writing on another)."""
+        assert self.lookup is not None
+        return self.lookup.execute(_DOCUMENT_DIGEST, (name,)).fetchone() is not None
 
     def forget(self, names: list[str]) -> None:
         """Drop what the writer knows of these documents' rows (the store let
@@ -483,10 +492,10 @@ class Database:
             self.generation = generation
 
     def close(self) -> None:
-        for connection in (self.reader, self.connection):
+        for connection in (self.reader, self.lookup, self.connection):
             if connection is not None:
                 connection.close()
-        self.reader = self.connection = None
+        self.reader = self.lookup = self.connection = None
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1

@@ -123,18 +123,24 @@ def test_deletions(database: Database) -> None:
 
 
 def test_rewritten_rows_are_updated_in_place(database: Database) -> None:
-    """Storing a document or view again updates its row (same rowid), and a
-    deleted one can come back."""
+    """Storing a document or view again updates its row (an UPDATE, not a
+    delete and an insert), and a deleted one can come back."""
     store = Store()
     engine = Engine(store, Settings.defaults())
     engine.handle(b"u:alice\nF:0:doc\nr:1:first\n\n", 1.0)
     save(store, database)
-    assert database.connection is not None
-    rowids = "SELECT (SELECT rowid FROM documents), (SELECT rowid FROM views)"
-    before = database.connection.execute(rowids).fetchone()
+    connection = database.connection
+    assert connection is not None
+    connection.executescript("""
+        CREATE TEMP TABLE updated (kind TEXT);
+        CREATE TEMP TRIGGER document_updated AFTER UPDATE ON main.documents
+        BEGIN INSERT INTO updated VALUES ('document'); END;
+        CREATE TEMP TRIGGER view_updated AFTER UPDATE ON main.views
+        BEGIN INSERT INTO updated VALUES ('view'); END;""")
     engine.handle(b"u:alice\nF:1:doc\nd:1:=5\t+ second\n\n", 2.0)
     save(store, database)
-    assert database.connection.execute(rowids).fetchone() == before
+    assert sorted(connection.execute("SELECT kind FROM updated")) == [("document",), ("view",)]
+    connection.executescript("DROP TRIGGER document_updated; DROP TRIGGER view_updated;")
     engine.handle(b"u:alice\nn:doc\n\n", 3.0)
     save(store, database)
     engine.handle(b"u:alice\nF:0:doc\nr:1:again\n\n", 4.0)

@@ -34,6 +34,7 @@ from mobwrite.storage.rows import (
     StoredLog,
     ViewRow,
     put,
+    up_to,
 )
 
 # Each entry upgrades the schema by one version; the daemon runs those the
@@ -280,6 +281,11 @@ class PostgresStorage:
     def load_document(self, name: str) -> StoredDocument | None:
         with self.pool.connection() as connection, connection.transaction():
             return read_document(connection, name)
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        # Its documents load with their whole log: asked only by the contract's tests.
+        with self.pool.connection() as connection, connection.transaction():
+            return up_to(read_logs(connection, name).get(name), head)
 
     def write(self, batch: Batch) -> None:
         with self.pool.connection() as connection, connection.transaction():

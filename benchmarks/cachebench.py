@@ -25,6 +25,7 @@ import os
 import random
 import re
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -155,6 +156,16 @@ def io_counts() -> dict[str, int]:
     return {"reads": int(fields["syscr"]), "disk_bytes": int(fields["read_bytes"])}
 
 
+def cached_bytes(path: Path) -> int | None:
+    """How much of *path* the OS cache holds (util-linux ``fincore``; None without it)."""
+    try:
+        found = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES",
+                                str(path)], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return int(found.stdout)
+
+
 def evict(path: Path) -> None:
     """Drop *path*'s pages from the OS cache, so that reads must go to the disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -169,8 +180,10 @@ def first_sync(directory: Path, documents: int, size: int, samples: int,
     """Time syncs that load their document against syncs that find it in memory
     (with *cold*, the database's pages are first dropped from the OS cache);
     count the read calls and the bytes read from the disk per load."""
+    path = directory / DATABASE_NAME
     if cold:
-        evict(directory / DATABASE_NAME)
+        evict(path)
+    cached = cached_bytes(path)
     storage = JournalStorage(directory)
     store = Store(loader=loader(storage))
     storage.open(store)
@@ -193,14 +206,20 @@ def first_sync(directory: Path, documents: int, size: int, samples: int,
             store.stored()
         # Read before the close's checkpoint; each count of /proc/self/io is one read.
         after = io_counts()
+        cached_after = cached_bytes(path)
     finally:
         storage.close()
     reads = (after["reads"] - io["reads"] - 1) / samples
+    # Bytes this process read from the disk (any file: a page fault in a
+    # library counts too), and the database's pages the OS cache gained.
     disk_pages = (after["disk_bytes"] - io["disk_bytes"]) / samples / 4096
+    database_pages = None if cached is None or cached_after is None else round(
+        (cached_after - cached) / samples / 4096, 2)
     cold_ms = sorted(1000 * value for value in loading)
     warm_ms = sorted(1000 * value for value in warm)
     return {"samples": samples, "evicted": cold, "load_average": os.getloadavg()[0],
             "reads_per_load": round(reads, 2), "disk_pages_per_load": round(disk_pages, 2),
+            "database_pages_cached_per_load": database_pages,
             "first_sync_ms": {"p50": round(percentile(cold_ms, 50), 3),
                               "p99": round(percentile(cold_ms, 99), 3)},
             "in_memory_sync_ms": {"p50": round(percentile(warm_ms, 50), 3),

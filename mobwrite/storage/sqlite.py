@@ -99,14 +99,16 @@ _BEFORE_HISTORY = {"meta", "texts", "documents", "views"}
 # What upgrades a mobwrite-1 file (its reference counts are then counted once).
 _UPGRADE_1 = "ALTER TABLE texts ADD COLUMN refs INTEGER NOT NULL DEFAULT 0"
 # What upgrades a mobwrite-2 file: its documents and views copied into
-# tables keyed by name (mobwrite-2 kept them in rowid tables).
+# tables keyed by name (mobwrite-2 kept them in rowid tables), in key order
+# so that the new tables' pages are filled one after the other.
 _UPGRADE_2 = f"""
 {_DOCUMENTS.format("documents_3")};
-INSERT INTO documents_3 (name, text, lasttime) SELECT name, text, lasttime FROM documents;
+INSERT INTO documents_3 (name, text, lasttime)
+    SELECT name, text, lasttime FROM documents ORDER BY name;
 DROP TABLE documents;
 ALTER TABLE documents_3 RENAME TO documents;
 {_VIEWS.format("views_3")};
-INSERT INTO views_3 SELECT * FROM views;
+INSERT INTO views_3 SELECT * FROM views ORDER BY name, user;
 DROP TABLE views;
 ALTER TABLE views_3 RENAME TO views;
 {_INDEXES}

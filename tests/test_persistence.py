@@ -250,3 +250,39 @@ def test_empty_batch_is_harmless(database: Database) -> None:
     """Writing no changes keeps everything."""
     database.write(snapshot(Store(), Changes()))
     assert reload(database).documents == {}
+
+
+def test_the_file_records_its_counts_and_an_open_reads_them(database: Database) -> None:
+    """Each write keeps the numbers of documents and views in the file, and
+    an open takes them from there instead of counting every row; a file
+    that does not record them is counted once."""
+    store = Store()
+    engine = Engine(store, Settings.defaults())
+    for name in ("one", "two", "three"):
+        engine.handle(f"u:alice\nF:0:{name}\nr:1:{name}\n\n".encode(), 1.0)
+    save(store, database)
+    engine.handle(b"u:alice\nn:two\n\n", 2.0)
+    save(store, database)
+    connection = database.connection
+    assert connection is not None
+
+    def recorded() -> dict[str, str]:
+        assert connection is not None
+        return dict(connection.execute(
+            "SELECT key, value FROM meta WHERE key IN ('documents', 'views')"))
+
+    assert recorded() == {"documents": "2", "views": "2"} == {
+        "documents": str(database.documents), "views": str(database.views)}
+    # What the open believes is the file's record, not a count of the rows.
+    connection.execute("UPDATE meta SET value = '7' WHERE key = 'documents'")
+    database.close()
+    again = Database(database.directory)
+    again.open()
+    assert (again.documents, again.views) == (7, 2)
+    assert again.connection is not None
+    again.connection.execute("DELETE FROM meta WHERE key = 'views'")
+    again.close()
+    counted = Database(database.directory)
+    counted.open()
+    assert (counted.documents, counted.views) == (2, 2)
+    counted.close()

@@ -114,6 +114,7 @@ ALTER TABLE views_3 RENAME TO views;
 {_INDEXES}
 """
 _TABLES = _BEFORE_HISTORY | {"revisions", "snapshots"}
+_PUT_COUNT = "UPDATE meta SET value = ? WHERE key = ?"
 _PUT_REVISION = "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?)"
 _PUT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)"
 # Upserts update a stored row in place, so its primary key index is left
@@ -298,8 +299,7 @@ class Database:
                 connection.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             self.identity = bytes.fromhex(meta["identity"])
             self.generation = int(meta["journal"])
-            self.documents, = connection.execute("SELECT count(*) FROM documents").fetchone()
-            self.views, = connection.execute("SELECT count(*) FROM views").fetchone()
+            self.documents, self.views = _counts(connection)
             self._measure(connection)
             connection.execute("COMMIT")
         except BaseException:
@@ -520,6 +520,10 @@ class Database:
             connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
             connection.executemany(_UPSERT_VIEW, views)
             _write_history(connection, batch.history)
+            if plan.documents or plan.views:
+                connection.executemany(_PUT_COUNT, [
+                    (str(self.documents + plan.documents), "documents"),
+                    (str(self.views + plan.views), "views")])
             if generation is not None:
                 connection.execute("UPDATE meta SET value = ? WHERE key = 'journal'",
                                     (str(generation),))
@@ -541,6 +545,22 @@ class Database:
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1
+
+
+def _counts(connection: sqlite3.Connection) -> tuple[int, int]:
+    """How many documents and views are stored: as the file records them
+    (each write keeps them), or counted once and recorded (a file that does
+    not record them: older, or written by other means)."""
+    counts = dict(connection.execute(
+        "SELECT key, value FROM meta WHERE key IN ('documents', 'views')"))
+    if len(counts) < 2:
+        # A full scan of both tables: on a big file, seconds of reading,
+        # and pages cached all over it that later loads then read ahead of.
+        counts = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("documents", "views")}
+        connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [(key, str(value)) for key, value in counts.items()])
+    return int(counts["documents"]), int(counts["views"])
 
 
 def _upgrade(connection: sqlite3.Connection, format_: str) -> None:

@@ -14,6 +14,7 @@ it (``waits_for_disk``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -280,7 +281,11 @@ class PostgresStorage:
 
     def load_document(self, name: str) -> StoredDocument | None:
         with self.pool.connection() as connection, connection.transaction():
-            return read_document(connection, name)
+            stored = read_document(connection, name)
+            if stored is None or stored.document is None:
+                return stored
+            # The whole log: this storage's documents all load at open anyway.
+            return dataclasses.replace(stored, log=read_logs(connection, name).get(name))
 
     def load_log(self, name: str, head: int) -> StoredLog:
         # Its documents load with their whole log: asked only by the contract's tests.

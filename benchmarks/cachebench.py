@@ -21,9 +21,11 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import random
 import re
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -33,6 +35,7 @@ from benchmarks.daemon import Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from mobwrite.client.session import ClientSession
 from mobwrite.core.engine import Engine
+from mobwrite.core.revisions import Revision
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
 from mobwrite.storage.committer import loader
@@ -41,6 +44,10 @@ from mobwrite.storage.sqlite import DATABASE_NAME, Database
 from mobwrite.tools.loadmodel import percentile
 
 BATCH = 10_000
+_INSERT_DOCUMENT = "INSERT INTO documents (name, text, lasttime) VALUES (?, ?, ?)"
+_INSERT_VIEW = """INSERT INTO views (user, name, shadow, backup_shadow, client_version,
+    server_version, backup_server_version, edit_stack, lasttime)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 def text_of(number: int, size: int) -> str:
@@ -49,8 +56,21 @@ def text_of(number: int, size: int) -> str:
     return (line * (size // len(line) + 1))[:size]
 
 
-def build(directory: Path, documents: int, size: int) -> dict[str, object]:
-    """Write *documents* documents (and one view each) into a new database."""
+def history_of(name: str, text: str, revisions: int, now: float
+               ) -> tuple[list[tuple[object, ...]], tuple[object, ...]]:
+    """The revision rows of a log that typed *text* in *revisions* appends at
+    its end, and the log's one snapshot (the empty text at revision 0)."""
+    rows: list[tuple[object, ...]] = []
+    step = -(-len(text) // revisions)
+    for number, start in enumerate(range(0, len(text), step), start=1):
+        row = Revision(number, now, "u", "edit", ((start, "", text[start:start + step]),)).row()
+        rows.append((name, row.number, row.time, b"u", row.kind, row.change.encode()))
+    return rows, (name, 0, b"")
+
+
+def build(directory: Path, documents: int, size: int, revisions: int = 0) -> dict[str, object]:
+    """Write *documents* documents (and one view each, and with *revisions* a
+    revision log each) into a new database."""
     started = time.perf_counter()
     database = Database(directory)
     database.open()
@@ -63,6 +83,8 @@ def build(directory: Path, documents: int, size: int) -> dict[str, object]:
     now = time.time()
     for first in range(0, documents, BATCH):
         texts, rows, views = [], [], []
+        logs: list[tuple[object, ...]] = []
+        snapshots: list[tuple[object, ...]] = []
         for number in range(first, min(first + BATCH, documents)):
             body = text_of(number, size).encode()
             digest = hashlib.sha256(body).digest()
@@ -70,13 +92,21 @@ def build(directory: Path, documents: int, size: int) -> dict[str, object]:
             texts.append((digest, body, 3))
             rows.append((f"doc{number}", digest, now))
             views.append(("u", f"doc{number}", digest, digest, 1, 1, 0, "[]", now))
+            if revisions:
+                log, snapshot = history_of(f"doc{number}", body.decode(), revisions, now)
+                logs.extend(log)
+                snapshots.append(snapshot)
         connection.executemany("INSERT INTO texts VALUES (?, ?, ?)", texts)
-        connection.executemany("INSERT INTO documents VALUES (?, ?, ?)", rows)
-        connection.executemany("INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", views)
+        connection.executemany(_INSERT_DOCUMENT, rows)
+        connection.executemany(_INSERT_VIEW, views)
+        connection.executemany("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?)", logs)
+        connection.executemany("INSERT INTO snapshots VALUES (?, ?, ?)", snapshots)
+    # The rows were not counted as they went in: the next open counts them.
+    connection.execute("DELETE FROM meta WHERE key IN ('documents', 'views')")
     connection.execute("COMMIT")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    return {"documents": documents, "size": size,
+    return {"documents": documents, "size": size, "revisions": revisions,
             "file_bytes": (directory / DATABASE_NAME).stat().st_size,
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -122,19 +152,52 @@ def startup(workdir: Path, documents: int, size: int, in_use: int) -> dict[str, 
             "resumed_with_deltas": resumed, "rss_mib_in_use": round(in_memory, 1)}
 
 
-def first_sync(directory: Path, documents: int, size: int, samples: int) -> dict[str, object]:
-    """Time syncs that load their document against syncs that find it in memory."""
+def io_counts() -> dict[str, int]:
+    """This process's read calls and bytes read from the disk, so far."""
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {"reads": int(fields["syscr"]), "disk_bytes": int(fields["read_bytes"])}
+
+
+def cached_bytes(path: Path) -> int | None:
+    """How much of *path* the OS cache holds (util-linux ``fincore``; None without it)."""
+    try:
+        found = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES",
+                                str(path)], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return int(found.stdout)
+
+
+def evict(path: Path) -> None:
+    """Drop *path*'s pages from the OS cache, so that reads must go to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def first_sync(directory: Path, documents: int, size: int, samples: int,
+               cold: bool = False) -> dict[str, object]:
+    """Time syncs that load their document against syncs that find it in memory
+    (with *cold*, the database's pages are first dropped from the OS cache);
+    count the read calls and the bytes read from the disk per load."""
+    path = directory / DATABASE_NAME
+    if cold:
+        evict(path)
+    cached = cached_bytes(path)
     storage = JournalStorage(directory)
     store = Store(loader=loader(storage))
     storage.open(store)
     engine = Engine(store, Settings.defaults())
-    cold: list[float] = []
+    loading: list[float] = []
     warm: list[float] = []
+    io = io_counts()
     try:
         for number in random.sample(range(documents // 2, documents), samples):
             started = time.perf_counter()
             reply = engine.handle(resume(number, size), 10.0).body
-            cold.append(time.perf_counter() - started)
+            loading.append(time.perf_counter() - started)
             assert reply.startswith(f"F:2:doc{number}\nd:1:".encode()), reply[:80]
             started = time.perf_counter()
             reply = engine.handle(f"u:u\nF:2:doc{number}\nd:2:={size}\n\n".encode(), 11.0).body
@@ -143,11 +206,22 @@ def first_sync(directory: Path, documents: int, size: int, samples: int) -> dict
             # Nothing is written: the documents stay as built for the next run.
             store.take_changes()
             store.stored()
+        # Read before the close's checkpoint; each count of /proc/self/io is one read.
+        after = io_counts()
+        cached_after = cached_bytes(path)
     finally:
         storage.close()
-    cold_ms = sorted(1000 * value for value in cold)
+    reads = (after["reads"] - io["reads"] - 1) / samples
+    # Bytes this process read from the disk (any file: a page fault in a
+    # library counts too), and the database's pages the OS cache gained.
+    disk_pages = (after["disk_bytes"] - io["disk_bytes"]) / samples / 4096
+    database_pages = None if cached is None or cached_after is None else round(
+        (cached_after - cached) / samples / 4096, 2)
+    cold_ms = sorted(1000 * value for value in loading)
     warm_ms = sorted(1000 * value for value in warm)
-    return {"samples": samples,
+    return {"samples": samples, "evicted": cold, "load_average": os.getloadavg()[0],
+            "reads_per_load": round(reads, 2), "disk_pages_per_load": round(disk_pages, 2),
+            "database_pages_cached_per_load": database_pages,
             "first_sync_ms": {"p50": round(percentile(cold_ms, 50), 3),
                               "p99": round(percentile(cold_ms, 99), 3)},
             "in_memory_sync_ms": {"p50": round(percentile(warm_ms, 50), 3),
@@ -288,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workdir", type=Path, help="holds data/ (the daemon's --data-dir)")
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--revisions", type=int, default=0,
+                        help="build: each document's log has this many revisions")
+    parser.add_argument("--cold", action="store_true",
+                        help="first-sync: drop the database from the OS cache first")
     parser.add_argument("--in-use", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--editors", type=int, default=100)
@@ -302,13 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     data = options.workdir / "data"
     if options.command == "build":
         data.mkdir(parents=True, exist_ok=True)
-        result = build(data, options.documents, options.size)
+        result = build(data, options.documents, options.size, options.revisions)
     elif options.command == "startup":
         result = startup(options.workdir, options.documents, options.size, options.in_use)
     elif options.command == "flood":
         result = flood(options.workdir, options.budget, options.documents, options.size)
     elif options.command == "first-sync":
-        result = first_sync(data, options.documents, options.size, options.samples)
+        result = first_sync(data, options.documents, options.size, options.samples,
+                            options.cold)
     else:
         result = editors_run(options.workdir, options.documents, options.size,
                              options.editors, options.seconds, options.new_share,

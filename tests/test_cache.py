@@ -5,6 +5,7 @@ use fills the budget (docs/operating.md, "Memory and disk")."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,11 @@ from twisted.internet.task import Clock
 
 from mobwrite.client.errors import OutOfRoom
 from mobwrite.client.session import ClientSession
+from mobwrite.core.api import Api, Call
 from mobwrite.core.cache import StoredUse, document_bytes, log_bytes, view_bytes
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Event
+from mobwrite.core.revisions import Revision
 from mobwrite.core.store import Store
 from mobwrite.daemon.housekeeping import Housekeeping
 from mobwrite.daemon.metrics import Metrics
@@ -81,7 +84,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
 
 
 def recount(store: Store) -> int:
-    """The memory held, counted from scratch over everything the store holds."""
+    """The memory held, counted from scratch over everything the store holds
+    (asking for a log loaded as its tail loads it whole: count before comparing)."""
     held = store.buffered_bytes
     for name, document in store.documents.items():
         held += document_bytes(document)
@@ -133,6 +137,78 @@ def test_an_evicted_document_resumes_with_deltas_for_every_client(storage: Stora
         ["bob was here 🐝", "🎉 start", "ann 👩‍💻", "cy ✔"])
     assert Event.RAW_REPLY not in cache.events.kinds()
     assert cache.store.counts.evictions == 1
+
+
+def history(api: Api, name: str) -> tuple[dict[str, Any], list[str]]:
+    """Document *name*'s revisions, oldest first, and the text of each, read
+    through the HTTP API's rules."""
+    page = api.answer(Call("GET", f"/api/v1/documents/{name}/revisions".encode(),
+                           "order=oldest&limit=1000", b"", ""), None, 0.0)
+    assert page.status == 200
+    found = json.loads(page.body)
+    texts = []
+    for number in range(found["base"], found["head"] + 1):
+        answer = api.answer(Call("GET", f"/api/v1/documents/{name}/revisions/{number}".encode(),
+                                 "", b"", ""), None, 0.0)
+        assert answer.status == 200
+        texts.append(json.loads(answer.body)["text"])
+    return found, texts
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_loaded_document_holds_its_logs_tail_and_reads_its_whole_history(
+        storage: Storage, checkpointed: bool) -> None:
+    """A document loads with only the end of its revision log; its clients go
+    on with deltas and their edits become revisions; the first read of its
+    history then gives every revision, old and new, emoji included (whether
+    the old rows are in the database or still in the journal)."""
+    cache = Cached(storage)
+    ann, bob = ClientSession("ann"), ClientSession("bob")
+    texts = [ann.share("notes", "🎉 start\n"), bob.share("notes", "🎉 start\n")]
+    for round_ in range(3):
+        for user, session, text in zip(("ann", "bob"), (ann, bob), texts, strict=True):
+            text.text += f"{user} {round_} 👩‍💻\n"
+            cache.sync(session)
+            cache.now += 10.0
+    api = Api(cache.store, cache.engine.differ)
+    before, before_texts = history(api, "notes")
+    assert before["head"] >= 5 and before_texts[-1] == cache.store.documents["notes"].text
+    if checkpointed and isinstance(storage, JournalStorage):
+        storage.checkpointer.checkpoint()
+    assert cache.store.evict_idle(cache.now + 1000.0, 300.0) == ["notes"]
+    texts[1].text += "bob after 🐝\n"
+    response = cache.sync(bob)
+    assert b"\nR:" not in response and b"\nr:" not in response
+    tail = cache.store.revisions("notes", whole=False)
+    assert tail is not None and tail.base == before["head"] - 1
+    assert tail.head == before["head"] + 1
+    after, after_texts = history(api, "notes")
+    assert after["base"] == before["base"] and after["head"] == before["head"] + 1
+    assert after["revisions"][:-1] == before["revisions"]
+    assert after["revisions"][-1]["author"] == "bob"
+    assert after_texts == [*before_texts, cache.store.documents["notes"].text]
+    assert "bob after 🐝" in after_texts[-1]
+    assert Event.RAW_REPLY not in cache.events.kinds()
+
+
+def test_a_pruned_tail_is_the_whole_log(storage: Storage) -> None:
+    """A loaded log's tail whose revisions were all pruned since holds all
+    there is: reading the history then reads nothing older from storage."""
+    cache = Cached(storage)
+    ann = ClientSession("ann")
+    text = ann.share("notes", "one ✍\n")
+    for word in ("two", "three"):
+        text.text += f"{word}\n"
+        cache.sync(ann)
+        cache.now += 10.0
+    assert cache.store.evict_idle(cache.now + 1000.0, 300.0) == ["notes"]
+    cache.store.keep = 0.0
+    cache.store.prune_revisions(cache.now)
+    assert cache.store.find("notes") is not None
+    # Not yet stored: storage still holds the pruned rows, which must not come back.
+    cache.store.prune_revisions(cache.now + 1.0)
+    log = cache.store.revisions("notes")
+    assert log is not None and log.base == log.head and log.text == "one ✍\ntwo\nthree\n"
 
 
 def test_a_document_with_unstored_changes_stays(storage: Storage) -> None:
@@ -255,19 +331,19 @@ def test_the_running_count_matches_a_recount(storage: Storage) -> None:
             cache.sync(session)
         for session in sessions:
             cache.sync(session)
-        assert cache.store.held_bytes == recount(cache.store)
+        assert recount(cache.store) == cache.store.held_bytes
     cache.store.evict_idle(cache.now + 1000.0, 300.0)
-    assert cache.store.held_bytes == recount(cache.store) == 0
+    assert recount(cache.store) == cache.store.held_bytes == 0
     for session in sessions * 2:
         cache.sync(session)
-    assert cache.store.held_bytes == recount(cache.store)
+    assert recount(cache.store) == cache.store.held_bytes
     cache.engine.handle(b"u:u0\nb:half 2 1 F:0:doc0%0A\n\n", cache.now)
     assert cache.store.buffered_bytes > 0
-    assert cache.store.held_bytes == recount(cache.store)
+    assert recount(cache.store) == cache.store.held_bytes
     cache.store.discard_view(("u1", "doc1"))
     cache.store.discard_view(("u3", "doc1"))
     cache.store.remove_document("doc1")
-    assert cache.store.held_bytes == recount(cache.store)
+    assert recount(cache.store) == cache.store.held_bytes
 
 
 @pytest.mark.parametrize("make", [SnapshotStorage, JournalStorage])
@@ -374,8 +450,73 @@ def test_views_and_documents_not_in_memory_still_expire(make: Any, tmp_path: Pat
     storage.close()
 
 
+def test_a_mobwrite_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A mobwrite-2 file (documents and views in rowid tables) opens as
+    mobwrite-3 with both tables keyed by name; its document loads with its
+    view, which goes on with deltas, and its whole history, emoji included."""
+    path = tmp_path / DATABASE_NAME
+    text = "Hello 😀 world"
+    digest = hashlib.sha256(text.encode()).digest()
+    steps = [Revision(1, 5.0, "ann", "edit", ((0, "", "Hello 😀"),)),
+             Revision(2, 9.0, "bob", "edit", ((8, "", " world"),))]
+    with sqlite3.connect(path) as connection:
+        connection.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL, refs INTEGER NOT NULL);
+            CREATE TABLE documents (
+                name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL);
+            CREATE TABLE views (
+                user TEXT NOT NULL, name TEXT NOT NULL,
+                shadow BLOB NOT NULL, backup_shadow BLOB NOT NULL,
+                client_version INTEGER NOT NULL, server_version INTEGER NOT NULL,
+                backup_server_version INTEGER NOT NULL,
+                edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
+                PRIMARY KEY (user, name));
+            CREATE INDEX views_by_name ON views (name);
+            CREATE INDEX views_by_time ON views (lasttime);
+            CREATE INDEX documents_by_time ON documents (lasttime);
+            CREATE TABLE revisions (
+                name TEXT NOT NULL, number INTEGER NOT NULL, time REAL NOT NULL,
+                author BLOB NOT NULL, kind TEXT NOT NULL, change BLOB NOT NULL,
+                PRIMARY KEY (name, number)) WITHOUT ROWID;
+            CREATE TABLE snapshots (
+                name TEXT NOT NULL, number INTEGER NOT NULL, body BLOB NOT NULL,
+                PRIMARY KEY (name, number));""")
+        connection.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("format", "mobwrite-2"), ("identity", "00112233aabbccdd"), ("journal", "0")])
+        connection.execute("INSERT INTO texts VALUES (?, ?, 3)", (digest, text.encode()))
+        connection.execute("INSERT INTO documents VALUES ('doc', ?, 9.0)", (digest,))
+        connection.execute("INSERT INTO views VALUES ('ann', 'doc', ?, ?, 1, 1, 0, '[]', 9.0)",
+                           (digest, digest))
+        connection.executemany("INSERT INTO revisions VALUES ('doc', ?, ?, ?, ?, ?)", [
+            (row.number, row.time, row.author.encode(), row.kind, row.change.encode())
+            for row in (step.row() for step in steps)])
+        connection.execute("INSERT INTO snapshots VALUES ('doc', 0, x'')")
+    connection.close()
+    storage = SnapshotStorage(tmp_path)
+    cache = Cached(storage)
+    # ann's client goes on from the stored view: versions 1 and 1, shadow the text.
+    response = cache.engine.handle(b"u:ann\nF:1:doc\nd:1:=14\t+!\n\n", 20.0).body
+    assert response == b"F:2:doc\nd:1:=15\n"
+    cache.commit()
+    assert cache.store.documents["doc"].text == text + "!"
+    found, texts = history(Api(cache.store, cache.engine.differ), "doc")
+    assert [revision["author"] for revision in found["revisions"]] == ["ann", "bob", "ann"]
+    assert texts == ["", "Hello 😀", text, text + "!"]
+    storage.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (
+            "mobwrite-3",)
+        tables = dict(connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name IN ('documents', 'views')"))
+        assert all("WITHOUT ROWID" in sql for sql in tables.values()) and len(tables) == 2
+        assert connection.execute("SELECT user, name, client_version FROM views").fetchall() == [
+            ("ann", "doc", 2)]
+    connection.close()
+
+
 def test_a_database_of_the_previous_format_is_upgraded(tmp_path: Path) -> None:
-    """A mobwrite-1 file (reference counts kept in memory) opens as mobwrite-2:
+    """A mobwrite-1 file (reference counts kept in memory) opens as mobwrite-3:
     its texts' counts are counted once, its documents load, and a text no
     longer used is deleted at the next write while a shared one stays."""
     path = tmp_path / DATABASE_NAME
@@ -412,6 +553,6 @@ def test_a_database_of_the_previous_format_is_upgraded(tmp_path: Path) -> None:
     storage.close()
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (
-            "mobwrite-2",)
+            "mobwrite-3",)
         assert connection.execute("SELECT body, refs FROM texts").fetchall() == [(shared, 1)]
     connection.close()

@@ -123,18 +123,24 @@ def test_deletions(database: Database) -> None:
 
 
 def test_rewritten_rows_are_updated_in_place(database: Database) -> None:
-    """Storing a document or view again updates its row (same rowid), and a
-    deleted one can come back."""
+    """Storing a document or view again updates its row (an UPDATE, not a
+    delete and an insert), and a deleted one can come back."""
     store = Store()
     engine = Engine(store, Settings.defaults())
     engine.handle(b"u:alice\nF:0:doc\nr:1:first\n\n", 1.0)
     save(store, database)
-    assert database.connection is not None
-    rowids = "SELECT (SELECT rowid FROM documents), (SELECT rowid FROM views)"
-    before = database.connection.execute(rowids).fetchone()
+    connection = database.connection
+    assert connection is not None
+    connection.executescript("""
+        CREATE TEMP TABLE updated (kind TEXT);
+        CREATE TEMP TRIGGER document_updated AFTER UPDATE ON main.documents
+        BEGIN INSERT INTO updated VALUES ('document'); END;
+        CREATE TEMP TRIGGER view_updated AFTER UPDATE ON main.views
+        BEGIN INSERT INTO updated VALUES ('view'); END;""")
     engine.handle(b"u:alice\nF:1:doc\nd:1:=5\t+ second\n\n", 2.0)
     save(store, database)
-    assert database.connection.execute(rowids).fetchone() == before
+    assert sorted(connection.execute("SELECT kind FROM updated")) == [("document",), ("view",)]
+    connection.executescript("DROP TRIGGER document_updated; DROP TRIGGER view_updated;")
     engine.handle(b"u:alice\nn:doc\n\n", 3.0)
     save(store, database)
     engine.handle(b"u:alice\nF:0:doc\nr:1:again\n\n", 4.0)
@@ -244,3 +250,39 @@ def test_empty_batch_is_harmless(database: Database) -> None:
     """Writing no changes keeps everything."""
     database.write(snapshot(Store(), Changes()))
     assert reload(database).documents == {}
+
+
+def test_the_file_records_its_counts_and_an_open_reads_them(database: Database) -> None:
+    """Each write keeps the numbers of documents and views in the file, and
+    an open takes them from there instead of counting every row; a file
+    that does not record them is counted once."""
+    store = Store()
+    engine = Engine(store, Settings.defaults())
+    for name in ("one", "two", "three"):
+        engine.handle(f"u:alice\nF:0:{name}\nr:1:{name}\n\n".encode(), 1.0)
+    save(store, database)
+    engine.handle(b"u:alice\nn:two\n\n", 2.0)
+    save(store, database)
+    connection = database.connection
+    assert connection is not None
+
+    def recorded() -> dict[str, str]:
+        assert connection is not None
+        return dict(connection.execute(
+            "SELECT key, value FROM meta WHERE key IN ('documents', 'views')"))
+
+    assert recorded() == {"documents": "2", "views": "2"} == {
+        "documents": str(database.documents), "views": str(database.views)}
+    # What the open believes is the file's record, not a count of the rows.
+    connection.execute("UPDATE meta SET value = '7' WHERE key = 'documents'")
+    database.close()
+    again = Database(database.directory)
+    again.open()
+    assert (again.documents, again.views) == (7, 2)
+    assert again.connection is not None
+    again.connection.execute("DELETE FROM meta WHERE key = 'views'")
+    again.close()
+    counted = Database(database.directory)
+    counted.open()
+    assert (counted.documents, counted.views) == (2, 2)
+    counted.close()

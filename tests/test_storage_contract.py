@@ -18,7 +18,15 @@ from mobwrite.storage.contract import Storage
 from mobwrite.storage.disk import JournalStorage, SnapshotStorage
 from mobwrite.storage.memory import MemoryStorage
 from mobwrite.storage.postgres import PostgresStorage
-from mobwrite.storage.rows import Batch, DocumentRow, StoredDocument, ViewRow, snapshot
+from mobwrite.storage.rows import (
+    Batch,
+    DocumentRow,
+    StoredDocument,
+    StoredLog,
+    StoredTail,
+    ViewRow,
+    snapshot,
+)
 
 
 class Medium:
@@ -277,3 +285,30 @@ def test_a_store_loads_on_demand_and_reloads_after_eviction(medium: Medium) -> N
     assert store.find_view("alice", "doc") is not None
     assert state(store) == before
     assert store.find("never") is None and store.counts.misses == 1
+
+
+def test_a_log_loads_as_its_tail_and_its_older_rows_on_request(medium: Medium) -> None:
+    """``load_document`` gives the log whole or as its tail (newest revision,
+    newest snapshot's number); ``load_log`` gives its rows up to a number,
+    before and after a reopen."""
+    source = Store()
+    storage = medium.open()
+    notes = source.document("notes", 0.0)
+    for now, text in enumerate(("a", "ab", "ab😀", "ab😀c")):
+        source.set_text(notes, text, 10.0 * now, "ann")
+        storage.write(written(source))
+    kept = source.revisions("notes")
+    assert kept is not None and kept.head == 4
+    revisions, snapshots = kept.rows()
+    for reopen in (False, True):
+        opened = medium.reopen(storage)[0] if reopen else storage
+        loaded = opened.load_document("notes")
+        assert loaded is not None
+        if loaded.log is None:
+            assert loaded.tail == StoredTail(revisions[-1], 0)
+        else:
+            assert loaded.log.revisions == {row.number: row for row in revisions}
+        older = opened.load_log("notes", 2)
+        assert older.revisions == {row.number: row for row in revisions[:2]}
+        assert older.snapshots == {row.number: row for row in snapshots}
+        assert opened.load_log("never", 2) == StoredLog()

@@ -190,12 +190,14 @@ class Api:
                 "views": document.views if self.catalog is None
                 else self.catalog.views(document.name)}
 
+    # The head and the newest revision are in a log's tail: a listing
+    # need not load any document's whole log.
     def _head(self, name: str) -> int:
-        log = self.store.revisions(name)
+        log = self.store.revisions(name, whole=False)
         return 0 if log is None else log.head
 
     def _modified(self, document: Document) -> float:
-        log = self.store.revisions(document.name)
+        log = self.store.revisions(document.name, whole=False)
         if log is not None and log.revisions:
             return log.revisions[-1].time
         return document.lasttime

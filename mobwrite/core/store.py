@@ -168,6 +168,9 @@ class NoRoom(LimitReached):
 # log too) into the store with ``add_document``/``add_view``/``add_log``, and
 # say whether anything was stored under that name.
 Loader = Callable[["Store", str], bool]
+# What gives the whole of a stored revision log loaded as its tail, from the
+# tail as it is now (core/revisions.py ``RevisionLog.tail``).
+Whole = Callable[[RevisionLog], RevisionLog]
 # What a catalogue does: the names of stored documents that start with
 # *prefix* and sort after *after*, in order, at most *limit* of them.
 Catalogue = Callable[[str, str, int], list[str]]
@@ -230,6 +233,8 @@ class Store:
         self.history = history
         self.keep = keep
         self._logs: dict[str, RevisionLog] = {}
+        # For the logs loaded as their tail: what gives the whole log.
+        self._wholes: dict[str, Whole] = {}
         # The bytes charged for each log, and for its last revision (which
         # the next edit may fold into).
         self._log_held: dict[str, int] = {}
@@ -360,6 +365,7 @@ class Store:
         log = self._logs.get(name)
         queue = self._changes.revisions
         if log is None:
+            self._wholes.pop(name, None)
             log = self._logs[name] = RevisionLog(old)
             self._charge_log(name, log)
             # A new log replaces anything stored under the name, from its base text.
@@ -395,18 +401,36 @@ class Store:
             for name, log in self._logs.items():
                 self._prune(name, log, now, self.keep)
 
-    def revisions(self, name: str) -> RevisionLog | None:
-        """The revision log of document *name* (loaded if stored), if it has one."""
+    def revisions(self, name: str, whole: bool = True) -> RevisionLog | None:
+        """The revision log of document *name* (loaded if stored), if it has one.
+
+        A log loaded as its tail is made whole first, unless *whole* is false
+        (enough to read its head, its newest revision and its current text).
+        """
         if name not in self._documents:
             self.find(name)
-        return self._logs.get(name)
+        log = self._logs.get(name)
+        if not whole:
+            return log
+        loader = self._wholes.pop(name, None)
+        if log is not None and loader is not None:
+            log = self._logs[name] = loader(log)
+            self._charge_log(name, log)
+        return log
 
-    def add_log(self, name: str, log: RevisionLog) -> None:
-        """Put a stored revision log in (a load: no change is recorded)."""
+    def add_log(self, name: str, log: RevisionLog, whole: Whole | None = None) -> None:
+        """Put a stored revision log in (a load: no change is recorded); with
+        *whole*, *log* is only its tail, and ``revisions`` asks *whole* for
+        the whole log (the tail, as changed since, passed)."""
         self._logs[name] = log
         self._charge_log(name, log)
+        if whole is None:
+            self._wholes.pop(name, None)
+        else:
+            self._wholes[name] = whole
 
     def _drop_log(self, name: str) -> None:
+        self._wholes.pop(name, None)
         if self._logs.pop(name, None) is not None:
             self._changes.revisions.append((name, None))
         self._log_charges.pop(name, None)
@@ -545,6 +569,7 @@ class Store:
                 self._detach(view.key)
             self._forget(document)
             self._logs.pop(name, None)
+            self._wholes.pop(name, None)
             self._log_charges.pop(name, None)
             self.held_bytes -= self._log_held.pop(name, 0)
             gone.append(name)

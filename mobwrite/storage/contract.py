@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mobwrite.core.store import Store
-from mobwrite.storage.rows import Batch, StoredDocument
+from mobwrite.storage.rows import Batch, StoredDocument, StoredLog
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,12 @@ class Storage(Protocol):
         texts as one string (the identity fast paths expect it)."""
 
     def load_document(self, name: str) -> StoredDocument | None:
-        """The document called *name* and its views as stored, or None."""
+        """The document called *name* and its views as stored, or None; its
+        revision log whole or (``tail``) only the end appending needs."""
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        """The rows of document *name*'s revision log numbered up to *head*
+        (the rest of a log loaded as its tail)."""
 
     def write(self, batch: Batch) -> None:
         """Store *batch*: all of it or, raising, none of it."""

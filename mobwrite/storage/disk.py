@@ -19,7 +19,16 @@ from mobwrite.storage.checkpoint import Checkpointer
 from mobwrite.storage.contract import Opened
 from mobwrite.storage.dump import store_rows
 from mobwrite.storage.journal import CHECKPOINT_BYTES, JOURNAL_NAMES, Journal, recover
-from mobwrite.storage.rows import Batch, Rows, StorageError, StoredDocument, overlay
+from mobwrite.storage.rows import (
+    Batch,
+    Rows,
+    StorageError,
+    StoredDocument,
+    StoredLog,
+    apply_history,
+    overlay,
+    up_to,
+)
 from mobwrite.storage.sqlite import Database
 
 
@@ -73,6 +82,9 @@ class SnapshotStorage:
     def load_document(self, name: str) -> StoredDocument | None:
         return self.database.load_document(name)
 
+    def load_log(self, name: str, head: int) -> StoredLog:
+        return self.database.load_log(name, head)
+
     def write(self, batch: Batch) -> None:
         self.database.write(batch)
 
@@ -120,6 +132,12 @@ class JournalStorage(SnapshotStorage):
         # taken first, so that a checkpoint in between loses none of them.
         journaled = self.checkpointer.journaled(name)
         return overlay(self.database.load_document(name), name, journaled)
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        journaled = self.checkpointer.journaled(name).history
+        logs = {name: self.database.load_log(name, head)}
+        apply_history(logs, journaled)
+        return up_to(logs.get(name), head)
 
     def write(self, batch: Batch) -> None:
         if not batch:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from mobwrite.core.store import Store
 from mobwrite.storage.contract import Opened
-from mobwrite.storage.rows import Batch, StoredDocument, StoredLog, apply_history, overlay
+from mobwrite.storage.rows import (
+    Batch,
+    StoredDocument,
+    StoredLog,
+    apply_history,
+    overlay,
+    tail_of,
+    up_to,
+)
 
 
 class MemoryStorage:
@@ -41,9 +49,11 @@ class MemoryStorage:
             shadow=texts.setdefault(row.shadow, row.shadow),
             backup_shadow=texts.setdefault(row.backup_shadow, row.backup_shadow))
             for row in stored.views)
-        log = self.logs.get(name)
-        return StoredDocument(name, document, views, None if log is None else StoredLog(
-            dict(log.revisions), dict(log.snapshots)))
+        # Only the log's tail, as the database gives it.
+        return StoredDocument(name, document, views, tail=tail_of(self.logs.get(name)))
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        return up_to(self.logs.get(name), head)
 
     def write(self, batch: Batch) -> None:
         self.rows.documents.update(batch.documents)

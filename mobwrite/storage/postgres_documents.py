@@ -165,13 +165,13 @@ class FetchingStore(Store):
             self.fetch(key[1], key[0])
         super().discard_view(key)
 
-    def revisions(self, name: str) -> RevisionLog | None:
+    def revisions(self, name: str, whole: bool = True) -> RevisionLog | None:
         if self.fetching:
             self.fetch(name, None)
-            if name in self.tails:
+            if whole and name in self.tails:
                 self.tails.discard(name)
                 self.load_log(name)
-        return super().revisions(name)
+        return super().revisions(name, whole)
 
     def put_log(self, name: str, log: RevisionLog | None, tail: bool) -> None:
         """Hold *log* (a stored one: no change recorded) as document *name*'s."""

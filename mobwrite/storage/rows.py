@@ -9,6 +9,7 @@ reactor thread can be written on another while the store moves on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -127,14 +128,65 @@ def log_changes(logs: Mapping[str, StoredLog]) -> list[HistoryChange]:
     return changes
 
 
+class StoredTail(NamedTuple):
+    """The end of a stored revision log, all a store needs to append to it
+    (``RevisionLog.tail``): the newest revision (None if none is kept) and
+    the newest snapshot's number.  The rest is read when something reads
+    the document's revisions (``load_log``)."""
+
+    last: RevisionRow | None
+    snapshot: int
+
+    @property
+    def head(self) -> int:
+        """The number of the stored text's revision."""
+        return self.snapshot if self.last is None else self.last.number
+
+
+def tail_of(log: StoredLog | None) -> StoredTail | None:
+    """The tail of *log* (None without a snapshot: no log to go on with)."""
+    if log is None or not log.snapshots:
+        return None
+    last = log.revisions[max(log.revisions)] if log.revisions else None
+    return StoredTail(last, max(log.snapshots))
+
+
+def up_to(log: StoredLog | None, head: int) -> StoredLog:
+    """The rows of *log* numbered up to *head*."""
+    if log is None:
+        return StoredLog()
+    return StoredLog({n: row for n, row in log.revisions.items() if n <= head},
+                     {n: row for n, row in log.snapshots.items() if n <= head})
+
+
+def tail_after(tail: StoredTail | None, changes: Iterable[HistoryChange]) -> StoredTail | None:
+    """*tail* once the newer *changes* (of its document) are applied, in order."""
+    for _, change in changes:
+        if change is None:
+            tail = None
+            continue
+        snapshot = None if change.snapshot is None else change.snapshot.number
+        if isinstance(change, Pruned):
+            last = None if tail is None or (
+                tail.last is not None and tail.last.number <= change.base) else tail.last
+        else:
+            last = change.row
+        if tail is not None and (snapshot is None or tail.snapshot > snapshot):
+            snapshot = tail.snapshot
+        tail = None if snapshot is None else StoredTail(last, snapshot)
+    return tail
+
+
 @dataclass(frozen=True)
 class StoredDocument:
-    """One document as stored: its row (None if null) and its views' rows."""
+    """One document as stored: its row (None if null) and its views' rows,
+    and its revision log: whole (``log``) or only its tail (``tail``)."""
 
     name: str
     document: DocumentRow | None
     views: tuple[ViewRow, ...]
     log: StoredLog | None = None
+    tail: StoredTail | None = None
 
 
 def snapshot(store: Store, changes: Changes, forget: list[str] | None = None) -> Batch:
@@ -170,9 +222,7 @@ def put(store: Store, documents: Iterable[DocumentRow], views: Iterable[ViewRow]
             try:
                 log = RevisionLog.from_rows(stored.revisions.values(), stored.snapshots.values())
             except RevisionError as error:
-                _log.warn("the revisions of document {name} are damaged ({error}); "
-                          "its history starts again at its next change",
-                          name=row.name, error=str(error))
+                _damaged(row.name, error, "its history starts again at its next change")
                 continue
             store.add_log(row.name, log)
     for view in views:
@@ -183,7 +233,7 @@ def put(store: Store, documents: Iterable[DocumentRow], views: Iterable[ViewRow]
 
 def overlay(stored: StoredDocument | None, name: str, batch: Batch) -> StoredDocument | None:
     """*stored* (document *name* as an older copy holds it) with the rows of
-    *batch*, which are newer, applied."""
+    *batch*, which are newer, applied (to its log's tail if it holds a tail)."""
     document = stored.document if stored is not None else None
     views = {row.user: row for row in stored.views} if stored is not None else {}
     if name in batch.documents:
@@ -194,27 +244,76 @@ def overlay(stored: StoredDocument | None, name: str, batch: Batch) -> StoredDoc
                 views.pop(user, None)
             else:
                 views[user] = row
-    logs: dict[str, StoredLog] = {}
-    if stored is not None and stored.log is not None:
-        logs[name] = StoredLog(dict(stored.log.revisions), dict(stored.log.snapshots))
-    apply_history(logs, [change for change in batch.history if change[0] == name])
+    changes = [change for change in batch.history if change[0] == name]
     if document is None and not views:
         return None
+    if stored is None or stored.log is None:
+        return StoredDocument(name, document, tuple(views.values()), tail=tail_after(
+            None if stored is None else stored.tail, changes))
+    logs = {name: StoredLog(dict(stored.log.revisions), dict(stored.log.snapshots))}
+    apply_history(logs, changes)
     return StoredDocument(name, document, tuple(views.values()), logs.get(name))
 
 
 def put_stored(storage: Loading, store: Store, name: str) -> bool:
     """Put document *name*, as *storage* holds it, into *store* (the store's
-    loader, core/store.py); False if nothing is stored under that name."""
+    loader, core/store.py); False if nothing is stored under that name.
+
+    A log stored as its tail goes in as a tail: the store asks for the
+    whole log (``whole_log``) when something first reads its revisions.
+    """
     stored = storage.load_document(name)
     if stored is None:
         return False
-    put(store, () if stored.document is None else (stored.document,), stored.views,
+    document = stored.document
+    put(store, () if document is None else (document,), stored.views,
         None if stored.log is None else {name: stored.log})
+    tail = stored.tail
+    if tail is not None and document is not None and store.history:
+        try:
+            log = RevisionLog.tail(document.text, tail.last, tail.head, tail.snapshot)
+        except RevisionError as error:
+            _damaged(name, error, "its history starts again at its next change")
+            return True
+        store.add_log(name, log, functools.partial(whole_log, storage, name, log.base, tail.head))
     return True
+
+
+def whole_log(storage: Loading, name: str, base: int, head: int, tail: RevisionLog
+              ) -> RevisionLog:
+    """The whole log of document *name*, loaded as *tail* (of *base* and *head*
+    then): the stored rows up to *head*, the tail's later ones.  A tail pruned
+    since (its base moved) holds all there is; a damaged log stays the tail."""
+    if tail.base != base:
+        return tail
+    older = storage.load_log(name, head)
+    revisions, snapshots = tail.rows()
+    try:
+        whole = RevisionLog.from_rows(
+            [*older.revisions.values(), *(row for row in revisions if row.number > head)],
+            [*older.snapshots.values(), *(row for row in snapshots if row.number > head)],
+            open_since=tail.open_since)
+    except RevisionError as error:
+        _damaged(name, error, _TAIL_ONLY)
+        return tail
+    if whole.text != tail.text:
+        _damaged(name, "its revisions do not lead to its text", _TAIL_ONLY)
+        return tail
+    return whole
+
+
+_TAIL_ONLY = "only its latest revision can be read"
+
+
+def _damaged(name: str, error: object, outcome: str) -> None:
+    _log.warn("the revisions of document {name} are damaged ({error}); {outcome}",
+              name=name, error=str(error), outcome=outcome)
 
 
 class Loading(Protocol):
     """What ``put_stored`` needs of a storage."""
 
     def load_document(self, name: str) -> StoredDocument | None: ...
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        """The stored rows of document *name*'s log numbered up to *head*."""

@@ -34,6 +34,7 @@ import secrets
 import sqlite3
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from mobwrite.core.revisions import Pruned, RevisionRow, SnapshotRow
 from mobwrite.core.store import Store, ViewKey
@@ -44,6 +45,7 @@ from mobwrite.storage.rows import (
     StorageError,
     StoredDocument,
     StoredLog,
+    StoredTail,
     ViewRow,
     put,
 )
@@ -51,29 +53,36 @@ from mobwrite.storage.rows import (
 DATABASE_NAME = "mobwrite.sqlite3"
 # Held (flock) while a daemon uses the directory: one daemon per directory.
 LOCK_NAME = DATABASE_NAME + ".lock"
+# mobwrite-3 keys documents and views by name (mobwrite-2 had rowid tables);
 # mobwrite-2 counts each text's references in its row (mobwrite-1 counted
-# them in memory at load); a mobwrite-1 file is upgraded at open.
-FORMAT = "mobwrite-2"
-OLD_FORMAT = "mobwrite-1"
+# them in memory at load).  An older file is upgraded at open.
+FORMAT = "mobwrite-3"
+OLD_FORMATS = ("mobwrite-1", "mobwrite-2")
 # A file up to this size is checked whole at open (PRAGMA quick_check reads
 # every page); a bigger one is checked page by page as it is read.
 QUICK_CHECK_BYTES = 64 << 20
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL, refs INTEGER NOT NULL);
-CREATE TABLE documents (
-    name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL);
-CREATE TABLE views (
+# A document's row, and its views' rows (by name, then user), each in a
+# table keyed by name without a rowid: a load reads one B-tree page of each,
+# where a rowid table and an index on the name took two.
+_DOCUMENTS = """CREATE TABLE {} (
+    name TEXT PRIMARY KEY, text BLOB NOT NULL, lasttime REAL NOT NULL) WITHOUT ROWID"""
+_VIEWS = """CREATE TABLE {} (
     user TEXT NOT NULL, name TEXT NOT NULL,
     shadow BLOB NOT NULL, backup_shadow BLOB NOT NULL,
     client_version INTEGER NOT NULL, server_version INTEGER NOT NULL,
     backup_server_version INTEGER NOT NULL,
     edit_stack TEXT NOT NULL, lasttime REAL NOT NULL,
-    PRIMARY KEY (user, name));
-CREATE INDEX views_by_name ON views (name);
+    PRIMARY KEY (name, user)) WITHOUT ROWID"""
+_INDEXES = """
 CREATE INDEX views_by_time ON views (lasttime);
-CREATE INDEX documents_by_time ON documents (lasttime);
+CREATE INDEX documents_by_time ON documents (lasttime)"""
+_SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE texts (digest BLOB PRIMARY KEY, body BLOB NOT NULL, refs INTEGER NOT NULL);
+{_DOCUMENTS.format("documents")};
+{_VIEWS.format("views")};
+{_INDEXES}
 """
 # Revision logs (docs/history.md); added to a database made before them.
 # Authors and changes are UTF-8 with lone surrogates passed, as texts are.
@@ -88,13 +97,24 @@ CREATE TABLE snapshots (
 """
 _BEFORE_HISTORY = {"meta", "texts", "documents", "views"}
 # What upgrades a mobwrite-1 file (its reference counts are then counted once).
-_UPGRADE = """
-ALTER TABLE texts ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS views_by_name ON views (name);
-CREATE INDEX IF NOT EXISTS views_by_time ON views (lasttime);
-CREATE INDEX IF NOT EXISTS documents_by_time ON documents (lasttime);
+_UPGRADE_1 = "ALTER TABLE texts ADD COLUMN refs INTEGER NOT NULL DEFAULT 0"
+# What upgrades a mobwrite-2 file: its documents and views copied into
+# tables keyed by name (mobwrite-2 kept them in rowid tables), in key order
+# so that the new tables' pages are filled one after the other.
+_UPGRADE_2 = f"""
+{_DOCUMENTS.format("documents_3")};
+INSERT INTO documents_3 (name, text, lasttime)
+    SELECT name, text, lasttime FROM documents ORDER BY name;
+DROP TABLE documents;
+ALTER TABLE documents_3 RENAME TO documents;
+{_VIEWS.format("views_3")};
+INSERT INTO views_3 SELECT * FROM views ORDER BY name, user;
+DROP TABLE views;
+ALTER TABLE views_3 RENAME TO views;
+{_INDEXES}
 """
 _TABLES = _BEFORE_HISTORY | {"revisions", "snapshots"}
+_PUT_COUNT = "UPDATE meta SET value = ? WHERE key = ?"
 _PUT_REVISION = "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?)"
 _PUT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)"
 # Upserts update a stored row in place, so its primary key index is left
@@ -103,7 +123,7 @@ _UPSERT_DOCUMENT = """
 INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (name)
 DO UPDATE SET text = excluded.text, lasttime = excluded.lasttime"""
 _UPSERT_VIEW = """
-INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user, name)
+INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, user)
 DO UPDATE SET shadow = excluded.shadow, backup_shadow = excluded.backup_shadow,
     client_version = excluded.client_version, server_version = excluded.server_version,
     backup_server_version = excluded.backup_server_version,
@@ -115,12 +135,15 @@ _INSERT_TEXT = "INSERT INTO texts VALUES (?, ?, ?)"
 _DROP_UNUSED = "DELETE FROM texts WHERE digest = ? AND refs <= 0"
 _DOCUMENT_DIGEST = "SELECT text FROM documents WHERE name = ?"
 _VIEW_DIGESTS = "SELECT shadow, backup_shadow FROM views WHERE user = ? AND name = ?"
-# The texts one document and its views refer to.
-_SELECT_TEXTS_OF = """
-SELECT digest, body FROM texts WHERE digest IN (
-    SELECT text FROM documents WHERE name = ?1
-    UNION SELECT shadow FROM views WHERE name = ?1
-    UNION SELECT backup_shadow FROM views WHERE name = ?1)"""
+# A document's row and its revision log's tail (the newest snapshot's
+# number, the newest revision), from one page of each table.
+_SELECT_DOCUMENT_AND_TAIL = """
+SELECT d.text, d.lasttime, s.number, r.number, r.time, r.author, r.kind, r.change
+FROM documents d
+LEFT JOIN (SELECT max(number) AS number FROM snapshots WHERE name = ?1) s ON 1
+LEFT JOIN (SELECT number, time, author, kind, change FROM revisions WHERE name = ?1
+           ORDER BY number DESC LIMIT 1) r ON 1
+WHERE d.name = ?1"""
 _SELECT_DOCUMENTS = "SELECT name, text, lasttime FROM documents"
 _SELECT_VIEWS = """
 SELECT user, name, shadow, backup_shadow, client_version, server_version,
@@ -263,7 +286,7 @@ class Database:
             else:
                 row = connection.execute(
                     "SELECT value FROM meta WHERE key = 'format'").fetchone()
-                if row is None or row[0] not in (FORMAT, OLD_FORMAT):
+                if row is None or row[0] not in (FORMAT, *OLD_FORMATS):
                     raise StorageError(
                         f"{self.path} has format {row and row[0]!r}, not {FORMAT!r}; "
                         "it was left as it is.")
@@ -271,8 +294,8 @@ class Database:
                     check = connection.execute("PRAGMA quick_check").fetchone()[0]
                     if check != "ok":
                         raise StorageError(self._damaged(check))
-                if row[0] == OLD_FORMAT:
-                    _upgrade(connection)
+                if row[0] != FORMAT:
+                    _upgrade(connection, row[0])
             if tables != _TABLES:
                 for statement in _HISTORY_SCHEMA.split(";"):
                     if statement.strip():
@@ -284,8 +307,7 @@ class Database:
                 connection.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             self.identity = bytes.fromhex(meta["identity"])
             self.generation = int(meta["journal"])
-            self.documents, = connection.execute("SELECT count(*) FROM documents").fetchone()
-            self.views, = connection.execute("SELECT count(*) FROM views").fetchone()
+            self.documents, self.views = _counts(connection)
             self._measure(connection)
             connection.execute("COMMIT")
         except BaseException:
@@ -314,7 +336,7 @@ class Database:
         return self.reader
 
     def _read_logs(self, reader: sqlite3.Connection, where: str,
-                   parameters: tuple[str, ...]) -> dict[str, StoredLog]:
+                   parameters: tuple[str | int, ...]) -> dict[str, StoredLog]:
         """The stored revision logs' rows (*where* chooses), by document."""
         logs: dict[str, StoredLog] = {}
         try:
@@ -332,21 +354,46 @@ class Database:
         return logs
 
     def load_document(self, name: str) -> StoredDocument | None:
-        """The stored document called *name*, its views and its revision log,
-        if any is stored (read in one transaction of the reading connection)."""
+        """The stored document called *name*, its views and its revision log's
+        tail, if any is stored (read in one transaction of the reading connection:
+        one page of the documents, views and revisions tables, and of the
+        snapshots' index, and the texts)."""
         reader = self._reading()
         reader.execute("BEGIN")
         try:
-            documents, views = self._read(
-                reader, _SELECT_TEXTS_OF, _SELECT_DOCUMENTS + _WHERE_NAME,
-                _SELECT_VIEWS + _WHERE_NAME, (name,))
-            logs = self._read_logs(reader, _WHERE_NAME, (name,)) if documents else {}
+            found = reader.execute(_SELECT_DOCUMENT_AND_TAIL, (name,)).fetchone()
+            views = reader.execute(_SELECT_VIEWS + _WHERE_NAME, (name,)).fetchall()
+            digests = {digest for row in views for digest in row[2:4]}
+            if found is not None:
+                digests.add(found[0])
+            texts = {digest: _decode(body) for digest, body in reader.execute(
+                _SELECT_TEXTS + f" WHERE digest IN ({','.join('?' * len(digests))})",
+                tuple(digests))}
+        except (sqlite3.Error, UnicodeDecodeError) as error:
+            raise StorageError(f"{self.path} cannot be read ({error}); it was left as it is.") from None
         finally:
             reader.execute("COMMIT")
-        if not documents and not views:
+        if found is None and not views:
             return None
-        return StoredDocument(name, documents[0] if documents else None, tuple(views),
-                              logs.get(name))
+        document = tail = None
+        if found is not None:
+            digest, lasttime, snapshot, number, *last = found
+            document = DocumentRow(name, self._text(texts, digest, f"document {name!r}"), lasttime)
+            if snapshot is not None:
+                tail = StoredTail(None if number is None else RevisionRow(
+                    number, last[0], _decode(last[1]), last[2], _decode(last[3])), snapshot)
+        return StoredDocument(name, document, tuple(self._views(texts, views)), tail=tail)
+
+    def load_log(self, name: str, head: int) -> StoredLog:
+        """The rows of document *name*'s revision log numbered up to *head*
+        (one transaction of the reading connection)."""
+        reader = self._reading()
+        reader.execute("BEGIN")
+        try:
+            logs = self._read_logs(reader, _WHERE_NAME + " AND number <= ?", (name, head))
+        finally:
+            reader.execute("COMMIT")
+        return logs.get(name, StoredLog())
 
     def names(self, prefix: str, after: str, limit: int) -> list[str]:
         """The names of stored documents after *after* starting with *prefix*,
@@ -398,6 +445,10 @@ class Database:
         for name, digest, lasttime in documents:
             text = self._text(texts, digest, f"document {name!r}")
             document_rows.append(DocumentRow(name, text, lasttime))
+        return document_rows, self._views(texts, views)
+
+    def _views(self, texts: dict[bytes, str], views: list[tuple[Any, ...]]) -> list[ViewRow]:
+        """The view rows *views* (as selected), with their texts."""
         view_rows: list[ViewRow] = []
         for (user, name, shadow, backup, client_version, server_version,
              backup_server_version, stack, lasttime) in views:
@@ -407,7 +458,7 @@ class Database:
             view_rows.append(ViewRow(
                 user, name, shadow_text, backup_text, client_version, server_version,
                 backup_server_version, tuple(self._edit_stack(stack, where)), lasttime))
-        return document_rows, view_rows
+        return view_rows
 
     def _text(self, texts: dict[bytes, str], digest: bytes, where: str) -> str:
         text = texts.get(digest)
@@ -478,6 +529,10 @@ class Database:
             connection.executemany("DELETE FROM views WHERE user = ? AND name = ?", gone_views)
             connection.executemany(_UPSERT_VIEW, views)
             _write_history(connection, batch.history)
+            if plan.documents or plan.views:
+                connection.executemany(_PUT_COUNT, [
+                    (str(self.documents + plan.documents), "documents"),
+                    (str(self.views + plan.views), "views")])
             if generation is not None:
                 connection.execute("UPDATE meta SET value = ? WHERE key = 'journal'",
                                     (str(generation),))
@@ -501,11 +556,35 @@ class Database:
             self.lock_fd = -1
 
 
-def _upgrade(connection: sqlite3.Connection) -> None:
-    """Make a mobwrite-1 file a mobwrite-2 one: count each text's references."""
-    for statement in _UPGRADE.split(";"):
+def _counts(connection: sqlite3.Connection) -> tuple[int, int]:
+    """How many documents and views are stored: as the file records them
+    (each write keeps them), or counted once and recorded (a file that does
+    not record them: older, or written by other means)."""
+    counts = dict(connection.execute(
+        "SELECT key, value FROM meta WHERE key IN ('documents', 'views')"))
+    if len(counts) < 2:
+        # A full scan of both tables: on a big file, seconds of reading,
+        # and pages cached all over it that later loads then read ahead of.
+        counts = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("documents", "views")}
+        connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [(key, str(value)) for key, value in counts.items()])
+    return int(counts["documents"]), int(counts["views"])
+
+
+def _upgrade(connection: sqlite3.Connection, format_: str) -> None:
+    """Make a file of an older *format_* a mobwrite-3 one, inside the open transaction."""
+    if format_ == "mobwrite-1":
+        _count_references(connection)
+    for statement in _UPGRADE_2.split(";"):
         if statement.strip():
             connection.execute(statement)
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'format'", (FORMAT,))
+
+
+def _count_references(connection: sqlite3.Connection) -> None:
+    """Make a mobwrite-1 file a mobwrite-2 one: count each text's references."""
+    connection.execute(_UPGRADE_1)
     counts: Counter[bytes] = Counter()
     counts.update(digest for digest, in connection.execute("SELECT text FROM documents"))
     for shadow, backup in connection.execute("SELECT shadow, backup_shadow FROM views"):
@@ -514,7 +593,6 @@ def _upgrade(connection: sqlite3.Connection) -> None:
     connection.executemany("UPDATE texts SET refs = ? WHERE digest = ?",
                            [(count, digest) for digest, count in counts.items()])
     connection.execute("DELETE FROM texts WHERE refs = 0")
-    connection.execute("UPDATE meta SET value = ? WHERE key = 'format'", (FORMAT,))
 
 
 def _write_history(connection: sqlite3.Connection, changes: list[HistoryChange]) -> None:

@@ -26,7 +26,7 @@ from benchmarks.postgres import PostgresServer
 from mobwrite.client.session import ClientSession
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
-from mobwrite.storage.postgres_documents import SharedDocuments
+from mobwrite.storage.postgres_documents import SharedDocuments, shared_pool
 
 
 def main() -> None:
@@ -36,9 +36,8 @@ def main() -> None:
     arguments = parser.parse_args()
     server = PostgresServer().start()
     try:
-        pool: ConnectionPool[Any] = ConnectionPool(
-            server.new_database(), min_size=1, max_size=3, kwargs={"autocommit": True},
-            open=True)
+        pool: ConnectionPool[Any] = shared_pool(server.new_database(), 3, 10.0)
+        pool.open(wait=True)
         with pool.connection() as connection:
             upgrade(connection)
         workers = [SharedDocuments(pool, Settings.defaults(), sender=str(index))

@@ -10,7 +10,9 @@ cached text is of another version, its text and its revision log's tail,
 then the view's row.  The changed rows and the revisions the changes made
 are written, their documents' versions raised and a notification sent on
 the channel ``mobwrite`` (delivered at commit), all in the same
-transaction (in pipeline mode); the reply leaves only after it committed.
+transaction, in pipeline mode: two round trips, ``BEGIN`` going with the
+first lock and read, ``COMMIT`` with the writes; the reply leaves only
+after it committed.
 HTTP API calls run the same way (``answer_api``).
 
 Views are not kept between requests (any daemon may have changed them);

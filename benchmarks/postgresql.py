@@ -7,14 +7,16 @@ on one database of it (``--daemons 0``: one daemon on the embedded store
 instead), and runs simulated editors that each sync at ``--rate`` Hz,
 every sync to a random daemon.  It prints one JSON line: syncs, latency
 percentiles, errors, the daemons' CPU milliseconds per sync (read from
-/proc; PostgreSQL's own CPU is counted apart) and how long each sync held
-its document's lock (from the daemons' last log line).
+/proc; PostgreSQL's own CPU and the load generator's are counted apart), how
+long each sync held its document's lock (from the daemons' last log line),
+and the machine's load average (1 minute) before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import tempfile
@@ -57,14 +59,25 @@ def postgres_cpu(server: PostgresServer) -> float:
 
 async def editors(reactor: IClientReactor, ports: list[int], count: int, documents: int,
                   rate: float, duration: float) -> Tally:
-    """*count* editors on *documents* documents, each sync to a random daemon."""
+    """*count* editors on *documents* documents, each sync to a random daemon.
+
+    Each editor's syncs are due at fixed moments, one every 1/*rate* s, and each
+    latency counts from the moment its sync was due (so a generator that falls
+    behind adds its delay to the figures instead of hiding it); a sync due while
+    the editor's previous one is unanswered is skipped, and counted.
+    """
     clients = [TwistedClient(reactor, f"telnet://127.0.0.1:{port}", 10.0) for port in ports]
     rng = random.Random(1)
     run = random_id()
     tally = Tally()
     pending: set[defer.Deferred[None]] = set()
+    interval = 1.0 / rate
+    end = reactor.seconds() + duration
 
-    def tick(session: ClientSession, busy: dict[str, bool]) -> None:
+    def tick(session: ClientSession, busy: dict[str, bool], due: float) -> None:
+        if due + interval < end:
+            reactor.callLater(max(0.0, due + interval - reactor.seconds()),
+                              tick, session, busy, due + interval)
         if busy["now"]:
             tally.skipped += 1
             return
@@ -74,13 +87,12 @@ async def editors(reactor: IClientReactor, ports: list[int], count: int, documen
         busy["now"] = True
 
         async def exchange() -> None:
-            started = time.perf_counter()
             try:
                 await rng.choice(clients).run(operations.sync(session))
             except ClientError as error:
                 tally.fail(error)
             else:
-                tally.record(time.perf_counter() - started)
+                tally.record(reactor.seconds() - due)
             finally:
                 busy["now"] = False
 
@@ -88,18 +100,12 @@ async def editors(reactor: IClientReactor, ports: list[int], count: int, documen
         pending.add(done)
         done.addBoth(lambda _: pending.discard(done))
 
-    loops = []
     for index in range(count):
         session = ClientSession()
         session.share(f"bench_{run}_{index % documents}")
-        loop = task.LoopingCall(tick, session, {"now": False})
-        loop.clock = reactor
-        reactor.callLater(rng.uniform(0, 1.0 / rate), loop.start, 1.0 / rate)
-        loops.append(loop)
+        first = rng.uniform(0, interval)
+        reactor.callLater(first, tick, session, {"now": False}, end - duration + first)
     await task.deferLater(reactor, duration, lambda: None)
-    for loop in loops:
-        if loop.running:
-            loop.stop()
     await defer.DeferredList(list(pending))
     return tally
 
@@ -119,17 +125,22 @@ async def measure(reactor: IClientReactor, options: argparse.Namespace) -> dict[
         pids = [daemon.process.pid for daemon in daemons if daemon.process is not None]
         before = cpu_seconds(pids)
         database_before = postgres_cpu(server) if server is not None else 0.0
+        load_before = os.getloadavg()[0]
+        generator_before = time.process_time()
         started = time.monotonic()
         tally = await editors(reactor, [d.ports["tcp"] for d in daemons], options.editors,
                               options.documents, options.rate, options.duration)
         figures = summary(tally, time.monotonic() - started, "editors")
         syncs = max(1, figures["syncs"])
+        generator = time.process_time() - generator_before
         figures.update(
             daemons=options.daemons, editors=options.editors, documents=options.documents,
             daemon_cpu_ms_per_sync=round(1000 * (cpu_seconds(pids) - before) / syncs, 3),
             postgres_cpu_ms_per_sync=round(1000 * (
                 (postgres_cpu(server) if server is not None else 0.0) - database_before)
-                / syncs, 3))
+                / syncs, 3),
+            generator_cpu_ms_per_sync=round(1000 * generator / syncs, 3),
+            load_average=[load_before, os.getloadavg()[0]])
         for daemon in daemons:
             daemon.stop()
         held = [float(match[1]) for daemon in daemons for line in daemon.lines

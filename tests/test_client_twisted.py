@@ -162,3 +162,29 @@ def test_a_push_between_answers_is_applied_and_acknowledged() -> None:
     peer.textMessageReceived("!delta:\nF:1:doc\nd:7:=3\t+?\n\n")
     assert document.text == "hi!"
     assert sent.messages == ["!push:deltas", "u:a\nF:0:doc\nr:1:hi\n\n", "!pushed:2:doc\n"]
+
+
+class AskedResolver:
+    """A resolver that records the names it is asked for, then asks *inner*."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    def resolveHostName(self, receiver: Any, name: str, *rest: Any, **options: Any) -> Any:
+        self.asked.append(name)
+        return self.inner.resolveHostName(receiver, name, *rest, **options)
+
+
+@pytest.mark.parametrize("host, written", [("127.0.0.1", "127.0.0.1"), ("[::1]", "::1")])
+def test_an_address_is_connected_to_without_a_name_lookup(host: str, written: str) -> None:
+    """A telnet URL naming an IPv4 or IPv6 address connects at once to that address,
+    without asking the reactor's resolver (which the real reactor runs in a thread)."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    memory = MemoryReactorClock()
+    resolver = AskedResolver(memory.nameResolver)
+    memory.installNameResolver(resolver)
+    TwistedClient(memory, f"telnet://{host}:3017").exchange_raw(b"u:alice\n\n")
+    assert resolver.asked == []
+    assert [(client[0], client[1]) for client in memory.tcpClients] == [(written, 3017)]

@@ -15,13 +15,13 @@ from mobwrite.client.session import ClientSession
 from mobwrite.daemon.postgres_service import ChangeFeed
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
-from mobwrite.storage.postgres_documents import SharedDocuments
+from mobwrite.storage.postgres_documents import SharedDocuments, check_quietly, shared_pool
 
 
 @pytest.fixture
 def pool(postgres_url: str) -> Iterator[ConnectionPool[Any]]:
-    opened: ConnectionPool[Any] = ConnectionPool(postgres_url, min_size=1, max_size=2,
-                                                 kwargs={"autocommit": True}, open=True)
+    opened = shared_pool(postgres_url, 2, 10.0)
+    opened.open(wait=True)
     with opened.connection() as connection:
         upgrade(connection)
     yield opened
@@ -72,6 +72,74 @@ def test_a_failed_transaction_leaves_nothing_behind(
     reader.share("doc")
     sync(documents, reader)
     assert reader.documents["doc"].text == "kept"
+
+
+def test_a_request_failing_after_its_writes_were_sent_commits_none_of_them(
+        pool: ConnectionPool[Any], postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document's new text already sent to the database, the request fails before
+    its revision is: nothing of it is committed, and the next request is served."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    alice = ClientSession("alice")
+    alice.share("doc")
+    sync(documents, alice)
+    alice.documents["doc"].text = "kept"
+    sync(documents, alice)
+
+    def fail(*arguments: object) -> None:
+        raise RuntimeError("the revision could not be written")
+
+    monkeypatch.setattr("mobwrite.storage.postgres_documents.write_history", fail)
+    alice.documents["doc"].text = "lost"
+    with pytest.raises(RuntimeError):
+        documents.run(alice.build_request(), 1e9)
+    monkeypatch.undo()
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
+    assert stored == [(b"kept",)]
+    reader = ClientSession("reader")
+    reader.share("doc")
+    sync(documents, reader)
+    assert reader.documents["doc"].text == "kept"
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_it(
+        postgres_url: str) -> None:
+    """The server ended the session of the pool's idle connection (as a restart does):
+    the next request is served, on a new connection."""
+    pool = shared_pool(postgres_url, 1, 10.0)
+    pool.open(wait=True)
+    try:
+        with pool.connection() as connection:
+            upgrade(connection)
+            ended = connection.info.backend_pid
+        documents = SharedDocuments(pool, Settings.defaults())
+        alice = ClientSession("alice")
+        alice.share("doc", "text")
+        sync(documents, alice)
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            # Waits (up to 5 s) until that backend is gone.
+            assert other.execute("SELECT pg_terminate_backend(%s, 5000)", (ended,)).fetchone() \
+                == (True,)
+        alice.documents["doc"].text = "text, still served"
+        sync(documents, alice)
+        with pool.connection() as connection:
+            assert connection.info.backend_pid != ended
+        assert alice.documents["doc"].text == "text, still served"
+    finally:
+        pool.close()
+
+
+def test_a_sound_idle_connection_is_lent_without_a_round_trip(postgres_url: str) -> None:
+    """Checking an idle connection the server has said nothing on sends nothing: the
+    server still shows the last statement it ran as that session's latest."""
+    with psycopg.connect(postgres_url, autocommit=True) as connection, \
+            psycopg.connect(postgres_url, autocommit=True) as other:
+        connection.execute("SELECT 'latest'")
+        check_quietly(connection)
+        latest = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s",
+                               (connection.info.backend_pid,)).fetchone()
+    assert latest == ("SELECT 'latest'",)
 
 
 @pytest_twisted.ensureDeferred

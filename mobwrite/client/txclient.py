@@ -27,8 +27,14 @@ from io import BytesIO
 from typing import Any, TypeVar
 
 from twisted.internet import defer, error
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    connectProtocol,
+)
+from twisted.internet.interfaces import IReactorTCP, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
@@ -122,9 +128,18 @@ class TwistedClient:
         # The session pushed deltas go to (``take_pushes``), on every socket opened.
         self.pushes_to: ClientSession | None = None
 
+    def _endpoint(self) -> IStreamClientEndpoint:
+        """Where a TCP request connects: an address as written is used as it is, with
+        no name lookup (which costs a thread hand-off per request)."""
+        host, port = self.server.host, self.server.port
+        if isIPAddress(host):
+            return TCP4ClientEndpoint(self.reactor, host, port, timeout=self.timeout)
+        if isIPv6Address(host):
+            return TCP6ClientEndpoint(self.reactor, host, port, timeout=self.timeout)
+        return HostnameEndpoint(self.reactor, host, port, timeout=self.timeout)
+
     async def _tcp(self, request: bytes) -> bytes:
-        endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
-                                    timeout=self.timeout)
+        endpoint = self._endpoint()
         # Like the original tools: read until the server closes, then add one LF.
         collector = _Collector(request, (error.ConnectionDone,), b"\n")
         try:

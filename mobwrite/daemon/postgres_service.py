@@ -45,6 +45,7 @@ from mobwrite.storage.postgres_documents import (
     PRESENCE,
     SharedDocuments,
     listen,
+    shared_pool,
 )
 from mobwrite.storage.rows import Rows
 
@@ -147,10 +148,8 @@ class SharedDaemon(MultiService):
         self.listener = hub
         # This daemon's id in the notifications it sends.
         self.me = secrets.token_hex(8)
-        self.pool: ConnectionPool[Any] = ConnectionPool(
-            settings.database, min_size=1, max_size=CONNECTIONS, open=False,
-            timeout=CONNECT_TIMEOUT, kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection)
+        self.pool: ConnectionPool[Any] = shared_pool(settings.database, CONNECTIONS,
+                                                     CONNECT_TIMEOUT)
         # Engine events come from the worker thread: report them on the reactor.
         self.workers = [SharedDocuments(
             self.pool, settings,

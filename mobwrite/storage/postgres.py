@@ -98,6 +98,7 @@ _PUT_REVISION = """INSERT INTO mobwrite_revisions (name, number, time, author, k
     change = excluded.change"""
 _PUT_SNAPSHOT = """INSERT INTO mobwrite_snapshots (name, number, body) VALUES (%s, %s, %s)
     ON CONFLICT (name, number) DO UPDATE SET body = excluded.body"""
+_DELETE_VIEW = "DELETE FROM mobwrite_views WHERE name = %s AND username = %s"
 _PUT_VIEW = """INSERT INTO mobwrite_views (username, name, shadow, backup_shadow,
     client_version, server_version, backup_server_version, edit_stack, lasttime)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -209,19 +210,23 @@ def write_rows(connection: psycopg.Connection[Any], batch: Batch) -> None:
     write_history(connection, batch.history)
 
 
-def write_views(connection: psycopg.Connection[Any], batch: Batch) -> None:
-    """Apply the view rows of *batch* in the connection's current transaction."""
-    with connection.cursor() as cursor:
-        gone = [(name, user) for (user, name), row in batch.views.items() if row is None]
-        if gone:
-            cursor.executemany(
-                "DELETE FROM mobwrite_views WHERE name = %s AND username = %s", gone)
-        views = [(row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
-                  row.client_version, row.server_version, row.backup_server_version,
-                  json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)
-                 for row in batch.views.values() if row is not None]
-        if views:
-            cursor.executemany(_PUT_VIEW, views)
+def write_views(connection: psycopg.Connection[Any], batch: Batch,
+                pipelined: bool = False) -> None:
+    """Apply the view rows of *batch* in the connection's current transaction; with
+    *pipelined* (the connection is in pipeline mode) one statement per row, each only
+    queued, which costs less than ``executemany``'s own pipeline."""
+    gone = [(name, user) for (user, name), row in batch.views.items() if row is None]
+    views = [(row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
+              row.client_version, row.server_version, row.backup_server_version,
+              json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)
+             for row in batch.views.values() if row is not None]
+    for statement, rows in ((_DELETE_VIEW, gone), (_PUT_VIEW, views)):
+        if pipelined:
+            for parameters in rows:
+                connection.execute(statement, parameters)
+        elif rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(statement, rows)
 
 
 def read_document(connection: psycopg.Connection[Any], name: str) -> StoredDocument | None:

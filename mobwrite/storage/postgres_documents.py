@@ -10,7 +10,9 @@ cached text is of another version, its text and its revision log's tail,
 then the view's row.  The changed rows and the revisions the changes made
 are written, their documents' versions raised and a notification sent on
 the channel ``mobwrite`` (delivered at commit), all in the same
-transaction (in pipeline mode); the reply leaves only after it committed.
+transaction, in pipeline mode: two round trips, ``BEGIN`` going with the
+first lock and read, ``COMMIT`` with the writes; the reply leaves only
+after it committed.
 HTTP API calls run the same way (``answer_api``).
 
 Views are not kept between requests (any daemon may have changed them);
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +34,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, pq
 from psycopg_pool import ConnectionPool
 
 from mobwrite.core.access import Grant
@@ -98,6 +101,34 @@ _NAMES = """SELECT name FROM mobwrite_documents WHERE name > %s AND starts_with(
     ORDER BY name LIMIT 200"""
 
 T = TypeVar("T")
+
+
+def shared_pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
+    """A closed pool of up to *size* autocommit connections to *url* for the workers,
+    each checked before it is lent (``check_quietly``); *timeout*: how long a request
+    waits for one."""
+    return ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout,
+                          kwargs={"autocommit": True}, check=check_quietly)
+
+
+def check_quietly(connection: psycopg.Connection[Any]) -> None:
+    """Raise if *connection* is broken, with no round trip while it looks sound.
+
+    An idle connection of ours hears nothing from the server unless its session ended
+    (a shutdown, a restart, a terminated backend: the server says why, then closes),
+    or a setting changed; only then is it checked with an empty statement, which
+    raises if it is gone.  A request on a connection that breaks later fails as
+    any other failed transaction does.
+    """
+    if connection.pgconn.status != pq.ConnStatus.OK or _heard(connection.fileno()):
+        ConnectionPool.check_connection(connection)
+
+
+def _heard(descriptor: int) -> bool:
+    """Whether socket *descriptor* has something to read (or was closed), now."""
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def lock_key(name: str) -> int:
@@ -244,11 +275,13 @@ class SharedDocuments:
         self.connection = connection
         self.store.fetching = True
         try:
-            # In pipeline mode BEGIN goes with the first statement, and the writes go
-            # together, then COMMIT: three round trips fewer than one per statement.
-            with connection.pipeline(), connection.transaction():
+            # Two round trips: BEGIN goes with the first lock and read, COMMIT with the
+            # writes, in one pipeline (psycopg's transaction() would add two more).
+            with connection.pipeline():
+                connection.execute("BEGIN")
                 result = work()
                 changed, written = self._write(connection)
+                connection.execute("COMMIT")
             for name, cursor in written:
                 version = cursor.fetchone()
                 assert version is not None
@@ -261,6 +294,7 @@ class SharedDocuments:
             # Nothing of this transaction is trusted: fetch it all again.
             for name in self.locked:
                 self.versions.pop(name, None)
+            _roll_back(connection)
             raise
         finally:
             self.store.fetching = False
@@ -370,7 +404,7 @@ class SharedDocuments:
                 written.append((name, connection.execute(_PUT, (
                     name, encode(row.text), row.lasttime, self.store.open_since(name),
                     CHANNEL, self.notice))))
-        write_views(connection, batch)
+        write_views(connection, batch, pipelined=True)
         write_history(connection, batch.history)
         return changed, written
 
@@ -433,6 +467,18 @@ class SharedDocuments:
             "RETURNING version", (name,)).fetchone()
         if raised is not None:
             self.versions[name] = raised[0]
+
+
+def _roll_back(connection: psycopg.Connection[Any]) -> None:
+    """End the failed transaction left open on *connection*, if any (a statement failed,
+    or the request did before COMMIT was sent); a broken connection is left for the
+    pool to discard."""
+    if connection.info.transaction_status == pq.TransactionStatus.IDLE:
+        return
+    try:
+        connection.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
 
 
 class Listing:

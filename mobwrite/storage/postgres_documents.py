@@ -179,6 +179,9 @@ class FetchingStore(Store):
     def revisions(self, name: str) -> RevisionLog | None:
         if self.fetching:
             self.fetch(name, None)
+            if name in self.held:
+                # In use: it may not leave memory while the request runs.
+                self._use(name)
             if name in self.tails:
                 self.tails.discard(name)
                 self.load_log(name)

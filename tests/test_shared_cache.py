@@ -22,6 +22,7 @@ from benchmarks.daemon import Daemon, tcp_exchange
 from benchmarks.postgres import PostgresServer
 from mobwrite.client.session import ClientSession
 from mobwrite.core.events import Event
+from mobwrite.daemon.postgres_service import WORKERS
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
 from mobwrite.storage.postgres_documents import SharedDocuments
@@ -138,8 +139,9 @@ def scrape(daemon: Daemon) -> dict[str, float]:
 def test_a_daemon_on_postgresql_keeps_its_cache_within_max_memory(
         postgres_server: PostgresServer, tmp_path: Path) -> None:
     """Eight clients flooding a daemon on PostgreSQL with large documents: the memory
-    its workers hold stays within MAX_MEMORY, /metrics shows it and the evictions, and
-    an existing document, long gone from memory, is served with deltas throughout."""
+    its workers hold stays within MAX_MEMORY (but for the changes of requests running),
+    /metrics and /status show it and the evictions, and an existing document, long
+    gone from memory, is served with deltas throughout."""
     budget = 2 << 20
     daemon = Daemon(tmp_path, "--database", postgres_server.new_database(),
                     "--max-memory", str(budget)).start()
@@ -172,8 +174,11 @@ def test_a_daemon_on_postgresql_keeps_its_cache_within_max_memory(
         for thread in floods:
             thread.join(timeout=120)
         assert failures == [] and len(held) == 160
-        assert max(held) <= budget
+        # A worker in the middle of a request may hold its change's revision beyond
+        # its share until the request ends.
+        assert max(held) <= budget + WORKERS * 100_000
         metrics = scrape(daemon)
+        assert metrics["mobwrite_memory_held_bytes"] <= budget
         assert metrics["mobwrite_memory_budget_bytes"] == budget
         assert metrics["mobwrite_document_evictions_total"] >= 100
         assert 0 < metrics["mobwrite_documents"] < 40

@@ -190,6 +190,28 @@ def test_a_daemon_on_postgresql_keeps_its_cache_within_max_memory(
         daemon.stop()
 
 
+def test_a_daemon_on_postgresql_drops_idle_texts(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    """With CACHE_IDLE of a second, the daemon's housekeeping drops the texts nobody
+    used (and says so); each client then carries on with deltas."""
+    daemon = Daemon(tmp_path, "--database", postgres_server.new_database(),
+                    "--cache-idle", "1 second").start()
+    try:
+        port = daemon.ports["tcp"]
+        sessions = [ClientSession(user) for user in ("ann", "bob")]
+        texts = [session.share("shared", "🎉 start\n") for session in sessions]
+        for session in sessions * 2:
+            assert sync(port, session) is not None
+        daemon.wait_for_log(r"housekeeping: [1-9]\d* idle documents left memory", timeout=15)
+        assert scrape(daemon)["mobwrite_document_evictions_total"] >= 1
+        texts[0].text += "ann 👩‍💻\n"
+        for session in sessions * 2:
+            assert deltas_only(sync(port, session))
+        assert texts[1].text == "🎉 start\nann 👩‍💻\n"
+    finally:
+        daemon.stop()
+
+
 def test_max_stored_refuses_new_documents_on_every_daemon(
         postgres_server: PostgresServer, tmp_path: Path) -> None:
     """Two daemons on one database with a small MAX_STORED: once the database's files

@@ -5,6 +5,7 @@ use fills the budget (docs/operating.md, "Memory and disk")."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from mobwrite.client.session import ClientSession
+from mobwrite.core.api import Api, Call
 from mobwrite.core.cache import StoredUse, document_bytes, log_bytes, view_bytes
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Event
@@ -210,6 +212,28 @@ def test_growth_past_the_budget_in_use_is_refused_as_too_long() -> None:
     response = engine.handle(other.build_request(), 4.0).body
     assert b"x:too_long" not in response
     assert store.documents["new"].text == "n" * 1000
+
+
+def test_an_api_change_never_evicts_the_document_it_changes(storage: Storage) -> None:
+    """An API write that needs room while its own document is the only one that
+    could go is refused (413), not applied to a document let go meanwhile (whose
+    change would be lost when it loads again); storage keeps the old text."""
+    cache = Cached(storage, max_memory=300_000)
+    api = Api(cache.store, cache.engine.differ)
+
+    def put(text: str, now: float) -> int:
+        call = Call("PUT", b"/api/v1/documents/target", "force=true",
+                    json.dumps({"text": text}).encode(), "application/json")
+        answer = api.answer(call, None, now)
+        cache.commit()
+        return answer.status
+
+    assert put("x" * 100_000, 1.0) == 200
+    assert put("y" * 200_000, 2.0) == 413
+    assert cache.store.documents["target"].text == "x" * 100_000
+    again = Store(loader=loader(storage))
+    stored = again.find("target")
+    assert stored is not None and stored.text == "x" * 100_000
 
 
 def test_new_documents_past_max_stored_are_refused() -> None:

@@ -93,6 +93,8 @@ class Api:
     catalog: Catalog | None = None
 
     def answer(self, call: Call, grant: Grant | None, now: float) -> Answer:
+        # As for a sync: no document the call uses may leave memory while it runs.
+        self.store.begin_request()
         try:
             return self._route(call, grant, now)
         except Refusal as refusal:
@@ -100,6 +102,8 @@ class Api:
         except TooLong as refusal:
             return error(413, f"the text would be longer than the limit of "
                               f"{refusal.limit} characters; nothing was changed")
+        finally:
+            self.store.end_request()
 
     # Routing
 

@@ -263,15 +263,7 @@ class SharedDocuments:
     def answer_api(self, call: Call, grant: Grant | None, now: float) -> tuple[Answer, list[str]]:
         """The answer to an HTTP API call and the documents it changed, once committed."""
         self.store.now = now
-        return self.execute(partial(self._answer_api, call, grant, now))
-
-    def _answer_api(self, call: Call, grant: Grant | None, now: float) -> Answer:
-        # As a request does, so that no document the call uses leaves memory meanwhile.
-        self.store.begin_request()
-        try:
-            return self.api.answer(call, grant, now)
-        finally:
-            self.store.end_request()
+        return self.execute(lambda: self.api.answer(call, grant, now))
 
     def execute(self, work: Callable[[], T]) -> tuple[T, list[str]]:
         """What *work* returns, run over the store in one transaction that then

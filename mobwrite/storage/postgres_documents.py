@@ -435,7 +435,7 @@ class SharedDocuments:
             self.versions.pop(name, None)
 
     def _stored_use(self) -> StoredUse:
-        """What the database holds (read in the running transaction if not fresh)."""
+        """What the database holds now, read in the running transaction."""
         return self.space.current(self._connection())
 
     def evict_idle(self, now: float, idle: float) -> int:

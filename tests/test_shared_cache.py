@@ -20,6 +20,7 @@ from test_recovery import read_document, sync
 
 from benchmarks.daemon import Daemon, tcp_exchange
 from benchmarks.postgres import PostgresServer
+from mobwrite.client.errors import OutOfRoom
 from mobwrite.client.session import ClientSession
 from mobwrite.core.events import Event
 from mobwrite.daemon.postgres_service import WORKERS
@@ -100,7 +101,7 @@ def test_a_text_idle_for_cache_idle_leaves_memory(pool: ConnectionPool[Any]) -> 
 def test_a_request_needing_more_than_the_budget_is_refused(
         pool: ConnectionPool[Any], postgres_url: str) -> None:
     """A text that alone would pass the worker's budget is refused as in the embedded
-    store (``x:too_long:<length now>``, reported as MAX_MEMORY): nothing is stored, and
+    store (``x:no_room:MAX_MEMORY``, reported as MAX_MEMORY): nothing is stored, and
     the writer's retry within the budget goes through."""
     events: list[Event] = []
     documents = SharedDocuments(pool, Settings.defaults(),
@@ -108,7 +109,9 @@ def test_a_request_needing_more_than_the_budget_is_refused(
     alice = ClientSession("alice")
     shared = alice.share("big", "😀" * 300_000)
     reply = run(documents, alice)
-    assert b"\nx:too_long:0\n" in reply and alice.too_long == {"big": 0}
+    assert b"\nx:no_room:MAX_MEMORY\n" in reply
+    refused = alice.refused["big"]
+    assert isinstance(refused, OutOfRoom) and refused.setting == "MAX_MEMORY"
     assert Event.MEMORY_FULL in events
     with psycopg.connect(postgres_url) as connection:
         assert connection.execute("SELECT count(*) FROM mobwrite_documents").fetchone() == (0,)
@@ -215,7 +218,7 @@ def test_a_daemon_on_postgresql_drops_idle_texts(
 def test_max_stored_refuses_new_documents_on_every_daemon(
         postgres_server: PostgresServer, tmp_path: Path) -> None:
     """Two daemons on one database with a small MAX_STORED: once the database's files
-    hold it, neither creates a document (``x:too_long:0``, counted as MAX_STORED on
+    hold it, neither creates a document (``x:no_room:MAX_STORED``, counted on
     /metrics); an existing document still changes."""
     url = postgres_server.new_database()
     limit = ("--max-stored", str(1 << 20))
@@ -233,13 +236,13 @@ def test_max_stored_refuses_new_documents_on_every_daemon(
             writer.share(f"filler{created}", noise(50_000))
             reply = sync(first.ports["tcp"], writer)
             assert reply is not None
-            if b"x:too_long:0" in reply:
+            if b"x:no_room:MAX_STORED" in reply:
                 break
             created += 1
             assert created < 60
         late = ClientSession("late")
         late.share("late", "too late 😀")
-        assert b"\nx:too_long:0\n" in (sync(second.ports["tcp"], late) or b"")
+        assert b"\nx:no_room:MAX_STORED\n" in (sync(second.ports["tcp"], late) or b"")
         assert read_document(first.ports["tcp"], "late") == ""
         kept.text += " and more ✔"
         assert deltas_only(sync(second.ports["tcp"], owner))

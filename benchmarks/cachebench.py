@@ -11,7 +11,8 @@ its resident size and the time the storage alone takes to open, then brings
 times, in this process, a sync that must load its document against one
 that finds it in memory.  ``editors`` runs paced editors against the
 daemon with ``--max-memory`` a tenth of the text stored; ``flood`` creates
-large documents from eight clients and weighs the daemon.  Each prints one
+large documents from eight clients and weighs the daemon (``--database``:
+a daemon on PostgreSQL).  Each prints one
 JSON object.
 """
 
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from benchmarks.daemon import Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
+from benchmarks.postgres import PostgresServer
 from mobwrite.client.session import ClientSession
 from mobwrite.core.engine import Engine
 from mobwrite.core.revisions import Revision
@@ -291,10 +293,23 @@ def editors_run(workdir: Path, documents: int, size: int, editors: int, seconds:
             "seconds": seconds, **result, **metrics}
 
 
-def flood(workdir: Path, budget: str, documents: int, size: int) -> dict[str, object]:
+def flood(workdir: Path, budget: str, documents: int, size: int,
+          database: bool = False) -> dict[str, object]:
     """Eight clients creating *documents* documents of *size* characters each
-    under new names; the daemon's resident size before and at its peak."""
-    daemon = Daemon(workdir, "--max-memory", budget).start()
+    under new names; the daemon's resident size before and at its peak (with
+    *database*, of a daemon on a PostgreSQL started for the run)."""
+    server = PostgresServer().start() if database else None
+    try:
+        return _flood(workdir, budget, documents, size,
+                      () if server is None else ("--database", server.new_database()))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _flood(workdir: Path, budget: str, documents: int, size: int,
+           options: tuple[str, ...]) -> dict[str, object]:
+    daemon = Daemon(workdir, "--max-memory", budget, *options).start()
     assert daemon.process is not None
     pid = daemon.process.pid
     start = rss_mib(pid)
@@ -322,7 +337,7 @@ def flood(workdir: Path, budget: str, documents: int, size: int) -> dict[str, ob
     finally:
         daemon.stop()
     return {"budget": budget, "documents": documents, "size": size,
-            "seconds": round(seconds, 1), "rss_mib_at_start": round(start, 1),
+            "store": "postgresql" if options else "embedded", "seconds": round(seconds, 1), "rss_mib_at_start": round(start, 1),
             "rss_mib_peak": round(max(peaks), 1), "refused": refused, **metrics}
 
 
@@ -376,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the daemon's MAX_MEMORY in bytes (default: a tenth of the text)")
     parser.add_argument("--durability", default="sync", choices=["sync", "snapshot"])
     parser.add_argument("--budget", default="16 MB", help="MAX_MEMORY of the flood")
+    parser.add_argument("--database", action="store_true",
+                        help="flood a daemon on a PostgreSQL started for the run")
     options = parser.parse_args(argv)
     data = options.workdir / "data"
     if options.command == "build":
@@ -384,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     elif options.command == "startup":
         result = startup(options.workdir, options.documents, options.size, options.in_use)
     elif options.command == "flood":
-        result = flood(options.workdir, options.budget, options.documents, options.size)
+        result = flood(options.workdir, options.budget, options.documents, options.size,
+                       options.database)
     elif options.command == "first-sync":
         result = first_sync(data, options.documents, options.size, options.samples,
                             options.cold)

@@ -292,6 +292,28 @@ def test_growth_past_the_budget_in_use_is_refused_for_want_of_room() -> None:
     assert store.documents["new"].text == "n" * 1000
 
 
+def test_an_api_change_never_evicts_the_document_it_changes(storage: Storage) -> None:
+    """An API write that needs room while its own document is the only one that
+    could go is refused (507), not applied to a document let go meanwhile (whose
+    change would be lost when it loads again); storage keeps the old text."""
+    cache = Cached(storage, max_memory=300_000)
+    api = Api(cache.store, cache.engine.differ)
+
+    def put(text: str, now: float) -> int:
+        call = Call("PUT", b"/api/v1/documents/target", "force=true",
+                    json.dumps({"text": text}).encode(), "application/json")
+        answer = api.answer(call, None, now)
+        cache.commit()
+        return answer.status
+
+    assert put("x" * 100_000, 1.0) == 200
+    assert put("y" * 200_000, 2.0) == 507
+    assert cache.store.documents["target"].text == "x" * 100_000
+    again = Store(loader=loader(storage))
+    stored = again.find("target")
+    assert stored is not None and stored.text == "x" * 100_000
+
+
 def test_new_documents_past_max_stored_are_refused() -> None:
     """With storage at MAX_STORED, a new document is refused; existing ones change."""
     use = [StoredUse(100, 0)]

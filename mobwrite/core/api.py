@@ -93,6 +93,8 @@ class Api:
     catalog: Catalog | None = None
 
     def answer(self, call: Call, grant: Grant | None, now: float) -> Answer:
+        # As for a sync: no document the call uses may leave memory while it runs.
+        self.store.begin_request()
         try:
             return self._route(call, grant, now)
         except Refusal as refusal:
@@ -103,6 +105,8 @@ class Api:
         except NoRoom as refusal:
             return error(507, f"the server is out of room ({refusal.setting}); "
                               f"nothing was changed, try again later")
+        finally:
+            self.store.end_request()
 
     # Routing
 

@@ -6,18 +6,23 @@ charged for its text and revision log, each view for the texts it holds
 apart from the master, and each is charged again whenever it changes.
 The charges are estimates of what CPython holds (``sys.getsizeof`` of each
 string and a fixed cost per object), a little on the high side.
+
+A daemon on a shared database (docs/postgresql.md) has one store per
+worker: ``Caches`` gives each an equal share of ``MAX_MEMORY`` and adds up
+their figures for /metrics and /status.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from sys import getsizeof
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from mobwrite.core.changes import Change
     from mobwrite.core.revisions import RevisionLog
-    from mobwrite.core.store import Document, View
+    from mobwrite.core.store import Document, Store, View
 
 # The objects around a document or view (the record, its table entries, the
 # store's order of use), measured with tracemalloc on CPython 3.11.
@@ -84,3 +89,60 @@ class StoredUse(NamedTuple):
 
     bytes: int
     documents: int
+
+
+class CacheFigures(NamedTuple):
+    """What a daemon's memory holds and its cache did, for /metrics and /status."""
+
+    documents: int
+    views: int
+    buffers: int
+    buffered_bytes: int
+    held_bytes: int
+    max_memory: int
+    # What storage holds (None: nothing is stored).
+    stored: StoredUse | None
+    counts: CacheCounts
+
+
+def cache_figures(stores: Iterable[Store], max_memory: int,
+                  stored: StoredUse | None) -> CacheFigures:
+    """The figures of *stores* added up (read from any thread: sizes only)."""
+    documents = views = buffers = buffered = held = loads = misses = evictions = 0
+    for store in stores:
+        documents += len(store.documents)
+        views += len(store.views)
+        buffers += len(store.buffers)
+        buffered += store.buffered_bytes
+        held += store.held_bytes
+        counts = store.counts
+        loads += counts.loads
+        misses += counts.misses
+        evictions += counts.evictions
+    return CacheFigures(documents, views, buffers, buffered, held, max_memory, stored,
+                        CacheCounts(loads, misses, evictions))
+
+
+def store_figures(store: Store) -> CacheFigures:
+    """The figures of the embedded daemon's one store."""
+    stored = None if store.storage_use is None else store.storage_use()
+    return cache_figures((store,), store.max_memory, stored)
+
+
+@dataclass
+class Caches:
+    """The stores of a daemon's workers, each caching on its own, seen as one
+    (each may hold its share of *max_memory*); *storage_use* says what
+    storage holds."""
+
+    max_memory: int
+    storage_use: Callable[[], StoredUse] | None = None
+    stores: list[Store] = field(default_factory=list)
+
+    def share(self, workers: int) -> int:
+        """The bytes each of *workers* stores may hold (0: no limit)."""
+        return self.max_memory and max(1, self.max_memory // workers)
+
+    def figures(self) -> CacheFigures:
+        stored = None if self.storage_use is None else self.storage_use()
+        return cache_figures(list(self.stores), self.max_memory, stored)

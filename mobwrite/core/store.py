@@ -207,6 +207,9 @@ class Store:
         # Documents not in memory are loaded by *loader* (None: the store
         # holds everything there is, and never lets a document go).
         self.loader = loader
+        # Whether documents may leave memory (a subclass that fetches them
+        # another way sets it too).
+        self.evictable = loader is not None
         # The bytes the cache may hold (0: no limit), and what it holds.
         self.max_memory = max_memory
         self.held_bytes = 0
@@ -287,7 +290,7 @@ class Store:
         return sorted(found)[:limit]
 
     def _use(self, name: str) -> None:
-        if self.loader is not None:
+        if self.evictable:
             # The order of use matters only to a store that can let documents go.
             used = self._used
             used.pop(name, None)
@@ -556,7 +559,7 @@ class Store:
         """Let go of the documents *names* whose changes are all stored and that
         no running request uses, with their views and logs (nothing is
         recorded: they stay as stored); return those let go."""
-        if self.loader is None:
+        if not self.evictable:
             return []
         unsaved = self._unsaved_names()
         busy = self._request_names or set()
@@ -590,7 +593,7 @@ class Store:
         """Past ``max_memory`` (with *room* bytes more held), let go of the least
         recently used durable documents until it is under it (with some room)."""
         if (not self.max_memory or self.held_bytes + room <= self.max_memory
-                or self.loader is None):
+                or not self.evictable):
             return []
         target = self.max_memory * LOW_WATER - room
         unsaved = self._unsaved_names() | (self._request_names or set())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from functools import partial
 from typing import Any, assert_never
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
@@ -23,6 +24,7 @@ from twisted.web import resource
 from twisted.web.server import Request
 
 from mobwrite import __version__
+from mobwrite.core.cache import CacheFigures, store_figures
 from mobwrite.core.events import Event
 from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
@@ -42,31 +44,31 @@ LIMIT_EVENTS = {
 
 
 class StoreCollector:
-    """Reads the store's sizes at scrape time."""
+    """Reads the cache's figures (core/cache.py) at scrape time."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, figures: Callable[[], CacheFigures]) -> None:
+        self.figures = figures
 
     def collect(self) -> Iterator[Metric]:
-        store = self.store
+        cache = self.figures()
         for name, help_text, value in (
-            ("mobwrite_documents", "Documents held in memory", len(store.documents)),
-            ("mobwrite_views", "Open views (one per user and document)", len(store.views)),
-            ("mobwrite_buffers", "Unfinished buffered requests", len(store.buffers)),
+            ("mobwrite_documents", "Documents held in memory", cache.documents),
+            ("mobwrite_views", "Open views (one per user and document)", cache.views),
+            ("mobwrite_buffers", "Unfinished buffered requests", cache.buffers),
             ("mobwrite_buffered_bytes", "Bytes held in unfinished buffers",
-             store.buffered_bytes),
+             cache.buffered_bytes),
             ("mobwrite_memory_held_bytes", "Bytes of text the documents, views, revision "
-             "logs and buffers in memory hold (counted against MAX_MEMORY)", store.held_bytes),
-            ("mobwrite_memory_budget_bytes", "MAX_MEMORY (0: no limit)", store.max_memory),
+             "logs and buffers in memory hold (counted against MAX_MEMORY)", cache.held_bytes),
+            ("mobwrite_memory_budget_bytes", "MAX_MEMORY (0: no limit)", cache.max_memory),
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
-        if store.storage_use is not None:
-            use = store.storage_use()
-            yield GaugeMetricFamily("mobwrite_documents_stored", "Documents stored on disk",
-                                    value=use.documents)
+        if cache.stored is not None:
+            yield GaugeMetricFamily("mobwrite_documents_stored", "Documents stored",
+                                    value=cache.stored.documents)
             yield GaugeMetricFamily("mobwrite_stored_bytes", "Bytes the database uses on "
-                                    "disk (counted against MAX_STORED)", value=use.bytes)
-        counts = store.counts
+                                    "disk (counted against MAX_STORED)",
+                                    value=cache.stored.bytes)
+        counts = cache.counts
         for name, help_text, value in (
             ("mobwrite_document_loads", "Documents looked up in storage because they were "
              "not in memory", counts.loads),
@@ -124,11 +126,16 @@ class PresenceCollector:
 
 
 class Metrics:
-    """The daemon's counters and histograms, in a registry of their own."""
+    """The daemon's counters and histograms, in a registry of their own.
+
+    The cache's figures are *store*'s, or with *cache* (a daemon on a shared
+    database, whose workers each have a store) what *cache* returns.
+    """
 
     def __init__(self, store: Store, timer: Callable[[], float] = time.perf_counter,
                  push: Subscriptions[Any] | None = None,
-                 presence: Presence[Any] | None = None) -> None:
+                 presence: Presence[Any] | None = None,
+                 cache: Callable[[], CacheFigures] | None = None) -> None:
         self.timer = timer
         self.registry = CollectorRegistry()
         registry = self.registry
@@ -165,7 +172,8 @@ class Metrics:
         info = Counter("mobwrite_build", "Constant 1, labelled with the version",
                        ["version"], registry=registry)
         info.labels(version=__version__).inc()
-        registry.register(StoreCollector(store))
+        registry.register(StoreCollector(partial(store_figures, store) if cache is None
+                                         else cache))
         # The process's memory, CPU time and open file descriptors (process_*).
         ProcessCollector(registry=registry)
         if push is not None:

@@ -29,6 +29,7 @@ from twisted.python.threadpool import ThreadPool
 
 from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Call, error
+from mobwrite.core.cache import Caches
 from mobwrite.core.events import Event, Report
 from mobwrite.core.store import ViewKey
 from mobwrite.daemon.answering import Unavailable
@@ -47,6 +48,7 @@ from mobwrite.storage.postgres_documents import (
     listen,
     shared_pool,
 )
+from mobwrite.storage.postgres_space import StoredSpace
 from mobwrite.storage.rows import Rows
 
 log = logger("storage")
@@ -141,7 +143,8 @@ class SharedDaemon(MultiService):
     """The pool, the worker threads and the change feed of a daemon on PostgreSQL."""
 
     def __init__(self, settings: Settings, reactor: IStorageReactor, report: Report,
-                 hub: PushHub) -> None:
+                 hub: PushHub, caches: Caches | None = None,
+                 space: StoredSpace | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.reactor = reactor
@@ -150,11 +153,16 @@ class SharedDaemon(MultiService):
         self.me = secrets.token_hex(8)
         self.pool: ConnectionPool[Any] = shared_pool(settings.database, CONNECTIONS,
                                                      CONNECT_TIMEOUT)
+        # What the database holds (for MAX_STORED), and the workers' caches, each
+        # with its share of MAX_MEMORY.
+        self.space = StoredSpace() if space is None else space
+        self.caches = Caches(settings.max_memory, self.space.use) if caches is None else caches
         # Engine events come from the worker thread: report them on the reactor.
         self.workers = [SharedDocuments(
             self.pool, settings,
             lambda event, **fields: reactor.callFromThread(_report, report, event, fields),
-            self.me) for _ in range(WORKERS)]
+            self.me, self.caches.share(WORKERS), self.space) for _ in range(WORKERS)]
+        self.caches.stores.extend(worker.store for worker in self.workers)
         self.idle: SimpleQueue[SharedDocuments] = SimpleQueue()
         for worker in self.workers:
             self.idle.put(worker)
@@ -337,7 +345,26 @@ class SharedDaemon(MultiService):
         except psycopg.Error:
             pass  # the page says the count is unknown
         return Shared(self.location, daemons, [
-            document for worker in self.workers for document in list(worker.store.held.values())])
+            document for worker in self.workers for document in list(worker.store.held.values())],
+            self.caches.figures())
+
+    def evict_idle(self) -> None:
+        """Drop the cached texts no request used for CACHE_IDLE, in every worker
+        (each in its turn, between its requests)."""
+        self._in_thread(self._evict_idle, self.reactor.seconds()
+                        ).addCallbacks(self._evicted, self._not_evicted)
+
+    def _evict_idle(self, now: float) -> int:
+        return sum(worker.evict_idle(now, self.settings.cache_idle) for worker in self.workers)
+
+    def _evicted(self, count: int) -> None:
+        if count:
+            log.info("housekeeping: {idle} idle documents left memory after CACHE_IDLE; "
+                     "{held} bytes held", idle=count, held=self.caches.figures().held_bytes)
+
+    @staticmethod
+    def _not_evicted(failure: Failure) -> None:
+        log.failure("dropping idle documents from memory failed", failure)
 
     def _expired(self, counts: tuple[int, int, int]) -> None:
         if counts[:2] != (0, 0):

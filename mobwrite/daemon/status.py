@@ -20,6 +20,7 @@ from twisted.web.server import Request
 from mobwrite import __version__
 from mobwrite.core import httpform
 from mobwrite.core.access import ADMIN, Refused
+from mobwrite.core.cache import CacheFigures, store_figures
 from mobwrite.core.events import Report
 from mobwrite.core.presence import Presence
 from mobwrite.core.push import Subscriptions
@@ -53,6 +54,8 @@ class Shared:
     daemons: int | None
     # The documents whose text the daemon caches.
     documents: list[Document]
+    # What its workers' caches hold and did.
+    cache: CacheFigures
 
 
 class StatusResource(resource.Resource):
@@ -99,16 +102,15 @@ class StatusResource(resource.Resource):
             return server.NOT_DONE_YET
         return self.page().encode("utf-8")
 
-    def _cache(self) -> str:
+    @staticmethod
+    def _cache(cache: CacheFigures) -> str:
         """The cache's lines: memory held, documents stored, loads and evictions."""
-        store = self.store
-        budget = f" of {store.max_memory:,}" if store.max_memory else ""
-        lines = f"<dt>Memory held (bytes)</dt><dd>{store.held_bytes:,}{budget}</dd>"
-        if store.storage_use is not None:
-            use = store.storage_use()
-            lines += (f"<dt>Documents stored</dt><dd>{use.documents:,}</dd>"
-                      f"<dt>Stored (bytes)</dt><dd>{use.bytes:,}</dd>")
-        counts = store.counts
+        budget = f" of {cache.max_memory:,}" if cache.max_memory else ""
+        lines = f"<dt>Memory held (bytes)</dt><dd>{cache.held_bytes:,}{budget}</dd>"
+        if cache.stored is not None:
+            lines += (f"<dt>Documents stored</dt><dd>{cache.stored.documents:,}</dd>"
+                      f"<dt>Stored (bytes)</dt><dd>{cache.stored.bytes:,}</dd>")
+        counts = cache.counts
         return lines + (f"<dt>Loaded from storage</dt><dd>{counts.loads - counts.misses:,}</dd>"
                         f"<dt>Left memory</dt><dd>{counts.evictions:,}</dd>")
 
@@ -127,7 +129,8 @@ class StatusResource(resource.Resource):
         return _html(
             f"<dt>Version</dt><dd>{escape(__version__)}</dd>"
             f"<dt>Up for</dt><dd>{describe_age(now - self.started)}</dd>"
-            f"<dt>Documents in memory</dt><dd>{len(documents)}</dd>{self._cache()}"
+            f"<dt>Documents in memory</dt><dd>{len(documents)}</dd>"
+            f"{self._cache(store_figures(store))}"
             f"<dt>Live views</dt><dd>{len(store.views)}</dd>"
             f"<dt>Unfinished buffers</dt><dd>{len(store.buffers)}</dd>{self._live()}",
             "Live views", rows, more)
@@ -156,7 +159,8 @@ class StatusResource(resource.Resource):
             f"database {escape(shared.location)}, which holds every document and view "
             f"(list them with the HTTP API or <code>mobwrite dump</code>)</dd>"
             f"<dt>Daemons on the database</dt><dd>{daemons}</dd>"
-            f"<dt>Documents cached here</dt><dd>{len(documents)}</dd>{self._live()}",
+            f"<dt>Documents cached here</dt><dd>{len(documents)}</dd>"
+            f"{self._cache(shared.cache)}{self._live()}",
             "WebSockets here", rows, more)
 
     def _live(self) -> str:

@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from mobwrite import __version__, logs
 from mobwrite.core.api import Api
+from mobwrite.core.cache import Caches
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Report
 from mobwrite.core.httpform import Limits
@@ -65,6 +66,7 @@ from mobwrite.storage.committer import (
 )
 from mobwrite.storage.disk import SnapshotStorage
 from mobwrite.storage.dump import store_rows
+from mobwrite.storage.postgres_space import StoredSpace
 from mobwrite.storage.rows import Rows
 from mobwrite.tokens import Gatekeeper, KeyFileError
 
@@ -313,13 +315,17 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
                   storage_use=None if storage is None else storage.use,
                   catalogue=None if storage is None else storage.names)
     hub = PushHub(settings, clock, relaying=bool(settings.database))
-    metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence)
+    # On a shared database each worker has a store, and the database's space is read there.
+    space = StoredSpace()
+    caches = Caches(settings.max_memory, space.use)
+    metrics = Metrics(store, push=hub.subscriptions, presence=hub.presence,
+                      cache=caches.figures if settings.database else None)
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
     report = fan_out(report_event, metrics.observe_event)
     answerer, answer_api, probe, rows, shared = (
-        _shared(top, settings, reactor, report, hub) if settings.database
+        _shared(top, settings, reactor, report, hub, caches, space) if settings.database
         else _local(top, options, store, storage, metrics, reactor, report, hub))
     api = ApiResource(answer_api, clock, settings.max_request_bytes, gatekeeper)
     sockets = SocketResource(hub, Metered(answerer, metrics, "websocket"), clock, ports,
@@ -374,15 +380,18 @@ def _local(top: MultiService, options: Options, store: Store, storage: SnapshotS
         committer = service.committer
         probe = HealthProbe(Path(options["data-dir"]), reactor, storage_failure=service.failure)
         rows = service.rows
-    # At least twice per CACHE_IDLE, so that an idle document goes within 1.5 times it.
-    interval = max(min(CLEANUP_INTERVAL, settings.cache_idle / 2), MIN_CLEANUP_INTERVAL)
     PeriodicService(
-        "housekeeping", interval,
+        "housekeeping", _cache_interval(settings),
         Housekeeping(store, settings, reactor, committer, storage), reactor,
     ).setServiceParent(top)
     server = RequestAnswerer(Engine(store, settings, report), reactor, committer, hub)
     answer_api = embedded(Api(store, server.engine.differ, settings.max_name_bytes), server)
     return Parts(server, answer_api, probe, rows)
+
+
+def _cache_interval(settings: Settings) -> float:
+    """At least twice per CACHE_IDLE, so that an idle document goes within 1.5 times it."""
+    return max(min(CLEANUP_INTERVAL, settings.cache_idle / 2), MIN_CLEANUP_INTERVAL)
 
 
 def _rows_of(store: Store) -> defer.Deferred[Rows]:
@@ -391,17 +400,19 @@ def _rows_of(store: Store) -> defer.Deferred[Rows]:
 
 
 def _shared(top: MultiService, settings: Settings, reactor: IDaemonReactor,
-            report: Report, hub: PushHub) -> Parts:
+            report: Report, hub: PushHub, caches: Caches, space: StoredSpace) -> Parts:
     """Documents in PostgreSQL, shared with other daemons (psycopg imported only here)."""
     from mobwrite.daemon.postgres_service import SharedDaemon
 
     # This daemon's committed changes reach its sockets at once (not the one that
     # sent them); the other daemons' through the change feed.
-    shared = SharedDaemon(settings, reactor, report, hub)
+    shared = SharedDaemon(settings, reactor, report, hub, caches, space)
     # First child: it reaches the database before the ports open.
     shared.setServiceParent(top)
     shared.feed.subscribe(lambda name: hub.changed(frozenset((name,)), None))
     PeriodicService("housekeeping", CLEANUP_INTERVAL, shared.housekeeping,
+                    reactor).setServiceParent(top)
+    PeriodicService("cache", _cache_interval(settings), shared.evict_idle,
                     reactor).setServiceParent(top)
     return Parts(shared, shared.answer_api,
                  HealthProbe(None, reactor, storage_failure=shared.failure),

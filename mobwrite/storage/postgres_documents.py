@@ -16,10 +16,13 @@ after it committed.
 HTTP API calls run the same way (``answer_api``).
 
 Views are not kept between requests (any daemon may have changed them);
-texts are, with their version.  On any failure the transaction is rolled
-back and every document it touched forgets its cached text, so what the
-daemon holds is never trusted beyond what committed.  ``docs/postgresql.md``
-explains why this can neither lose an edit nor let two daemons diverge.
+texts are, with their version and their log's tail, within the worker's
+share of MAX_MEMORY (least recently used dropped first: the database holds
+them) and until idle for CACHE_IDLE.  On any failure the transaction is
+rolled back and every document it touched forgets its cached text, so what
+the daemon holds is never trusted beyond what committed.
+``docs/postgresql.md`` explains why this can neither lose an edit nor let
+two daemons diverge.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from psycopg_pool import ConnectionPool
 
 from mobwrite.core.access import Grant
 from mobwrite.core.api import Answer, Api, Call
+from mobwrite.core.cache import StoredUse
 from mobwrite.core.engine import Engine
 from mobwrite.core.events import Report, ignore
 from mobwrite.core.revisions import RevisionError, RevisionLog, RevisionRow
@@ -54,6 +58,7 @@ from mobwrite.storage.postgres import (
     write_history,
     write_views,
 )
+from mobwrite.storage.postgres_space import StoredSpace
 from mobwrite.storage.rows import DocumentRow, snapshot
 
 log = logger("storage")
@@ -61,8 +66,6 @@ log = logger("storage")
 CHANNEL = "mobwrite"
 # A transaction that lost a deadlock is run again, up to this many times.
 ATTEMPTS = 3
-# Texts cached at most; beyond, the cache starts again empty.
-CACHED_DOCUMENTS = 1000
 # Documents whose old revisions one housekeeping pass prunes at most.
 PRUNED_PER_PASS = 100
 # A notification's payload: a letter for its kind, the sending daemon's id, a
@@ -161,19 +164,27 @@ class FetchingStore(Store):
 
     A fetched document's revision log is only its tail (``RevisionLog.tail``,
     enough to append to) until something reads its revisions: the whole log
-    is then loaded by *load_log*.
+    is then loaded by *load_log*.  Every document may leave memory (between
+    requests everything held is in the database); *max_memory* and
+    *storage_use* are the store's.
     """
 
     def __init__(self, max_chars: int, keep: float | None,
                  fetch: Callable[[str, str | None], None],
-                 load_log: Callable[[str], None]) -> None:
-        super().__init__(max_chars, keep=keep)
+                 load_log: Callable[[str], None], max_memory: int = 0, max_stored: int = 0,
+                 storage_use: Callable[[], StoredUse] | None = None) -> None:
+        super().__init__(max_chars, keep=keep, max_memory=max_memory, max_stored=max_stored,
+                         storage_use=storage_use)
+        self.evictable = True
         self.fetch = fetch
         self.load_log = load_log
         # True while a request runs (inside its transaction).
         self.fetching = False
         # The documents whose log is only its tail.
         self.tails: set[str] = set()
+        # The time of the running request, and when each document held was last used.
+        self.now = 0.0
+        self.used_at: dict[str, float] = {}
         # The documents held, without fetching.
         self.held = self.documents
         self.documents = FetchedDocuments(self, self.held)
@@ -199,6 +210,9 @@ class FetchingStore(Store):
     def revisions(self, name: str, whole: bool = True) -> RevisionLog | None:
         if self.fetching:
             self.fetch(name, None)
+            if name in self.held:
+                # In use: it may not leave memory while the request runs.
+                self._use(name)
             if whole and name in self.tails:
                 self.tails.discard(name)
                 self.load_log(name)
@@ -209,8 +223,10 @@ class FetchingStore(Store):
         self.tails.discard(name)
         if log is None:
             self._logs.pop(name, None)
+            self._log_charges.pop(name, None)
+            self.held_bytes -= self._log_held.pop(name, 0)
             return
-        self._logs[name] = log
+        self.add_log(name, log)
         if tail:
             self.tails.add(name)
 
@@ -219,20 +235,42 @@ class FetchingStore(Store):
         log = self._logs.get(name)
         return None if log is None else log.open_since
 
+    def _use(self, name: str) -> None:
+        super()._use(name)
+        # Views are not kept, so a document's last use is the store's to remember.
+        self.used_at[name] = self.now
+
+    def _forget(self, document: Document) -> None:
+        super()._forget(document)
+        self.used_at.pop(document.name, None)
+        self.tails.discard(document.name)
+
+    def evict_idle(self, now: float, idle: float) -> list[str]:
+        """Let go of the documents no request has used for *idle* seconds."""
+        cutoff = now - idle
+        return self.evict([name for name, used in self.used_at.items() if used < cutoff])
+
 
 class SharedDocuments:
     """Runs requests, one at a time, each in its own transaction.
 
     *sender* (the daemon's id) starts the payload of every notification the
     worker sends, so that the daemon knows its own changes when it hears them.
+    Its cached texts hold at most *max_memory* bytes (None: MAX_MEMORY);
+    *space* is what the database holds, for MAX_STORED.
     """
 
     def __init__(self, pool: ConnectionPool[Any], settings: Settings,
-                 report: Report = ignore, sender: str = "") -> None:
+                 report: Report = ignore, sender: str = "", max_memory: int | None = None,
+                 space: StoredSpace | None = None) -> None:
         self.pool = pool
         keep = None if math.isinf(settings.history_keep) else settings.history_keep
         self.keep = keep
-        self.store = FetchingStore(settings.max_chars, keep, self._fetch, self._load_log)
+        self.space = StoredSpace() if space is None else space
+        self.store = FetchingStore(
+            settings.max_chars, keep, self._fetch, self._load_log,
+            settings.max_memory if max_memory is None else max_memory,
+            settings.max_stored, self._stored_use)
         self.engine = Engine(self.store, settings, report)
         self.api = Api(self.store, self.engine.differ, settings.max_name_bytes, Listing(self))
         self.notice = CHANGE + sender + " "
@@ -250,10 +288,12 @@ class SharedDocuments:
     def run(self, request: bytes, now: float, may_write: bool = True,
             author: str | None = None) -> tuple[bytes, list[str]]:
         """The reply to *request* and the documents it changed, once committed."""
+        self.store.now = now
         return self.execute(lambda: self.engine.handle(request, now, may_write, author).body)
 
     def answer_api(self, call: Call, grant: Grant | None, now: float) -> tuple[Answer, list[str]]:
         """The answer to an HTTP API call and the documents it changed, once committed."""
+        self.store.now = now
         return self.execute(lambda: self.api.answer(call, grant, now))
 
     def execute(self, work: Callable[[], T]) -> tuple[T, list[str]]:
@@ -334,6 +374,8 @@ class SharedDocuments:
     def _document(self, name: str, document: Document | None, row: Sequence[Any] | None) -> None:
         """Bring the cached *document* to the database's *row* (None: no such row)."""
         if row is None:
+            self.store.counts.loads += 1
+            self.store.counts.misses += 1
             if document is not None:
                 self.store.add_document(name, None, document.lasttime)
                 self.store.put_log(name, None, tail=False)
@@ -343,6 +385,7 @@ class SharedDocuments:
             # The cached text, and its log, are the database's.
             document.lasttime = lasttime
         else:
+            self.store.counts.loads += 1
             text = decode(body)
             self.store.add_document(name, text, lasttime)
             self.store.put_log(name, self._tail(name, text, started, snapshot, None if (
@@ -409,19 +452,37 @@ class SharedDocuments:
         return changed, written
 
     def _forget_views(self) -> None:
-        """Drop the request's views (the database has them) and, past the bound, the texts."""
-        for key in list(self.store.views):
-            self.store.discard_view(key)
-        if len(self.store.documents) > CACHED_DOCUMENTS:
-            for name in list(self.store.documents):
-                self.store.remove_document(name)
-            self.versions.clear()
+        """Drop the request's views (the database has them) and, past the store's
+        share of MAX_MEMORY, the least recently used texts."""
+        store = self.store
+        for key in list(store.views):
+            store.discard_view(key)
         self.fetched.clear()
-        self.store.take_changes()
+        # Committed or rolled back: nothing held is waiting to be written.
+        store.take_changes()
+        store.stored()
+        store.shrink()
+        self._forget_evicted()
+
+    def _forget_evicted(self) -> None:
+        for name in self.store.take_evicted():
+            self.versions.pop(name, None)
+
+    def _stored_use(self) -> StoredUse:
+        """What the database holds now, read in the running transaction."""
+        return self.space.current(self._connection())
+
+    def evict_idle(self, now: float, idle: float) -> int:
+        """Drop the texts no request used for *idle* seconds: how many."""
+        with self.lock:
+            gone = self.store.evict_idle(now, idle)
+            self._forget_evicted()
+            return len(gone)
 
     def expire(self, now: float, settings: Settings) -> tuple[int, int]:
         """Delete views and unviewed documents untouched too long: how many of each.
-        The daemon's own memory forgets old cached texts and stale buffers too."""
+        The daemon's own memory forgets old cached texts and stale buffers too,
+        and the documents stored are counted."""
         with self.lock:
             with self.pool.connection() as connection, connection.transaction():
                 views = connection.execute(
@@ -433,11 +494,13 @@ class SharedDocuments:
                     """DELETE FROM mobwrite_documents d WHERE %s > 0 AND lasttime < %s
                     AND NOT EXISTS (SELECT 1 FROM mobwrite_views v WHERE v.name = d.name)""",
                     (settings.timeout_text, now - settings.timeout_text))
+                self.space.count(connection)
             for kind, name in self.store.expire(now, settings.timeout_view,
                                                 settings.timeout_text, settings.timeout_buffer):
                 if kind == "document":
                     self.versions.pop(name, None)
             self.store.take_changes()
+            self.store.stored()
             return views.rowcount, documents.rowcount
 
     def prune(self, now: float) -> int:

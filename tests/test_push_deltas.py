@@ -40,8 +40,10 @@ class Peer:
 class World:
     """An engine, its clients and the channels between them."""
 
-    def __init__(self, clients: int = 2, initial: str = "") -> None:
+    def __init__(self, clients: int = 2, initial: str = "", coarse: bool = False) -> None:
         self.engine = Engine(Store(), Settings.defaults())
+        # Whether the clients take coarse deltas (pushed and in answers).
+        self.coarse = coarse
         self.peers = [Peer(ClientSession(f"user{i}")) for i in range(clients)]
         for index, peer in enumerate(self.peers):
             peer.session.share("doc", initial if index == 0 else "")
@@ -62,14 +64,15 @@ class World:
         kind, data = peer.outbound.popleft()
         self.now += 1
         if kind == "request":
-            peer.inbound.append(("answer", self.engine.handle(data, self.now).body))
+            peer.inbound.append(("answer", self.engine.handle(
+                data, self.now, coarse=self.coarse).body))
         else:
             version = int(data)
             self.engine.pushed(peer.session.user, "doc", version)
 
     def push(self, who: int) -> None:
         peer = self.peers[who]
-        block = self.engine.push(peer.session.user, "doc", {})
+        block = self.engine.push(peer.session.user, "doc", {}, self.coarse)
         if block is None:
             self.notices += 1
             peer.inbound.append(("notice", b""))
@@ -115,12 +118,15 @@ STEP = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(STEP, max_size=60), st.lists(ALPHABET, max_size=6).map("".join))
-def test_pushes_crossing_requests_converge(steps: list[tuple], initial: str) -> None:
-    """Typing, requests, pushes and acknowledgements in any order end with every
-    client holding the master, and every character typed in it once."""
+@given(st.lists(STEP, max_size=60), st.lists(ALPHABET, max_size=6).map("".join),
+       st.booleans())
+def test_pushes_crossing_requests_converge(steps: list[tuple], initial: str,
+                                           coarse: bool) -> None:
+    """Typing, requests, pushes and acknowledgements in any order, with exact or
+    coarse deltas, end with every client holding the master, and every
+    character typed in it once."""
     initial = f"Hello {initial} world"
-    world = World(initial=initial)
+    world = World(initial=initial, coarse=coarse)
     for who in (0, 1):
         world.send(who)
         world.serve(who)

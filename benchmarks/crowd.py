@@ -10,8 +10,9 @@ turn) type at ``--rate`` edits a second for ``--duration`` seconds.  Every
 socket syncs when it types and when a notice arrives, with at most one
 request in flight (a notice or an edit during a sync starts one more sync
 after it), as the browser client does.  With ``--deltas`` every socket asks
-for pushed deltas instead of notices, applies each (unless its sync is in
-flight) and acknowledges it with ``!pushed:``.
+for pushed deltas instead of notices (coarse ones, ``!push:coarse``, unless
+``--exact``), applies each (unless its sync is in flight) and acknowledges
+it with ``!pushed:``.
 
 Each typist owns a counter in the text, ``[T:N]`` (N zero-padded to a fixed
 width); an edit raises it by one (so edits never clash, and the document

@@ -4,7 +4,8 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what), or, if it sent ``!push:deltas``, the change itself: the hub pushes
+what), or, if it sent ``!push:deltas`` (or ``!push:coarse``: coarse deltas welcome,
+in pushes and answers), the change itself: the hub pushes
 each document's followers together, at most every ``PUSH_INTERVAL`` (longer
 for many followers), once the views' new state is durable.  With access control on, every request is checked against the
 socket's token (``mobwrite.daemon.socket_access``).  A ``!presence:``

@@ -233,7 +233,7 @@ def flood(workdir: Path, budget: str, documents: int, size: int) -> dict[str, ob
             body = (f"flood {number} " * (size // 6 + 1))[:size]
             reply = daemon.exchange(
                 f"u:anon{number}\nF:0:flood{number}\nr:1:{body}\n\n".encode(), timeout=60)
-            refused += b"x:too_long" in reply
+            refused += b"x:no_room:MAX_MEMORY" in reply
             peaks.append(rss_mib(pid))
 
     started = time.perf_counter()

@@ -11,8 +11,8 @@
 //   mergeChanges         false for overwrite mode; read after getClientText()
 //
 // Each stacked edit remembers the shadow it was computed from, so that an
-// edit the server refuses (`x:too_long:<limit>` after its F line) can be
-// taken back: the shadow and version return to what they were, the page
+// edit the server refuses (`x:too_long:<limit>` or `x:no_room:<setting>`
+// after its F line) can be taken back: the shadow and version return to what they were, the page
 // keeps its text, and the next request diffs again.
 
 import {
@@ -113,6 +113,7 @@ export class SyncClient {
     this.changedLocally = false;
     this.changedRemotely = false;
     this.refused = new Map();
+    this.roomless = new Map();
   }
 
   /** Register a shared object; an already shared name keeps its state. */
@@ -170,6 +171,11 @@ export class SyncClient {
   /** Names whose last answer refused an edit as too long, with the server's limit. */
   get refusals() {
     return this.refused;
+  }
+
+  /** Names whose last answer refused an edit for want of room on the server, with the limit's name. */
+  get outOfRoom() {
+    return this.roomless;
   }
 
   unshare(name) {
@@ -241,7 +247,10 @@ export class SyncClient {
   applyResponse(text) {
     const complete = text.endsWith('\n\n');
     let current = null;
-    if (complete) this.refused = new Map();
+    if (complete) {
+      this.refused = new Map();
+      this.roomless = new Map();
+    }
     for (const line of complete ? text.split('\n') : []) {
       if (line === '') break;
       if (line[1] !== ':') continue;
@@ -275,11 +284,13 @@ export class SyncClient {
     return shadow;
   }
 
-  /** An `x:` line about the current file: so far only `too_long:<limit>`. */
+  /** An `x:` line about the current file: `too_long:<limit>` or `no_room:<setting>`. */
   #notice(shadow, notice) {
-    const match = /^too_long:([0-9]{1,15})$/.exec(notice);
-    if (!match) return;
-    this.refused.set(shadow.object.name, Number(match[1]));
+    const tooLong = /^too_long:([0-9]{1,15})$/.exec(notice);
+    const noRoom = /^no_room:(\w{1,64})$/.exec(notice);
+    if (tooLong) this.refused.set(shadow.object.name, Number(tooLong[1]));
+    else if (noRoom) this.roomless.set(shadow.object.name, noRoom[1]);
+    else return;
     this.#takeBack(shadow);
   }
 

@@ -4,11 +4,14 @@
 // version" and an Export link. Everything goes through the HTTP API
 // (static/revisions.js) with the page's token; a restore reaches this page,
 // like every other, by the normal sync, merged with what was typed meanwhile.
+// A page whose token lacks the write right keeps "Restore" disabled, with a
+// title saying why, rather than offer what the server refuses.
 
 import mobwrite from './mobwrite.js';
 import {
   ApiError, HistoryApi, apiRoot, describe, markChange,
 } from './revisions.js';
+import { hasRight, tokenClaims } from './token.js';
 
 // Revisions listed per call: the slider's labels are fetched a page at a time.
 const PAGE = 100;
@@ -19,6 +22,7 @@ const FOLLOW_MS = 300;
 // Texts of revisions kept for moving back and forth.
 const KEPT_TEXTS = 20;
 const MARKS = { inserted: 'ins', deleted: 'del' };
+const READ_ONLY_TITLE = 'This page is read-only: its link does not let it restore a version';
 
 function element(tag, properties = {}, ...children) {
   const node = Object.assign(document.createElement(tag), properties);
@@ -58,6 +62,12 @@ function buildPanel(name) {
   return parts;
 }
 
+/** True when the page's token says it may only read (no token: the server decides). */
+function readOnlyToken(token) {
+  const claims = tokenClaims(token);
+  return claims !== null && !hasRight(claims, 'write');
+}
+
 /** What to say when a call failed: `doing` names the call ("see this history"). */
 function failure(error, doing) {
   if (error instanceof ApiError && error.refused) return `You cannot ${doing}: ${error.message}`;
@@ -78,6 +88,7 @@ class HistoryView {
     this.pending = new Set();
     this.settle = null;
     this.follow = null;
+    this.readOnly = false;
     const { close, slider, restore, exported } = this.parts;
     button.addEventListener('click', () => (this.parts.panel.hidden ? this.open() : this.close()));
     close.addEventListener('click', () => this.close());
@@ -107,6 +118,9 @@ class HistoryView {
       token: () => mobwrite.token,
     });
     this.parts.exported.href = this.api.textUrl;
+    // Read at each opening: the page's token may have been renewed meanwhile.
+    this.readOnly = readOnlyToken(mobwrite.token);
+    this.parts.restore.title = this.readOnly ? READ_ONLY_TITLE : '';
     // Below the top bar, whose connection state stays in sight.
     const bar = this.button.closest('header');
     this.parts.panel.style.top = `${bar ? bar.getBoundingClientRect().bottom : 0}px`;
@@ -206,7 +220,7 @@ class HistoryView {
     const line = known ? describe(known) : `Revision ${number}`;
     meta.textContent = number === this.head ? `${line} (the current text)` : line;
     slider.setAttribute('aria-valuetext', meta.textContent);
-    restore.disabled = number === this.head;
+    restore.disabled = this.readOnly || number === this.head;
   }
 
   /** Show the text at revision `number`, its change marked. */

@@ -2,13 +2,17 @@
 // (docs/protocol.md §11.5-11.8). No DOM: timers and the transport are passed in.
 //
 // States: 'synced', 'syncing', 'offline' (the last exchange failed; the
-// next try is at retryAt) and 'full' (the server refused an edit as too
-// long; the page keeps it and every sync offers it again) and 'denied' (the
+// next try is at retryAt), 'full' (the server refused an edit as too
+// long; the page keeps it and every sync offers it again), 'no-room' (the
+// same, but the server is out of memory or disk) and 'denied' (the
 // gateway refused the token with 403; `denial` says why; the loop stops
 // until resume(), edits stay on the page and in its saved state).
 // A transport with `mode === 'live'` (a socket that pushes notices) makes
 // the quiet interval liveSyncInterval and sends typing at once; its notices
 // call schedule(0).
+
+// States in which the server refused the page's edit: a retry keeps them until one is taken.
+const REFUSED = ['full', 'no-room'];
 
 const browserTimers = {
   setTimeout: (callback, delay) => globalThis.setTimeout(callback, delay),
@@ -157,7 +161,7 @@ export class SyncLoop {
       this.#setState('synced');
       return null;
     }
-    if ((this.client.changedLocally || this.client.pending) && this.state !== 'full') {
+    if ((this.client.changedLocally || this.client.pending) && !REFUSED.includes(this.state)) {
       this.#setState(this.failures ? 'offline' : 'syncing');
     }
     const controller = new AbortController();
@@ -198,6 +202,7 @@ export class SyncLoop {
       this.applying = false;
     }
     if (this.client.refusals.size) this.#setState('full');
+    else if (this.client.outOfRoom.size) this.#setState('no-room');
     // unsent, not just pending: after a reseed the page's own change is on the page only.
     else this.#setState(this.client.unsent || this.editedSinceSend ? 'syncing' : 'synced');
     // While the socket is live, others' edits are announced: poll only for safety.

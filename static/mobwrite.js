@@ -189,7 +189,7 @@ const mobwrite = {
   websocket: null,
   get_maxchars: 1000,
   debug: false,
-  /** Called with 'synced' | 'syncing' | 'offline' | 'full' | 'denied' on every state change. */
+  /** Called with 'synced' | 'syncing' | 'offline' | 'full' | 'no-room' | 'denied' on every state change. */
   onstatechange: null,
 
   /** Share elements, element ids, forms, or objects with getClientText(). */
@@ -232,11 +232,16 @@ const mobwrite = {
     return Object.fromEntries(client.refusals);
   },
 
+  /** Documents (names without prefix) whose last edit the server had no room for, with the limit's name. */
+  get outOfRoom() {
+    return Object.fromEntries(client.outOfRoom);
+  },
+
   get syncUsername() {
     return client.userId;
   },
 
-  /** The connection state: 'synced', 'syncing', 'offline', 'full' or 'denied'. */
+  /** The connection state: 'synced', 'syncing', 'offline', 'full', 'no-room' or 'denied'. */
   get state() {
     return loop.state;
   },
@@ -318,7 +323,7 @@ addEventListener('pagehide', () => {
 // Edits that cannot leave now (offline, or refused) are kept in storage,
 // but the person should still know before closing.
 addEventListener('beforeunload', (event) => {
-  if (['offline', 'full', 'denied'].includes(loop.state) && client.unsent) {
+  if (['offline', 'full', 'no-room', 'denied'].includes(loop.state) && client.unsent) {
     event.preventDefault();
     // Older browsers ask only when returnValue is set.
     event.returnValue = '';

@@ -65,7 +65,7 @@ export async function connect() {
   return mobwrite;
 }
 
-/** What the state badge says now: live or polling while answered, offline, full, or denied. */
+/** What the state badge says now: live or polling while answered, offline, full, out of room, or denied. */
 export function stateLabel(state = mobwrite.state) {
   if (state === 'denied') {
     const reason = (mobwrite.denial ?? '').replace(/^forbidden: /, '');
@@ -80,6 +80,10 @@ export function stateLabel(state = mobwrite.state) {
     const limit = Math.min(...Object.values(mobwrite.refusals));
     return `This document is full (limit ${limit.toLocaleString('en')} characters): `
       + 'your latest changes are kept here but not shared until it is shorter';
+  }
+  if (state === 'no-room') {
+    return 'The server is out of room: your latest changes are kept here '
+      + 'and sent again at every sync until it takes them';
   }
   const label = STATE_LABELS[state] ?? state;
   return mobwrite.transport === 'live' ? `Live — ${label.toLowerCase()}` : `Polling — ${label.toLowerCase()}`;

@@ -4,7 +4,7 @@ The slider shows the text at each revision with its change marked; a
 restore from the view reaches another live page and merges with what that
 page had typed and not yet sent; a page and the API writing at the same
 moment both keep their text; a token without the right gets a clear
-message in the panel.
+message in the panel, and a read-only one a disabled Restore button.
 """
 
 from __future__ import annotations
@@ -258,9 +258,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def test_a_token_without_the_right_is_told_so_in_the_panel(
         site: Site, context: BrowserContext, name: str) -> None:
-    """A read-only page sees the history but restoring is refused (403) with the
-    reason; a page whose token does not cover the document is told it cannot
-    see the history; nothing changes."""
+    """A read-only page sees the history but its Restore button stays disabled,
+    with a title saying why (the server would refuse it: 403); a page whose
+    token does not cover the document is told it cannot see the history;
+    nothing changes."""
     writer_token = site.editor_token(name)
     api(site.daemon, "PUT", f"documents/{name}", {"text": "first\n"}, writer_token)
     api(site.daemon, "PUT", f"documents/{name}", {"text": "second\n"}, writer_token)
@@ -271,19 +272,32 @@ def test_a_token_without_the_right_is_told_so_in_the_panel(
     reader.page.focus("#history-slider")
     reader.page.keyboard.press("ArrowLeft")
     wait_for_revision(reader, 1)
-    reader.page.click("#history-restore")
-    reader.wait("() => document.getElementById('history-message').classList.contains('error')")
-    assert message(reader) == (
-        "You cannot restore this version: this needs a token with the write right")
-    assert reader.page.locator("#history-message").get_attribute("role") == "alert"
+    restore = reader.page.locator("#history-restore")
+    assert restore.is_disabled()
+    assert "read-only" in (restore.get_attribute("title") or "")
+    assert not reader.page.locator("#history-message").evaluate(
+        "line => line.classList.contains('error')")
+    refused = fetch(f"http://127.0.0.1:{site.daemon.ports['gateway']}/api/v1/documents/"
+                    f"{name}/revisions/1/restore", b"", method="POST",
+                    headers={"Authorization": f"Bearer {site.editor_token(name, read_only=True)}"})
+    assert refused.status == 403
     assert api(site.daemon, "GET", f"documents/{name}", token=writer_token)["revision"] == 2
+    writer = Tab(context, site.editor(name, writer_token))
+    writer.wait_for_value(TEXT, "second\n")
+    open_history(writer)
+    wait_for_revision(writer, 2)
+    writer.page.focus("#history-slider")
+    writer.page.keyboard.press("ArrowLeft")
+    wait_for_revision(writer, 1)
+    assert writer.page.locator("#history-restore").is_enabled()
+    assert not writer.page.locator("#history-restore").get_attribute("title")
     stranger = Tab(context, site.editor(name, site.token(documents=[f"{name}-other"])))
     open_history(stranger)
     assert message(stranger) == (
         f"You cannot see this document's history: the token does not cover document '{name}'")
     assert stranger.page.locator("#history-slider").is_disabled()
     assert stranger.page.locator("#history-text").inner_text() == ""
-    no_script_errors(reader, stranger)
+    no_script_errors(reader, writer, stranger)
 
 
 def test_export_downloads_the_text_with_the_page_token(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from browser import Tab, launch_profile
 from playwright.sync_api import Browser, BrowserContext, Dialog
+from servers import Endpoint
 from test_browser import editor, no_script_errors, server_text
 
 from benchmarks.daemon import Daemon, tcp_exchange
@@ -163,6 +164,32 @@ def test_a_full_document_keeps_the_text_on_the_page_and_says_so(
             tab.page.keyboard.press("Backspace")
         tab.wait_for_state("synced")
         assert server_text(daemon, name) == "x" * 30 + "y" * 5
+        no_script_errors(tab)
+    finally:
+        daemon.stop()
+
+
+def test_a_server_out_of_room_keeps_the_text_on_the_page_and_says_so(
+        tmp_path: Path, context: BrowserContext, name: str) -> None:
+    """With the disk quota (MAX_STORED) spent, the page says the server is out
+    of room (not that the document is full), keeps the text, and shares it
+    once the server has room again."""
+    daemon = Daemon(tmp_path, "--max-stored", "1").start()
+    try:
+        tab = Tab(context, editor(daemon, "editor.html", name))
+        tab.type_at(TEXT, 0, "kept here")
+        tab.wait_for_state("no-room")
+        assert badge(tab).startswith("The server is out of room")
+        assert "full" not in badge(tab) and "limit" not in badge(tab)
+        assert tab.value(TEXT) == "kept here"
+        assert Endpoint("http", daemon.ports["gateway"]).text_of(name) is None
+    finally:
+        daemon.stop()
+    daemon = same_ports(daemon)
+    try:
+        tab.page.evaluate("mobwrite.syncNow()")
+        tab.wait_for_state("synced")
+        assert server_text(daemon, name) == "kept here"
         no_script_errors(tab)
     finally:
         daemon.stop()

@@ -15,6 +15,7 @@ from test_metrics import samples, value
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from mobwrite.client.errors import OutOfRoom
 from mobwrite.client.session import ClientSession
 from mobwrite.core.cache import StoredUse, document_bytes, log_bytes, view_bytes
 from mobwrite.core.engine import Engine
@@ -184,10 +185,11 @@ def test_past_the_budget_the_least_recently_used_go_first(storage: Storage) -> N
     assert sessions[1].documents["doc1"].text == "1" * 10_000
 
 
-def test_growth_past_the_budget_in_use_is_refused_as_too_long() -> None:
+def test_growth_past_the_budget_in_use_is_refused_for_want_of_room() -> None:
     """When what is in use fills MAX_MEMORY (nothing stored can go), a change
-    that grows a document is refused with the shared refusal, the view left
-    as it was; shrinking still works, and so does growth once there is room."""
+    that grows a document is refused as one the server has no room for (not
+    as too long), the view left as it was; shrinking still works, and so does
+    growth once there is room."""
     store = Store(max_memory=200_000)
     events = Events()
     engine = Engine(store, Settings.defaults(), events)
@@ -196,19 +198,21 @@ def test_growth_past_the_budget_in_use_is_refused_as_too_long() -> None:
     ann.apply_response(engine.handle(ann.build_request(), 1.0).body)
     big.text += "b" * 150_000
     response = engine.handle(ann.build_request(), 2.0).body
-    assert b"x:too_long:100000\n" in response
+    assert b"\nx:no_room:MAX_MEMORY\n" in response
+    assert b"too_long" not in response
     ann.apply_response(response)
     assert store.documents["big"].text == "a" * 100_000
-    assert ann.too_long == {"big": 100_000}
-    assert events.kinds() == [Event.MEMORY_FULL]
-    assert events.seen[0][1]["limit"] == 100_000
+    refused = ann.refused["big"]
+    assert isinstance(refused, OutOfRoom) and refused.setting == "MAX_MEMORY"
+    assert big.text == "a" * 100_000 + "b" * 150_000
+    assert events.seen == [(Event.MEMORY_FULL, {"user": "ann", "name": "big"})]
     big.text = "a" * 50_000
     ann.apply_response(engine.handle(ann.build_request(), 3.0).body)
     assert store.documents["big"].text == "a" * 50_000
     other = ClientSession("bob")
     other.share("new", "n" * 1000)
     response = engine.handle(other.build_request(), 4.0).body
-    assert b"x:too_long" not in response
+    assert b"x:" not in response
     assert store.documents["new"].text == "n" * 1000
 
 
@@ -223,7 +227,10 @@ def test_new_documents_past_max_stored_are_refused() -> None:
     ann = ClientSession("ann")
     ann.share("fresh", "new text")
     response = engine.handle(ann.build_request(), 2.0).body
-    assert b"x:too_long:0\n" in response
+    assert b"\nx:no_room:MAX_STORED\n" in response
+    ann.apply_response(response)
+    assert [(refused.name, refused.exit_code) for refused in ann.refused.values()] == [
+        ("fresh", 11)]
     assert store.documents["fresh"].text is None
     assert events.kinds() == [Event.DISK_FULL]
     old = ClientSession("bob")
@@ -308,7 +315,7 @@ def test_metrics_and_status_show_the_cache(tmp_path: Path) -> None:
     cache.store.find("doc0")
     hog = ClientSession("hog")
     hog.share("hog", "y" * 120_000)
-    assert b"x:too_long:0" in cache.sync(hog)
+    assert b"x:no_room:MAX_MEMORY" in cache.sync(hog)
     found = samples(metrics.text().decode())
     assert value(found, "mobwrite_memory_held_bytes") == cache.store.held_bytes > 0
     assert value(found, "mobwrite_memory_budget_bytes") == 100_000

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_twisted
 from fakes import closed_port
 from twisted.internet import protocol
 from twisted.web import resource, server
+from twisted.web.websocket import WebSocketTransport
 
 from benchmarks.daemon import Daemon
 from mobwrite.client.errors import NullDocument, ProtocolFailure, Unreachable
 from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient
+from mobwrite.client.txsocket import SocketPeer
 
 
 def reactor() -> Any:
@@ -113,3 +115,50 @@ async def test_bad_servers(scheme: str, answers: type, failure: type[Exception],
             await client.download("doc")
     finally:
         await port.stopListening()
+
+
+class SentMessages:
+    """A WebSocket transport that keeps what is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def sendTextMessage(self, message: str) -> None:
+        self.messages.append(message)
+
+    def loseConnection(self) -> None:
+        raise AssertionError("the socket was given up")
+
+
+def socket_peer() -> tuple[SocketPeer, SentMessages]:
+    peer, sent = SocketPeer("ws://127.0.0.1:1/ws"), SentMessages()
+    peer.negotiationStarted(cast(WebSocketTransport, sent))
+    return peer, sent
+
+
+def test_a_push_to_a_socket_that_did_not_ask_is_never_taken_for_an_answer() -> None:
+    """A ``!delta:`` message read while a request waits is neither its answer
+    nor a failure; the real answer still reaches the request."""
+    peer, _ = socket_peer()
+    answer = peer.exchange(b"u:a\nF:0:doc\nr:1:hi\n\n")
+    peer.textMessageReceived("!delta:\nF:1:doc\nd:1:=2\t+!\n\n")
+    assert not answer.called and peer.lost is None and peer.owed == set()
+    peer.textMessageReceived("F:1:doc\nd:0:=2\n\n")
+    assert answer.result == b"F:1:doc\nd:0:=2\n\n"
+
+
+def test_a_push_between_answers_is_applied_and_acknowledged() -> None:
+    """After ``take_pushes`` a push that starts from the session's state is applied
+    at once and answered with ``!pushed:``; one that does not is dropped unanswered."""
+    peer, sent = socket_peer()
+    session = ClientSession("a")
+    document = session.share("doc", "hi")
+    peer.take_pushes(session)
+    answer = peer.exchange(session.build_request())
+    peer.textMessageReceived("F:1:doc\nd:0:=2\n\n")
+    session.apply_response(answer.result)
+    peer.textMessageReceived("!delta:\nF:1:doc\nd:1:=2\t+!\n\n")
+    assert document.text == "hi!" and peer.applied == {"doc"}
+    peer.textMessageReceived("!delta:\nF:1:doc\nd:7:=3\t+?\n\n")
+    assert document.text == "hi!"
+    assert sent.messages == ["!push:coarse", "u:a\nF:0:doc\nr:1:hi\n\n", "!pushed:2:doc\n"]

@@ -44,7 +44,7 @@ LIMITS = {
 OPTIONS = [part for pair in LIMITS.items() for part in pair]
 SENTINEL = "Sentinel: keep me exactly — ünïcødé 😀 and\nnew lines\n"
 # Lines a server may send (docs/protocol.md §3.8).
-_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*|x:too_long:[0-9]+")
+_SERVER_LINE = re.compile(rb"[uF]:\S.*|[dDrR]:[0-9]+:.*|x:too_long:[0-9]+|x:no_room:MAX_(?:MEMORY|STORED)")
 
 
 class Workbench:

@@ -180,3 +180,12 @@ def test_the_user_of_each_synced_document_is_read_from_the_request() -> None:
     """Each ``F``/``f`` name maps to the ``u``/``U`` line before it."""
     request = b"u:ann\nF:1:memo\nd:1:=3\nU:bob\nf:0:todo\nr:1:x\nF:0:\n\n"
     assert push.synced_views(request, 100) == {"memo": "ann", "todo": "bob"}
+
+
+def test_a_synced_document_without_a_valid_user_is_named_but_has_no_view() -> None:
+    """A name before any ``u`` line, or after one that is not a valid user id,
+    is a synced name (an answer's ``F`` lines) but no view."""
+    data = b"F:0:early\nu:ann\nF:1:memo\nu:" + b"x" * 20 + b"\nF:1:late\n\n"
+    assert push.synced_names(data, 10) == {"early", "memo", "late"}
+    assert push.synced_views(data, 10) == {"memo": "ann"}
+    assert list(push.synced_files(data, 10)) == [("early", None), ("memo", "ann"), ("late", None)]

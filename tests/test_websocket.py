@@ -20,6 +20,7 @@ from mobwrite.client.session import ClientSession
 from mobwrite.client.txclient import TwistedClient
 from mobwrite.client.urls import parse_url
 from mobwrite.client.websocket import SocketConnection
+from mobwrite.core.engine import MAX_PUSHES
 
 
 def socket_url(daemon: Daemon) -> str:
@@ -249,6 +250,46 @@ async def test_the_twisted_client_syncs_over_a_socket_and_hears_notices(daemon: 
         assert await client.download("tx-socket") == "from TCP"
     finally:
         client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_twisted_client_takes_pushed_deltas_and_acknowledges_them(
+        daemon: Daemon) -> None:
+    """``TwistedClient.take_pushes``: each edit of a polling client is applied
+    as it is pushed, with no sync and no notice, more times than the daemon
+    pushes a view without word from it (so the ``!pushed:`` acknowledgements
+    reach it), and the pushed session's own typing still reaches the poller."""
+    from twisted.internet import reactor
+
+    name = "tx-pushed-deltas"
+    deltas = metric(daemon, "mobwrite_push_deltas_total")
+    poller = TwistedClient(reactor, f"http://127.0.0.1:{daemon.ports['gateway']}/")
+    polled = ClientSession()
+    theirs = polled.share(name, "Hello 😀")
+    await poller.sync(polled)
+    live = TwistedClient(reactor, socket_url(daemon))
+    try:
+        session = ClientSession()
+        mine = session.share(name)
+        await live.take_pushes(session)
+        await live.sync(session)
+        assert mine.text == "Hello 😀"
+        for word in [" one", " two 👍", " three", " four", " five", " six"][:MAX_PUSHES + 2]:
+            theirs.text += word
+            await poller.sync(polled)
+            for _ in range(50):
+                if mine.text == theirs.text:
+                    break
+                assert await live.wait_for_change(10.0) == set()
+            assert mine.text == theirs.text
+        assert live.socket is not None and live.socket.owed == set()
+        mine.text = "Live: " + mine.text
+        await live.sync(session)
+        await poller.sync(polled)
+    finally:
+        live.close()
+    assert theirs.text == "Live: Hello 😀 one two 👍 three four five six"
+    assert metric(daemon, "mobwrite_push_deltas_total") >= deltas + MAX_PUSHES + 2
 
 
 def test_the_command_line_uploads_and_downloads_over_a_socket(daemon: Daemon,

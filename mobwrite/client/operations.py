@@ -14,9 +14,9 @@ read never creates a missing document (docs/protocol.md §14.11).
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
-from mobwrite.client.errors import DocumentTooLong, NullDocument, ProtocolFailure
+from mobwrite.client.errors import NullDocument, ProtocolFailure, refusal
 from mobwrite.client.session import ClientSession, random_id
 from mobwrite.core import request
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text
@@ -50,9 +50,9 @@ def read_request(names: list[str], user: str | None = None) -> bytes:
     return _request(lines)
 
 
-def read_replies(response: bytes) -> dict[str, str | None]:
-    """The texts a read answered with, ``None`` for a null document."""
-    texts: dict[str, str | None] = {}
+def _answer_commands(response: bytes) -> Iterator[tuple[str | None, request.Command]]:
+    """Each well-formed line of a checked answer, with the name of the block it is
+    in (its own, for an ``F`` line; None before the first)."""
     current: str | None = None
     for line in request.command_lines(checked(response)):
         command = request.parse_command(line)
@@ -60,7 +60,14 @@ def read_replies(response: bytes) -> dict[str, str | None]:
             continue
         if command.letter in "fF":
             current = command.payload.decode("utf-8", "replace")
-        elif command.letter in "rR" and current is not None:
+        yield current, command
+
+
+def read_replies(response: bytes) -> dict[str, str | None]:
+    """The texts a read answered with, ``None`` for a null document."""
+    texts: dict[str, str | None] = {}
+    for current, command in _answer_commands(response):
+        if command.letter in "rR" and current is not None:
             try:
                 text = decode_raw(command.payload)
             except DecodeError as error:
@@ -99,36 +106,31 @@ def force_request(texts: dict[str, str], user: str | None = None) -> bytes:
 def answered(response: bytes) -> set[str]:
     """The document names the server opened a block for.
 
-    ``DocumentTooLong`` if the server refused a change as too long.
+    ``DocumentTooLong`` or ``OutOfRoom`` if the server refused a change.
     """
     names = set()
-    current = ""
-    for line in request.command_lines(checked(response)):
-        command = request.parse_command(line)
-        if command is None:
-            continue
-        if command.letter in "fF":
-            current = command.payload.decode("utf-8", "replace")
+    for current, command in _answer_commands(response):
+        if command.letter in "fF" and current is not None:
             names.add(current)
-        elif command.letter == "x":
-            reason, _, limit = command.payload.partition(b":")
-            if reason == b"too_long" and limit.isdigit():
-                raise DocumentTooLong(current, int(limit))
+        elif command.letter == "x" and current is not None:
+            refused = refusal(current, command.payload)
+            if refused is not None:
+                raise refused
     return names
 
 
 def sync(session: ClientSession) -> Generator[bytes, bytes, None]:
     """One exchange of Differential Synchronization for every shared document.
 
-    ``DocumentTooLong`` once the whole answer is applied, if the server
-    refused an edit as too long (the session has rolled it back).
+    ``DocumentTooLong`` or ``OutOfRoom`` once the whole answer is applied, if
+    the server refused an edit (the session has rolled it back).
     """
     response = checked((yield session.build_request()))
     missing = set(session.documents) - session.apply_response(response)
     if missing:
         raise ProtocolFailure("the server did not answer for " + ", ".join(sorted(missing)))
-    for name, limit in session.too_long.items():
-        raise DocumentTooLong(name, limit)
+    for refused in session.refused.values():
+        raise refused
 
 
 def settle(session: ClientSession, exchanges: int = 3) -> Generator[bytes, bytes, None]:

@@ -6,10 +6,11 @@ server's answer (over TCP or HTTP, with or without the final blank line).
 The transport, timing and retries belong to the caller.
 
 A server may refuse an edit that would make a document longer than its
-MAX_CHARS (``x:too_long:<limit>`` after the ``F`` line).  The session then
-rolls that edit back as if it had never been sent, keeps the local text as
-it is, and records the refusal in ``too_long``; the next request diffs
-again, so it succeeds once the text is short enough.
+MAX_CHARS (``x:too_long:<limit>`` after the ``F`` line), or that it has no
+room for (``x:no_room:<setting>``).  The session then rolls that edit back
+as if it had never been sent, keeps the local text as it is, and records
+the refusal in ``refused``; the next request diffs again, so it succeeds
+once the text is short enough, or the server has room.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 from diff_match_patch import diff_match_patch
 
+from mobwrite.client.errors import RefusedChange, refusal
 from mobwrite.core import request
 from mobwrite.core.delta import (
     DELETE,
@@ -106,8 +108,8 @@ class ClientSession:
         self.dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT
         self.changed_locally = False
         self.changed_remotely = False
-        # Documents whose edit the last response refused, with the server's limit.
-        self.too_long: dict[str, int] = {}
+        # Documents whose edit the last response refused, with why.
+        self.refused: dict[str, RefusedChange] = {}
         # Pushes read while a request was in flight, to try after its answer;
         # what those applied, to acknowledge.
         self.waiting_pushes: list[bytes] = []
@@ -160,7 +162,7 @@ class ClientSession:
     def build_request(self) -> bytes:
         """The next sync request for every shared document."""
         self.changed_locally = self.changed_remotely = False
-        self.too_long = {}
+        self.refused = {}
         lines = [f"u:{self.user}"]
         for document in self.documents.values():
             lines.extend(self._document_lines(document))
@@ -281,22 +283,23 @@ class ClientSession:
         return document
 
     def _refused(self, document: SharedText, payload: bytes) -> None:
-        """``x:too_long:<limit>``: undo the edits the server did not take.
+        """``x:too_long:<limit>`` or ``x:no_room:<setting>``: undo the edits
+        the server did not take.
 
         The server kept none of them (``acknowledged`` is its client version),
         so the shadow goes back to what the first of them was made from, and
         the local text stays as it is, to be sent again as one edit.
         """
-        reason, _, limit = payload.partition(b":")
-        if reason != b"too_long" or not limit.isdigit():
+        refused = refusal(document.name, payload)
+        if refused is None:
             return
-        refused = [v for v in document.bases if v >= document.acknowledged]
-        if refused:
-            document.shadow = document.bases[min(refused)]
+        taken_back = [v for v in document.bases if v >= document.acknowledged]
+        if taken_back:
+            document.shadow = document.bases[min(taken_back)]
         document.bases.clear()
         document.edit_stack.clear()
         document.client_version = document.acknowledged
-        self.too_long[document.name] = int(limit)
+        self.refused[document.name] = refused
 
     def _apply_raw(self, document: SharedText, command: request.Command) -> None:
         try:

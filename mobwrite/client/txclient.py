@@ -15,7 +15,9 @@ Failures arrive as ``mobwrite.client.errors.ClientError`` exceptions.
 
 A ``ws://`` URL keeps one WebSocket open (``twisted.web.websocket``; close
 it with ``close``), and ``wait_for_change`` fires when the server pushes a
-change notice.
+change notice.  After ``take_pushes(session)`` the server pushes the
+changes themselves, applied to the session as they arrive (docs/websocket.md,
+*Pushed deltas*); ``wait_for_change`` then also fires when one was applied.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class TwistedClient:
         self.timeout = timeout
         self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
         self.socket: SocketPeer | None = None
+        # The session pushed deltas go to (``take_pushes``), on every socket opened.
+        self.pushes_to: ClientSession | None = None
 
     async def _tcp(self, request: bytes) -> bytes:
         endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
@@ -169,6 +173,8 @@ class TwistedClient:
             raise Unreachable(f"cannot reach {self.server.url}: {failure}") from None
         if self.token is not None:
             peer.send_token(self.token)
+        if self.pushes_to is not None:
+            peer.take_pushes(self.pushes_to)
         self.socket = peer
         return peer
 
@@ -183,9 +189,22 @@ class TwistedClient:
         transport = self._tcp if self.server.is_tcp else self._http
         return defer.ensureDeferred(transport(request))
 
+    def take_pushes(self, session: ClientSession) -> defer.Deferred[None]:
+        """(``ws://`` only) Have the server push deltas for *session*'s documents,
+        applied to it as they arrive (while waiting or during another operation),
+        instead of notices; fire once asked."""
+        self.pushes_to = session
+        if self.socket is not None and self.socket.lost is None:
+            self.socket.take_pushes(session)
+            return defer.succeed(None)
+        async def connect() -> None:
+            await self._connected()
+        return defer.ensureDeferred(connect())
+
     def wait_for_change(self, seconds: float) -> defer.Deferred[set[str]]:
         """(``ws://`` only) Fire within *seconds* with the names the next change
-        notice carries, or with none once the time is up."""
+        notice carries, with none once a pushed delta was applied (see
+        ``take_pushes``), or with none once the time is up."""
         async def wait() -> set[str]:
             peer = await self._connected()
             return await peer.next_notice()

@@ -1,8 +1,10 @@
 """The gateway's WebSocket for Twisted programs (docs/websocket.md), on ``twisted.web.websocket``.
 
 A ``SocketPeer`` matches each answer to the oldest request waiting for one
-and keeps the names of the notices that arrive in between; Twisted answers
-the server's pings by itself.  ``metered_endpoint`` connects it so that a
+and keeps the names of the notices that arrive in between; after
+``take_pushes(session)`` the server pushes deltas instead, applied to the
+session as they arrive (docs/websocket.md, *Pushed deltas*).  Twisted
+answers the server's pings by itself.  ``metered_endpoint`` connects it so that a
 message over ``max_message_bytes`` closes the socket as it arrives
 (``mobwrite.client.message_size``) rather than after Twisted has held it whole.
 """
@@ -30,8 +32,16 @@ from zope.interface import implementer
 
 from mobwrite.client.errors import ClientError, MessageTooLong, ProtocolFailure, Unreachable
 from mobwrite.client.message_size import MessageMeter
+from mobwrite.client.session import ClientSession
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
-from mobwrite.core.push import DELTA, ERROR, notice_names, token_message
+from mobwrite.core.push import (
+    ERROR,
+    PUSH_COARSE,
+    delta_blocks,
+    notice_names,
+    pushed_message,
+    token_message,
+)
 
 
 class SocketPeer:
@@ -46,6 +56,10 @@ class SocketPeer:
         self.lost: str | None = None
         # Why the socket was given up, when it says more than that it was lost.
         self.failure: ClientError | None = None
+        # The session pushed deltas go to; the documents pushes changed since
+        # the last wait.
+        self.session: ClientSession | None = None
+        self.applied: set[str] = set()
 
     def buildProtocol(self, url: str) -> SocketPeer:
         return self
@@ -60,8 +74,12 @@ class SocketPeer:
         pass
 
     def textMessageReceived(self, message: str) -> None:
-        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR, DELTA)):
-            # This client neither shows presence nor asks for deltas.
+        if message.startswith((PRESENCE, PRESENCE_ID, PRESENCE_ERROR)):
+            # This client does not show presence.
+            return
+        blocks = delta_blocks(message)
+        if blocks is not None:
+            self._pushed(blocks)
             return
         names = notice_names(message)
         if names is not None:
@@ -97,10 +115,34 @@ class SocketPeer:
         if notified is not None and not notified.called:
             notified.callback(None)
 
+    def _pushed(self, blocks: bytes) -> None:
+        """Apply a pushed delta to the session that asked for them (none did: ignore
+        it); one read while a request waits for its answer is kept for after it."""
+        if self.session is None:
+            return
+        self._acknowledge(self.session.apply_push(blocks, in_flight=bool(self.answers)))
+
+    def _acknowledge(self, held: list[tuple[str, int]]) -> None:
+        """Tell the server which pushed versions we hold, and wake a waiter."""
+        if held and self.transport is not None and self.lost is None:
+            self.applied.update(name for name, _ in held)
+            self.transport.sendTextMessage(pushed_message(held))
+            self._wake()
+
+    def take_pushes(self, session: ClientSession) -> None:
+        """Ask for deltas instead of notices (coarse ones welcome: the session keeps
+        its typing through them), and apply them to *session* as they come."""
+        assert self.transport is not None
+        self.session = session
+        self.transport.sendTextMessage(PUSH_COARSE)
+
     def exchange(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one request; fire with its answer (ending with a blank line)."""
         if self.lost is not None or self.transport is None:
             return defer.fail(Unreachable(self.lost or f"{self.url} is not connected"))
+        if self.session is not None:
+            # Pushes held back for the previous answer, and applied after it.
+            self._acknowledge(self.session.take_pushed())
         waiting: defer.Deferred[bytes] = defer.Deferred()
         self.answers.append(waiting)
         self.transport.sendTextMessage(request.decode("utf-8"))
@@ -112,8 +154,12 @@ class SocketPeer:
         self.transport.sendTextMessage(token_message(token))
 
     async def next_notice(self) -> set[str]:
-        """Wait for a notice (unless one came already); the names owed."""
-        if not self.owed and self.lost is None:
+        """Wait for a notice (unless one came already) or a push applied; the names
+        owed a sync (none when a push brought the change)."""
+        self.applied.clear()
+        if self.session is not None:
+            self._acknowledge(self.session.take_pushed())
+        if not self.owed and not self.applied and self.lost is None:
             notified = self.notified = defer.Deferred()
             try:
                 await notified

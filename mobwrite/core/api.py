@@ -21,7 +21,7 @@ from mobwrite.core.access import DELETE, READ, WRITE, Grant
 from mobwrite.core.delta import Differ
 from mobwrite.core.request import parse_name
 from mobwrite.core.revisions import EDIT, FORCE, MAX_PAGE, RESTORE, Revision, UnknownRevision
-from mobwrite.core.store import Document, Store, TooLong
+from mobwrite.core.store import Document, NoRoom, Store, TooLong
 
 PREFIX = "/api/v1/"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -100,6 +100,9 @@ class Api:
         except TooLong as refusal:
             return error(413, f"the text would be longer than the limit of "
                               f"{refusal.limit} characters; nothing was changed")
+        except NoRoom as refusal:
+            return error(507, f"the server is out of room ({refusal.setting}); "
+                              f"nothing was changed, try again later")
 
     # Routing
 

@@ -4,8 +4,9 @@
 returns the response bytes.  It takes the time as an argument, performs no
 I/O, and never raises for bad input: malformed lines are ignored and data
 that does not fit a view is answered with the server's text.  A change that
-would make a document longer than MAX_CHARS is refused whole and the
-answer says so (``x:too_long:<limit>``, docs/defaults.md).  Noteworthy
+would make a document longer than MAX_CHARS, or that the server has no
+room for, is refused whole and the answer says so (``x:too_long:<limit>``
+or ``x:no_room:<setting>``, docs/defaults.md).  Noteworthy
 events go to a ``report(event, **fields)`` callable, which the adapters
 turn into log lines and metrics.
 """
@@ -32,7 +33,15 @@ from mobwrite.core.events import Event, Report, ignore
 from mobwrite.core.recent import RecentChanges
 from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.revisions import EDIT, FORCE
-from mobwrite.core.store import Document, Store, TooLong, View, normalize, over_limit
+from mobwrite.core.store import (
+    Document,
+    LimitReached,
+    Store,
+    TooLong,
+    View,
+    normalize,
+    over_limit,
+)
 from mobwrite.settings import Settings
 
 # The event each limit's refusal reports.
@@ -117,8 +126,8 @@ class Engine:
         self._readers = {letter: handlers[verb] for letter, verb in VERBS.items()}
         self._may_write = True
         self._author: str | None = None
-        # The limit the latest refused action met (what its answer says).
-        self._refused_limit = 0
+        # What the answer says about the latest refused action.
+        self._refused_notice = ""
         # Whether the request's client takes coarse deltas (docs/websocket.md).
         self._coarse = False
 
@@ -278,7 +287,7 @@ class Engine:
 
     def _attempt(self, view: View, action: Action, now: float) -> bool | None:
         """Run one delta or raw action on *view*; return the reply's force flag,
-        or None if the action would make the master too long.
+        or None if the action was refused (too long, or no room for it).
 
         A refused action leaves the master and the view as they were once
         its acknowledgement was taken, as if its text had never arrived (the
@@ -292,7 +301,7 @@ class Engine:
             if action.kind is Verb.RAW:
                 return self._apply_raw(view, action, now)
             return self._apply_delta(view, action, now)
-        except TooLong as refusal:
+        except LimitReached as refusal:
             for name, value in zip(_VIEW_STATE, saved, strict=True):
                 setattr(view, name, value)
             view.edit_stack[:] = stack
@@ -302,9 +311,10 @@ class Engine:
                 view.backup_shadow = view.shadow
                 view.backup_server_version = view.server_version
             self._lineage = None
-            self._refused_limit = refusal.limit
+            self._refused_notice = refusal.notice
+            fields = {"limit": refusal.limit} if isinstance(refusal, TooLong) else {}
             self.report(REFUSAL_EVENTS[refusal.setting], user=action.user, name=action.name,
-                        limit=refusal.limit)
+                        **fields)
             return None
 
     @staticmethod
@@ -545,9 +555,8 @@ class Engine:
         if previous != (action.user, action.name):
             output.append(f"F:{view.client_version}:{action.name}")
         if refused:
-            # The shared refusal (docs/protocol.md §8.7): for MAX_MEMORY and
-            # MAX_STORED the limit is the length the document may not pass now.
-            output.append(f"x:too_long:{self._refused_limit}")
+            # The shared refusal (docs/protocol.md §8.7).
+            output.append(f"x:{self._refused_notice}")
         master = view.document.text
         version = view.server_version
         if view.delta_ok:

@@ -20,8 +20,8 @@ class Event(StrEnum):
     BUFFER_TOO_LARGE = "buffer_too_large"  # size
     BUFFER_TOO_DEEP = "buffer_too_deep"  # depth
     TOO_LONG = "too_long"  # user, name, limit
-    MEMORY_FULL = "memory_full"  # user, name, limit: MAX_MEMORY held by documents in use
-    DISK_FULL = "disk_full"  # user, name, limit: MAX_STORED reached, no new document
+    MEMORY_FULL = "memory_full"  # user, name: MAX_MEMORY held by documents in use
+    DISK_FULL = "disk_full"  # user, name: MAX_STORED reached, no new document
     RAW_REFUSED = "raw_refused"  # user, name, error
     DELTA_REFUSED = "delta_refused"  # user, name, error
     RAW_REPLY = "raw_reply"  # user, name

@@ -27,7 +27,8 @@ _ERRORS = {
     "403": {"$ref": "#/components/responses/Forbidden"},
 }
 _MISSING = {"404": {"$ref": "#/components/responses/NotFound"}}
-_TOO_BIG = {"413": {"$ref": "#/components/responses/TooLarge"}}
+_TOO_BIG = {"413": {"$ref": "#/components/responses/TooLarge"},
+            "507": {"$ref": "#/components/responses/NoRoom"}}
 _NAME = {"name": "name", "in": "path", "required": True,
          "description": "the document's name, %-escaped", "schema": {"type": "string"}}
 _NUMBER = {"name": "number", "in": "path", "required": True,
@@ -119,7 +120,9 @@ DOCUMENT: dict[str, Any] = {
                 ("Unauthorized", "no token, or one that does not verify"),
                 ("Forbidden", "the token lacks the right or does not cover the document"),
                 ("NotFound", "no such document or revision"),
-                ("TooLarge", "the body or the resulting text is too long"))},
+                ("TooLarge", "the body or the resulting text is too long"),
+                ("NoRoom", "the server is out of room (MAX_MEMORY or MAX_STORED); "
+                           "nothing changed, try again later"))},
         "schemas": {
             "Error": {"type": "object", "required": ["error"],
                       "properties": {"error": {"type": "string"}}},

@@ -16,7 +16,7 @@ The message formats are documented in docs/websocket.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -149,36 +149,31 @@ class Subscriptions(Generic[S]):
         return sorted(names)
 
 
+def synced_files(data: bytes, max_name_bytes: int) -> Iterator[tuple[str, str | None]]:
+    """Each document a request or an answer names on its ``f:``/``F:`` lines, with
+    the user id of the ``u:``/``U:`` line before it (None if there is none, or it
+    is not a valid name)."""
+    user = None
+    for line in request.command_lines(data):
+        letter = line[:2]
+        if letter not in (b"u:", b"U:", b"F:", b"f:"):
+            continue
+        command = request.parse_command(line)
+        name = None if command is None else request.parse_name(command.payload, max_name_bytes)
+        if letter in (b"u:", b"U:"):
+            user = name
+        elif name is not None:
+            yield name, user
+
+
 def synced_names(data: bytes, max_name_bytes: int) -> set[str]:
     """The documents a request or an answer names on its ``f:``/``F:`` lines."""
-    names = set()
-    for line in request.command_lines(data):
-        if line[:2] in (b"F:", b"f:"):
-            command = request.parse_command(line)
-            if command is not None:
-                name = request.parse_name(command.payload, max_name_bytes)
-                if name is not None:
-                    names.add(name)
-    return names
+    return {name for name, _ in synced_files(data, max_name_bytes)}
 
 
 def synced_views(data: bytes, max_name_bytes: int) -> dict[str, str]:
     """The user id of each document a request names on its ``f:``/``F:`` lines."""
-    views = {}
-    user = None
-    for line in request.command_lines(data):
-        letter = line[:2]
-        if letter in (b"u:", b"U:"):
-            command = request.parse_command(line)
-            user = None if command is None else request.parse_name(
-                command.payload, max_name_bytes)
-        elif letter in (b"F:", b"f:") and user is not None:
-            command = request.parse_command(line)
-            if command is not None:
-                name = request.parse_name(command.payload, max_name_bytes)
-                if name is not None:
-                    views[name] = user
-    return views
+    return {name: user for name, user in synced_files(data, max_name_bytes) if user is not None}
 
 
 def read_request(message: str, max_bytes: int, max_line_bytes: int) -> bytes | str:

@@ -134,18 +134,34 @@ def _slot_cost(old: bytes | None, data: bytes) -> int:
     return len(data) + (ENTRY_OVERHEAD if old is None else -len(old))
 
 
-class TooLong(ValueError):
+class LimitReached(ValueError):
     """A change the store cannot take: the change is refused, nothing is cut.
 
-    *setting* says which limit: MAX_CHARS (*limit* is that many characters),
-    MAX_MEMORY or MAX_STORED (*limit* is then the document's present length,
-    which it may not pass for now).
+    *setting* names the limit; *notice* is what the writer is told on the
+    ``x:`` line after the file's ``F`` line (docs/protocol.md §8.7).
     """
 
-    def __init__(self, limit: int, setting: str = "MAX_CHARS") -> None:
-        super().__init__(f"longer than {setting} allows ({limit} characters)")
-        self.limit = limit
+    def __init__(self, message: str, setting: str, notice: str) -> None:
+        super().__init__(message)
         self.setting = setting
+        self.notice = notice
+
+
+class TooLong(LimitReached):
+    """The text would pass MAX_CHARS (*limit* characters)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"longer than MAX_CHARS allows ({limit} characters)", "MAX_CHARS",
+                         f"too_long:{limit}")
+        self.limit = limit
+
+
+class NoRoom(LimitReached):
+    """The server has no room for the change: *setting* is MAX_MEMORY or MAX_STORED."""
+
+    def __init__(self, setting: str) -> None:
+        super().__init__(f"the server is out of room ({setting})", setting,
+                         f"no_room:{setting}")
 
 
 # What a loader does: put the stored document *name* (its views and revision
@@ -304,9 +320,10 @@ class Store:
         caller knows it (docs/history.md); with *fold* false the change is a
         revision of its own that no later edit folds into.  A null text
         drops the log.
-        ``TooLong`` if the text is over MAX_CHARS, or would grow the memory
-        held past MAX_MEMORY when nothing can be let go, or would create a
-        document while storage holds MAX_STORED; the document is then unchanged.
+        ``TooLong`` if the text is over MAX_CHARS; ``NoRoom`` if it would grow
+        the memory held past MAX_MEMORY when nothing can be let go, or would
+        create a document while storage holds MAX_STORED; the document is
+        then unchanged.
         """
         if text is not None:
             text = normalize(text)
@@ -325,18 +342,18 @@ class Store:
                 self._record(document.name, old or "", text, author, now, kind, found, fold)
 
     def _check_room(self, document: Document, text: str) -> None:
-        """Refuse (``TooLong``) a text that needs memory or disk there is no room for."""
+        """Refuse (``NoRoom``) a text that needs memory or disk there is no room for."""
         old = document.text
         if (self.max_stored and old is None and self.storage_use is not None
                 and self.storage_use().bytes >= self.max_stored):
-            raise TooLong(0, "MAX_STORED")
+            raise NoRoom("MAX_STORED")
         if not self.max_memory:
             return
         growth = text_bytes(text) - text_bytes(old)
         if growth > 0 and self.held_bytes + growth > self.max_memory:
             self.shrink(growth)
             if self.held_bytes + growth > self.max_memory:
-                raise TooLong(utf16_length(old or ""), "MAX_MEMORY")
+                raise NoRoom("MAX_MEMORY")
 
     def _record(self, name: str, old: str, text: str, author: str, now: float, kind: str,
                 found: Sequence[Splice], fold: bool) -> None:

@@ -5,7 +5,8 @@ unreachable or silent; 5 protocol failure (malformed answer, HTTP error,
 no answer for a document); 6 document does not exist; 7 local file
 problem; 8 a load test saw errors; 9 the server refused a change that
 would make a document longer than its MAX_CHARS; 10 the store to dump or
-load into cannot be used; 130 interrupted.
+load into cannot be used; 11 the server is out of room for a change (its
+MAX_MEMORY or MAX_STORED); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def parser() -> argparse.ArgumentParser:
         prog="mobwrite", description="Read, write, sync and load-test MobWrite documents.",
         epilog="Exit statuses: 0 ok, 2 usage, 3 bad URL, 4 unreachable, 5 protocol failure, "
                "6 no such document, 7 local file problem, 8 load test errors, "
-               "9 document too long for the server, 10 unusable store, 130 interrupted.")
+               "9 document too long for the server, 10 unusable store, "
+               "11 server out of room, 130 interrupted.")
     top.add_argument("--version", action="version", version=f"mobwrite {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

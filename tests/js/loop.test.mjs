@@ -173,30 +173,32 @@ test('while offline the loop says when the next try is, and a sync now tries at 
   assert.equal(clock.timers.size, 1);
 });
 
-test('a refused edit shows as full until a sync is accepted', async () => {
-  const memo = field('memo', 'a');
-  const { transport, loop, states } = setup(memo);
-  loop.sync();
-  transport.last.resolve('F:1:memo\nd:0:=1\n\n');
-  await settle();
-  memo.text = 'abc';
-  loop.noteLocalChange();
-  loop.sync();
-  transport.last.resolve('F:1:memo\nx:too_long:2\nd:1:=1\n\n');
-  await settle();
-  assert.equal(loop.state, 'full');
-  // Still too long: the retry keeps the state without flickering through syncing.
-  loop.sync();
-  assert.match(transport.last.request, /d:1:=1\t\+bc/);
-  transport.last.resolve('F:1:memo\nx:too_long:2\nd:2:=1\n\n');
-  await settle();
-  memo.text = 'ab';
-  loop.sync();
-  transport.last.resolve('F:2:memo\nd:3:=2\n\n');
-  await settle();
-  assert.equal(loop.state, 'synced');
-  assert.deepEqual(states, ['syncing', 'synced', 'syncing', 'full', 'synced']);
-});
+for (const [notice, state] of [['too_long:2', 'full'], ['no_room:MAX_MEMORY', 'no-room']]) {
+  test(`a refused edit (x:${notice}) shows as ${state} until a sync is accepted`, async () => {
+    const memo = field('memo', 'a');
+    const { transport, loop, states } = setup(memo);
+    loop.sync();
+    transport.last.resolve('F:1:memo\nd:0:=1\n\n');
+    await settle();
+    memo.text = 'abc';
+    loop.noteLocalChange();
+    loop.sync();
+    transport.last.resolve(`F:1:memo\nx:${notice}\nd:1:=1\n\n`);
+    await settle();
+    assert.equal(loop.state, state);
+    // Still refused: the retry keeps the state without flickering through syncing.
+    loop.sync();
+    assert.match(transport.last.request, /d:1:=1\t\+bc/);
+    transport.last.resolve(`F:1:memo\nx:${notice}\nd:2:=1\n\n`);
+    await settle();
+    memo.text = 'ab';
+    loop.sync();
+    transport.last.resolve('F:2:memo\nd:3:=2\n\n');
+    await settle();
+    assert.equal(loop.state, 'synced');
+    assert.deepEqual(states, ['syncing', 'synced', 'syncing', state, 'synced']);
+  });
+}
 
 test('a held loop builds no request until the hold settles, and unload sends nothing meanwhile', async () => {
   const memo = field('memo', 'a');

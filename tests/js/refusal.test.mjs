@@ -73,3 +73,27 @@ test('an unknown x line is ignored and clears nothing', () => {
   assert.deepEqual([...client.refusals], []);
   assert.equal(client.pending, false);
 });
+
+test('a server out of room takes the edit back like too_long, but is told apart', () => {
+  const { client, memo } = synced('abc');
+  memo.text = 'abcdef';
+  client.buildRequest();
+  client.applyResponse('F:1:memo\nx:no_room:MAX_STORED\nd:1:+X\t=3\n\n');
+  assert.deepEqual([...client.outOfRoom], [['memo', 'MAX_STORED']]);
+  assert.deepEqual([...client.refusals], []);
+  assert.equal(memo.text, 'Xabcdef');
+  // The same text goes again, under the same version, and is taken once there is room.
+  assert.equal(client.buildRequest(), 'u:wkq7r2mz\nF:2:memo\nd:1:=4\t+def\n\n');
+  client.applyResponse('F:2:memo\nd:2:=7\n\n');
+  assert.deepEqual([...client.outOfRoom], []);
+  assert.equal(client.pending, false);
+});
+
+test('a no_room line without a readable limit name is ignored', () => {
+  const { client, memo } = synced('abc');
+  memo.text = 'abcd';
+  client.buildRequest();
+  client.applyResponse('F:2:memo\nx:no_room:\nx:no_room:a b\nd:1:=4\n\n');
+  assert.deepEqual([...client.outOfRoom], []);
+  assert.equal(client.pending, false);
+});

@@ -10,12 +10,13 @@ turn) type at ``--rate`` edits a second for ``--duration`` seconds.  Every
 socket syncs when it types and when a notice arrives, with at most one
 request in flight (a notice or an edit during a sync starts one more sync
 after it), as the browser client does.  With ``--deltas`` every socket asks
-for pushed deltas instead of notices, applies each (unless its sync is in
-flight) and acknowledges it with ``!pushed:``.
+for pushed deltas instead of notices (coarse ones, ``!push:coarse``, unless
+``--exact``), applies each (unless its sync is in flight) and acknowledges
+it with ``!pushed:``.
 
-Each typist owns a counter in the text, ``[T:N]``; an edit raises it by one
-(so edits never clash, and the document stays its starting prose plus one
-counter per typist).  An edit is *delivered* when every other socket of its
+Each typist owns a counter in the text, ``[T:N]`` (N zero-padded to a fixed
+width); an edit raises it by one (so edits never clash, and the document
+stays its starting prose plus one counter per typist).  An edit is *delivered* when every other socket of its
 document holds a counter at least as high; its propagation time runs from
 the moment of typing (before waiting for any sync in flight) to that of the
 last holder (each process notes, per edit, how many of its sockets hold it
@@ -48,16 +49,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy
+
 from benchmarks.daemon import ROOT, Daemon
 from benchmarks.loadgen import process_times, tcp_exchange
 from benchmarks.pushbench import AsyncSocket, resident
 from mobwrite.client.session import ClientSession, SharedText
 from mobwrite.core.escaping import encode_text
-from mobwrite.core.push import PUSH_DELTAS, delta_blocks, pushed_message
+from mobwrite.core.push import PUSH_COARSE, PUSH_DELTAS, delta_blocks, pushed_message
 from mobwrite.tools.loadmodel import make_text, percentile
 
-COUNTER = re.compile(r"\[(\d+):(\d+)\]")
+COUNTER = re.compile(r"\[(\d+:\d+)\]")
+# Distinct texts whose counters a document keeps, read once for all its sockets.
+READINGS_KEPT = 64
 JOIN_AT_ONCE = 200
+
+
+def counter_width(duration: float, rate: float) -> int:
+    """The digits of every counter: as many as its highest value needs, so that
+    no edit changes the text's length (fuzzy patching places a change by its
+    context near where it was, and a text that grows by a digit in hundreds
+    of counters at once moves them too far for that)."""
+    return len(str(int(duration * rate) + 2))
+
+
+def counter(typist: int, count: int, width: int) -> str:
+    return f"[{typist}:{count:0{width}d}]"
 
 
 def raise_fd_limit() -> None:
@@ -76,19 +93,55 @@ class Editor:
     session: ClientSession
     shared: SharedText
     in_flight: bool = False
-    seen: dict[int, int] = field(default_factory=dict)
-    # The counters as last read, to compare the next reading with.
-    counters: list[tuple[str, str]] = field(default_factory=list)
+    # The highest counter seen of each of the document's typists, by their
+    # place in Document.typists (filled in by the document).
+    seen: Any = None
+    # The text as last read: the same text needs no second reading.
+    read: str = ""
     # Pushes applied since the last request or acknowledgement.
     unacknowledged: int = 0
 
 
 @dataclass
 class Document:
-    """A document's editors in this process."""
+    """A document's editors in this process, and per edit of each of its typists
+    (row: the typist's place in *typists*, column: the counter's value) how
+    many of them hold it and when the last came to."""
 
     name: str
+    typists: list[int]
+    edits: int
     editors: list[Editor] = field(default_factory=list)
+    holders: Any = None
+    last_held: Any = None
+    # Each typist's place in *typists*, by typist (-1: not of this document).
+    place: Any = None
+    # The counters of texts read lately (many sockets hold the same text).
+    readings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.holders = numpy.zeros((len(self.typists), self.edits + 1), numpy.int64)
+        self.last_held = numpy.zeros((len(self.typists), self.edits + 1))
+        self.place = numpy.full(max(self.typists, default=0) + 1, -1, numpy.int64)
+        self.place[self.typists] = numpy.arange(len(self.typists))
+
+    def counters(self, text: str) -> Any:
+        """The highest counter of each typist in *text* (0 where there is none)."""
+        found = self.readings.get(text)
+        if found is not None:
+            return found
+        if len(self.readings) > READINGS_KEPT:
+            self.readings.clear()
+        found = numpy.zeros(len(self.typists), numpy.int64)
+        # The numbers parsed in C: "T N T N ..." (each counter's T:N as found).
+        pairs = numpy.fromstring(" ".join(COUNTER.findall(text)).replace(":", " "),
+                                 numpy.int64, sep=" ").reshape(-1, 2)
+        pairs = pairs[pairs[:, 0] < len(self.place)]
+        places = self.place[pairs[:, 0]]
+        mine = places >= 0
+        numpy.maximum.at(found, places[mine], numpy.minimum(pairs[mine, 1], self.edits))
+        self.readings[text] = found
+        return found
 
 
 class Worker:
@@ -99,7 +152,6 @@ class Worker:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self.typed_at: dict[tuple[int, int], float] = {}
-        self.held: dict[tuple[int, int], list[float]] = {}
         self.typed = 0
         self.syncs = 0
         self.pushes = 0
@@ -110,28 +162,28 @@ class Worker:
 
     def observe(self, editor: Editor) -> None:
         """Count the counters *editor* now holds beyond those it had seen."""
+        text = editor.shared.text
+        document = editor.document
+        if text is editor.read or not document.typists:
+            return
+        editor.read = text
         now = time.monotonic()
         seen = editor.seen
-        counters = COUNTER.findall(editor.shared.text)
-        previous = editor.counters
-        editor.counters = counters
-        changed = (counters if len(previous) != len(counters) else
-                   [pair for pair, old in zip(counters, previous, strict=True) if pair != old])
-        for raw_typist, raw_count in changed:
-            typist, count = int(raw_typist), int(raw_count)
-            before = seen.get(typist, 0)
-            if count <= before:
-                continue
-            seen[typist] = count
-            if typist == editor.typist:
-                continue
-            for edit in range(before + 1, count + 1):
-                entry = self.held.get((typist, edit))
-                if entry is None:
-                    self.held[(typist, edit)] = [1, now]
-                else:
-                    entry[0] += 1
-                    entry[1] = now
+        counters = document.counters(text)
+        gained = counters > seen
+        if editor.typist is not None:
+            # Its own counter is counted when typed.
+            gained[document.place[editor.typist]] = False
+        rows = numpy.flatnonzero(gained)
+        if not len(rows):
+            return
+        before, after = seen[rows], counters[rows]
+        seen[rows] = after
+        steps = after - before
+        for step in range(1, int(steps.max()) + 1):
+            some = steps >= step
+            document.holders[rows[some], before[some] + step] += 1
+            document.last_held[rows[some], before[some] + step] = now
 
     async def sync(self, editor: Editor) -> None:
         editor.in_flight = True
@@ -180,16 +232,17 @@ class Worker:
         """Raise this typist's counter *rate* times a second on schedule; the count."""
         moment = start + rng.uniform(0, 1 / rate)
         count = 0
+        width = counter_width(end - start, rate)
         while moment < end:
             await asyncio.sleep(max(0.0, moment - time.monotonic()))
             text = editor.shared.text
-            old = f"[{typist}:{count}]"
+            old = counter(typist, count, width)
             if old not in text:
                 self.errors += 1
                 return count
             count += 1
-            editor.shared.text = text.replace(old, f"[{typist}:{count}]")
-            editor.seen[typist] = count
+            editor.shared.text = text.replace(old, counter(typist, count, width))
+            editor.seen[editor.document.place[typist]] = count
             self.typed_at[(typist, count)] = time.monotonic()
             self.typed += 1
             editor.socket.noticed.set()
@@ -204,16 +257,19 @@ class Worker:
             socket = AsyncSocket()
             await socket.open(port)
             session = ClientSession(user)
-            editor = Editor(typist, document, socket, session, session.share(document.name))
+            editor = Editor(typist, document, socket, session, session.share(document.name),
+                            seen=numpy.zeros(len(document.typists), numpy.int64))
             if deltas:
                 socket.on_push = lambda message: self.pushed(editor, message)
-                socket.send(PUSH_DELTAS)
+                socket.send(PUSH_DELTAS if self.spec["exact"] else PUSH_COARSE)
             document.editors.append(editor)
             await self.sync(editor)
 
         plans: list[tuple[Document, int | None, str]] = []
         for entry in self.spec["documents"]:
-            document = Document(entry["name"])
+            document = Document(entry["name"], self.spec["typists_of"][entry["name"]],
+                                # The highest counter a typist can reach.
+                                int(self.spec["duration"] * self.spec["rate"]) + 2)
             self.documents.append(document)
             plans.extend((document, typist, f"{entry['name']}-{slot}")
                          for slot, typist in entry["slots"])
@@ -224,10 +280,11 @@ class Worker:
             self.tasks.append(asyncio.create_task(self.keep_synced(editor)))
 
     def holds_all(self, totals: dict[int, int]) -> bool:
-        return all(editor.seen.get(typist, 0) >= count
-                   for document in self.documents for editor in document.editors
-                   for typist, count in totals.items()
-                   if typist in self.spec["typists_of"][document.name])
+        for document in self.documents:
+            wanted = numpy.array([totals.get(t, 0) for t in document.typists], numpy.int64)
+            if not all((editor.seen >= wanted).all() for editor in document.editors):
+                return False
+        return True
 
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -264,7 +321,10 @@ class Worker:
         for task in self.tasks:
             task.cancel()
         return {"typed_at": [[*key, at] for key, at in self.typed_at.items()],
-                "held": [[*key, *entry] for key, entry in self.held.items()],
+                "held": [[document.typists[row], int(edit), int(document.holders[row, edit]),
+                          float(document.last_held[row, edit])]
+                         for document in self.documents
+                         for row, edit in zip(*numpy.nonzero(document.holders), strict=True)],
                 "typed": self.typed, "syncs": self.syncs, "pushes": self.pushes,
                 "errors": self.errors, "texts": texts,
                 "cpu_s": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime}
@@ -281,6 +341,7 @@ def plan(options: argparse.Namespace, port: int) -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = [
         {"port": port, "seed": options.seed + worker, "rate": options.rate,
          "duration": options.duration, "settle": options.settle, "deltas": options.deltas,
+         "exact": options.exact,
          "documents": [], "typists_of": {}} for worker in range(options.workers)]
     whole = options.documents >= options.workers
     for d in range(options.documents):
@@ -307,7 +368,8 @@ def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
     for at in range(0, options.documents, 50):
         lines = ["u:crowd-maker"]
         for d in range(at, min(at + 50, options.documents)):
-            counters = "".join(f" [{t}:0]" for t in typists[d])
+            width = counter_width(options.duration, options.rate)
+            counters = "".join(" " + counter(t, 0, width) for t in typists[d])
             lines += [f"F:0:crowd{d}", f"R:1:{encode_text(prose + counters)}"]
         asyncio.run(tcp_exchange(port, ("\n".join(lines) + "\n\n").encode("utf-8")))
     return {f"crowd{d}": len(typists[d]) for d in range(options.documents)}
@@ -396,7 +458,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     return {
         "sockets": options.sockets, "documents": options.documents,
         "typists": options.typists, "rate": options.rate, "duration": options.duration,
-        "workers": options.workers, "deltas": options.deltas,
+        "workers": options.workers, "deltas": options.deltas, "exact": options.exact,
         "durability": options.durability,
         "typed": sum(r["typed"] for r in results),
         "delivered": len(latencies), "late": late,
@@ -451,6 +513,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument("--deltas", action="store_true",
                         help="sockets ask for pushed deltas instead of notices")
+    parser.add_argument("--exact", action="store_true",
+                        help="with --deltas, ask for exact deltas only (!push:deltas), "
+                             "as clients did before coarse ones")
     parser.add_argument("--durability", default="sync",
                         help="the daemon's --durability (sync: fdatasync per group commit)")
     parser.add_argument("--seed", type=int, default=1)

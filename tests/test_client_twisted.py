@@ -161,7 +161,7 @@ def test_a_push_between_answers_is_applied_and_acknowledged() -> None:
     assert document.text == "hi!" and peer.applied == {"doc"}
     peer.textMessageReceived("!delta:\nF:1:doc\nd:7:=3\t+?\n\n")
     assert document.text == "hi!"
-    assert sent.messages == ["!push:deltas", "u:a\nF:0:doc\nr:1:hi\n\n", "!pushed:2:doc\n"]
+    assert sent.messages == ["!push:coarse", "u:a\nF:0:doc\nr:1:hi\n\n", "!pushed:2:doc\n"]
 
 
 class AskedResolver:

@@ -15,6 +15,7 @@ from mobwrite.core.delta import (
     INSERT,
     DeltaError,
     Differ,
+    coarse_delta,
     from_delta,
     result_text,
     to_delta,
@@ -110,3 +111,24 @@ def test_merge_keeps_concurrent_edits() -> None:
     diffs = differ.diff("Hello world", "Hello world!")
     assert differ.merge("Goodbye world", "Hello world", diffs, "Hello world!")[:2] == (
         "Goodbye world!", 0)
+
+
+@given(TEXTS, TEXTS)
+def test_a_coarse_delta_turns_the_old_text_into_the_new(old: str, new: str) -> None:
+    """Read back against the old text (lengths in UTF-16 units), a coarse delta gives
+    the new text, with at most one deletion and one insertion between equalities."""
+    delta = coarse_delta(old, new)
+    assert delta is not None
+    diffs = from_delta(old, delta.encode("utf-8"))
+    assert result_text(diffs) == new
+    assert [operation for operation, _ in diffs if operation != EQUAL] in (
+        [], [DELETE], [INSERT], [DELETE, INSERT])
+
+
+def test_a_coarse_delta_replaces_the_stretch_between_the_changes() -> None:
+    """Two changes far apart: one replacement from the first to the last, emoji
+    counted as two units; none when that stretch is over the limit."""
+    assert coarse_delta("😀 one two three 😀", "😀 ONE two THREE 😀") == (
+        "=3\t-13\t+ONE two THREE\t=3")
+    assert coarse_delta("same", "same") == "=4"
+    assert coarse_delta("ab" * 10, "xb" * 9 + "ax", max_chars=37) is None

@@ -115,3 +115,22 @@ def test_strict_unescape_refuses_exactly_the_broken_escapes(data: bytes) -> None
     else:
         assert strict_unescape_bytes(data) == unescape_bytes(data) == (
             urllib.parse.unquote_to_bytes(data))
+
+
+@given(st.lists(st.sampled_from(["[", "]", "%", "%25", "\n", "é", "😀", "a", " ",
+                                  "".join(map(chr, range(0x3b1, 0x3c9)))]) |
+                st.text(st.characters(exclude_categories=["Cs"]), max_size=3)).map("".join))
+def test_encoding_many_or_few_distinct_bytes_round_trips(text: str) -> None:
+    """A text of few distinct unsafe bytes (escaped one value at a time) or of many
+    (escaped one by one) is encoded like the reference and decoded back."""
+    encoded = encode_text(text)
+    assert encoded == urllib.parse.quote(text, safe=SAFE_CHARACTERS.decode())
+    assert decode_text(encoded.encode("ascii")) == text
+
+
+def test_escaped_percent_signs_are_decoded_once() -> None:
+    """"%2541" is a percent sign and "41", whichever way the decoder goes."""
+    assert strict_unescape_bytes(b"%2541%5B") == b"%41["
+    assert strict_unescape_bytes(b"%25" * 20 + b"%41") == b"%" * 20 + b"A"
+    with pytest.raises(DecodeError):
+        strict_unescape_bytes(b"%25%4")

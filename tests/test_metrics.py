@@ -102,7 +102,8 @@ class Failing:
     """An answerer whose every answer fails."""
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: object = None, author: str | None = None) -> defer.Deferred[bytes]:
+               origin: object = None, author: str | None = None,
+               coarse: bool = False) -> defer.Deferred[bytes]:
         return defer.fail(RuntimeError("broken"))
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mobwrite.client.session import ClientSession
-from mobwrite.core.delta import to_delta
+from mobwrite.client.session import ClientSession, SharedText
+from mobwrite.core.delta import coarse_delta, to_delta
 from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
@@ -40,8 +40,10 @@ class Peer:
 class World:
     """An engine, its clients and the channels between them."""
 
-    def __init__(self, clients: int = 2, initial: str = "") -> None:
+    def __init__(self, clients: int = 2, initial: str = "", coarse: bool = False) -> None:
         self.engine = Engine(Store(), Settings.defaults())
+        # Whether the clients take coarse deltas (pushed and in answers).
+        self.coarse = coarse
         self.peers = [Peer(ClientSession(f"user{i}")) for i in range(clients)]
         for index, peer in enumerate(self.peers):
             peer.session.share("doc", initial if index == 0 else "")
@@ -62,14 +64,15 @@ class World:
         kind, data = peer.outbound.popleft()
         self.now += 1
         if kind == "request":
-            peer.inbound.append(("answer", self.engine.handle(data, self.now).body))
+            peer.inbound.append(("answer", self.engine.handle(
+                data, self.now, coarse=self.coarse).body))
         else:
             version = int(data)
             self.engine.pushed(peer.session.user, "doc", version)
 
     def push(self, who: int) -> None:
         peer = self.peers[who]
-        block = self.engine.push(peer.session.user, "doc", {})
+        block = self.engine.push(peer.session.user, "doc", {}, self.coarse)
         if block is None:
             self.notices += 1
             peer.inbound.append(("notice", b""))
@@ -115,12 +118,15 @@ STEP = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(STEP, max_size=60), st.lists(ALPHABET, max_size=6).map("".join))
-def test_pushes_crossing_requests_converge(steps: list[tuple], initial: str) -> None:
-    """Typing, requests, pushes and acknowledgements in any order end with every
-    client holding the master, and every character typed in it once."""
+@given(st.lists(STEP, max_size=60), st.lists(ALPHABET, max_size=6).map("".join),
+       st.booleans())
+def test_pushes_crossing_requests_converge(steps: list[tuple], initial: str,
+                                           coarse: bool) -> None:
+    """Typing, requests, pushes and acknowledgements in any order, with exact or
+    coarse deltas, end with every client holding the master, and every
+    character typed in it once."""
     initial = f"Hello {initial} world"
-    world = World(initial=initial)
+    world = World(initial=initial, coarse=coarse)
     for who in (0, 1):
         world.send(who)
         world.serve(who)
@@ -228,7 +234,7 @@ def test_views_at_one_version_share_one_delta() -> None:
     for user in ("a", "b", "c"):
         engine.handle(f"u:{user}\nF:0:doc\nr:1:Hello\n\n".encode(), 1.0)
     engine.handle(b"u:a\nF:1:doc\nd:1:=5\t+ world\n\n", 2.0)
-    shared: dict[int, tuple[str, str]] = {}
+    shared: dict[tuple[int, bool], tuple[str, str]] = {}
     blocks = [engine.push(user, "doc", shared) for user in ("b", "c")]
     assert blocks == ["F:1:doc\nd:1:=5\t+ world"] * 2
     assert len(shared) == 1
@@ -260,3 +266,63 @@ def test_a_crowds_change_is_merged_by_patching_the_typing_into_it() -> None:
     session.apply_response(f"F:1:doc\nd:0:{delta}\n".encode())
     assert document.shadow == changed
     assert document.text == "typed " + changed
+
+
+def typing_session(shadow: str, text: str) -> tuple[ClientSession, SharedText]:
+    """A session at client version 1, server version 0, whose shadow is *shadow*
+    and whose text, *text*, holds typing not sent yet."""
+    session = ClientSession("u")
+    document = session.share("doc", text)
+    document.shadow = shadow
+    document.delta_ok = True
+    document.client_version = document.acknowledged = 1
+    return session, document
+
+
+def test_a_coarse_push_keeps_the_typing_inside_the_stretch_it_replaces() -> None:
+    """A coarse delta replaces the stretch between the changes at both ends, the
+    person's unsent typing inside it (emoji counted in UTF-16 units) included:
+    the typing is patched into the server's text, never deleted with the stretch."""
+    shadow = "[a:1] [b:1] 😀 [c:1] [d:1] end"
+    server = "[a:2] [b:1] 😀 [c:1] [d:2] end"
+    session, document = typing_session(shadow, shadow.replace("[c:1]", "[c:1🎉]"))
+    delta = coarse_delta(shadow, server)
+    assert delta == "=3\t-22\t+2%5D %5Bb:1%5D %F0%9F%98%80 %5Bc:1%5D %5Bd:2\t=5"
+    held = session.apply_push(f"F:1:doc\nd:0:{delta}\n".encode())
+    assert held == [("doc", 1)]
+    assert document.shadow == server
+    assert document.text == "[a:2] [b:1] 😀 [c:1🎉] [d:2] end"
+    # The next request carries the typing alone.
+    assert session.build_request().decode().splitlines()[2] == "d:1:=19\t+%F0%9F%8E%89\t=11"
+
+
+def test_a_coarse_answer_keeps_typing_made_while_its_request_was_in_flight() -> None:
+    """The same merge for an answer: typing made after the request survives."""
+    shadow = "one 𝄞 two three four"
+    server = "ONE 𝄞 two three FOUR"
+    session, document = typing_session(shadow, "one 𝄞 two and a half three four")
+    session.apply_response(f"F:1:doc\nd:0:{coarse_delta(shadow, server)}\n".encode())
+    assert document.shadow == server
+    assert document.text == "ONE 𝄞 two and a half three FOUR"
+
+
+def test_a_small_change_beside_the_typing_is_patched_into_the_text() -> None:
+    """A server change that deletes nothing where the typing is goes into the text
+    as before (a change far from the typing, or a pure insertion)."""
+    shadow = "alpha beta gamma delta"
+    session, document = typing_session(shadow, "alpha beta gamma delta!")
+    session.apply_response(b"F:1:doc\nd:0:-5\t+ALPHA\t=17\n")
+    assert document.text == "ALPHA beta gamma delta!"
+
+
+def test_a_coarse_client_is_pushed_one_replacement_shared_by_its_shadow() -> None:
+    """``Engine.push`` with *coarse*: one replacement of the stretch, computed once per
+    shadow, beside exact deltas for the views that did not ask for coarse ones."""
+    engine = Engine(Store(), Settings.defaults())
+    for user in ("a", "b", "c"):
+        engine.handle(f"u:{user}\nF:0:doc\nr:1:Hello there world\n\n".encode(), 1.0)
+    engine.handle(b"u:a\nF:1:doc\nd:1:-1\t+J\t=16\t+!\n\n", 2.0)
+    shared: dict[tuple[int, bool], tuple[str, str]] = {}
+    assert engine.push("b", "doc", shared, coarse=True) == "F:1:doc\nd:1:-17\t+Jello there world!"
+    assert engine.push("c", "doc", shared) == "F:1:doc\nd:1:-1\t+J\t=16\t+!"
+    assert len(shared) == 2

@@ -23,7 +23,7 @@ from mobwrite.client.txsocket import SocketPeer
 from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.httpform import Limits
 from mobwrite.core.presence import PRESENCE, PRESENCE_ID, PresenceCounts, message_update
-from mobwrite.core.push import PUSH_DELTAS, pushed_message
+from mobwrite.core.push import PUSH_COARSE, PUSH_DELTAS, pushed_message
 from mobwrite.core.store import Store
 from mobwrite.daemon.answering import RequestAnswerer
 from mobwrite.daemon.gateway import gateway_site
@@ -317,14 +317,36 @@ def test_a_text_frame_is_read_back_whole_at_every_length_encoding() -> None:
         assert texts[-1].message_finished
 
 
-def taking_deltas(bench: Bench) -> Client:
-    """A client that asked for deltas and synced ``memo`` (Hello) once."""
+def taking_deltas(bench: Bench, asking: str = PUSH_DELTAS, user: str = "w") -> Client:
+    """A client that asked for deltas (with *asking*) and synced ``memo`` (Hello) once."""
     client = bench.connect()
     assert client.peer.transport is not None
-    client.peer.transport.sendTextMessage(PUSH_DELTAS)
+    client.peer.transport.sendTextMessage(asking)
     client.pump.flush()
-    assert answered(client.send(b"u:w\nF:0:memo\nr:1:Hello\n\n")) == b"F:1:memo\nd:0:=5\n\n"
+    assert answered(client.send(f"u:{user}\nF:0:memo\nr:1:Hello\n\n".encode())) == (
+        b"F:1:memo\nd:0:=5\n\n")
     return client
+
+
+def test_a_socket_taking_coarse_deltas_is_pushed_and_answered_one_replacement() -> None:
+    """``!push:coarse``: pushes and answers replace the changed stretch whole, where
+    a socket that asked for ``!push:deltas`` keeps getting exact deltas."""
+    bench = Bench()
+    exact = taking_deltas(bench)
+    coarse = taking_deltas(bench, PUSH_COARSE, "c")
+    bench.server.answer(b"u:e\nF:0:memo\nR:1:Jello!\n\n")
+    bench.reactor.advance(0)
+    exact.pump.flush()
+    coarse.pump.flush()
+    assert exact.received[-1] == "!delta:\nF:1:memo\nd:1:-1\t+J\t=4\t+!\n\n"
+    assert coarse.received[-1] == "!delta:\nF:1:memo\nd:1:-5\t+Jello!\n\n"
+    bench.server.answer(b"u:e\nF:1:memo\nR:2:Yellow!!\n\n")
+    bench.reactor.advance(0)
+    # Each syncs before the next push: the answer brings the change.
+    assert answered(exact.send(b"u:w\nF:2:memo\nd:1:=6\n\n")) == (
+        b"F:2:memo\nd:2:-1\t+Y\t=4\t+w!\t=1\n\n")
+    assert answered(coarse.send(b"u:c\nF:2:memo\nd:1:=6\n\n")) == (
+        b"F:2:memo\nd:2:-5\t+Yellow!\t=1\n\n")
 
 
 def test_a_socket_that_asked_for_deltas_is_pushed_the_change_once_durable() -> None:

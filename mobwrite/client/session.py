@@ -25,7 +25,9 @@ from diff_match_patch import diff_match_patch
 from mobwrite.client.errors import RefusedChange, refusal
 from mobwrite.core import request
 from mobwrite.core.delta import (
+    DELETE,
     EQUAL,
+    INSERT,
     DeltaError,
     from_delta,
     is_no_op,
@@ -50,6 +52,30 @@ def random_id() -> str:
         ident = secrets.choice(_FIRST) + "".join(secrets.choice(_OTHERS) for _ in range(7))
         if "--" not in ident:
             return ident
+
+
+def _hunks(diffs: list[tuple[int, str]]) -> int:
+    return sum(1 for operation, _ in diffs if operation != EQUAL)
+
+
+def _span(diffs: list[tuple[int, str]]) -> tuple[int, int]:
+    """Where in the old text *diffs* change anything: from the start of their first
+    change to the end of their last (code points)."""
+    start = end = -1
+    at = 0
+    for operation, part in diffs:
+        if operation != EQUAL and start < 0:
+            start = at
+        if operation != INSERT:
+            at += len(part)
+        if operation != EQUAL:
+            end = at
+    return start, end
+
+
+def _overlap(first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Whether two spans (start, end) meet, touching included; (-1, -1) is none."""
+    return first[0] >= 0 and second[0] >= 0 and first[0] <= second[1] and second[0] <= first[1]
 
 
 @dataclass
@@ -346,16 +372,20 @@ class ClientSession:
         """*text* (the shadow and what was typed since) with the server's change
         (*diffs*, *shadow* into *new_shadow*) in it.
 
-        Fuzzy patching costs time per hunk: the server's change is patched
-        into the text, or, when it has many more hunks than the typing (a
-        crowd's edits against one word typed), the typing into the server's
-        text.
+        The server's change is patched into the text, unless patching it would
+        lose typing or cost much: when it deletes something in the stretch
+        where the typing is (a coarse delta replaces a whole stretch, the
+        typing inside it included), or has many more hunks than the typing (a
+        crowd's edits against one word typed), the typing is patched into the
+        server's text instead.
         """
-        hunks = sum(1 for operation, _ in diffs if operation != EQUAL)
-        if hunks > REBASE_HUNKS:
-            typed = self._diff(shadow, text)
-            if sum(1 for operation, _ in typed if operation != EQUAL) * 2 < hunks:
-                return self._patched(shadow, typed, new_shadow)
+        typed = self._diff(shadow, text)
+        hunks = _hunks(diffs)
+        if hunks > REBASE_HUNKS and _hunks(typed) * 2 < hunks:
+            return self._patched(shadow, typed, new_shadow)
+        if any(operation == DELETE for operation, _ in diffs) and _overlap(
+                _span(diffs), _span(typed)):
+            return self._patched(shadow, typed, new_shadow)
         return self._patched(shadow, diffs, text)
 
     def _patched(self, base: str, diffs: list[tuple[int, str]], onto: str) -> str:

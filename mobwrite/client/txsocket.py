@@ -36,7 +36,7 @@ from mobwrite.client.session import ClientSession
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
 from mobwrite.core.push import (
     ERROR,
-    PUSH_DELTAS,
+    PUSH_COARSE,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -130,10 +130,11 @@ class SocketPeer:
             self._wake()
 
     def take_pushes(self, session: ClientSession) -> None:
-        """Ask for deltas instead of notices, and apply them to *session* as they come."""
+        """Ask for deltas instead of notices (coarse ones welcome: the session keeps
+        its typing through them), and apply them to *session* as they come."""
         assert self.transport is not None
         self.session = session
-        self.transport.sendTextMessage(PUSH_DELTAS)
+        self.transport.sendTextMessage(PUSH_COARSE)
 
     def exchange(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one request; fire with its answer (ending with a blank line)."""

@@ -41,7 +41,7 @@ from mobwrite.client.urls import ServerURL
 from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, message_update
 from mobwrite.core.push import (
     ERROR,
-    PUSH_DELTAS,
+    PUSH_COARSE,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -193,10 +193,11 @@ class SocketConnection:
             self._write(self.protocol.send(TextMessage(pushed_message(held))))
 
     def take_pushes(self, session: ClientSession) -> None:
-        """Ask for deltas instead of notices, and apply them to *session* as they come."""
+        """Ask for deltas instead of notices (coarse ones welcome: the session keeps
+        its typing through them), and apply them to *session* as they come."""
         self.session = session
         try:
-            self._write(self.protocol.send(TextMessage(PUSH_DELTAS)))
+            self._write(self.protocol.send(TextMessage(PUSH_COARSE)))
         except LocalProtocolError:
             raise self._closed_error() from None
 

@@ -102,6 +102,41 @@ def from_delta(base_text: str, delta: bytes) -> list[Diff]:
     return diffs
 
 
+# The stretch (old and new text together) up to which a coarse delta is made.
+COARSE_CHARS = 16384
+
+# The library's common prefix and suffix (binary searches comparing in C).
+_ENDS = diff_match_patch()
+
+
+def coarse_delta(old: str, new: str, max_chars: int = COARSE_CHARS) -> str | None:
+    """The delta turning *old* into *new* by one replacement of the stretch between
+    their common start and end, or None if that stretch (old and new text
+    together) is over *max_chars* (docs/websocket.md, *Coarse deltas*).
+
+    It costs two binary searches and one encoding, however many changes lie
+    in the stretch, and it is as cheap to apply.
+    """
+    if old == new:
+        return "=%d" % utf16_length(old) if old else ""
+    start = _ENDS.diff_commonPrefix(old, new)
+    tail = _ENDS.diff_commonSuffix(old[start:], new[start:])
+    removed = old[start:len(old) - tail]
+    added = new[start:len(new) - tail]
+    if len(removed) + len(added) > max_chars:
+        return None
+    tokens = []
+    if start:
+        tokens.append("=%d" % utf16_length(old[:start]))
+    if removed:
+        tokens.append("-%d" % utf16_length(removed))
+    if added:
+        tokens.append("+" + encode_text(added))
+    if tail:
+        tokens.append("=%d" % utf16_length(old[len(old) - tail:]))
+    return "\t".join(tokens)
+
+
 def result_text(diffs: list[Diff]) -> str:
     """The text a diff produces (its equalities and insertions)."""
     return "".join(text for operation, text in diffs if operation != DELETE)

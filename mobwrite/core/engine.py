@@ -23,6 +23,7 @@ from mobwrite.core.delta import (
     Diff,
     Differ,
     Splice,
+    coarse_delta,
     from_delta,
     is_no_op,
     result_text,
@@ -127,9 +128,11 @@ class Engine:
         self._author: str | None = None
         # What the answer says about the latest refused action.
         self._refused_notice = ""
+        # Whether the request's client takes coarse deltas (docs/websocket.md).
+        self._coarse = False
 
     def handle(self, data: bytes, now: float, may_write: bool = True,
-               author: str | None = None) -> Outcome:
+               author: str | None = None, coarse: bool = False) -> Outcome:
         """Execute one complete request and return its response.
 
         With *may_write* false (a read-only token, core/access.py) edits
@@ -137,9 +140,11 @@ class Engine:
         the master: the reply, a delta from the shadow to the master,
         undoes them on the client.  The request's changes become revisions
         by *author* (a token's subject), else by each view's user id.
+        A client that takes *coarse* deltas may be answered with them.
         """
         self._may_write = may_write
         self._author = author
+        self._coarse = coarse
         store = self.store
         store.begin_request()
         try:
@@ -397,7 +402,9 @@ class Engine:
         if document.text is None:
             self.store.set_text(document, view.shadow, now, self._author or action.user)
             return False
-        history = self._history(document)
+        # A client taking coarse deltas is answered without the history: it is
+        # brought up to date when a client that needs it comes.
+        history = None if self._coarse else self._history(document)
         if history is None:
             self._merge(view, action, diffs, old_shadow, now)
             return action.force
@@ -459,11 +466,12 @@ class Engine:
         document = self.store.documents.get(name)
         return None if document is None else self._histories.get(document)
 
-    def push(self, user: str, name: str, shared: dict[int, tuple[str, str]]) -> str | None:
+    def push(self, user: str, name: str, shared: dict[tuple[int, bool], tuple[str, str]],
+             coarse: bool = False) -> str | None:
         """Bring the view of *user* on *name* to its master as an empty sync would, and
         return the answer block to push (``F:`` and ``d:`` lines, docs/websocket.md);
         "" if it is already there, None if it cannot be pushed (the client must
-        sync instead).
+        sync instead).  A client that takes *coarse* deltas may be sent one.
 
         The view keeps the state before the push until its client's next
         request, which may not have seen the push.  *shared* holds the deltas
@@ -482,12 +490,12 @@ class Engine:
         pushes = view.pushes or ()
         if len(pushes) >= MAX_PUSHES:
             return None
-        known = shared.get(id(shadow))
+        known = shared.get((id(shadow), coarse))
         if known is not None and known[0] is shadow:
             delta = known[1]
         else:
-            delta = self._push_delta(view.document, shadow, master)
-            shared[id(shadow)] = (shadow, delta)
+            delta = self._push_delta(view.document, shadow, master, coarse)
+            shared[(id(shadow), coarse)] = (shadow, delta)
         version = view.server_version
         view.pushes = (*pushes, (version, shadow))
         view.server_version += 1
@@ -503,8 +511,13 @@ class Engine:
             kept = tuple(entry for entry in view.pushes if entry[0] >= version)
             view.pushes = kept or None
 
-    def _push_delta(self, document: Document, shadow: str, master: str) -> str:
-        """The delta from *shadow* to *master*, from the history if it holds *shadow*."""
+    def _push_delta(self, document: Document, shadow: str, master: str, coarse: bool) -> str:
+        """The delta from *shadow* to *master*: a coarse one if the client takes it,
+        else from the history if it holds *shadow*."""
+        if coarse:
+            delta = coarse_delta(shadow, master)
+            if delta is not None:
+                return delta
         history = self._history(document)
         if history is not None:
             since = history.version_of(shadow)
@@ -515,9 +528,14 @@ class Engine:
         return self.differ.delta(shadow, master)
 
     def _reply_delta(self, view: View, master: str) -> str:
-        """The delta from the view's shadow to *master*, from the history if it can."""
+        """The delta from the view's shadow to *master*: a coarse one if the client
+        takes it, else from the history if it can."""
         lineage, self._lineage = self._lineage, None
         shadow = view.shadow
+        if self._coarse:
+            delta = coarse_delta(shadow, master)
+            if delta is not None:
+                return delta
         if lineage is not None and lineage[0] is view and shadow != master:
             history = self._histories.get(view.document)
             if history is not None and history.text is master:

@@ -17,6 +17,10 @@ _UNSAFE_BYTE = re.compile(
     b"[^" + b"".join(b"\\x%02x" % c for c in SAFE_CHARACTERS) + b"]"
 )
 _ESCAPES = {i: b"%%%02X" % i for i in range(256)}
+PERCENT = ord("%")
+# Distinct unsafe bytes (or escapes) up to which a text is escaped (or
+# unescaped) one value at a time.
+FEW_BYTES = 16
 # The byte each two hex digits after a "%" stand for, in either case: decoding
 # splits at every "%" and looks the next two bytes up (much faster than a
 # regular expression calling back into Python for each escape).
@@ -32,9 +36,24 @@ class DecodeError(ValueError):
 def encode_text(text: str) -> str:
     """Percent-encode *text* the way every MobWrite peer does."""
     data = text.encode("utf-8")
-    if data.isascii() and not _UNSAFE_BYTE.search(data):
+    unsafe = data.translate(None, SAFE_CHARACTERS)
+    if not unsafe:
         return text
-    return _UNSAFE_BYTE.sub(lambda m: _ESCAPES[m[0][0]], data).decode("ascii")
+    # A text of few distinct unsafe bytes (prose, markup, counters) is escaped
+    # one byte value at a time, each pass in C; the percent sign goes first,
+    # since every escape brings one.
+    distinct: list[int] = []
+    while unsafe and len(distinct) <= FEW_BYTES:
+        distinct.append(unsafe[0])
+        unsafe = unsafe.replace(unsafe[:1], b"")
+    if unsafe:
+        return _UNSAFE_BYTE.sub(lambda m: _ESCAPES[m[0][0]], data).decode("ascii")
+    if PERCENT in distinct:
+        distinct.remove(PERCENT)
+        data = data.replace(b"%", b"%25")
+    for byte in distinct:
+        data = data.replace(bytes((byte,)), _ESCAPES[byte])
+    return data.decode("ascii")
 
 
 def _to_text(data: bytes) -> str:
@@ -71,6 +90,32 @@ def strict_unescape_bytes(encoded: bytes) -> bytes:
     """Percent-decode to bytes once; a ``%`` without two hex digits raises DecodeError."""
     if b"%" not in encoded:
         return encoded
+    # Between the escaped percent signs, each distinct escape is replaced
+    # everywhere in one pass in C (none of them brings a new "%"), while
+    # there are few; the rest is split at every "%" and looked up.
+    parts = encoded.split(b"%25")
+    if len(parts) > FEW_BYTES:
+        return _unescape_each(encoded)
+    return b"%".join([_unescape_part(part) for part in parts])
+
+
+def _unescape_part(part: bytes) -> bytes:
+    at = part.find(b"%")
+    passes = 0
+    while at >= 0:
+        if passes == FEW_BYTES:
+            return _unescape_each(part)
+        escape = part[at:at + 3]
+        byte = _UNESCAPED.get(escape[1:])
+        if byte is None or len(escape) < 3:
+            raise DecodeError("a '%' is not followed by two hex digits")
+        part = part.replace(escape, byte)
+        passes += 1
+        at = part.find(b"%", at)
+    return part
+
+
+def _unescape_each(encoded: bytes) -> bytes:
     first, *rest = encoded.split(b"%")
     try:
         return first + b"".join([_UNESCAPED[part[:2]] + part[2:] for part in rest])

@@ -7,8 +7,9 @@ which followers newly owe one; a follower owes at most one notice at a
 time, however many changes arrive before it is sent (they are coalesced
 into it).  The adapter sends the notice once the socket is idle, so a
 socket never gets more than one notice per request it makes.  A socket
-that asked for deltas (``!push:deltas``) is sent, in place of the notice,
-the answer blocks an empty sync of those documents would have brought.
+that asked for deltas (``!push:deltas`` or ``!push:coarse``) is sent, in
+place of the notice, the answer blocks an empty sync of those documents
+would have brought.
 
 The message formats are documented in docs/websocket.md.
 """
@@ -30,6 +31,8 @@ NOTICE = "!changed:"
 DELTA = "!delta:"
 # A client's message asking for deltas in place of notices.
 PUSH_DELTAS = "!push:deltas"
+# The same, from a client that also takes coarse deltas (docs/websocket.md).
+PUSH_COARSE = "!push:coarse"
 # A client's message saying which pushed versions it holds.
 PUSHED = "!pushed:"
 ERROR = "!error:"

@@ -9,7 +9,7 @@ changed announced to the listener (the WebSocket push, docs/websocket.md).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -54,19 +54,23 @@ class Answerer(Protocol):
     """What a front end needs: a complete request in, its answer out."""
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None,
+               coarse: bool = False) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable.
 
         With *may_write* false its edits never reach the masters.  *origin*
         names the sender to the change listener, which does not tell a
         sender about its own changes.  *author* (a token's subject) signs
-        its revisions, else each view's user id does.
+        its revisions, else each view's user id does.  A sender that takes
+        *coarse* deltas (docs/websocket.md) may be answered with them.
         """
 
-    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+    def push(self, views: Sequence[ViewKey],
+             coarse: Collection[ViewKey] = ()) -> defer.Deferred[list[str | None]]:
         """Bring each view to its master as an empty sync would; fire, once that
         is durable, with each view's answer block to push ("" when it was up
-        to date, None when its client must sync instead)."""
+        to date, None when its client must sync instead).  The clients of the
+        views in *coarse* take coarse deltas."""
 
     def pushed(self, view: ViewKey, version: int) -> None:
         """The client of *view* holds server version *version* after a push."""
@@ -134,18 +138,21 @@ class RequestAnswerer:
         self.listener = listener or NoListener()
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None,
+               coarse: bool = False) -> defer.Deferred[bytes]:
         """The response to *request*, once what it changed is durable."""
-        outcome = self.engine.handle(request, self.clock.seconds(), may_write, author)
+        outcome = self.engine.handle(request, self.clock.seconds(), may_write, author, coarse)
         if not outcome.changed:
             return defer.succeed(outcome.body)
         return self.commit(outcome.documents, origin).addCallback(lambda _: outcome.body)
 
-    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+    def push(self, views: Sequence[ViewKey],
+             coarse: Collection[ViewKey] = ()) -> defer.Deferred[list[str | None]]:
         """Each view's push (``Engine.push``), once the views' new state is durable:
         a crash never leaves a client holding a push its view does not know."""
-        shared: dict[int, tuple[str, str]] = {}
-        blocks = [self.engine.push(user, name, shared) for user, name in views]
+        shared: dict[tuple[int, bool], tuple[str, str]] = {}
+        blocks = [self.engine.push(user, name, shared, (user, name) in coarse)
+                  for user, name in views]
         if not any(blocks):
             return defer.succeed(blocks)
         return self.committer.durable().addCallback(lambda _: blocks)

@@ -11,7 +11,7 @@ scraped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from functools import partial
 from typing import Any, assert_never
 
@@ -233,12 +233,14 @@ class Metered:
         self.transport = transport
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
-        return self.server.answer(request, may_write, origin, author).addBoth(
+               origin: Hashable = None, author: str | None = None,
+               coarse: bool = False) -> defer.Deferred[bytes]:
+        return self.server.answer(request, may_write, origin, author, coarse).addBoth(
             self._record, self.metrics.timer())
 
-    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
-        return self.server.push(views)
+    def push(self, views: Sequence[ViewKey],
+             coarse: Collection[ViewKey] = ()) -> defer.Deferred[list[str | None]]:
+        return self.server.push(views, coarse)
 
     def pushed(self, view: ViewKey, version: int) -> None:
         self.server.pushed(view, version)

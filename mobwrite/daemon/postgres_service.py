@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -224,15 +224,18 @@ class SharedDaemon(MultiService):
         return deferToThreadPool(self.reactor, self.threads, work, *args)
 
     def answer(self, request: bytes, may_write: bool = True,
-               origin: Hashable = None, author: str | None = None) -> defer.Deferred[bytes]:
+               origin: Hashable = None, author: str | None = None,
+               coarse: bool = False) -> defer.Deferred[bytes]:
         """The reply to *request*, once its transaction committed; with *may_write*
         false its edits never reach the masters; *author* signs its revisions.
         The documents it changed are then told to the listener with *origin*
-        (other daemons hear of them through the change feed)."""
+        (other daemons hear of them through the change feed).  Its deltas are
+        exact even for a client that takes *coarse* ones (nothing is pushed here)."""
         done = self._in_thread(self._run, request, self.reactor.seconds(), may_write, author)
         return done.addCallbacks(self._answered, self._failed, callbackArgs=(origin,))
 
-    def push(self, views: Sequence[ViewKey]) -> defer.Deferred[list[str | None]]:
+    def push(self, views: Sequence[ViewKey],
+             coarse: Collection[ViewKey] = ()) -> defer.Deferred[list[str | None]]:
         """No pushed deltas in shared mode (the views live in the database): every
         socket is sent notices, and syncs."""
         return defer.succeed([None] * len(views))

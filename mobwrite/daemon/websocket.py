@@ -4,7 +4,8 @@
 Each text message is one complete request; each gets one answer message,
 in order.  When a commit changes a document the socket follows, the socket
 gets one notice once it is idle (``mobwrite.core.push`` decides who is owed
-what), or, if it sent ``!push:deltas``, the change itself: the hub pushes
+what), or, if it sent ``!push:deltas`` (or ``!push:coarse``: coarse deltas welcome,
+in pushes and answers), the change itself: the hub pushes
 each document's followers together, at most every ``PUSH_INTERVAL`` (longer
 for many followers), once the views' new state is durable.  With access control on, every request is checked against the
 socket's token (``mobwrite.daemon.socket_access``).  A ``!presence:``
@@ -190,8 +191,9 @@ class PushHub:
         if not plans:
             return
         keys = [key for _, plan in plans for key in plan]
+        coarse = {key for socket, plan in plans if socket.coarse for key in plan}
         # Every socket holds the same answerer.
-        plans[0][0].server.push(keys).addCallbacks(
+        plans[0][0].server.push(keys, coarse).addCallbacks(
             self._pushed, lambda failure: log.failure("pushing deltas failed", failure),
             callbackArgs=(plans,))
 
@@ -275,7 +277,7 @@ class PushSocket:
     __slots__ = ("hub", "server", "clock", "settings", "request", "channel", "channel_lost",
                  "tcp", "reader", "ws", "wire_received", "wire_lost", "queue", "busy",
                  "closed", "sending_paused", "running", "noticed", "reading", "unread",
-                 "pinged", "timer", "gate", "token", "views", "__weakref__")
+                 "pinged", "timer", "gate", "token", "views", "coarse", "__weakref__")
 
     def __init__(self, hub: PushHub, server: Answerer, clock: IReactorTime,
                  request: server.Request, gate: SocketGate | None = None,
@@ -311,6 +313,8 @@ class PushSocket:
         # Once the client asked for deltas: the user id of each document its
         # requests named (the view a push brings up to date); else None.
         self.views: dict[str, str] | None = None
+        # The client takes coarse deltas, pushed or in answers (docs/websocket.md).
+        self.coarse = False
 
     # What twisted.web.websocket calls
 
@@ -405,9 +409,11 @@ class PushSocket:
                 if self.gate is not None:
                     self.token = token[:MAX_TOKEN_CHARS + 1]
                 continue
-            if message.strip() == push.PUSH_DELTAS:
+            asked = message.strip()
+            if asked in (push.PUSH_DELTAS, push.PUSH_COARSE):
                 if self.views is None:
                     self.views = {}
+                self.coarse = self.coarse or asked == push.PUSH_COARSE
                 continue
             held = push.message_pushed(message, limits.max_name_bytes)
             if held is not None:
@@ -450,8 +456,8 @@ class PushSocket:
                 names = set(views)
                 self._remember(views)
             self.hub.subscriptions.settle(self, names)
-            self.server.answer(read, may_write, origin=self, author=author).addCallbacks(
-                self._answered, self._failed)
+            self.server.answer(read, may_write, origin=self, author=author,
+                               coarse=self.coarse).addCallbacks(self._answered, self._failed)
 
     def _answered(self, body: bytes) -> None:
         self.busy = False

@@ -15,7 +15,9 @@ for pushed deltas instead of notices (coarse ones, ``!push:coarse``, unless
 it with ``!pushed:``.
 
 Each typist owns a counter in the text, ``[T:N]`` (N zero-padded to a fixed
-width); an edit raises it by one (so edits never clash, and the document
+width), packed one after another or, with ``--apart``, each followed by
+prose (packed counters give a patch only neighbours' changing digits as
+context: BENCHMARKS.md, "500 editors, again"); an edit raises it by one (so edits never clash, and the document
 stays its starting prose plus one counter per typist).  An edit is *delivered* when every other socket of its
 document holds a counter at least as high; its propagation time runs from
 the moment of typing (before waiting for any sync in flight) to that of the
@@ -27,7 +29,11 @@ counted as *late*.  Then every socket syncs once more, and each document's socke
 must hold the same text (else the document counts as *diverged*).
 
 One JSON object is printed: propagation percentiles, edits typed,
-delivered and late, documents whose sockets differ, the daemon's CPU and
+delivered and late, how often a typist found its counter not as it left
+it (*displaced*: another edit merged into it, or its own into another; it
+types on from its own count), the first late edits (typist, count) and the
+typists whose counter in the end's text is not their last edit's (with
+what it holds), documents whose sockets differ, the daemon's CPU and
 resident memory (before the sockets, with them open and synced, and per
 socket), and the load generators' CPU.
 """
@@ -156,6 +162,8 @@ class Worker:
         self.syncs = 0
         self.pushes = 0
         self.errors = 0
+        # Times a typist found its counter not as it left it.
+        self.displaced = 0
         self.syncing = True
         self.tasks: list[asyncio.Task[None]] = []
         self.documents: list[Document] = []
@@ -238,8 +246,14 @@ class Worker:
             text = editor.shared.text
             old = counter(typist, count, width)
             if old not in text:
-                self.errors += 1
-                return count
+                # Another edit was merged into this counter, or this one's last
+                # edit into another (BENCHMARKS.md, "500 editors, again"): count
+                # it and type on from our own count, as a person would.
+                self.displaced += 1
+                found = re.search(rf"\[{typist}:\d+\]", text)
+                if found is None:
+                    return count
+                old = found.group()
             count += 1
             editor.shared.text = text.replace(old, counter(typist, count, width))
             editor.seen[editor.document.place[typist]] = count
@@ -326,7 +340,7 @@ class Worker:
                          for document in self.documents
                          for row, edit in zip(*numpy.nonzero(document.holders), strict=True)],
                 "typed": self.typed, "syncs": self.syncs, "pushes": self.pushes,
-                "errors": self.errors, "texts": texts,
+                "errors": self.errors, "displaced": self.displaced, "texts": texts,
                 "cpu_s": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime}
 
 
@@ -358,10 +372,16 @@ def plan(options: argparse.Namespace, port: int) -> list[dict[str, Any]]:
     return specs
 
 
+def apart(size: int, rng: random.Random) -> str:
+    """About *size* characters of prose on one line to follow a counter (none for 0)."""
+    return " " + " ".join(make_text(size, rng).split()) if size else ""
+
+
 def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
     """Make every document (1 KB of prose and its typists' counters) over TCP;
     each document's number of editors."""
-    prose = make_text(1024, random.Random(options.seed))
+    rng = random.Random(options.seed)
+    prose = make_text(1024, rng)
     typists: list[list[int]] = [[] for _ in range(options.documents)]
     for typist in range(options.typists):
         typists[typist % options.documents].append(typist)
@@ -369,16 +389,17 @@ def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
         lines = ["u:crowd-maker"]
         for d in range(at, min(at + 50, options.documents)):
             width = counter_width(options.duration, options.rate)
-            counters = "".join(" " + counter(t, 0, width) for t in typists[d])
+            counters = "".join(" " + counter(t, 0, width) + apart(options.apart, rng)
+                               for t in typists[d])
             lines += [f"F:0:crowd{d}", f"R:1:{encode_text(prose + counters)}"]
         asyncio.run(tcp_exchange(port, ("\n".join(lines) + "\n\n").encode("utf-8")))
     return {f"crowd{d}": len(typists[d]) for d in range(options.documents)}
 
 
 def merge(results: list[dict[str, Any]], editors: dict[str, int],
-          typists_of: dict[int, str]) -> tuple[list[float], int, list[list[str]]]:
+          typists_of: dict[int, str]) -> tuple[list[float], list[list[int]], list[list[str]]]:
     """The propagation times of the edits every other editor held, the edits
-    late, and the texts of each document whose editors differ."""
+    late (typist, count), and the texts of each document whose editors differ."""
     typed_at = {(t, n): at for r in results for t, n, at in r["typed_at"]}
     held: dict[tuple[int, int], list[float]] = {}
     for result in results:
@@ -387,19 +408,33 @@ def merge(results: list[dict[str, Any]], editors: dict[str, int],
             entry[0] += holders
             entry[1] = max(entry[1], last)
     latencies = []
-    late = 0
+    late = []
     for key, at in typed_at.items():
         holding = held.get(key)
         if holding is not None and holding[0] >= editors[typists_of[key[0]]] - 1:
             latencies.append(holding[1] - at)
         else:
-            late += 1
+            late.append(list(key))
     texts: dict[str, set[str]] = {}
     for result in results:
         for name, seen in result["texts"].items():
             texts.setdefault(name, set()).update(seen)
     diverged = [sorted(seen) for seen in texts.values() if len(seen) > 1]
-    return latencies, late, diverged
+    return latencies, sorted(late), diverged
+
+
+def counters_off(results: list[dict[str, Any]], totals: dict[str, int],
+                 typists_of: dict[int, str]) -> dict[str, int | None]:
+    """The typists whose counter in the end's text (one socket's, per document) is
+    not their last edit's, by typist, with what the text holds (None: nothing)."""
+    final = {name: seen[0] for r in results for name, seen in r["texts"].items() if seen}
+    off: dict[str, int | None] = {}
+    for typist, count in totals.items():
+        found = re.search(rf"\[{typist}:(\d+)\]", final.get(typists_of[int(typist)], ""))
+        held = None if found is None else int(found.group(1))
+        if held != count:
+            off[typist] = held
+    return off
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
@@ -451,6 +486,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     editors = {f"crowd{d}": n for d, n in enumerate(per_document)}
     typists_of = {t: f"crowd{t % options.documents}" for t in range(options.typists)}
     latencies, late, diverged = merge(results, editors, typists_of)
+    off = counters_off(results, totals, typists_of)
     syncs = sum(r["syncs"] for r in results)
     pushes = sum(r["pushes"] for r in results)
     with open("/proc/loadavg") as loadavg:
@@ -459,10 +495,13 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "sockets": options.sockets, "documents": options.documents,
         "typists": options.typists, "rate": options.rate, "duration": options.duration,
         "workers": options.workers, "deltas": options.deltas, "exact": options.exact,
-        "durability": options.durability,
+        "durability": options.durability, "apart": options.apart,
         "typed": sum(r["typed"] for r in results),
-        "delivered": len(latencies), "late": late,
+        "delivered": len(latencies), "late": len(late),
+        # Which edits were late, and the counters the end's text holds wrong.
+        "late_edits": late[:20], "counters_off": dict(list(off.items())[:20]),
         "errors": sum(r["errors"] for r in results),
+        "displaced": sum(r["displaced"] for r in results),
         "diverged": len(diverged),
         # One document's differing texts, their common start cut off.
         "diverged_example": [text[len(common_start(diverged[0])):][:300]
@@ -518,6 +557,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "as clients did before coarse ones")
     parser.add_argument("--durability", default="sync",
                         help="the daemon's --durability (sync: fdatasync per group commit)")
+    parser.add_argument("--apart", type=int, default=0,
+                        help="characters of prose after each counter (0: counters packed)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -32,7 +32,7 @@ def test_tiny_crowd_delivers_every_edit(options: list[str]) -> None:
     report = json.loads(done.stdout)
     assert report["typed"] == 8
     assert report["delivered"] == 8
-    assert report["late"] == report["errors"] == report["diverged"] == 0
+    assert report["late"] == report["errors"] == report["displaced"] == report["diverged"] == 0
     assert 0 < report["p50_ms"] <= report["p99_ms"] <= report["max_ms"]
     assert report["syncs"] >= 8 and report["bytes_per_socket_with_view"] != 0
     if "--deltas" in options:

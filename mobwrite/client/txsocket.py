@@ -37,6 +37,7 @@ from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID
 from mobwrite.core.push import (
     ERROR,
     PUSH_COARSE,
+    WEAKER_ASK,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -60,6 +61,10 @@ class SocketPeer:
         # the last wait.
         self.session: ClientSession | None = None
         self.applied: set[str] = set()
+        # The push ask not yet known to be taken, and how many answers are due
+        # before its refusal could come (a daemon answers in turn).
+        self.asked: str | None = None
+        self.asked_after = 0
 
     def buildProtocol(self, url: str) -> SocketPeer:
         return self
@@ -85,6 +90,8 @@ class SocketPeer:
         if names is not None:
             self.owed.update(names)
             self._wake()
+            return
+        if self._refused_ask(message):
             return
         if not self.answers:
             self._fail(f"{self.url} sent an answer nobody asked for")
@@ -132,9 +139,33 @@ class SocketPeer:
     def take_pushes(self, session: ClientSession) -> None:
         """Ask for deltas instead of notices (coarse ones welcome: the session keeps
         its typing through them), and apply them to *session* as they come."""
-        assert self.transport is not None
         self.session = session
-        self.transport.sendTextMessage(PUSH_COARSE)
+        self._ask(PUSH_COARSE)
+
+    def _ask(self, asked: str) -> None:
+        assert self.transport is not None
+        self.asked, self.asked_after = asked, len(self.answers)
+        self.transport.sendTextMessage(asked)
+
+    def _refused_ask(self, message: str) -> bool:
+        """Whether *message* is an older daemon's refusal of our push ask; if it is,
+        ask for less (docs/websocket.md, *Pushed deltas*): exact deltas, then
+        notices.  A daemon that takes the ask says nothing, so the first message
+        due after it that is not an error settles that it was taken."""
+        if self.asked is None:
+            return False
+        if self.asked_after:
+            self.asked_after -= 1
+            return False
+        asked, self.asked = self.asked, None
+        if not message.startswith(ERROR):
+            return False
+        weaker = WEAKER_ASK.get(asked)
+        if weaker is None:
+            self.session = None
+        elif self.transport is not None and self.lost is None:
+            self._ask(weaker)
+        return True
 
     def exchange(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one request; fire with its answer (ending with a blank line)."""

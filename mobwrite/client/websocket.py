@@ -42,6 +42,7 @@ from mobwrite.core.presence import PRESENCE, PRESENCE_ERROR, PRESENCE_ID, messag
 from mobwrite.core.push import (
     ERROR,
     PUSH_COARSE,
+    WEAKER_ASK,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -77,6 +78,10 @@ class SocketConnection:
         self.session: ClientSession | None = None
         self.in_flight = False
         self.applied: set[str] = set()
+        # The push ask not yet known to be taken, and whether the answer to a
+        # request is due before its refusal could come (a daemon answers in turn).
+        self.asked: str | None = None
+        self.asked_after = False
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -164,7 +169,8 @@ class SocketConnection:
                 elif message.startswith(PRESENCE_ERROR):
                     self.presence_errors.append(message[len(ERROR):].strip())
                 elif names is None:
-                    self.messages.append(message)
+                    if not self._refused_ask(message):
+                        self.messages.append(message)
                 else:
                     self.notices += 1
                     self.owed.update(names)
@@ -196,10 +202,34 @@ class SocketConnection:
         """Ask for deltas instead of notices (coarse ones welcome: the session keeps
         its typing through them), and apply them to *session* as they come."""
         self.session = session
+        self._ask(PUSH_COARSE)
+
+    def _ask(self, asked: str) -> None:
+        self.asked, self.asked_after = asked, self.in_flight
         try:
-            self._write(self.protocol.send(TextMessage(PUSH_COARSE)))
+            self._write(self.protocol.send(TextMessage(asked)))
         except LocalProtocolError:
             raise self._closed_error() from None
+
+    def _refused_ask(self, message: str) -> bool:
+        """Whether *message* is an older daemon's refusal of our push ask; if it is,
+        ask for less (docs/websocket.md, *Pushed deltas*): exact deltas, then
+        notices.  A daemon that takes the ask says nothing, so the first message
+        due after it that is not an error settles that it was taken."""
+        if self.asked is None:
+            return False
+        if self.asked_after:
+            self.asked_after = False
+            return False
+        asked, self.asked = self.asked, None
+        if not message.startswith(ERROR):
+            return False
+        weaker = WEAKER_ASK.get(asked)
+        if weaker is None:
+            self.session = None
+        else:
+            self._ask(weaker)
+        return True
 
     def _presence(self, message: str) -> None:
         try:

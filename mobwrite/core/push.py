@@ -33,6 +33,9 @@ DELTA = "!delta:"
 PUSH_DELTAS = "!push:deltas"
 # The same, from a client that also takes coarse deltas (docs/websocket.md).
 PUSH_COARSE = "!push:coarse"
+# What a client asks for when a daemon (older than the ask) refuses one:
+# exact deltas in place of coarse ones, then nothing (notices stay).
+WEAKER_ASK = {PUSH_COARSE: PUSH_DELTAS}
 # A client's message saying which pushed versions it holds.
 PUSHED = "!pushed:"
 ERROR = "!error:"

@@ -165,4 +165,4 @@ def test_an_error_answering_a_request_sent_before_the_ask_stays_its_own() -> Non
     # The daemon took exact deltas: nothing came for the ask before the next answer.
     third = peer.exchange(REQUEST)
     peer.textMessageReceived(ANSWER)
-    assert third.result == ANSWER.encode() and peer.asked is None
+    assert third.result == ANSWER.encode() and peer.push_ask.asked is None

@@ -38,6 +38,7 @@ from mobwrite.core.push import (
     ERROR,
     PUSH_COARSE,
     WEAKER_ASK,
+    PushAsk,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -61,10 +62,8 @@ class SocketPeer:
         # the last wait.
         self.session: ClientSession | None = None
         self.applied: set[str] = set()
-        # The push ask not yet known to be taken, and how many answers are due
-        # before its refusal could come (a daemon answers in turn).
-        self.asked: str | None = None
-        self.asked_after = 0
+        # The push ask not yet known to be taken.
+        self.push_ask = PushAsk()
 
     def buildProtocol(self, url: str) -> SocketPeer:
         return self
@@ -144,7 +143,7 @@ class SocketPeer:
 
     def _ask(self, asked: str) -> None:
         assert self.transport is not None
-        self.asked, self.asked_after = asked, len(self.answers)
+        self.push_ask.ask(asked, len(self.answers))
         self.transport.sendTextMessage(asked)
 
     def _refused_ask(self, message: str) -> bool:
@@ -152,15 +151,10 @@ class SocketPeer:
         ask for less (docs/websocket.md, *Pushed deltas*): exact deltas, then
         notices.  A daemon that takes the ask says nothing, so the first message
         due after it that is not an error settles that it was taken."""
-        if self.asked is None:
+        refused = self.push_ask.refused(message)
+        if refused is None:
             return False
-        if self.asked_after:
-            self.asked_after -= 1
-            return False
-        asked, self.asked = self.asked, None
-        if not message.startswith(ERROR):
-            return False
-        weaker = WEAKER_ASK.get(asked)
+        weaker = WEAKER_ASK.get(refused)
         if weaker is None:
             self.session = None
         elif self.transport is not None and self.lost is None:

@@ -43,6 +43,7 @@ from mobwrite.core.push import (
     ERROR,
     PUSH_COARSE,
     WEAKER_ASK,
+    PushAsk,
     delta_blocks,
     notice_names,
     pushed_message,
@@ -78,10 +79,8 @@ class SocketConnection:
         self.session: ClientSession | None = None
         self.in_flight = False
         self.applied: set[str] = set()
-        # The push ask not yet known to be taken, and whether the answer to a
-        # request is due before its refusal could come (a daemon answers in turn).
-        self.asked: str | None = None
-        self.asked_after = False
+        # The push ask not yet known to be taken.
+        self.push_ask = PushAsk()
         try:
             raw = socket.create_connection((server.host, server.port), timeout=timeout)
         except OSError as error:
@@ -205,7 +204,7 @@ class SocketConnection:
         self._ask(PUSH_COARSE)
 
     def _ask(self, asked: str) -> None:
-        self.asked, self.asked_after = asked, self.in_flight
+        self.push_ask.ask(asked, int(self.in_flight))
         try:
             self._write(self.protocol.send(TextMessage(asked)))
         except LocalProtocolError:
@@ -216,15 +215,10 @@ class SocketConnection:
         ask for less (docs/websocket.md, *Pushed deltas*): exact deltas, then
         notices.  A daemon that takes the ask says nothing, so the first message
         due after it that is not an error settles that it was taken."""
-        if self.asked is None:
+        refused = self.push_ask.refused(message)
+        if refused is None:
             return False
-        if self.asked_after:
-            self.asked_after = False
-            return False
-        asked, self.asked = self.asked, None
-        if not message.startswith(ERROR):
-            return False
-        weaker = WEAKER_ASK.get(asked)
+        weaker = WEAKER_ASK.get(refused)
         if weaker is None:
             self.session = None
         else:

@@ -39,6 +39,34 @@ WEAKER_ASK = {PUSH_COARSE: PUSH_DELTAS}
 # A client's message saying which pushed versions it holds.
 PUSHED = "!pushed:"
 ERROR = "!error:"
+
+
+class PushAsk:
+    """A client's push ask not yet known to be taken (docs/websocket.md, *Pushed deltas*).
+
+    A daemon takes an ask silently and refuses one it does not know with an
+    ``!error:``; it answers in turn, so the first message due after the
+    answers of the requests already in flight settles the ask.
+    """
+
+    def __init__(self) -> None:
+        self.asked: str | None = None
+        self.answers_first = 0
+
+    def ask(self, asked: str, in_flight: int) -> None:
+        """*asked* was sent while *in_flight* requests awaited their answers."""
+        self.asked, self.answers_first = asked, in_flight
+
+    def refused(self, message: str) -> str | None:
+        """The ask *message* refuses, if it is the refusal of the pending ask."""
+        if self.asked is None:
+            return None
+        if self.answers_first:
+            self.answers_first -= 1
+            return None
+        asked, self.asked = self.asked, None
+        return asked if message.startswith(ERROR) else None
+
 # A client's message carrying its access token (docs/websocket.md); not a request.
 TOKEN = "!token:"
 

@@ -211,10 +211,8 @@ class SocketConnection:
             raise self._closed_error() from None
 
     def _refused_ask(self, message: str) -> bool:
-        """Whether *message* is an older daemon's refusal of our push ask; if it is,
-        ask for less (docs/websocket.md, *Pushed deltas*): exact deltas, then
-        notices.  A daemon that takes the ask says nothing, so the first message
-        due after it that is not an error settles that it was taken."""
+        """Whether *message* refused our push ask (``PushAsk``); if it did, ask
+        for the weaker one, or keep to notices."""
         refused = self.push_ask.refused(message)
         if refused is None:
             return False

@@ -80,7 +80,7 @@ def test_one_edit_merges_as_patches_do(shadow: str, mine: tuple[int, int, str],
         start, end, inserted = splice
         assert master[:start] + inserted + master[end:] == merged
     if master != shadow:
-        assert (merged, failed) == by_patches(differ, master, shadow, diffs)
+        assert_as_patches(differ, master, shadow, diffs, (merged, failed))
 
 
 @settings(max_examples=300, deadline=None)
@@ -94,8 +94,20 @@ def test_any_change_merges_as_patches_do(shadow: str, tokens: list[tuple[int, in
     if master == shadow or not diffs:
         return
     new_shadow = result_text(diffs)
-    assert differ.merge(master, shadow, diffs, new_shadow)[:2] == by_patches(
-        differ, master, shadow, diffs)
+    assert_as_patches(differ, master, shadow, diffs,
+                      differ.merge(master, shadow, diffs, new_shadow)[:2])
+
+
+def assert_as_patches(differ: Differ, master: str, shadow: str, diffs: list[Any],
+                      merged: tuple[str, int]) -> None:
+    """*merged* is what the patches give, except where they found no place for a
+    change at an end of the shadow and the merge placed it after (or before) the
+    text beside it, which it left unchanged."""
+    expected = by_patches(differ, master, shadow, diffs)
+    if expected[1] == 1 and merged[1] == 0:
+        assert merged[0] != master
+        return
+    assert merged == expected
 
 
 def test_an_intact_hunk_needs_no_patch_objects(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,3 +176,34 @@ def test_nearest_exact_occurrence_is_what_match_main_finds(
 def test_padded_part_is_a_slice_of_the_padded_text(text: str, low: int, high: int) -> None:
     """The window of the padded text is the same slice of it."""
     assert _padded(text, NULL, low, high) == (NULL + text + NULL)[low:high]
+
+
+def typed_tokens(numbers: str) -> str:
+    """Editors' tokens as the many-daemon tests type them: ``<editor.count>``."""
+    return "".join(f"<{number}>" for number in numbers.split())
+
+
+# A lagging editor's shadow, and the master others had appended to meanwhile (one of
+# them between its last two tokens), from a run that lost the editor's typing.
+SHADOW = typed_tokens("""2.1 2.2 2.3 0.1 0.2 3.1 3.2 5.1 1.1 4.1 4.2 0.3 0.4 0.5 0.6 1.2 1.3 4.3 1.4 2.4 4.4
+5.2 5.3 5.4 3.3 3.4 1.5 5.5 2.5 2.6 2.7 2.8 2.9 3.5 4.5 4.6 3.6 1.6 3.7 1.7 1.8 4.7
+4.8 3.8 5.6 5.7 5.8 0.7 0.8 0.9 3.9""")
+MASTER = typed_tokens("""2.1 2.2 2.3 0.1 0.2 3.1 3.2 5.1 1.1 4.1 4.2 0.3 0.4 0.5 0.6 1.2 1.3 4.3 1.4 2.4 4.4
+5.2 5.3 5.4 3.3 3.4 1.5 5.5 2.5 2.6 2.7 2.8 2.9 3.5 4.5 4.6 3.6 1.6 3.7 1.7 1.8 1.9
+1.10 4.7 4.8 4.9 4.10 4.11 4.12 3.8 5.6 5.7 5.8 5.9 5.10 0.7 0.8 0.9 0.10 3.9 2.10
+1.11 1.12 0.11 0.12 5.11 2.11 5.12 5.13 2.12 2.13 1.13 4.13 1.14 5.14 4.14""")
+
+
+@pytest.mark.parametrize("differ", differs)
+def test_text_typed_at_the_end_is_merged_into_a_master_others_appended_to(
+        differ: Differ) -> None:
+    """Patching finds no place for it (the padding past the shadow's end is no longer
+    the master's end, and a token landed beside it): it goes in after the text before
+    it (as near as that is found), instead of being acknowledged and dropped."""
+    typed = typed_tokens("3.10 3.11 3.12 3.13 3.14")
+    assert differ.dmp.patch_apply(differ.dmp.patch_make(SHADOW, [(EQUAL, SHADOW), (INSERT, typed)]),
+                                  MASTER)[1] == [False]
+    merged, failed, _ = differ.merge(MASTER, SHADOW, [(EQUAL, SHADOW), (INSERT, typed)],
+                                     SHADOW + typed)
+    assert failed == 0
+    assert typed in merged and merged.replace(typed, "", 1) == MASTER

@@ -103,6 +103,36 @@ def test_a_request_failing_after_its_writes_were_sent_commits_none_of_them(
     assert reader.documents["doc"].text == "kept"
 
 
+def test_a_request_whose_commit_fails_is_not_answered_and_changes_nothing(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """Every statement of the request succeeds and only COMMIT fails (a deferred check):
+    ``run`` raises instead of returning a reply, nothing is stored, and the daemon
+    forgets the text it had changed.  The reply waits for COMMIT's own result."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    alice = ClientSession("alice")
+    alice.share("doc")
+    sync(documents, alice)
+    alice.documents["doc"].text = "kept"
+    sync(documents, alice)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("""CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$""")
+        connection.execute("""CREATE CONSTRAINT TRIGGER at_commit AFTER UPDATE
+            ON mobwrite_documents DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW EXECUTE FUNCTION refuse()""")
+        alice.documents["doc"].text = "refused"
+        with pytest.raises(psycopg.errors.RaiseException, match="refused at commit"):
+            documents.run(alice.build_request(), 1e9)
+        assert "doc" not in documents.versions
+        connection.execute("DROP TRIGGER at_commit ON mobwrite_documents")
+        stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
+    assert stored == [(b"kept",)]
+    reader = ClientSession("reader")
+    reader.share("doc")
+    sync(documents, reader)
+    assert reader.documents["doc"].text == "kept"
+
+
 def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_it(
         postgres_url: str) -> None:
     """The server ended the session of the pool's idle connection (as a restart does):

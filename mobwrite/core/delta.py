@@ -265,6 +265,8 @@ class Differ:
         if hunk is not None:
             placed = self._place(master, old_shadow, hunk)
             if placed == -1:
+                placed = self._place_at_end(master, old_shadow, hunk)
+            if placed == -1:
                 return master, 1, None
             if placed is not None:
                 start = placed
@@ -274,6 +276,44 @@ class Differ:
         patches = self.dmp.patch_make(old_shadow, diffs)
         merged, applied = self.dmp.patch_apply(patches, master)
         return merged, applied.count(False), None
+
+    def _place_at_end(self, master: str, old_shadow: str, hunk: Splice) -> int:
+        """Where in *master* a change at the very end (or start) of *old_shadow* goes,
+        matched by the text before (or after) it alone: -1 for nowhere.
+
+        Patching takes the padding past a text's end as context, and that
+        context is gone from a master others appended to (or prepended to),
+        so text typed at an end would find no place once the few characters
+        beside it were disturbed too.  The changed text itself must still be
+        found unchanged in the master.
+        """
+        start, end, _ = hunk
+        dmp = self.dmp
+        reach = dmp.Match_MaxBits or 32
+        if end - start >= reach or 0 < start and end < len(old_shadow):
+            return -1
+        at_end = end == len(old_shadow)
+        # The context beside the change, grown as patching grows it: until unique.
+        size = dmp.Patch_Margin
+        while True:
+            pattern = old_shadow[max(0, start - size):end] if at_end else old_shadow[:end + size]
+            if (len(pattern) >= reach or len(pattern) == len(old_shadow)
+                    or old_shadow.find(pattern) == old_shadow.rfind(pattern)):
+                break
+            size += dmp.Patch_Margin
+        pattern = pattern[-reach:] if at_end else pattern[:reach]
+        if not pattern:
+            return -1
+        # Where the change starts within the pattern, and where the pattern should be.
+        offset = len(pattern) - (end - start) if at_end else 0
+        expected = end - len(pattern) if at_end else 0
+        found = dmp.match_main(master, pattern, max(0, min(expected, len(master))))
+        if found == -1:
+            return -1
+        at = found + offset
+        if master[at:at + end - start] != old_shadow[start:end]:
+            return -1
+        return at
 
     def _place(self, master: str, old_shadow: str, hunk: Splice) -> int | None:
         """Where in *master* patching puts *hunk* of *old_shadow*: -1 for nowhere,

@@ -48,24 +48,19 @@ def test_a_daemon_never_trusts_a_cached_text_another_changed(
     assert first.versions["doc"] == second.versions["doc"]
 
 
-def test_a_failed_transaction_leaves_nothing_behind(
-        pool: ConnectionPool[Any], postgres_url: str) -> None:
-    """A request whose transaction fails changes nothing stored, and the daemon forgets the
-    text it had changed, so that the next request reads the database again."""
-    documents = SharedDocuments(pool, Settings.defaults())
+def _kept(documents: SharedDocuments) -> ClientSession:
+    """Alice's session, whose document "doc" holds "kept", committed."""
     alice = ClientSession("alice")
     alice.share("doc")
     sync(documents, alice)
     alice.documents["doc"].text = "kept"
     sync(documents, alice)
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute("ALTER TABLE mobwrite_views ADD CONSTRAINT no_more CHECK (false) "
-                           "NOT VALID")
-        alice.documents["doc"].text = "refused"
-        with pytest.raises(psycopg.errors.CheckViolation):
-            documents.run(alice.build_request(), 1e9)
-        assert "doc" not in documents.versions
-        connection.execute("ALTER TABLE mobwrite_views DROP CONSTRAINT no_more")
+    return alice
+
+
+def _only_kept_is_stored(documents: SharedDocuments, postgres_url: str) -> None:
+    """The database holds "kept" alone, and a new reader is served it."""
+    with psycopg.connect(postgres_url) as connection:
         stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
     assert stored == [(b"kept",)]
     reader = ClientSession("reader")
@@ -74,17 +69,30 @@ def test_a_failed_transaction_leaves_nothing_behind(
     assert reader.documents["doc"].text == "kept"
 
 
+def test_a_failed_transaction_leaves_nothing_behind(
+        pool: ConnectionPool[Any], postgres_url: str) -> None:
+    """A request whose transaction fails changes nothing stored, and the daemon forgets the
+    text it had changed, so that the next request reads the database again."""
+    documents = SharedDocuments(pool, Settings.defaults())
+    alice = _kept(documents)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE mobwrite_views ADD CONSTRAINT no_more CHECK (false) "
+                           "NOT VALID")
+        alice.documents["doc"].text = "refused"
+        with pytest.raises(psycopg.errors.CheckViolation):
+            documents.run(alice.build_request(), 1e9)
+        assert "doc" not in documents.versions
+        connection.execute("ALTER TABLE mobwrite_views DROP CONSTRAINT no_more")
+    _only_kept_is_stored(documents, postgres_url)
+
+
 def test_a_request_failing_after_its_writes_were_sent_commits_none_of_them(
         pool: ConnectionPool[Any], postgres_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The document's new text already sent to the database, the request fails before
     its revision is: nothing of it is committed, and the next request is served."""
     documents = SharedDocuments(pool, Settings.defaults())
-    alice = ClientSession("alice")
-    alice.share("doc")
-    sync(documents, alice)
-    alice.documents["doc"].text = "kept"
-    sync(documents, alice)
+    alice = _kept(documents)
 
     def fail(*arguments: object) -> None:
         raise RuntimeError("the revision could not be written")
@@ -94,13 +102,7 @@ def test_a_request_failing_after_its_writes_were_sent_commits_none_of_them(
     with pytest.raises(RuntimeError):
         documents.run(alice.build_request(), 1e9)
     monkeypatch.undo()
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
-    assert stored == [(b"kept",)]
-    reader = ClientSession("reader")
-    reader.share("doc")
-    sync(documents, reader)
-    assert reader.documents["doc"].text == "kept"
+    _only_kept_is_stored(documents, postgres_url)
 
 
 def test_a_request_whose_commit_fails_is_not_answered_and_changes_nothing(
@@ -109,11 +111,7 @@ def test_a_request_whose_commit_fails_is_not_answered_and_changes_nothing(
     ``run`` raises instead of returning a reply, nothing is stored, and the daemon
     forgets the text it had changed.  The reply waits for COMMIT's own result."""
     documents = SharedDocuments(pool, Settings.defaults())
-    alice = ClientSession("alice")
-    alice.share("doc")
-    sync(documents, alice)
-    alice.documents["doc"].text = "kept"
-    sync(documents, alice)
+    alice = _kept(documents)
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute("""CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
             AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$""")
@@ -125,12 +123,7 @@ def test_a_request_whose_commit_fails_is_not_answered_and_changes_nothing(
             documents.run(alice.build_request(), 1e9)
         assert "doc" not in documents.versions
         connection.execute("DROP TRIGGER at_commit ON mobwrite_documents")
-        stored = connection.execute("SELECT body FROM mobwrite_documents").fetchall()
-    assert stored == [(b"kept",)]
-    reader = ClientSession("reader")
-    reader.share("doc")
-    sync(documents, reader)
-    assert reader.documents["doc"].text == "kept"
+    _only_kept_is_stored(documents, postgres_url)
 
 
 def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_it(

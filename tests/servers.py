@@ -7,8 +7,10 @@ under test: raw sockets for TCP, urllib for HTTP.
 from __future__ import annotations
 
 import secrets
+import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchmarks.daemon import tcp_exchange
@@ -44,3 +46,35 @@ class Endpoint:
         answer = self.exchange(f"u:{user}\nf:0:{name}\nd:0:=1\n\n".encode())
         letter, _, text = answer.split(b"\n")[1].partition(b":0:")
         return None if letter == b"r" else urllib.parse.unquote(text.decode())
+
+
+class Flood:
+    """Eight anonymous clients creating *documents* large documents ``flood<N>`` over
+    TCP, each in its own thread, calling *observe* after each creation; failures are
+    kept for the test thread."""
+
+    def __init__(self, port: int, documents: int, body: Callable[[int], str],
+                 observe: Callable[[], None]) -> None:
+        self.failures: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._create, args=(
+            port, range(first, documents, 8), body, observe)) for first in range(8)]
+        for thread in self.threads:
+            thread.start()
+
+    def _create(self, port: int, numbers: range, body: Callable[[int], str],
+                observe: Callable[[], None]) -> None:
+        try:
+            for number in numbers:
+                response = tcp_exchange(
+                    port, f"u:anon{number}\nF:0:flood{number}\nr:1:{body(number)}\n\n".encode(),
+                    timeout=60)
+                assert response.startswith(f"F:1:flood{number}\n".encode())
+                observe()
+        except BaseException as error:  # handed to the test thread
+            self.failures.append(error)
+
+    def join(self) -> list[BaseException]:
+        """Wait for the clients; what failed in them."""
+        for thread in self.threads:
+            thread.join(timeout=120)
+        return self.failures

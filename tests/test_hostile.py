@@ -12,13 +12,13 @@ import base64
 import re
 import signal
 import socket
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Flood
 
 from benchmarks.daemon import Daemon, tcp_exchange
 from mobwrite.client.errors import ClientError
@@ -388,31 +388,14 @@ def test_a_flood_of_large_anonymous_documents_stays_within_the_budget(
 
         start = rss_kib()
         peaks: list[int] = []
-        failures: list[BaseException] = []
-
-        def flood(first: int) -> None:
-            try:
-                for number in range(first, 800, 8):
-                    body = (f"flood {number} " * 9000)[:99_000]
-                    response = tcp_exchange(
-                        port, f"u:anon{number}\nF:0:flood{number}\nr:1:{body}\n\n".encode(),
-                        timeout=60)
-                    assert response.startswith(f"F:1:flood{number}\n".encode())
-                    peaks.append(rss_kib())
-            except BaseException as error:  # handed to the test thread
-                failures.append(error)
-
-        floods = [threading.Thread(target=flood, args=(first,)) for first in range(8)]
-        for thread in floods:
-            thread.start()
+        flood = Flood(port, 800, lambda number: (f"flood {number} " * 9000)[:99_000],
+                      lambda: peaks.append(rss_kib()))
         for mark in range(10):
             kept.text += f"[{mark} ✔]"
             response = tcp_exchange(port, owner.build_request())
             owner.apply_response(response)
             assert b"\nR:" not in response and not kept.edit_stack
-        for thread in floods:
-            thread.join(timeout=120)
-        assert failures == []
+        assert flood.join() == []
         assert max(peaks) < start + 16 * 1024 + FLOOD_SLACK_KIB
         assert read_document(port, "kept") == kept.text
         assert read_document(port, "flood0") == ("flood 0 " * 9000)[:99_000]

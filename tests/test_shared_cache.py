@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,11 @@ import psycopg
 import pytest
 from http_client import fetch_path
 from psycopg_pool import ConnectionPool
+from servers import Flood
 from test_cache_daemon import deltas_only
 from test_recovery import read_document, sync
 
-from benchmarks.daemon import Daemon, tcp_exchange
+from benchmarks.daemon import Daemon
 from benchmarks.postgres import PostgresServer
 from mobwrite.client.errors import OutOfRoom
 from mobwrite.client.session import ClientSession
@@ -154,29 +154,12 @@ def test_a_daemon_on_postgresql_keeps_its_cache_within_max_memory(
         kept = owner.share("kept", "kept 🔒\n")
         assert sync(port, owner) is not None
         held: list[float] = []
-        failures: list[BaseException] = []
-
-        def flood(first: int) -> None:
-            try:
-                for number in range(first, 160, 8):
-                    body = noise(99_000)
-                    response = tcp_exchange(
-                        port, f"u:anon{number}\nF:0:flood{number}\nr:1:{body}\n\n".encode(),
-                        timeout=60)
-                    assert response.startswith(f"F:1:flood{number}\n".encode())
-                    held.append(scrape(daemon)["mobwrite_memory_held_bytes"])
-            except BaseException as error:  # handed to the test thread
-                failures.append(error)
-
-        floods = [threading.Thread(target=flood, args=(first,)) for first in range(8)]
-        for thread in floods:
-            thread.start()
+        flood = Flood(port, 160, lambda number: noise(99_000),
+                      lambda: held.append(scrape(daemon)["mobwrite_memory_held_bytes"]))
         for mark in range(10):
             kept.text += f"[{mark} ✔]"
             assert deltas_only(sync(port, owner)) and not kept.edit_stack
-        for thread in floods:
-            thread.join(timeout=120)
-        assert failures == [] and len(held) == 160
+        assert flood.join() == [] and len(held) == 160
         # A worker in the middle of a request may hold its change's revision beyond
         # its share until the request ends.
         assert max(held) <= budget + WORKERS * 100_000

@@ -13,15 +13,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
-from diff_match_patch import diff_match_patch
-
-from mobwrite.core.delta import DELETE, EQUAL, INSERT, Diff, Splice, splices, utf16_length
+from mobwrite.core.delta import (
+    DELETE,
+    EQUAL,
+    INSERT,
+    Diff,
+    Splice,
+    common_ends,
+    splices,
+    utf16_length,
+)
 
 Edit = tuple[int, str, str]
 Change = tuple[Edit, ...]
 
-# The library's common prefix and suffix (binary searches comparing in C).
-_ENDS = diff_match_patch()
 _UTF16 = "utf-16-le"
 # A raw text may hold lone surrogates: each counts as one unit.
 _PASS = "surrogatepass"
@@ -83,8 +88,7 @@ def splices_between(old: str, new: str,
     """The splices (in code points of *old*) turning *old* into *new*: one
     between their common ends, or, given *diff* and a middle that both
     deletes and inserts, one per hunk of the middle's diff."""
-    start = _ENDS.diff_commonPrefix(old, new)
-    tail = min(_ENDS.diff_commonSuffix(old, new), len(old) - start, len(new) - start)
+    start, tail = common_ends(old, new)
     end, new_end = len(old) - tail, len(new) - tail
     if start == end and start == new_end:
         return []

@@ -109,6 +109,13 @@ COARSE_CHARS = 16384
 _ENDS = diff_match_patch()
 
 
+def common_ends(old: str, new: str) -> tuple[int, int]:
+    """How long the common start of *old* and *new* is, and then their common
+    end, which never overlaps it (code points)."""
+    start = _ENDS.diff_commonPrefix(old, new)
+    return start, min(_ENDS.diff_commonSuffix(old, new), len(old) - start, len(new) - start)
+
+
 def coarse_delta(old: str, new: str, max_chars: int = COARSE_CHARS) -> str | None:
     """The delta turning *old* into *new* by one replacement of the stretch between
     their common start and end, or None if that stretch (old and new text
@@ -119,8 +126,7 @@ def coarse_delta(old: str, new: str, max_chars: int = COARSE_CHARS) -> str | Non
     """
     if old == new:
         return "=%d" % utf16_length(old) if old else ""
-    start = _ENDS.diff_commonPrefix(old, new)
-    tail = _ENDS.diff_commonSuffix(old[start:], new[start:])
+    start, tail = common_ends(old, new)
     removed = old[start:len(old) - tail]
     added = new[start:len(new) - tail]
     if len(removed) + len(added) > max_chars:

@@ -18,9 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from diff_match_patch import diff_match_patch
-
-from mobwrite.core.delta import DELETE, EQUAL, INSERT, Diff, Splice, splices, utf16_length
+from mobwrite.core.delta import (
+    DELETE,
+    EQUAL,
+    INSERT,
+    Diff,
+    Splice,
+    common_ends,
+    splices,
+    utf16_length,
+)
 from mobwrite.core.escaping import encode_text
 
 # The "deleted in" version of a piece still alive.
@@ -36,9 +43,6 @@ MAX_VERSIONS = 2048
 # plus the slack; beyond it the history forgets everything before now.
 DEAD_CHARS_PER_CHAR = 2
 DEAD_CHARS_SLACK = 4096
-
-# The library's common prefix and suffix (binary searches comparing in C).
-_ENDS = diff_match_patch()
 
 Piece = tuple[int, int, int, int, str]
 """Length, length in UTF-16 units (what deltas count), version inserted,
@@ -80,8 +84,7 @@ class RecentChanges:
         if splice is not None and len(old) - splice[1] + splice[0] + len(splice[2]) == len(text):
             self._splice(old, *splice)
         else:
-            start = _ENDS.diff_commonPrefix(old, text)
-            tail = _ENDS.diff_commonSuffix(old[start:], text[start:])
+            start, tail = common_ends(old, text)
             end = len(old) - tail
             if start == end or start == len(text) - tail:
                 self._splice(old, start, end, text[start:len(text) - tail])

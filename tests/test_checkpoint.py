@@ -103,6 +103,23 @@ def start_checkpoint(checkpointer: Checkpointer, clock: Clock) -> None:
     assert checkpointer.worker is not None
 
 
+def checkpointing(directory: Path, name: str,
+                  written: str) -> tuple[JournalStorage, Store, Held]:
+    """A journal storage in *directory* whose checkpoint of document *name* (holding
+    *written*) is held inside its database transaction."""
+    storage = JournalStorage(directory)
+    clock = Clock()
+    storage.checkpointer = Checkpointer(storage.database, storage.journals, clock=clock,
+                                        max_bytes=BYTES)
+    store = Store()
+    storage.open(store)
+    held = Held(storage.database)
+    storage.write(edit(store, name, written))
+    start_checkpoint(storage.checkpointer, clock)
+    assert held.entered.wait(timeout=30)
+    return storage, store, held
+
+
 def test_a_checkpoint_switches_files_and_records_the_generation(
         checkpointer: Checkpointer, database: Database, clock: Clock) -> None:
     """A due checkpoint freezes the rows, moves appending to the other file
@@ -159,16 +176,7 @@ def test_commits_complete_while_a_checkpoint_is_held(
 def test_a_load_during_a_checkpoint_sees_frozen_and_pending_rows(tmp_path: Path) -> None:
     """Through the storage: documents, names and counts include the rows being
     checkpointed and those journaled after them; nothing is lost at close."""
-    storage = JournalStorage(tmp_path)
-    clock = Clock()
-    storage.checkpointer = Checkpointer(storage.database, storage.journals, clock=clock,
-                                        max_bytes=BYTES)
-    store = Store()
-    storage.open(store)
-    held = Held(storage.database)
-    storage.write(edit(store, "frozen", "in the checkpoint"))
-    start_checkpoint(storage.checkpointer, clock)
-    assert held.entered.wait(timeout=30)
+    storage, store, held = checkpointing(tmp_path, "frozen", "in the checkpoint")
     storage.write(edit(store, "pending", "after it"))
     frozen, pending = storage.load_document("frozen"), storage.load_document("pending")
     assert frozen is not None and frozen.document is not None
@@ -361,16 +369,7 @@ def test_close_waits_for_the_running_checkpoint_then_stores_the_rest(
         tmp_path: Path) -> None:
     """``close`` lets a running checkpoint finish, then checkpoints what was
     journaled after it: the database alone then holds every row."""
-    storage = JournalStorage(tmp_path)
-    clock = Clock()
-    storage.checkpointer = Checkpointer(storage.database, storage.journals, clock=clock,
-                                        max_bytes=BYTES)
-    store = Store()
-    storage.open(store)
-    held = Held(storage.database)
-    storage.write(edit(store, "first", "one"))
-    start_checkpoint(storage.checkpointer, clock)
-    assert held.entered.wait(timeout=30)
+    storage, store, held = checkpointing(tmp_path, "first", "one")
     storage.write(edit(store, "second", "two"))
     closing = threading.Thread(target=storage.close)
     closing.start()

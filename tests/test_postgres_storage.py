@@ -12,8 +12,14 @@ from benchmarks.daemon import Daemon
 from benchmarks.postgres import PostgresServer
 from mobwrite.core.store import Store
 from mobwrite.daemon.tap import Options
-from mobwrite.storage.postgres import SCHEMA_VERSION, PostgresStorage
-from mobwrite.storage.rows import StorageError
+from mobwrite.storage.postgres import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    PostgresStorage,
+    upgrade,
+    write_rows,
+)
+from mobwrite.storage.rows import Batch, DocumentRow, StorageError
 
 
 def schema_version(url: str) -> int:
@@ -34,6 +40,28 @@ def test_the_schema_is_created_and_its_version_recorded(postgres_url: str) -> No
     again.open(Store())
     again.close()
     assert schema_version(postgres_url) == SCHEMA_VERSION
+
+
+def test_versions_after_the_upgrade_to_schema_4_pass_every_stored_one(postgres_url: str) -> None:
+    """A database of schema 3 upgraded: a document written or made after it takes a version
+    no document held before (a deleted one's version is never given again)."""
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        for statements in MIGRATIONS[:3]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute("CREATE TABLE mobwrite_schema (version integer NOT NULL)")
+        connection.execute("INSERT INTO mobwrite_schema VALUES (3)")
+        connection.execute("INSERT INTO mobwrite_documents (name, body, lasttime, version) "
+                           "VALUES ('gone', 'a', 1, 7), ('kept', 'b', 1, 2)")
+        assert upgrade(connection) == 3
+        connection.execute("DELETE FROM mobwrite_documents WHERE name = 'gone'")
+        with connection.transaction():
+            write_rows(connection, Batch({name: DocumentRow(name, "new", 2.0)
+                                          for name in ("gone", "kept")}))
+        versions = connection.execute(
+            "SELECT name, version FROM mobwrite_documents ORDER BY name").fetchall()
+    assert versions == [("gone", 8), ("kept", 9)]
+    assert schema_version(postgres_url) == SCHEMA_VERSION == 4
 
 
 def test_a_database_from_a_newer_mobwrite_is_refused(postgres_url: str) -> None:

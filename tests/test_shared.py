@@ -48,6 +48,32 @@ def test_a_daemon_never_trusts_a_cached_text_another_changed(
     assert first.versions["doc"] == second.versions["doc"]
 
 
+def test_a_document_deleted_and_made_again_is_never_served_from_an_old_cache(
+        pool: ConnectionPool[Any]) -> None:
+    """Daemon A caches a document; daemon B deletes it, makes it again with another text
+    and edits it as often as the old one was: A serves the new text, not its cached one
+    (versions are never reused, not even across a delete)."""
+    first, second = (SharedDocuments(pool, Settings.defaults()) for _ in range(2))
+    alice = ClientSession("alice")
+    alice.share("doc", "old text 🐢")
+    sync(first, alice), sync(first, alice)
+    cached = first.versions["doc"]
+    second.run(b"u:alice\nn:doc\n\n", 1e9)
+    carol = ClientSession("carol")
+    shared = carol.share("doc", "new text 🐇")
+    for edit in range(cached + 2):
+        sync(second, carol)
+        if second.versions.get("doc", 0) >= cached:
+            break
+        shared.text += f" {edit}"
+    assert first.store.held["doc"].text == "old text 🐢"
+    reader = ClientSession("reader")
+    reader.share("doc")
+    sync(first, reader)
+    assert reader.documents["doc"].text == shared.text
+    assert first.versions["doc"] == second.versions["doc"]
+
+
 def _kept(documents: SharedDocuments) -> ClientSession:
     """Alice's session, whose document "doc" holds "kept", committed."""
     alice = ClientSession("alice")

@@ -312,3 +312,31 @@ def test_a_log_loads_as_its_tail_and_its_older_rows_on_request(medium: Medium) -
         assert older.revisions == {row.number: row for row in revisions[:2]}
         assert older.snapshots == {row.number: row for row in snapshots}
         assert opened.load_log("never", 2) == StoredLog()
+
+
+def test_a_document_deleted_and_made_again_loads_as_the_new_one(medium: Medium) -> None:
+    """Nothing kept by name outlives a delete: a document deleted and made again under its
+    name, with a new history, loads as the new one (text and log) once let go, and after
+    a reopen."""
+    storage = medium.open()
+    store = Store(loader=loader(storage))
+
+    def store_changes() -> None:
+        storage.write(written(store))
+        store.stored()
+
+    old = store.document("doc", 0.0)
+    for now, text in enumerate(("old", "older 🐢", "oldest")):
+        store.set_text(old, text, 10.0 * now, "ann")
+        store_changes()
+    assert store.evict(["doc"]) == ["doc"]
+    assert store.find("doc") is not None and store.remove_document("doc")
+    store_changes()
+    store.set_text(store.document("doc", 50.0), "new 🐇", 50.0, "bob")
+    store_changes()
+    assert store.evict(["doc"]) == ["doc"]
+    for reopen in (False, True):
+        loading = medium.reopen(storage)[1] if reopen else store
+        found, log = loading.find("doc"), loading.revisions("doc")
+        assert found is not None and found.text == "new 🐇"
+        assert log is not None and [row.author for row in log.revisions] == ["bob"]

@@ -79,6 +79,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             body bytea NOT NULL,
             PRIMARY KEY (name, number))""",
     ),
+    # 4: versions drawn from one sequence, so never reused for a name, not even by a
+    # document deleted and made again (a daemon caching the old one would trust it);
+    # the sequence starts past every version stored.
+    (
+        "CREATE SEQUENCE mobwrite_versions",
+        """SELECT setval('mobwrite_versions',
+            (SELECT coalesce(max(version), 0) + 1 FROM mobwrite_documents), false)""",
+        """ALTER TABLE mobwrite_documents
+            ALTER COLUMN version SET DEFAULT nextval('mobwrite_versions')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The advisory lock key that serialises schema upgrades ("mobw" in ASCII).
@@ -87,9 +97,10 @@ _UPGRADE_LOCK = 0x6D6F6277
 _DOCUMENTS = "SELECT name, body, lasttime FROM mobwrite_documents"
 _VIEWS = """SELECT username, name, shadow, backup_shadow, client_version, server_version,
     backup_server_version, edit_stack, lasttime FROM mobwrite_views"""
+# A written document's version is the new row's: the sequence's next (schema 4).
 _PUT_DOCUMENT = """INSERT INTO mobwrite_documents (name, body, lasttime) VALUES (%s, %s, %s)
     ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
-    version = mobwrite_documents.version + 1"""
+    version = excluded.version"""
 _REVISIONS = "SELECT name, number, time, author, kind, change FROM mobwrite_revisions"
 _SNAPSHOTS = "SELECT name, number, body FROM mobwrite_snapshots"
 _PUT_REVISION = """INSERT INTO mobwrite_revisions (name, number, time, author, kind, change)

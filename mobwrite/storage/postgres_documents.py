@@ -91,11 +91,12 @@ _VIEW_COLUMNS = """v.username, v.name, v.shadow, v.backup_shadow, v.client_versi
 _DOCUMENT_AND_VIEW = f"""SELECT {_COLUMNS}, {_VIEW_COLUMNS} FROM (SELECT 1) AS one
     LEFT JOIN mobwrite_documents d ON d.name = %(name)s {_TAIL}
     LEFT JOIN mobwrite_views v ON v.name = %(name)s AND v.username = %(user)s"""
-# The write and its notification in one round trip.
+# The write and its notification in one round trip; the version is the new row's,
+# the sequence's next, never reused (schema 4).
 _PUT = """WITH put AS (INSERT INTO mobwrite_documents (name, body, lasttime, started)
     VALUES (%s, %s, %s, %s)
     ON CONFLICT (name) DO UPDATE SET body = excluded.body, lasttime = excluded.lasttime,
-    started = excluded.started, version = mobwrite_documents.version + 1
+    started = excluded.started, version = excluded.version
     RETURNING name, version)
     SELECT version, pg_notify(%s, %s || name) FROM put"""
 _DELETE = """WITH gone AS (DELETE FROM mobwrite_documents WHERE name = %s RETURNING name)
@@ -526,8 +527,8 @@ class SharedDocuments:
         write_history(connection, [(name, pruned)])
         # A new version: every daemon's cached copy of the log is stale.
         raised = connection.execute(
-            "UPDATE mobwrite_documents SET version = version + 1 WHERE name = %s "
-            "RETURNING version", (name,)).fetchone()
+            "UPDATE mobwrite_documents SET version = nextval('mobwrite_versions') "
+            "WHERE name = %s RETURNING version", (name,)).fetchone()
         if raised is not None:
             self.versions[name] = raised[0]
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from test_journal import edit, journals_for
+from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
 
 from mobwrite.core.store import Store
 from mobwrite.storage.checkpoint import Checkpointer
 from mobwrite.storage.committer import SYNC, loader, storage_for
 from mobwrite.storage.disk import JournalStorage
 from mobwrite.storage.journal import JOURNAL_NAME, JOURNAL_NAMES, Journal, recover
+from mobwrite.storage.rows import Batch
 from mobwrite.storage.sqlite import DATABASE_NAME, Database
 
 # A limit no test's rows reach: checkpoints start by age (the test's clock).
@@ -63,6 +65,26 @@ def checkpointer(database: Database, clock: Clock) -> Iterator[Checkpointer]:
         made.worker.join(timeout=30)
     for journal in (made.active, made.spare):
         journal.close()
+
+
+@pytest.fixture
+def checkpoint_lines() -> Iterator[list[LogEvent]]:
+    """The checkpoints' log lines while the test runs (from any thread)."""
+    events: list[LogEvent] = []
+
+    def seen(event: LogEvent) -> None:
+        if formatEvent(event).startswith("storage: checkpoint "):
+            events.append(event)
+
+    globalLogPublisher.addObserver(seen)
+    yield events
+    globalLogPublisher.removeObserver(seen)
+
+
+def line(event: LogEvent) -> tuple[LogLevel, int, int, int]:
+    """A checkpoint line's level, generation, rows and journal bytes (checking its time)."""
+    assert isinstance(event["ms"], float) and 0 <= event["ms"] < 60_000
+    return event["log_level"], event["generation"], event["rows"], event["bytes"]
 
 
 def crash_copy(directory: Path, to: Path) -> Path:
@@ -146,6 +168,35 @@ def test_a_checkpoint_switches_files_and_records_the_generation(
     plain = Store()
     database.load(plain)
     assert text(plain, "doc") == "two"
+
+
+def test_each_checkpoint_logs_one_line(
+        checkpointer: Checkpointer, clock: Clock, checkpoint_lines: list[LogEvent]) -> None:
+    """A checkpoint, on its own thread or on the writer's, logs one info line: its
+    generation, the rows and journal bytes it moved, how long it took."""
+    store = Store()
+    first = edit(store, "doc", "one 😀")
+    checkpointer.write(first)
+    size = checkpointer.journaled_bytes()
+    start_checkpoint(checkpointer, clock)
+    assert checkpointer.worker is not None
+    checkpointer.worker.join(timeout=30)
+    assert [line(event) for event in checkpoint_lines] == [(LogLevel.info, 1, len(first), size)]
+    assert formatEvent(checkpoint_lines[0]).startswith(
+        f"storage: checkpoint 1: {len(first)} rows ({size} journal bytes) moved into the "
+        "database in ")
+    checkpointer.maintain()
+    second = Batch()
+    for name in ("a", "b"):
+        written = edit(store, name, "two")
+        checkpointer.write(written)
+        second.merge(written)
+    size = checkpointer.journaled_bytes()
+    checkpointer.checkpoint()
+    assert [line(event) for event in checkpoint_lines[1:]] == [
+        (LogLevel.info, 2, len(second), size)]
+    checkpointer.checkpoint()
+    assert len(checkpoint_lines) == 2, "a checkpoint of nothing logs nothing"
 
 
 def test_commits_complete_while_a_checkpoint_is_held(
@@ -327,9 +378,9 @@ def test_a_torn_last_record_in_either_file_ends_that_file_only(
 
 def test_a_failed_checkpoint_keeps_its_rows_and_is_retried(
         checkpointer: Checkpointer, database: Database, clock: Clock,
-        tmp_path: Path) -> None:
-    """A checkpoint the database refuses is reported (its error raised once,
-    ``failing`` until one succeeds); its rows stay frozen and visible, the
+        tmp_path: Path, checkpoint_lines: list[LogEvent]) -> None:
+    """A checkpoint the database refuses is reported (an error line, ``failing``
+    until one succeeds); its rows stay frozen and visible, the
     file is not reused, a crash replays everything, and the retry after the
     age limit stores them."""
     store = Store()
@@ -342,9 +393,12 @@ def test_a_failed_checkpoint_keeps_its_rows_and_is_retried(
     assert checkpointer.worker is not None
     checkpointer.worker.join(timeout=30)
     assert checkpointer.failing == "checkpoint failed: disk says no"
+    [failed] = checkpoint_lines
+    assert failed["log_level"] == LogLevel.error and failed["generation"] == 1
+    assert "failed after" in formatEvent(failed)
+    assert "IntegrityError: disk says no; its 5 rows" in formatEvent(failed)
     checkpointer.write(edit(store, "new", "pending"))
-    with pytest.raises(sqlite3.Error, match="disk says no"):
-        checkpointer.maintain()
+    checkpointer.maintain()
     checkpointer.write(edit(store, "new", "pending again"))
     checkpointer.maintain()
     assert checkpointer.worker is None and not checkpointer.due()
@@ -363,6 +417,7 @@ def test_a_failed_checkpoint_keeps_its_rows_and_is_retried(
     checkpointer.maintain()
     assert checkpointer.failing is None and checkpointer.journaled_names() == {"new"}
     assert database.generation == 1
+    assert [event["log_level"] for event in checkpoint_lines] == [LogLevel.error, LogLevel.info]
 
 
 def test_close_waits_for_the_running_checkpoint_then_stores_the_rest(

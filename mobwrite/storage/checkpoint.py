@@ -15,7 +15,9 @@ A crash at any point leaves everything replayable: before the checkpoint
 commits, the database's generation is older than both files' records;
 after, the frozen file's records are older than it and skipped.  A failed
 checkpoint keeps its rows frozen (loads still see them) and is tried again
-after ``max_seconds``; ``failing`` says why until one succeeds.  A
+after ``max_seconds``; ``failing`` says why until one succeeds.  Each
+checkpoint logs one line (its generation, the rows and journal bytes it
+moved, how long it took): info when it committed, error when it failed.  A
 checkpoint of everything on the writer thread itself (``checkpoint``: for a
 dump, and at close after waiting for a running one) that fails moves the
 current file on to the next generation, so that the records after it
@@ -45,9 +47,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from mobwrite.logs import logger
 from mobwrite.storage.journal import CHECKPOINT_BYTES, CHECKPOINT_SECONDS, Journal
 from mobwrite.storage.rows import Batch, DocumentRow
 from mobwrite.storage.sqlite import Database
+
+log = logger("storage")
 
 
 class Checkpointer:
@@ -146,15 +151,13 @@ class Checkpointer:
             self.active.position >= self.max_bytes or now - self.since >= self.max_seconds)
 
     def maintain(self) -> None:
-        """After each commit: take the outcome of a finished checkpoint (raising
-        its error, once), wait for a running one past the memory bound, and
-        start the next when it is due."""
+        """After each commit: take the outcome of a finished checkpoint (a failure
+        was logged and stays in ``failing``), wait for a running one past the
+        memory bound, and start the next when it is due."""
         worker = self.worker
         if worker is not None and self.journaled_bytes() >= 2 * self.max_bytes:
             worker.join()
-        error = self._reap()
-        if error is not None:
-            raise error
+        self._reap()
         if self.due():
             self._start()
 
@@ -169,30 +172,34 @@ class Checkpointer:
             self.frozen_bytes = self.active.position
             self.active, self.spare = self.spare, self.active
         self.worker = threading.Thread(
-            target=self._run, args=(self.frozen, self.frozen_generation),
+            target=self._run, args=(self.frozen, self.frozen_generation, self.frozen_bytes),
             name="mobwrite-checkpoint", daemon=True)
         self.worker.start()
 
-    def _run(self, batch: Batch, generation: int) -> None:
-        """The checkpoint thread: write *batch* as the rows before *generation*,
-        then drop them (freeing them here, not on the writer thread)."""
+    def _run(self, batch: Batch, generation: int, size: int) -> None:
+        """The checkpoint thread: write *batch* (*size* bytes journaled) as the rows
+        before *generation*, then drop them (freeing them here, not on the writer
+        thread)."""
+        started = time.perf_counter()
         try:
             self.database.write(batch, generation=generation)
         except BaseException as error:
             self.error = error
             self.failing = f"checkpoint failed: {error}"
+            _logged(generation, len(batch), size, started, error)
             return
+        _logged(generation, len(batch), size, started)
         self.failing = None
         with self.lock:
             self.frozen = Batch()
             self.frozen_by_name = {}
         self.frozen_bytes = 0
 
-    def _reap(self) -> BaseException | None:
-        """Take the outcome of the checkpoint thread if it has ended: its error."""
+    def _reap(self) -> None:
+        """Take the outcome of the checkpoint thread if it has ended."""
         worker = self.worker
         if worker is None or worker.is_alive():
-            return None
+            return
         worker.join()
         self.worker = None
         forgotten, self.forgotten = self.forgotten, []
@@ -200,7 +207,6 @@ class Checkpointer:
         error, self.error = self.error, None
         if error is not None:
             self.retry_at = self.clock() + self.max_seconds
-        return error
 
     def wait(self) -> None:
         """Wait for a running checkpoint to end (its failure stays in ``failing``)."""
@@ -219,9 +225,11 @@ class Checkpointer:
         rows.merge(self.frozen)
         rows.merge(self.pending)
         generation = self.active.generation + 1
+        size, started = self.journaled_bytes(), time.perf_counter()
         try:
             self.database.write(rows, generation=generation)
         except BaseException as error:
+            _logged(generation, len(rows), size, started, error)
             # The database may hold *generation* after all (a failed flush
             # that still reached the disk): later records use it, so that
             # they are replayed whatever the database says.
@@ -229,6 +237,7 @@ class Checkpointer:
             self.retry_at = self.clock() + self.max_seconds
             self.failing = f"checkpoint failed: {error}"
             raise
+        _logged(generation, len(rows), size, started)
         self.failing = None
         self.retry_at = 0.0
         self.active.restart(generation)
@@ -236,3 +245,19 @@ class Checkpointer:
             self.pending, self.frozen = Batch(), Batch()
             self.by_name, self.frozen_by_name = {}, {}
         self.frozen_bytes = 0
+
+
+def _logged(generation: int, rows: int, size: int, started: float,
+            error: BaseException | None = None) -> None:
+    """Log the checkpoint of *generation* (*rows* rows, *size* journal bytes, begun at
+    *started* on ``perf_counter``): info if it committed, error if it failed."""
+    took = 1000 * (time.perf_counter() - started)
+    if error is None:
+        log.info("storage: checkpoint {generation}: {rows} rows ({bytes} journal bytes) "
+                 "moved into the database in {ms:.1f} ms",
+                 generation=generation, rows=rows, bytes=size, ms=took)
+    else:
+        log.error("storage: checkpoint {generation} failed after {ms:.1f} ms: {error}; its "
+                  "{rows} rows ({bytes} journal bytes) stay in the journal and are tried "
+                  "again later", generation=generation, rows=rows, bytes=size, ms=took,
+                  error=f"{type(error).__name__}: {error}")

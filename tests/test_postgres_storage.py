@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,6 +30,15 @@ def schema_version(url: str) -> int:
     return int(found[0][0])
 
 
+def at_schema(connection: psycopg.Connection[Any], version: int) -> None:
+    """Make the empty database of *connection* what a mobwrite of schema *version* left."""
+    for statements in MIGRATIONS[:version]:
+        for statement in statements:
+            connection.execute(statement)
+    connection.execute("CREATE TABLE mobwrite_schema (version integer NOT NULL)")
+    connection.execute("INSERT INTO mobwrite_schema VALUES (%s)", (version,))
+
+
 def test_the_schema_is_created_and_its_version_recorded(postgres_url: str) -> None:
     """A daemon's first open of an empty database creates the tables at the current version;
     opening it again changes nothing."""
@@ -46,11 +56,7 @@ def test_versions_after_the_upgrade_to_schema_4_pass_every_stored_one(postgres_u
     """A database of schema 3 upgraded: a document written or made after it takes a version
     no document held before (a deleted one's version is never given again)."""
     with psycopg.connect(postgres_url, autocommit=True) as connection:
-        for statements in MIGRATIONS[:3]:
-            for statement in statements:
-                connection.execute(statement)
-        connection.execute("CREATE TABLE mobwrite_schema (version integer NOT NULL)")
-        connection.execute("INSERT INTO mobwrite_schema VALUES (3)")
+        at_schema(connection, 3)
         connection.execute("INSERT INTO mobwrite_documents (name, body, lasttime, version) "
                            "VALUES ('gone', 'a', 1, 7), ('kept', 'b', 1, 2)")
         assert upgrade(connection) == 3

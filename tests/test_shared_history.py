@@ -9,11 +9,12 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
+from test_postgres_storage import at_schema
 
 from mobwrite.client.session import ClientSession
 from mobwrite.core.api import Call
 from mobwrite.settings import Settings
-from mobwrite.storage.postgres import MIGRATIONS, SCHEMA_VERSION, upgrade
+from mobwrite.storage.postgres import SCHEMA_VERSION, upgrade
 from mobwrite.storage.postgres_documents import SharedDocuments
 
 
@@ -114,11 +115,7 @@ def test_a_database_of_the_previous_schema_upgrades_in_place(postgres_url: str) 
     """A database at schema 2 with a document gets the revision tables and version 3; the
     document's first change after it starts its history from the text it had."""
     with psycopg.connect(postgres_url, autocommit=True) as connection:
-        for statements in MIGRATIONS[:2]:
-            for statement in statements:
-                connection.execute(statement)
-        connection.execute("CREATE TABLE mobwrite_schema (version integer NOT NULL)")
-        connection.execute("INSERT INTO mobwrite_schema VALUES (2)")
+        at_schema(connection, 2)
         connection.execute("INSERT INTO mobwrite_documents (name, body, lasttime) "
                            "VALUES ('doc', 'kept', 1)")
         assert upgrade(connection) == 2

@@ -227,10 +227,7 @@ def write_views(connection: psycopg.Connection[Any], batch: Batch,
     *pipelined* (the connection is in pipeline mode) one statement per row, each only
     queued, which costs less than ``executemany``'s own pipeline."""
     gone = [(name, user) for (user, name), row in batch.views.items() if row is None]
-    views = [(row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
-              row.client_version, row.server_version, row.backup_server_version,
-              json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)
-             for row in batch.views.values() if row is not None]
+    views = [view_values(row) for row in batch.views.values() if row is not None]
     for statement, rows in ((_DELETE_VIEW, gone), (_PUT_VIEW, views)):
         if pipelined:
             for parameters in rows:
@@ -238,6 +235,13 @@ def write_views(connection: psycopg.Connection[Any], batch: Batch,
         elif rows:
             with connection.cursor() as cursor:
                 cursor.executemany(statement, rows)
+
+
+def view_values(row: ViewRow) -> tuple[Any, ...]:
+    """The parameters of ``_PUT_VIEW`` that write *row*."""
+    return (row.user, row.name, encode(row.shadow), encode(row.backup_shadow),
+            row.client_version, row.server_version, row.backup_server_version,
+            json.dumps([list(entry) for entry in row.edit_stack]), row.lasttime)
 
 
 def read_document(connection: psycopg.Connection[Any], name: str) -> StoredDocument | None:
@@ -258,16 +262,6 @@ def read_all(connection: psycopg.Connection[Any]) -> Rows:
         views = [view_row(row) for row in connection.execute(_VIEWS + " ORDER BY name, username")]
         logs = read_logs(connection)
     return Rows(documents, views, logs)
-
-
-def read_rows(url: str, timeout: float = 10.0) -> Rows:
-    """Every row stored in the database at *url*, from one consistent snapshot."""
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))) \
-                as connection:
-            return read_all(connection)
-    except psycopg.Error as error:
-        raise StorageError(f"PostgreSQL at {_without_password(url)}: {error}") from None
 
 
 class PostgresStorage:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from mobwrite.client.errors import ClientError
 
@@ -35,6 +38,14 @@ def _umask() -> int:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace *path* with *text*: a reader sees the old file or the new, never half."""
+    with replacing(path) as output:
+        output.write(text.encode("utf-8"))
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A file to write that replaces *path* once the block ends (a reader sees the old
+    file or the new, never half); if the block raises, *path* is left as it was."""
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                              dir=path.parent)
@@ -42,7 +53,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise LocalFileError(f"cannot write beside {path}: {error.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as output:
-            output.write(text.encode("utf-8"))
+            yield output
             output.flush()
             os.fsync(output.fileno())
         # mkstemp makes the file private; keep the old file's mode, or the usual one.
@@ -51,3 +62,6 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as error:
         os.unlink(temporary)
         raise LocalFileError(f"cannot write {path}: {error.strerror}") from None
+    except BaseException:
+        os.unlink(temporary)
+        raise

@@ -227,7 +227,8 @@ def test_a_socket_asking_for_deltas_gets_notices_in_shared_mode(daemons: list[Da
 
 def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> None:
     """kill -9 of one daemon while editors are busy: every edit some daemon acknowledged is in
-    the final text, and the other two daemons carried on."""
+    the final text, so is every other edit (typing the dead daemon never answered for is
+    sent again), and the other two daemons carried on."""
     editors = [Editor(number, daemons, seed=10 + number) for number in range(6)]
     run_editors(editors, rounds=5)
     threads = [threading.Thread(target=editor.work, args=(20,)) for editor in editors]
@@ -241,5 +242,8 @@ def test_killing_a_daemon_loses_no_acknowledged_edit(daemons: list[Daemon]) -> N
     acknowledged = set().union(*(editor.acknowledged for editor in editors))
     lost = acknowledged - tokens(texts["one"])
     assert len(acknowledged) >= 6 * 5 and not lost, explain_lost(editors, daemons, lost)
+    typed = {f"<{editor.number}.{n}>" for editor in editors for n in range(1, editor.typed + 1)}
+    assert tokens(texts["one"]) == typed, explain_lost(editors, daemons,
+                                                       typed - tokens(texts["one"]))
     assert server_text(survivors[0], "one", "s1_") == texts["one"]
 

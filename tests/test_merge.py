@@ -207,3 +207,38 @@ def test_text_typed_at_the_end_is_merged_into_a_master_others_appended_to(
                                      SHADOW + typed)
     assert failed == 0
     assert typed in merged and merged.replace(typed, "", 1) == MASTER
+
+
+@pytest.mark.parametrize("differ", differs[:2], ids=["native", "python"])
+def test_a_replacement_that_keeps_what_it_deletes_is_split_into_insertions(
+        differ: Differ) -> None:
+    """Typing on both sides of words, which diff clean-up sends as deleting the
+    words and typing them again, goes back to the insertions it is; a true
+    replacement, and a change without one, are left alone (None)."""
+    diffs = [(EQUAL, "alpha, "), (DELETE, "bravo, charli"),
+             (INSERT, "seventeen, bravo, nineteen, charlie, twentyon"), (EQUAL, "e, delta")]
+    assert differ.insertions(diffs) == [
+        (EQUAL, "alpha, "), (INSERT, "seventeen, "), (EQUAL, "bravo, "),
+        (INSERT, "nineteen, "), (EQUAL, "charli"), (INSERT, "e, twentyon"),
+        (EQUAL, "e, delta")]
+    assert differ.insertions([(EQUAL, "a "), (DELETE, "cat"), (INSERT, "mouse")]) is None
+    assert differ.insertions([(EQUAL, "a "), (INSERT, "big "), (EQUAL, "cat")]) is None
+
+
+@pytest.mark.parametrize("differ", differs[:2], ids=["native", "python"])
+def test_changes_merged_apart_land_where_they_belong_around_others_typing(
+        differ: Differ) -> None:
+    """Patched together, the changes after the first land wrongly once the master
+    holds a word between them (patch_apply counts the text inserted before them
+    twice); one patch per change puts each in its place."""
+    shadow = "Words in order: alpha, bravo, charlie, delta, echo."
+    master = shadow.replace("bravo, ", "bravo, zulu, ")
+    split = differ.insertions([(EQUAL, shadow[:23]), (DELETE, "bravo, charli"),
+                               (INSERT, "seventeen, bravo, nineteen, charlie, twentyon"),
+                               (EQUAL, shadow[36:])]) or []
+    assert by_patches(differ, master, shadow, split)[0] != (
+        "Words in order: alpha, seventeen, bravo, zulu, nineteen, charlie, twentyone, delta, "
+        "echo.")
+    assert differ.merge_apart(master, shadow, split) == (
+        "Words in order: alpha, seventeen, bravo, zulu, nineteen, charlie, twentyone, delta, "
+        "echo.", 0)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobwrite.client.session import ClientSession, SharedText
-from mobwrite.core.delta import coarse_delta, to_delta
+from mobwrite.core.delta import Differ, coarse_delta, to_delta
 from mobwrite.core.engine import MAX_PUSHES, Engine
 from mobwrite.core.store import Store
 from mobwrite.settings import Settings
@@ -326,3 +326,18 @@ def test_a_coarse_client_is_pushed_one_replacement_shared_by_its_shadow() -> Non
     assert engine.push("b", "doc", shared, coarse=True) == "F:1:doc\nd:1:-17\t+Jello there world!"
     assert engine.push("c", "doc", shared) == "F:1:doc\nd:1:-1\t+J\t=16\t+!"
     assert len(shared) == 2
+
+
+def test_typing_where_a_crowd_typed_too_is_kept() -> None:
+    """A server change of many hunks, one of them where the person typed: both
+    start from the shadow and do not overlap, so both are made exactly (patching
+    the typing into the server's text found no place for it, and lost it)."""
+    words = ("alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima "
+             "mike november oscar papa quebec romeo sierra tango").split()
+    shadow = " ".join(words)
+    session, document = typing_session(shadow, shadow.replace("kilo", "typed kilo"))
+    changed = " ".join(f"[note {i}] {word}" for i, word in enumerate(words))
+    delta = Differ(1.0).delta(shadow, changed)
+    session.apply_response(f"F:1:doc\nd:0:{delta}\n".encode())
+    assert document.shadow == changed
+    assert document.text == changed.replace("kilo", "typed kilo")

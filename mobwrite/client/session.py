@@ -29,9 +29,11 @@ from mobwrite.core.delta import (
     EQUAL,
     INSERT,
     DeltaError,
+    Splice,
     from_delta,
     is_no_op,
     result_text,
+    splices,
     to_delta,
     utf16_length,
 )
@@ -76,6 +78,22 @@ def _span(diffs: list[tuple[int, str]]) -> tuple[int, int]:
 def _overlap(first: tuple[int, int], second: tuple[int, int]) -> bool:
     """Whether two spans (start, end) meet, touching included; (-1, -1) is none."""
     return first[0] >= 0 and second[0] >= 0 and first[0] <= second[1] and second[0] <= first[1]
+
+
+def _both(base: str, ours: list[Splice], theirs: list[Splice]) -> str | None:
+    """*base* with both changes made, exactly, where no splice of one meets inside
+    one of the other (both inserting at one place: theirs first); else None."""
+    changes = sorted([(*splice, 0) for splice in theirs] + [(*splice, 1) for splice in ours],
+                     key=lambda change: (change[0], change[1], change[3]))
+    pieces = []
+    at = 0
+    for start, end, inserted, _ in changes:
+        if start < at:
+            return None
+        pieces += [base[at:start], inserted]
+        at = end
+    pieces.append(base[at:])
+    return "".join(pieces)
 
 
 @dataclass
@@ -380,6 +398,10 @@ class ClientSession:
         server's text instead.
         """
         typed = self._diff(shadow, text)
+        # Both changes start from the shadow: apart, they are made exactly.
+        both = _both(shadow, splices(typed), splices(diffs))
+        if both is not None:
+            return both
         hunks = _hunks(diffs)
         if hunks > REBASE_HUNKS and _hunks(typed) * 2 < hunks:
             return self._patched(shadow, typed, new_shadow)

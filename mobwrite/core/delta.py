@@ -13,7 +13,7 @@ import re
 import time
 
 import fast_diff_match_patch
-from diff_match_patch import diff_match_patch
+from diff_match_patch import diff_match_patch, patch_obj
 
 from mobwrite.core.escaping import DecodeError, decode_text, encode_text
 
@@ -251,6 +251,43 @@ class Differ:
             return "=%d" % utf16_length(old) if old else ""
         return to_delta(self.diff(old, new))
 
+    def insertions(self, diffs: list[Diff]) -> list[Diff] | None:
+        """*diffs* with each replacement that keeps all it deletes split back into
+        its insertions, or None if there is none.
+
+        Cleaning up a diff for people turns typing on both sides of a short
+        stretch into deleting the stretch and typing it again; merged as
+        that, it would delete whatever others typed inside the stretch.
+        """
+        found: list[Diff] = []
+        for operation, text in diffs:
+            if (operation == INSERT and found and found[-1][0] == DELETE
+                    and len(found[-1][1]) < len(text)):
+                kept = self.dmp.diff_main(found[-1][1], text, False)
+                if all(part[0] != DELETE for part in kept):
+                    found[-1:] = kept
+                    continue
+            found.append((operation, text))
+        if len(found) == len(diffs):
+            return None
+        self.dmp.diff_cleanupMerge(found)
+        return found
+
+    def merge_apart(self, master: str, old_shadow: str, diffs: list[Diff]) -> tuple[str, int]:
+        """Patch *diffs* into *master* as ``merge`` does, but with one change a patch;
+        the merged text and how many patches found no place.
+
+        A patch holding several changes places those after the first wrongly
+        where the master differs between them (patch_apply maps their offsets
+        counting the text inserted before them twice); one patch per change,
+        each with the context of the whole, places each where it belongs.
+        """
+        patches = []
+        for patch in self.dmp.patch_make(old_shadow, diffs):
+            patches.extend(_one_change_each(patch))
+        merged, applied = self.dmp.patch_apply(patches, master)
+        return merged, applied.count(False)
+
     def merge(self, master: str, old_shadow: str, diffs: list[Diff],
               new_shadow: str) -> tuple[str, int, Splice | None]:
         """Patch the change *diffs* (*old_shadow* into *new_shadow*) into *master*.
@@ -393,6 +430,34 @@ def splices(diffs: list[Diff], offset: int = 0) -> list[Splice]:
             found[-1] = (start, at, inserted)
         else:
             found[-1] = (start, end, inserted + text)
+    return found
+
+
+def _one_change_each(patch: patch_obj) -> list[patch_obj]:
+    """*patch* as patches of one change each (a run of deletions and insertions),
+    applied in turn: each holds the whole patch's text, the changes before
+    it made."""
+    diffs = patch.diffs
+    runs = [index for index, (operation, _) in enumerate(diffs)
+            if operation != EQUAL and (index == 0 or diffs[index - 1][0] == EQUAL)]
+    if len(runs) < 2:
+        return [patch]
+    found = []
+    for start in runs:
+        end = start
+        while end < len(diffs) and diffs[end][0] != EQUAL:
+            end += 1
+        before = "".join(text for operation, text in diffs[:start] if operation != DELETE)
+        after = "".join(text for operation, text in diffs[end:] if operation != INSERT)
+        one = patch_obj()
+        one.diffs = ([(EQUAL, before)] if before else []) + diffs[start:end] + (
+            [(EQUAL, after)] if after else [])
+        one.start1 = one.start2 = patch.start2
+        one.length1 = len(before) + len(after) + sum(
+            len(text) for operation, text in diffs[start:end] if operation == DELETE)
+        one.length2 = len(before) + len(after) + sum(
+            len(text) for operation, text in diffs[start:end] if operation == INSERT)
+        found.append(one)
     return found
 
 

@@ -436,8 +436,14 @@ class Engine:
         if action.force:
             self.store.set_text(document, view.shadow, now, author, FORCE)
             return None
-        merged, failed, splice = self.differ.merge(
-            document.text, old_shadow, diffs, view.shadow)
+        # Typing around words sent as retyping them (docs/protocol.md §8.4).
+        apart = self.differ.insertions(diffs)
+        splice = None
+        if apart is None:
+            merged, failed, splice = self.differ.merge(
+                document.text, old_shadow, diffs, view.shadow)
+        else:
+            merged, failed = self.differ.merge_apart(document.text, old_shadow, apart)
         if failed:
             self.report(Event.PATCH_FAILED, user=action.user, name=action.name,
                         failed=failed)

@@ -18,7 +18,7 @@
 import {
   DeltaError, decodeRaw, encodeText, fromDelta, isNoOp, resultText, scrubSurrogates, toDelta,
 } from './delta.js';
-import { applyPatches, clientDiff, createDmp } from './patching.js';
+import { applyPatches, clientDiff, createDmp, mergeApart } from './patching.js';
 
 export const NAME_PATTERN = /^[A-Za-z][-.:\w]*$/;
 
@@ -406,7 +406,11 @@ export class SyncClient {
       shadow.text = result;
       shadow.object.setClientText(result);
     } else {
-      const patches = this.dmp.patch_make(shadow.text, diffs);
+      // Apart from the unsent typing, the change is placed exactly: patches
+      // of the live text, which apply where they were made. Else fuzzily.
+      const live = shadow.object.getClientText();
+      const apart = live === null ? null : mergeApart(shadow.text, clientDiff(this.dmp, shadow.text, live), diffs);
+      const patches = apart ? this.dmp.patch_make(live, apart) : this.dmp.patch_make(shadow.text, diffs);
       shadow.text = result;
       this.#merge(shadow.object, patches);
     }

@@ -4,7 +4,9 @@
 // client's settings, keeps surrogate pairs whole, and applies patches while
 // moving cursor offsets along with the text.
 
-import { DIFF_DELETE, DIFF_INSERT, diff_match_patch as DiffMatchPatch } from './vendor/diff-match-patch.mjs';
+import {
+  DIFF_DELETE, DIFF_EQUAL, DIFF_INSERT, diff_match_patch as DiffMatchPatch,
+} from './vendor/diff-match-patch.mjs';
 import { scrubSurrogates } from './delta.js';
 
 export const CLIENT_DIFF_TIMEOUT = 0.5;
@@ -63,6 +65,59 @@ export function mapOffsets(diffs, offsets) {
     }
   }
   return moved;
+}
+
+/**
+ * The changes diffs makes, as [start, end, inserted] in its old text: one
+ * per run of deletions and insertions between equalities.
+ */
+export function splices(diffs) {
+  const found = [];
+  let at = 0;
+  let changing = false;
+  for (const [op, text] of diffs) {
+    if (op === DIFF_EQUAL) {
+      at += text.length;
+      changing = false;
+      continue;
+    }
+    if (!changing) found.push([at, at, '']);
+    changing = true;
+    const last = found[found.length - 1];
+    if (op === DIFF_DELETE) {
+      at += text.length;
+      last[1] = at;
+    } else {
+      last[2] += text;
+    }
+  }
+  return found;
+}
+
+/**
+ * The server's change to the shadow (theirs, diffs of it) as diffs of the
+ * live text, which is the shadow with the person's unsent typing (ours).
+ * Both start from the shadow, so where no change of one meets inside one of
+ * the other, theirs is placed exactly, nothing searched for (both inserting
+ * at one place: theirs first), as the Python client does (docs/protocol.md
+ * §11.6). Null when they overlap: then only fuzzy patching can merge them.
+ */
+export function mergeApart(shadow, ours, theirs) {
+  const changes = [...splices(theirs).map((change) => [...change, 0]),
+    ...splices(ours).map((change) => [...change, 1])];
+  changes.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[3] - b[3]);
+  const diffs = [];
+  let at = 0;
+  for (const [start, end, text, mine] of changes) {
+    if (start < at) return null;
+    diffs.push([DIFF_EQUAL, shadow.substring(at, start)]);
+    // The live text already holds the typing; theirs replaces shadow text.
+    if (mine) diffs.push([DIFF_EQUAL, text]);
+    else diffs.push([DIFF_DELETE, shadow.substring(start, end)], [DIFF_INSERT, text]);
+    at = end;
+  }
+  diffs.push([DIFF_EQUAL, shadow.substring(at)]);
+  return diffs.filter(([, text]) => text !== '');
 }
 
 /**

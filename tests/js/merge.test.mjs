@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SyncClient } from '../../static/core.js';
-import { resultText, toDelta } from '../../static/delta.js';
+import { DIFF_INSERT, resultText, toDelta } from '../../static/delta.js';
 import { applyPatches, clientDiff, createDmp, mergeApart } from '../../static/patching.js';
 import { field } from './fields.mjs';
 
@@ -135,7 +135,7 @@ test('any merge made apart is the live text with exact diffs, and applies as mad
     const diffs = mergeApart(shadow, clientDiff(dmp, shadow, live), clientDiff(dmp, shadow, changed));
     if (diffs === null) continue;
     apart += 1;
-    const old = diffs.filter(([op]) => op !== 1).map(([, part]) => part).join('');
+    const old = diffs.filter(([op]) => op !== DIFF_INSERT).map(([, part]) => part).join('');
     assert.equal(old, live);
     const merged = resultText(diffs);
     assert.equal(applyPatches(dmp, dmp.patch_make(live, diffs), live).text, merged);

@@ -37,6 +37,7 @@ from mobwrite.daemon.answering import (
 from mobwrite.daemon.api import Answering, ApiResource, embedded
 from mobwrite.daemon.dumping import DumpResource
 from mobwrite.daemon.editor import editor_site
+from mobwrite.daemon.frozen import FrozenSurvivors
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
@@ -323,6 +324,7 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
+    FrozenSurvivors().setServiceParent(top)
     report = fan_out(report_event, metrics.observe_event)
     answerer, answer_api, probe, rows, shared = (
         _shared(top, settings, reactor, report, hub, caches, space) if settings.database

@@ -397,9 +397,11 @@ def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
 
 
 def merge(results: list[dict[str, Any]], editors: dict[str, int],
-          typists_of: dict[int, str]) -> tuple[list[float], list[list[int]], list[list[str]]]:
-    """The propagation times of the edits every other editor held, the edits
-    late (typist, count), and the texts of each document whose editors differ."""
+          typists_of: dict[int, str]
+          ) -> tuple[list[tuple[float, float]], list[list[int]], list[list[str]]]:
+    """The edits every other editor held, each as (when typed, propagation time),
+    the edits late (typist, count), and the texts of each document whose
+    editors differ."""
     typed_at = {(t, n): at for r in results for t, n, at in r["typed_at"]}
     held: dict[tuple[int, int], list[float]] = {}
     for result in results:
@@ -412,7 +414,7 @@ def merge(results: list[dict[str, Any]], editors: dict[str, int],
     for key, at in typed_at.items():
         holding = held.get(key)
         if holding is not None and holding[0] >= editors[typists_of[key[0]]] - 1:
-            latencies.append(holding[1] - at)
+            latencies.append((at, holding[1] - at))
         else:
             late.append(list(key))
     texts: dict[str, set[str]] = {}
@@ -485,7 +487,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                     for d in range(options.documents)]
     editors = {f"crowd{d}": n for d, n in enumerate(per_document)}
     typists_of = {t: f"crowd{t % options.documents}" for t in range(options.typists)}
-    latencies, late, diverged = merge(results, editors, typists_of)
+    delivered, late, diverged = merge(results, editors, typists_of)
+    latencies = [latency for _, latency in delivered]
     off = counters_off(results, totals, typists_of)
     syncs = sum(r["syncs"] for r in results)
     pushes = sum(r["pushes"] for r in results)
@@ -510,6 +513,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "p95_ms": percentile(latencies, 95) * 1000 if latencies else None,
         "p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
         "max_ms": max(latencies) * 1000 if latencies else None,
+        # The slowest 1% of edits: seconds into the typing when typed, milliseconds.
+        "slowest": [[round(at - start, 3), round(latency * 1000, 1)] for at, latency in
+                    sorted(delivered, key=lambda edit: -edit[1])[:max(1, len(delivered) // 100)]],
         "server_cpu": cpu / elapsed,
         "rss_before_mib": before / 2**20, "rss_joined_mib": joined / 2**20,
         "bytes_per_socket_with_view": (joined - before) / options.sockets,
@@ -522,6 +528,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "loadgen_cpu": sum(r["cpu_s"] for r in results) / elapsed,
         "loadgen_cpu_ms_per_sync": sum(r["cpu_s"] for r in results) * 1000 / max(syncs, 1),
         "load_average": load,
+        # The machine's monotonic clock when typing started, to line up other logs.
+        "clock_at_start": start,
     }
 
 

@@ -324,7 +324,6 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
     gatekeeper: Gatekeeper | None = options["gatekeeper"]
     ports = BoundPorts()
     top = Daemon(store, log_observer(options, settings), ports, gatekeeper is not None)
-    FrozenSurvivors().setServiceParent(top)
     report = fan_out(report_event, metrics.observe_event)
     answerer, answer_api, probe, rows, shared = (
         _shared(top, settings, reactor, report, hub, caches, space) if settings.database
@@ -346,6 +345,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
                 shared),
             settings=settings),
     }
+    # After the storage (the first child), before the ports.
+    FrozenSurvivors().setServiceParent(top)
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)
         ListeningService(

@@ -25,8 +25,9 @@ last holder (each process notes, per edit, how many of its sockets hold it
 and when the last came to; the driver adds them up, on the machine's one
 monotonic clock).  After typing stops the sockets get ``--settle`` seconds
 to receive what is still on its way; edits not delivered by then are
-counted as *late*.  Then every socket syncs once more, and each document's sockets
-must hold the same text (else the document counts as *diverged*).
+counted as *late*.  Once every process's sockets hold every edit (or the
+settle time is over), every socket syncs once more, and each document's
+sockets must hold the same text (else the document counts as *diverged*).
 
 One JSON object is printed: propagation percentiles, edits typed,
 delivered and late, how often a typist found its counter not as it left
@@ -325,6 +326,11 @@ class Worker:
         while not self.holds_all(totals) and time.monotonic() < settle_end:
             await asyncio.sleep(0.05)
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        # The last sync of every socket waits until every process's sockets hold
+        # every edit (or their settle time is over): ten thousand syncs at once
+        # would delay the last edits still on their way to another process.
+        print("held", flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
         for editor in (e for d in self.documents for e in d.editors):
             editor.socket.noticed.set()
         await asyncio.sleep(1.0)
@@ -472,6 +478,11 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             elapsed = time.monotonic() - start
             cpu = process_times(pid) - cpu_before
             tell(workers, json.dumps(totals))
+            for worker in workers:
+                assert worker.stdout is not None
+                if worker.stdout.readline().strip() != "held":
+                    raise RuntimeError("a load generator failed to settle")
+            tell(workers, "sync")
             results = []
             for worker in workers:
                 assert worker.stdout is not None

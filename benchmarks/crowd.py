@@ -25,8 +25,9 @@ last holder (each process notes, per edit, how many of its sockets hold it
 and when the last came to; the driver adds them up, on the machine's one
 monotonic clock).  After typing stops the sockets get ``--settle`` seconds
 to receive what is still on its way; edits not delivered by then are
-counted as *late*.  Then every socket syncs once more, and each document's sockets
-must hold the same text (else the document counts as *diverged*).
+counted as *late*.  Once every process's sockets hold every edit (or the
+settle time is over), every socket syncs once more, and each document's
+sockets must hold the same text (else the document counts as *diverged*).
 
 One JSON object is printed: propagation percentiles, edits typed,
 delivered and late, how often a typist found its counter not as it left
@@ -325,6 +326,11 @@ class Worker:
         while not self.holds_all(totals) and time.monotonic() < settle_end:
             await asyncio.sleep(0.05)
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        # The last sync of every socket waits until every process's sockets hold
+        # every edit (or their settle time is over): ten thousand syncs at once
+        # would delay the last edits still on their way to another process.
+        print("held", flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
         for editor in (e for d in self.documents for e in d.editors):
             editor.socket.noticed.set()
         await asyncio.sleep(1.0)
@@ -397,9 +403,11 @@ def create_documents(port: int, options: argparse.Namespace) -> dict[str, int]:
 
 
 def merge(results: list[dict[str, Any]], editors: dict[str, int],
-          typists_of: dict[int, str]) -> tuple[list[float], list[list[int]], list[list[str]]]:
-    """The propagation times of the edits every other editor held, the edits
-    late (typist, count), and the texts of each document whose editors differ."""
+          typists_of: dict[int, str]
+          ) -> tuple[list[tuple[float, float]], list[list[int]], list[list[str]]]:
+    """The edits every other editor held, each as (when typed, propagation time),
+    the edits late (typist, count), and the texts of each document whose
+    editors differ."""
     typed_at = {(t, n): at for r in results for t, n, at in r["typed_at"]}
     held: dict[tuple[int, int], list[float]] = {}
     for result in results:
@@ -412,7 +420,7 @@ def merge(results: list[dict[str, Any]], editors: dict[str, int],
     for key, at in typed_at.items():
         holding = held.get(key)
         if holding is not None and holding[0] >= editors[typists_of[key[0]]] - 1:
-            latencies.append(holding[1] - at)
+            latencies.append((at, holding[1] - at))
         else:
             late.append(list(key))
     texts: dict[str, set[str]] = {}
@@ -470,6 +478,11 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             elapsed = time.monotonic() - start
             cpu = process_times(pid) - cpu_before
             tell(workers, json.dumps(totals))
+            for worker in workers:
+                assert worker.stdout is not None
+                if worker.stdout.readline().strip() != "held":
+                    raise RuntimeError("a load generator failed to settle")
+            tell(workers, "sync")
             results = []
             for worker in workers:
                 assert worker.stdout is not None
@@ -485,7 +498,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                     for d in range(options.documents)]
     editors = {f"crowd{d}": n for d, n in enumerate(per_document)}
     typists_of = {t: f"crowd{t % options.documents}" for t in range(options.typists)}
-    latencies, late, diverged = merge(results, editors, typists_of)
+    delivered, late, diverged = merge(results, editors, typists_of)
+    latencies = [latency for _, latency in delivered]
     off = counters_off(results, totals, typists_of)
     syncs = sum(r["syncs"] for r in results)
     pushes = sum(r["pushes"] for r in results)
@@ -510,6 +524,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "p95_ms": percentile(latencies, 95) * 1000 if latencies else None,
         "p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
         "max_ms": max(latencies) * 1000 if latencies else None,
+        # The slowest 1% of edits: seconds into the typing when typed, milliseconds.
+        "slowest": [[round(at - start, 3), round(latency * 1000, 1)] for at, latency in
+                    sorted(delivered, key=lambda edit: -edit[1])[:max(1, len(delivered) // 100)]],
         "server_cpu": cpu / elapsed,
         "rss_before_mib": before / 2**20, "rss_joined_mib": joined / 2**20,
         "bytes_per_socket_with_view": (joined - before) / options.sockets,
@@ -522,6 +539,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "loadgen_cpu": sum(r["cpu_s"] for r in results) / elapsed,
         "loadgen_cpu_ms_per_sync": sum(r["cpu_s"] for r in results) * 1000 / max(syncs, 1),
         "load_average": load,
+        # The machine's monotonic clock when typing started, to line up other logs.
+        "clock_at_start": start,
     }
 
 

@@ -79,3 +79,17 @@ def test_benchmarks_never_import_the_tests() -> None:
                 continue
             assert not {name.split(".")[0] for name in names} & (helpers | {"tests"}), module.name
         assert "sys.path" not in module.read_text(), module.name
+
+
+def test_the_postgresql_benchmark_checks_every_sync_on_the_embedded_store() -> None:
+    """Four editors syncing once a second for 2 s (``--daemons 0``: one embedded
+    daemon, no PostgreSQL): every sync answered and checked, the figures reported."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.postgresql", "--daemons", "0", "--editors", "4",
+         "--documents", "2", "--duration", "2"],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=120,
+    )
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert (report["syncs"], report["errors"], report["skipped"]) == (8, 0, 0)
+    assert 0 < report["p50_ms"] <= report["p99_ms"]
+    assert report["daemon_cpu_ms_per_sync"] > 0 and report["generator_cpu_ms_per_sync"] > 0

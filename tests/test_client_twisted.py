@@ -188,3 +188,19 @@ def test_an_address_is_connected_to_without_a_name_lookup(host: str, written: st
     TwistedClient(memory, f"telnet://{host}:3017").exchange_raw(b"u:alice\n\n")
     assert resolver.asked == []
     assert [(client[0], client[1]) for client in memory.tcpClients] == [(written, 3017)]
+
+
+def test_a_connection_never_made_times_out_and_stops_connecting() -> None:
+    """A TCP request whose connection is never made fails with ``Unreachable``
+    once the timeout passes, and the client stops trying to connect."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    memory = MemoryReactorClock()
+    failures: list[Any] = []
+    TwistedClient(memory, "telnet://127.0.0.1:3017", timeout=2.0).exchange_raw(
+        b"u:alice\n\n").addErrback(failures.append)
+    memory.advance(1.9)
+    assert failures == []
+    memory.advance(0.2)
+    assert failures[0].check(Unreachable) and "within 2 s" in failures[0].getErrorMessage()
+    assert memory.connectors[0].stoppedConnecting

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mobwrite.client.session import ClientSession
 from mobwrite.core.delta import NATIVE, Differ
 
 ALPHABET = st.sampled_from(list("ab \n.") + ["é", "😀", "𝄞", "中"])
@@ -24,9 +25,10 @@ native, pure = Differ(0, native=True), Differ(0, native=False)
 
 
 def test_native_diff_is_in_use() -> None:
-    """On this platform the server uses the native library."""
+    """On this platform the server and the Python client use the native library."""
     assert NATIVE
     assert type(Differ(0.1).dmp) is type(native.dmp) is not type(pure.dmp)
+    assert type(ClientSession().dmp) is type(native.dmp)
 
 
 @settings(max_examples=200, deadline=None)

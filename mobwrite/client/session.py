@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from diff_match_patch import diff_match_patch
-
 from mobwrite.client.errors import RefusedChange, refusal
 from mobwrite.core import request
 from mobwrite.core.delta import (
@@ -29,6 +27,7 @@ from mobwrite.core.delta import (
     EQUAL,
     INSERT,
     DeltaError,
+    Differ,
     Splice,
     from_delta,
     is_no_op,
@@ -122,8 +121,9 @@ class ClientSession:
         self.user = user or random_id()
         self.prefix = prefix
         self.documents: dict[str, SharedText] = {}
-        self.dmp = diff_match_patch()
-        self.dmp.Diff_Timeout = CLIENT_DIFF_TIMEOUT
+        # diff-match-patch with its diff and fuzzy match in C++ where that gives
+        # the same results (core/delta.py): the client's diffs and patches.
+        self.dmp = Differ(CLIENT_DIFF_TIMEOUT).dmp
         self.changed_locally = False
         self.changed_remotely = False
         # Documents whose edit the last response refused, with why.

@@ -1,8 +1,9 @@
 """A MobWrite client for Twisted programs: the same operations, returning Deferreds.
 
-Raw TCP goes through a ``HostnameEndpoint``; gateways through
-``twisted.web.client.Agent`` (part of Twisted; ``https`` URLs need
-Twisted's TLS extra, ``pip install "Twisted[tls]"``).
+Raw TCP connects straight to an address (a name goes through a
+``HostnameEndpoint``); gateways through ``twisted.web.client.Agent`` (part
+of Twisted; ``https`` URLs need Twisted's TLS extra, ``pip install
+"Twisted[tls]"``).
 
 >>> from twisted.internet import reactor
 >>> from mobwrite.client.txclient import TwistedClient
@@ -23,19 +24,15 @@ changes themselves, applied to the session as they arrive (docs/websocket.md,
 from __future__ import annotations
 
 from collections.abc import Generator
+from contextlib import suppress
 from io import BytesIO
 from typing import Any, TypeVar
 
 from twisted.internet import defer, error
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.endpoints import (
-    HostnameEndpoint,
-    TCP4ClientEndpoint,
-    TCP6ClientEndpoint,
-    connectProtocol,
-)
-from twisted.internet.interfaces import IReactorTCP, IReactorTime, IStreamClientEndpoint
-from twisted.internet.protocol import Protocol
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.interfaces import IConnector, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
@@ -75,9 +72,17 @@ class _Collector(Protocol):
         self.suffix = suffix
         self.chunks: list[bytes] = []
         self.received = 0
+        # Set while a direct TCP connection is being made (``_Connecting``).
+        self.connector: IConnector | None = None
         self.finished: defer.Deferred[bytes] = defer.Deferred(lambda _: self._abort())
 
     def _abort(self) -> None:
+        if self.transport is None:
+            if self.connector is not None:
+                # Still connecting: give up (the failure it reports is ignored).
+                with suppress(error.NotConnectingError):
+                    self.connector.stopConnecting()
+            return
         # A TCP transport can abort; an HTTP body's transport can only stop producing.
         for method in ("abortConnection", "stopProducing"):
             stop = getattr(self.transport, method, None)
@@ -98,12 +103,34 @@ class _Collector(Protocol):
         self.chunks.append(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self.finished.called:
+            return  # cancelled (timed out) before the connection went
         if self.received > MAX_RESPONSE_BYTES:
             self.finished.errback(ProtocolFailure(f"more than {MAX_RESPONSE_BYTES} bytes"))
         elif reason.check(*self.ends):
             self.finished.callback(b"".join(self.chunks) + self.suffix)
         else:
             self.finished.errback(ProtocolFailure(f"answer cut short: {reason.getErrorMessage()}"))
+
+
+class _Connecting(ClientFactory):
+    """Connects one collector, quietly (a factory logs each connection unless told
+    not to); fails it with ``Unreachable`` if the connection cannot be made."""
+
+    noisy = False
+
+    def __init__(self, collector: _Collector, url: str) -> None:
+        self.collector = collector
+        self.url = url
+
+    def buildProtocol(self, addr: object) -> _Collector:
+        self.collector.connector = None
+        return self.collector
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        if not self.collector.finished.called:
+            self.collector.finished.errback(
+                Unreachable(f"cannot reach {self.url}: {reason.value}"))
 
 
 class IClientReactor(IReactorTime, IReactorTCP):
@@ -122,26 +149,29 @@ class TwistedClient:
         # An access token: sent as a Bearer header, or in a socket's first message.
         self.token = token
         self.server: ServerURL = parse_url(url)
+        # An address as written is connected to directly (``_tcp``).
+        self._address = isIPAddress(self.server.host) or isIPv6Address(self.server.host)
         self.timeout = timeout
         self.agent = agent if agent is not None else Agent(reactor, connectTimeout=timeout)
         self.socket: SocketPeer | None = None
         # The session pushed deltas go to (``take_pushes``), on every socket opened.
         self.pushes_to: ClientSession | None = None
 
-    def _endpoint(self) -> IStreamClientEndpoint:
-        """Where a TCP request connects: an address as written is used as it is, with
-        no name lookup (which costs a thread hand-off per request)."""
-        host, port = self.server.host, self.server.port
-        if isIPAddress(host):
-            return TCP4ClientEndpoint(self.reactor, host, port, timeout=self.timeout)
-        if isIPv6Address(host):
-            return TCP6ClientEndpoint(self.reactor, host, port, timeout=self.timeout)
-        return HostnameEndpoint(self.reactor, host, port, timeout=self.timeout)
-
-    async def _tcp(self, request: bytes) -> bytes:
-        endpoint = self._endpoint()
+    def _tcp(self, request: bytes) -> defer.Deferred[bytes]:
         # Like the original tools: read until the server closes, then add one LF.
         collector = _Collector(request, (error.ConnectionDone,), b"\n")
+        if not self._address:
+            return defer.ensureDeferred(self._tcp_by_name(collector))
+        # No name lookup (a thread hand-off per request), no endpoint's wrappers:
+        # the cheapest request.
+        collector.connector = self.reactor.connectTCP(
+            self.server.host, self.server.port, _Connecting(collector, self.server.url),
+            timeout=self.timeout)
+        return self._bounded(collector.finished)
+
+    async def _tcp_by_name(self, collector: _Collector) -> bytes:
+        endpoint = HostnameEndpoint(self.reactor, self.server.host, self.server.port,
+                                    timeout=self.timeout)
         try:
             await connectProtocol(endpoint, collector)
         except _CONNECT_ERRORS as failure:
@@ -201,8 +231,9 @@ class TwistedClient:
         """Send one request; fire with the body in HTTP ``q`` form (ends with LF)."""
         if self.server.is_socket:
             return defer.ensureDeferred(self._socket_exchange(request))
-        transport = self._tcp if self.server.is_tcp else self._http
-        return defer.ensureDeferred(transport(request))
+        if self.server.is_tcp:
+            return self._tcp(request)
+        return defer.ensureDeferred(self._http(request))
 
     def take_pushes(self, session: ClientSession) -> defer.Deferred[None]:
         """(``ws://`` only) Have the server push deltas for *session*'s documents,
@@ -233,16 +264,33 @@ class TwistedClient:
             self.socket = None
 
     def run(self, operation: Generator[bytes, bytes, T]) -> defer.Deferred[T]:
-        """Drive an operation of ``mobwrite.client.operations``; fire with its result."""
-        return defer.ensureDeferred(self._drive(operation))
+        """Drive an operation of ``mobwrite.client.operations``; fire with its result
+        (cancelling it cancels the exchange in flight).
 
-    async def _drive(self, operation: Generator[bytes, bytes, T]) -> T:
-        try:
-            request = next(operation)
-            while True:
-                request = operation.send(await self.exchange_raw(request))
-        except StopIteration as finished:
-            return finished.value
+        Callbacks rather than a coroutine: one Deferred per exchange, the
+        cheapest way through Twisted for a client making many requests.
+        """
+        exchanging: list[defer.Deferred[bytes]] = []
+        result: defer.Deferred[T] = defer.Deferred(lambda _: exchanging[-1].cancel())
+
+        def step(response: bytes | None) -> None:
+            try:
+                request = operation.send(response)  # type: ignore[arg-type]
+            except StopIteration as finished:
+                result.callback(finished.value)
+                return
+            except BaseException:
+                result.errback()
+                return
+            exchanging[:] = [self.exchange_raw(request)]
+            exchanging[0].addCallbacks(step, failed)
+
+        def failed(failure: Failure) -> None:
+            if not result.called:  # else cancelled already
+                result.errback(failure)
+
+        step(None)
+        return result
 
     def exchange(self, request: bytes) -> defer.Deferred[bytes]:
         """Send one raw protocol request; fire with the checked answer."""

@@ -37,6 +37,7 @@ from mobwrite.daemon.answering import (
 from mobwrite.daemon.api import Answering, ApiResource, embedded
 from mobwrite.daemon.dumping import DumpResource
 from mobwrite.daemon.editor import editor_site
+from mobwrite.daemon.frozen import FrozenSurvivors
 from mobwrite.daemon.gateway import gateway_site
 from mobwrite.daemon.health import HealthProbe, HealthResource, IProbeReactor
 from mobwrite.daemon.housekeeping import Housekeeping
@@ -344,6 +345,8 @@ def build(options: Options, reactor: IDaemonReactor) -> MultiService:
                 shared),
             settings=settings),
     }
+    # After the storage (the first child), before the ports.
+    FrozenSurvivors().setServiceParent(top)
     for name, _, what in ENDPOINTS:
         capped = ConnectionCap(factories[name], settings.max_connections, what)
         ListeningService(

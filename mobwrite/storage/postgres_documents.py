@@ -108,10 +108,11 @@ T = TypeVar("T")
 
 
 def shared_pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
-    """A closed pool of up to *size* autocommit connections to *url* for the workers,
-    each checked before it is lent (``check_quietly``); *timeout*: how long a request
-    waits for one."""
-    return ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout,
+    """A closed pool of *size* autocommit connections to *url* for the workers, each
+    checked before it is lent (``check_quietly``); *timeout*: how long a request waits
+    for one.  All are opened with the pool: one opened on demand would make the first
+    requests under load wait for a new server process."""
+    return ConnectionPool(url, min_size=size, max_size=size, open=False, timeout=timeout,
                           kwargs={"autocommit": True}, check=check_quietly)
 
 

@@ -1,0 +1,127 @@
+"""Exact placement: a client's change carried onto the master through its recent splices.
+
+A view's shadow is, most of the time, a master text the server made.  When
+the client's change to it arrives, other views' changes may have moved the
+master on, and fuzzy patching (docs/protocol.md §8.4) finds where the change
+goes by the text around it; where that text is what the others changed (many
+editors' small edits packed together) it can pick the wrong place.  A
+``SpliceLog`` remembers, for each recent version of a master, which stretches
+its change replaced and by how much text (positions only, no text), so a
+change of an older version is carried onto the current master by one walk
+over the versions since: shifted by the changes before it, placed where it
+was typed, unless another change touched the very stretch it replaces (a
+conflict, which is left to fuzzy patching).
+
+Offsets count code points (Python string indices), as the diffs of a
+decoded delta do.
+"""
+
+from __future__ import annotations
+
+from mobwrite.core.delta import Splice, common_ends
+from mobwrite.core.recent import MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW
+
+Step = tuple[int, int, int]
+"""A stretch of the older text, from start to end, replaced by this many characters."""
+
+# A change of more stretches than this is logged as the one stretch around them all.
+MAX_STEPS = 8
+
+
+class SpliceLog:
+    """Where each recent version of one master text changed the one before."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.version = self.base = 0
+        # The steps that made version base + 1 + i from the one before, in order.
+        self._steps: list[tuple[Step, ...]] = []
+        # Versions by the identity of their text, with its hash: an id may be
+        # reused by another string once a version's text is freed.
+        self._ids = {id(text): (0, hash(text))}
+        self._order = [id(text)]
+
+    def version_of(self, text: str) -> int | None:
+        """The version whose master is the very string *text*, if still held."""
+        found = self._ids.get(id(text))
+        return found[0] if found is not None and found[1] == hash(text) else None
+
+    def record(self, text: str, views: int, splices: list[Splice] | None = None) -> None:
+        """Log the master's change into *text*, a document with *views* views.
+
+        *splices*, if given, is the change: stretches of the old text, in
+        order, each replaced by a string.  Else (or if they do not make
+        *text*) the change is taken as the one stretch between the common
+        ends of the two texts.
+        """
+        old = self.text
+        steps: tuple[Step, ...] = ()
+        if splices:
+            steps = tuple((start, end, len(inserted)) for start, end, inserted in splices)
+            if len(old) + sum(n - end + start for start, end, n in steps) != len(text):
+                steps = ()
+            elif len(steps) > MAX_STEPS:
+                start, end = steps[0][0], steps[-1][1]
+                steps = ((start, end, len(text) - len(old) + end - start),)
+        if not steps:
+            start, tail = common_ends(old, text)
+            steps = ((start, len(old) - tail, len(text) - tail - start),)
+        self.version += 1
+        self.text = text
+        self._steps.append(steps)
+        self._ids[id(text)] = (self.version, hash(text))
+        self._order.append(id(text))
+        window = min(VERSIONS_PER_VIEW * views + SLACK, MAX_VERSIONS)
+        if self.version - self.base > window + window // 4:
+            self._forget(self.version - window)
+
+    def _forget(self, base: int) -> None:
+        """Forget the versions before *base*."""
+        cut = base - self.base
+        del self._steps[:cut]
+        for key, version in zip(self._order[:cut], range(self.base, base), strict=True):
+            if self._ids.get(key, (None,))[0] == version:
+                del self._ids[key]
+        del self._order[:cut]
+        self.base = base
+
+    def carry(self, shadow: str, hunks: list[Splice]) -> tuple[str, list[Splice]] | None:
+        """The master with *hunks* (a change of *shadow*, in order) made where they
+        were typed, and the hunks as placed in it; None if *shadow* is not a
+        version still held, or another change since touched a stretch a hunk
+        replaces.
+
+        A hunk's place moves by every change before it.  Text put in at a
+        point where another change put text since goes after that text (as
+        patching maps a point inside its context), and a hunk never takes in
+        text put in at either of its ends.
+        """
+        since = self.version_of(shadow)
+        if since is None:
+            return None
+        later = self._steps[since - self.base:]
+        master = self.text
+        placed: list[Splice] = []
+        parts: list[str] = []
+        done = 0
+        for start, end, inserted in hunks:
+            shift = 0
+            for steps in later:
+                moved = 0
+                for a, b, n in steps:
+                    if b <= start:
+                        moved += n - b + a
+                    elif a < end:
+                        return None
+                    else:
+                        break
+                start += moved
+                end += moved
+                shift += moved
+            if start < done or master[start:end] != shadow[start - shift:end - shift]:
+                return None
+            parts += (master[done:start], inserted)
+            placed.append((start, end, inserted))
+            done = end
+        parts.append(master[done:])
+        return "".join(parts), placed

@@ -32,6 +32,16 @@ def test_a_change_moves_by_the_changes_before_it() -> None:
     assert log.carry(shadow, [(4, 7, "2")]) == ("ONE! 2 3", [(5, 8, "2")])
 
 
+def test_a_change_of_several_stretches_moves_a_place_by_those_before_it() -> None:
+    shadow = "abcdefgh"
+    log = SpliceLog(shadow)
+    log.record("XXbYYYdefgh", 2, [(0, 1, "XX"), (2, 3, "YYY")])
+    log.record("XXYYYdefGGh", 2, [(2, 3, ""), (9, 10, "GG")])
+    assert log.carry(shadow, [(4, 5, "E"), (5, 6, "F")]) == (
+        "XXYYYdEFGGh", [(6, 7, "E"), (7, 8, "F")])
+    assert log.carry(shadow, [(6, 7, "")]) is None
+
+
 def test_a_change_of_a_stretch_another_changed_is_a_conflict() -> None:
     shadow = "one two three"
     log, _ = logged(shadow, (5, 6, "W"))

@@ -18,6 +18,8 @@ decoded delta do.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from mobwrite.core.delta import Splice, common_ends
 from mobwrite.core.recent import MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW
 
@@ -34,8 +36,14 @@ class SpliceLog:
     def __init__(self, text: str) -> None:
         self.text = text
         self.version = self.base = 0
-        # The steps that made version base + 1 + i from the one before, in order.
-        self._steps: list[tuple[Step, ...]] = []
+        # The steps of each version since base, one list: each version's from
+        # right to left, so that taking them one at a time moves a place as
+        # taking them at once does.  Version base + 1 + i starts at step
+        # _firsts[i] (counted from the first step ever logged, _dropped
+        # steps ago).
+        self._steps: list[Step] = []
+        self._firsts: list[int] = []
+        self._dropped = 0
         # Versions by the identity of their text, with its hash: an id may be
         # reused by another string once a version's text is freed.
         self._ids = {id(text): (0, hash(text))}
@@ -68,7 +76,8 @@ class SpliceLog:
             steps = ((start, len(old) - tail, len(text) - tail - start),)
         self.version += 1
         self.text = text
-        self._steps.append(steps)
+        self._firsts.append(self._dropped + len(self._steps))
+        self._steps.extend(reversed(steps))
         self._ids[id(text)] = (self.version, hash(text))
         self._order.append(id(text))
         window = min(VERSIONS_PER_VIEW * views + SLACK, MAX_VERSIONS)
@@ -78,7 +87,10 @@ class SpliceLog:
     def _forget(self, base: int) -> None:
         """Forget the versions before *base*."""
         cut = base - self.base
-        del self._steps[:cut]
+        first = self._firsts[cut] if cut < len(self._firsts) else self._dropped + len(self._steps)
+        del self._steps[:first - self._dropped]
+        del self._firsts[:cut]
+        self._dropped = first
         for key, version in zip(self._order[:cut], range(self.base, base), strict=True):
             if self._ids.get(key, (None,))[0] == version:
                 del self._ids[key]
@@ -99,26 +111,23 @@ class SpliceLog:
         since = self.version_of(shadow)
         if since is None:
             return None
-        later = self._steps[since - self.base:]
+        later = since - self.base
+        first = (self._firsts[later] if later < len(self._firsts)
+                 else self._dropped + len(self._steps)) - self._dropped
         master = self.text
         placed: list[Splice] = []
         parts: list[str] = []
         done = 0
-        for start, end, inserted in hunks:
-            shift = 0
-            for steps in later:
-                moved = 0
-                for a, b, n in steps:
-                    if b <= start:
-                        moved += n - b + a
-                    elif a < end:
-                        return None
-                    else:
-                        break
-                start += moved
-                end += moved
-                shift += moved
-            if start < done or master[start:end] != shadow[start - shift:end - shift]:
+        for typed_start, typed_end, inserted in hunks:
+            start, end = typed_start, typed_end
+            for a, b, n in islice(self._steps, first, None):
+                if b <= start:
+                    moved = n - b + a
+                    start += moved
+                    end += moved
+                elif a < end:
+                    return None
+            if start < done or master[start:end] != shadow[typed_start:typed_end]:
                 return None
             parts += (master[done:start], inserted)
             placed.append((start, end, inserted))

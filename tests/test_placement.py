@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from typing import Any
 
@@ -10,6 +11,7 @@ from crowds import Crowd, counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.placement import main, run
 from mobwrite.core.placement import MAX_STEPS, SpliceLog
 from mobwrite.core.recent import SLACK, VERSIONS_PER_VIEW
 
@@ -250,3 +252,13 @@ def test_a_shadow_older_than_the_window_is_patched_in(lag: int,
     crowd.sync(1)
     assert crowd.master == f"{lag}: alpha beta GAMMA"
     assert len(patched) == (lag > 28 + 28 // 4)
+
+
+def test_the_cost_benchmark_runs_and_places_every_change() -> None:
+    """``benchmarks.placement`` (BENCHMARKS.md) in miniature: every replayed change
+    is placed where it was typed, and each cost is measured."""
+    report = run(argparse.Namespace(counters=30, merges=300, lag=40, seed=3))
+    assert report["placed"] == 300
+    assert all(report[f"{name}_ms"] > 0
+               for name in ("carry", "log_record", "history_record", "patch"))
+    assert main(["--counters", "5", "--merges", "10", "--lag", "3"]) == 0

@@ -27,11 +27,24 @@ def logged(text: str, *changes: tuple[int, int, str]) -> tuple[SpliceLog, str]:
     return log, text
 
 
-def test_a_change_moves_by_the_changes_before_it() -> None:
-    shadow = "one two three"
-    log, master = logged(shadow, (0, 3, "ONE!"), (9, 14, "3"))
-    assert master == "ONE! two 3"
-    assert log.carry(shadow, [(4, 7, "2")]) == ("ONE! 2 3", [(5, 8, "2")])
+@pytest.mark.parametrize(("shadow", "changes", "hunks", "carried"), [
+    # A change moves by the changes before it.
+    ("one two three", [(0, 3, "ONE!"), (9, 14, "3")], [(4, 7, "2")],
+     ("ONE! 2 3", [(5, 8, "2")])),
+    # Text put in at a point where others put text since goes after theirs.
+    ("ab", [(1, 1, "X"), (3, 3, "Y")], [(1, 1, "1"), (2, 2, "2")],
+     ("aX1bY2", [(2, 2, "1"), (4, 4, "2")])),
+    # A stretch never takes in text put in at its ends.
+    ("abcd", [(1, 1, "<"), (4, 4, ">")], [(1, 3, "")], ("a<>d", [(2, 4, "")])),
+    # Offsets are code points, as in the decoded diffs: an emoji is one.
+    ("😀a😀b😀", [(0, 1, "👩‍💻"), (6, 6, "🎉")], [(3, 4, "B")],
+     ("👩‍💻a😀B🎉😀", [(5, 6, "B")])),
+], ids=["moved", "same-point", "ends", "emoji"])
+def test_a_change_no_one_else_touched_goes_where_it_was_typed(
+        shadow: str, changes: list[tuple[int, int, str]], hunks: list[tuple[int, int, str]],
+        carried: tuple[str, list[tuple[int, int, str]]]) -> None:
+    log, _ = logged(shadow, *changes)
+    assert log.carry(shadow, hunks) == carried
 
 
 def test_a_change_of_several_stretches_moves_a_place_by_those_before_it() -> None:
@@ -51,28 +64,6 @@ def test_a_change_of_a_stretch_another_changed_is_a_conflict() -> None:
     # Text put in strictly inside the stretch, or a deletion across a point.
     assert logged(shadow, (5, 5, "x"))[0].carry(shadow, [(4, 7, "2")]) is None
     assert logged(shadow, (3, 5, ""))[0].carry(shadow, [(4, 4, "!")]) is None
-
-
-def test_text_put_in_at_the_same_point_goes_after_the_others() -> None:
-    shadow = "ab"
-    log, master = logged(shadow, (1, 1, "X"), (3, 3, "Y"))
-    assert master == "aXbY"
-    assert log.carry(shadow, [(1, 1, "1"), (2, 2, "2")]) == ("aX1bY2", [(2, 2, "1"), (4, 4, "2")])
-
-
-def test_a_stretch_never_takes_in_text_put_in_at_its_ends() -> None:
-    shadow = "abcd"
-    log, master = logged(shadow, (1, 1, "<"), (4, 4, ">"))
-    assert master == "a<bc>d"
-    assert log.carry(shadow, [(1, 3, "")]) == ("a<>d", [(2, 4, "")])
-
-
-def test_characters_beyond_the_basic_plane_count_as_one() -> None:
-    """Offsets are code points: an emoji is one, as in the decoded diffs."""
-    shadow = "😀a😀b😀"
-    log, master = logged(shadow, (0, 1, "👩‍💻"), (6, 6, "🎉"))
-    assert log.carry(shadow, [(3, 4, "B")]) == ("👩‍💻a😀B🎉😀", [(5, 6, "B")])
-    assert master.replace("b", "B") == "👩‍💻a😀B🎉😀"
 
 
 def test_only_a_recent_master_itself_is_placed() -> None:

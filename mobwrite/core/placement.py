@@ -21,13 +21,21 @@ from __future__ import annotations
 from itertools import islice
 
 from mobwrite.core.delta import Splice, common_ends
-from mobwrite.core.recent import MAX_VERSIONS, SLACK, VERSIONS_PER_VIEW
 
 Step = tuple[int, int, int]
 """A stretch of the older text, from start to end, replaced by this many characters."""
 
 # A change of more stretches than this is logged as the one stretch around them all.
 MAX_STEPS = 8
+# How many versions back a log reaches: a view lags one version per change
+# made since the server last gave it a text, so about the number of views
+# for each second it waits when everyone types once a second; this many per
+# view reaches back that many seconds (an overloaded daemon answers and
+# pushes seconds late), plus some slack, up to a cap.  A version costs
+# about 300 bytes.
+VERSIONS_PER_VIEW = 16
+SLACK = 64
+MAX_VERSIONS = 16384
 
 
 class SpliceLog:
@@ -44,15 +52,19 @@ class SpliceLog:
         self._steps: list[Step] = []
         self._firsts: list[int] = []
         self._dropped = 0
-        # Versions by the identity of their text, with its hash: an id may be
-        # reused by another string once a version's text is freed.
-        self._ids = {id(text): (0, hash(text))}
-        self._order = [id(text)]
+        # Versions by the identity of their text; an id may be reused by
+        # another string once a version's text is freed, so the id and the
+        # hash of version base + i are kept too, to forget and to check.
+        self._ids = {id(text): 0}
+        self._keys = [id(text)]
+        self._hashes = [hash(text)]
 
     def version_of(self, text: str) -> int | None:
         """The version whose master is the very string *text*, if still held."""
-        found = self._ids.get(id(text))
-        return found[0] if found is not None and found[1] == hash(text) else None
+        version = self._ids.get(id(text))
+        if version is None or self._hashes[version - self.base] != hash(text):
+            return None
+        return version
 
     def record(self, text: str, views: int, splices: list[Splice] | None = None) -> None:
         """Log the master's change into *text*, a document with *views* views.
@@ -78,8 +90,9 @@ class SpliceLog:
         self.text = text
         self._firsts.append(self._dropped + len(self._steps))
         self._steps.extend(reversed(steps))
-        self._ids[id(text)] = (self.version, hash(text))
-        self._order.append(id(text))
+        self._ids[id(text)] = self.version
+        self._keys.append(id(text))
+        self._hashes.append(hash(text))
         window = min(VERSIONS_PER_VIEW * views + SLACK, MAX_VERSIONS)
         if self.version - self.base > window + window // 4:
             self._forget(self.version - window)
@@ -91,10 +104,11 @@ class SpliceLog:
         del self._steps[:first - self._dropped]
         del self._firsts[:cut]
         self._dropped = first
-        for key, version in zip(self._order[:cut], range(self.base, base), strict=True):
-            if self._ids.get(key, (None,))[0] == version:
+        for key, version in zip(self._keys[:cut], range(self.base, base), strict=True):
+            if self._ids.get(key) == version:
                 del self._ids[key]
-        del self._order[:cut]
+        del self._keys[:cut]
+        del self._hashes[:cut]
         self.base = base
 
     def carry(self, shadow: str, hunks: list[Splice]) -> tuple[str, list[Splice]] | None:

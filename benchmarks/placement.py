@@ -41,7 +41,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     differ = Differ(0.1)
     counts = [9] * options.counters
     master = "".join(counter(typist, count) for typist, count in enumerate(counts))
-    log = SpliceLog(master)
+    log = SpliceLog(master, differ.diff)
     history = RecentChanges(master, differ.diff)
     # The recent masters, newest last, and the version of each typist's last edit.
     masters: deque[str] = deque([master], maxlen=options.lag + 1)

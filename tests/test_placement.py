@@ -12,14 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.placement import main, run
+from mobwrite.core.delta import Differ
 from mobwrite.core.placement import MAX_STEPS, SLACK, VERSIONS_PER_VIEW, SpliceLog
 
 TEXT = st.text(alphabet="ab \n😀", max_size=10)
+DIFFER = Differ(0.1)
 
 
 def logged(text: str, *changes: tuple[int, int, str]) -> tuple[SpliceLog, str]:
     """A log of *text* changed by each splice in turn (views: 2), and the master."""
-    log = SpliceLog(text)
+    log = SpliceLog(text, DIFFER.diff)
     for start, end, inserted in changes:
         text = text[:start] + inserted + text[end:]
         log.record(text, 2, [(start, end, inserted)])
@@ -48,7 +50,7 @@ def test_a_change_no_one_else_touched_goes_where_it_was_typed(
 
 def test_a_change_of_several_stretches_moves_a_place_by_those_before_it() -> None:
     shadow = "abcdefgh"
-    log = SpliceLog(shadow)
+    log = SpliceLog(shadow, DIFFER.diff)
     log.record("XXbYYYdefgh", 2, [(0, 1, "XX"), (2, 3, "YYY")])
     log.record("XXYYYdefGGh", 2, [(2, 3, ""), (9, 10, "GG")])
     assert log.carry(shadow, [(4, 5, "E"), (5, 6, "F")]) == (
@@ -75,7 +77,7 @@ def test_only_a_recent_master_itself_is_placed() -> None:
 
 def test_the_window_exhausted_falls_back() -> None:
     """Versions older than the window (for the document's views) are forgotten."""
-    log = SpliceLog(text := "x")
+    log = SpliceLog(text := "x", DIFFER.diff)
     old = text
     window = VERSIONS_PER_VIEW * 2 + SLACK
     for count in range(window + window // 4):
@@ -92,7 +94,7 @@ def test_changes_of_many_stretches_are_logged_as_one() -> None:
     a change inside it is then a conflict, one beside it is not."""
     dots = "".join(f"{i}." for i in range(MAX_STEPS + 2))
     shadow = "ab" + dots + "cd"
-    log = SpliceLog(shadow)
+    log = SpliceLog(shadow, DIFFER.diff)
     log.record("ab" + dots.replace(".", ",") + "cd", 2,
                [(i, i + 1, ",") for i in range(3, len(dots) + 2, 2)])
     assert log.carry(shadow, [(4, 5, "X")]) is None
@@ -100,12 +102,17 @@ def test_changes_of_many_stretches_are_logged_as_one() -> None:
                                                 [(0, 1, "A")])
 
 
-def test_a_change_not_given_is_found_between_the_common_ends() -> None:
-    shadow = "one two three"
-    log = SpliceLog(shadow)
-    log.record("one 2 three", 2)
-    assert log.carry(shadow, [(8, 13, "3")]) == ("one 2 3", [(6, 11, "3")])
+def test_a_change_not_given_is_found_by_comparing() -> None:
+    """Between the common ends, and there by a diff: a change of far apart
+    stretches (patching's, of several hunks) stays several small ones."""
+    shadow = "one two three four"
+    log = SpliceLog(shadow, DIFFER.diff)
+    log.record("one 2 three four", 2)
+    assert log.carry(shadow, [(8, 13, "3")]) == ("one 2 3 four", [(6, 11, "3")])
     assert log.carry(shadow, [(5, 6, "W")]) is None
+    master = log.text
+    log.record("ONE 2 three FOUR", 2)
+    assert log.carry(master, [(6, 11, "3")]) == ("ONE 2 3 FOUR", [(6, 11, "3")])
 
 
 @settings(max_examples=500, deadline=None)
@@ -120,7 +127,7 @@ def test_a_stretch_no_one_else_touched_is_changed_where_it_was_typed(
     in at that very point goes before the client's."""
     shadow = left + middle + right
     start = len(left)
-    log = SpliceLog(shadow)
+    log = SpliceLog(shadow, DIFFER.diff)
     for on_right, at, length, inserted in others:
         part = right if on_right else left
         at = min(at, len(part))

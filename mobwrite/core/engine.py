@@ -477,7 +477,7 @@ class Engine:
             return None
         log = self._splice_logs.get(document)
         if log is None:
-            log = self._splice_logs[document] = SpliceLog(text)
+            log = self._splice_logs[document] = SpliceLog(text, self.differ.diff)
         elif log.text is not text:
             log.record(text, document.views)
         return log

@@ -18,9 +18,11 @@ decoded delta do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import islice
 
-from mobwrite.core.delta import Splice, common_ends
+from mobwrite.core.changes import splices_between
+from mobwrite.core.delta import Diff, Splice
 
 Step = tuple[int, int, int]
 """A stretch of the older text, from start to end, replaced by this many characters."""
@@ -41,7 +43,8 @@ MAX_VERSIONS = 16384
 class SpliceLog:
     """Where each recent version of one master text changed the one before."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, diff: Callable[[str, str], list[Diff]]) -> None:
+        self._diff = diff
         self.text = text
         self.version = self.base = 0
         # The steps of each version since base, one list: each version's from
@@ -71,8 +74,10 @@ class SpliceLog:
 
         *splices*, if given, is the change: stretches of the old text, in
         order, each replaced by a string.  Else (or if they do not make
-        *text*) the change is taken as the one stretch between the common
-        ends of the two texts.
+        *text*) it is found between the common ends of the two texts, by a
+        diff of what lies between them if that both deletes and inserts,
+        so that a change of several far apart stretches (patching's) stays
+        several small ones.
         """
         old = self.text
         steps: tuple[Step, ...] = ()
@@ -80,12 +85,12 @@ class SpliceLog:
             steps = tuple((start, end, len(inserted)) for start, end, inserted in splices)
             if len(old) + sum(n - end + start for start, end, n in steps) != len(text):
                 steps = ()
-            elif len(steps) > MAX_STEPS:
-                start, end = steps[0][0], steps[-1][1]
-                steps = ((start, end, len(text) - len(old) + end - start),)
         if not steps:
-            start, tail = common_ends(old, text)
-            steps = ((start, len(old) - tail, len(text) - tail - start),)
+            steps = tuple((start, end, len(inserted)) for start, end, inserted
+                          in splices_between(old, text, self._diff))
+        if len(steps) > MAX_STEPS:
+            start, end = steps[0][0], steps[-1][1]
+            steps = ((start, end, len(text) - len(old) + end - start),)
         self.version += 1
         self.text = text
         self._firsts.append(self._dropped + len(self._steps))

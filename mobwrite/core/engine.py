@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
@@ -49,6 +50,9 @@ from mobwrite.settings import Settings
 # The event each limit's refusal reports.
 REFUSAL_EVENTS = {"MAX_CHARS": Event.TOO_LONG, "MAX_MEMORY": Event.MEMORY_FULL,
                   "MAX_STORED": Event.DISK_FULL}
+
+# What a document keeps of its recent versions, each brought up to its text.
+_Log = TypeVar("_Log", RecentChanges, SpliceLog)
 
 # States a view may be pushed over before its client must send a request
 # (each is kept until then, for a request that did not see the push).
@@ -470,31 +474,27 @@ class Engine:
 
     def _splice_log(self, document: Document) -> SpliceLog | None:
         """The document's splice log, brought up to its text; None while it has one view."""
-        text = document.text
-        if text is None or document.views < 2:
-            if self._splice_logs:
-                self._splice_logs.pop(document, None)
-            return None
-        log = self._splice_logs.get(document)
-        if log is None:
-            log = self._splice_logs[document] = SpliceLog(text, self.differ.diff)
-        elif log.text is not text:
-            log.record(text, document.views)
-        return log
+        return self._kept(document, self._splice_logs, SpliceLog)
 
     def _history(self, document: Document) -> RecentChanges | None:
         """The document's history, brought up to its text; None while it has one view."""
+        return self._kept(document, self._histories, RecentChanges)
+
+    def _kept(self, document: Document, logs: WeakKeyDictionary[Document, _Log],
+              kind: type[_Log]) -> _Log | None:
+        """The document's entry in *logs* (a new *kind* if it has none), brought up
+        to its text; None (and no entry) while the document has one view."""
         text = document.text
         if text is None or document.views < 2:
-            if self._histories:  # a weak lookup costs a reference: not when there are none
-                self._histories.pop(document, None)
+            if logs:  # a weak lookup costs a reference: not when there are none
+                logs.pop(document, None)
             return None
-        history = self._histories.get(document)
-        if history is None:
-            history = self._histories[document] = RecentChanges(text, self.differ.diff)
-        elif history.text is not text:
-            history.record(text, document.views)
-        return history
+        log = logs.get(document)
+        if log is None:
+            log = logs[document] = kind(text, self.differ.diff)
+        elif log.text is not text:
+            log.record(text, document.views)
+        return log
 
     def recent_changes(self, name: str) -> RecentChanges | None:
         """The recent changes kept for document *name* (None while it has one view)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from mobwrite.core import request
@@ -27,9 +28,11 @@ from mobwrite.core.delta import (
     from_delta,
     is_no_op,
     result_text,
+    splices,
 )
 from mobwrite.core.escaping import DecodeError, decode_raw, encode_text, unescape_bytes
 from mobwrite.core.events import Event, Report, ignore
+from mobwrite.core.placement import SpliceLog
 from mobwrite.core.recent import RecentChanges
 from mobwrite.core.request import VERBS, Command, Verb
 from mobwrite.core.revisions import EDIT, FORCE
@@ -47,6 +50,9 @@ from mobwrite.settings import Settings
 # The event each limit's refusal reports.
 REFUSAL_EVENTS = {"MAX_CHARS": Event.TOO_LONG, "MAX_MEMORY": Event.MEMORY_FULL,
                   "MAX_STORED": Event.DISK_FULL}
+
+# What a document keeps of its recent versions, each brought up to its text.
+_Log = TypeVar("_Log", RecentChanges, SpliceLog)
 
 # States a view may be pushed over before its client must send a request
 # (each is kept until then, for a request that did not see the push).
@@ -117,6 +123,9 @@ class Engine:
         # Recent changes of each document several views share; a document
         # the store forgets takes its entry with it.
         self._histories: WeakKeyDictionary[Document, RecentChanges] = WeakKeyDictionary()
+        # Where the recent versions of such documents changed, to place a
+        # client's change exactly (core/placement.py).
+        self._splice_logs: WeakKeyDictionary[Document, SpliceLog] = WeakKeyDictionary()
         # The command table: what each request letter does while reading.
         handlers: dict[Verb, Callable[[_Reading, Command], None]] = {
             Verb.USER: self._read_user, Verb.FILE: self._read_file,
@@ -402,20 +411,22 @@ class Engine:
         if document.text is None:
             self.store.set_text(document, view.shadow, now, self._author or action.user)
             return False
+        log = self._splice_log(document)
         # A client taking coarse deltas is answered without the history: it is
         # brought up to date when a client that needs it comes.
         history = None if self._coarse else self._history(document)
-        if history is None:
-            self._merge(view, action, diffs, old_shadow, now)
-            return action.force
-        since = history.version_of(old_shadow)
-        before = history.version
         master = document.text
-        splice = self._merge(view, action, diffs, old_shadow, now)
-        if splice is not None and document.text is not master and history.text is master:
+        since = None if history is None else history.version_of(old_shadow)
+        before = None if history is None else history.version
+        changes = self._merge(view, action, diffs, old_shadow, now, log)
+        if changes is not None and document.text is not master:
             # The merge knows where it changed the master: no need to look.
-            history.record(document.text, document.views, splice)
-        if since is not None and self._history(document) is history:
+            if log is not None and log.text is master:
+                log.record(document.text, document.views, changes)
+            if history is not None and history.text is master:
+                history.record(document.text, document.views,
+                               changes[0] if len(changes) == 1 else None)
+        if history is not None and since is not None and self._history(document) is history:
             own = history.version if history.version != before else None
             self._lineage = (view, since, own)
         return action.force
@@ -425,11 +436,17 @@ class Engine:
         self.report(Event.READ_ONLY, user=action.user, name=action.name)
 
     def _merge(self, view: View, action: Action, diffs: list[Diff], old_shadow: str,
-               now: float) -> Splice | None:
+               now: float, log: SpliceLog | None) -> list[Splice] | None:
         """Bring the client's change (*old_shadow* into the view's shadow) to the
-        master; return the change to the master as a splice if it is one."""
+        master; return the change to the master as splices if it knows them.
+
+        The change goes exactly where it was typed if *log* holds the old
+        shadow as a recent master and no change since touched what it
+        replaces; else it is patched in (docs/protocol.md §8.4).
+        """
         document = view.document
-        assert document.text is not None
+        master = document.text
+        assert master is not None
         if is_no_op(diffs):
             return None
         author = self._author or action.user
@@ -438,34 +455,50 @@ class Engine:
             return None
         # Typing around words sent as retyping them (docs/protocol.md §8.4).
         apart = self.differ.insertions(diffs)
-        splice = None
-        if apart is None:
-            merged, failed, splice = self.differ.merge(
-                document.text, old_shadow, diffs, view.shadow)
+        carried = None
+        if log is not None and master is not old_shadow:
+            carried = log.carry(old_shadow, [
+                hunk for hunk in splices(apart or diffs) if hunk[0] != hunk[1] or hunk[2]])
+        failed = 0
+        changes: list[Splice] | None = None
+        if carried is not None:
+            merged, changes = carried
+        elif apart is None:
+            merged, failed, splice = self.differ.merge(master, old_shadow, diffs, view.shadow)
+            changes = None if splice is None else [splice]
         else:
-            merged, failed = self.differ.merge_apart(document.text, old_shadow, apart)
+            merged, failed = self.differ.merge_apart(master, old_shadow, apart)
         if failed:
             self.report(Event.PATCH_FAILED, user=action.user, name=action.name,
                         failed=failed)
-        # The log checks the splice, so a normalized text is still recorded right.
-        self.store.set_text(document, merged, now, author, EDIT,
-                            () if splice is None else (splice,))
+        # The log checks the splices, so a normalized text is still recorded right.
+        self.store.set_text(document, merged, now, author, EDIT, changes or ())
         # Normalizing line breaks may have changed more.
-        return splice if document.text is merged else None
+        return changes if document.text is merged else None
+
+    def _splice_log(self, document: Document) -> SpliceLog | None:
+        """The document's splice log, brought up to its text; None while it has one view."""
+        return self._kept(document, self._splice_logs, SpliceLog)
 
     def _history(self, document: Document) -> RecentChanges | None:
         """The document's history, brought up to its text; None while it has one view."""
+        return self._kept(document, self._histories, RecentChanges)
+
+    def _kept(self, document: Document, logs: WeakKeyDictionary[Document, _Log],
+              kind: type[_Log]) -> _Log | None:
+        """The document's entry in *logs* (a new *kind* if it has none), brought up
+        to its text; None (and no entry) while the document has one view."""
         text = document.text
         if text is None or document.views < 2:
-            if self._histories:  # a weak lookup costs a reference: not when there are none
-                self._histories.pop(document, None)
+            if logs:  # a weak lookup costs a reference: not when there are none
+                logs.pop(document, None)
             return None
-        history = self._histories.get(document)
-        if history is None:
-            history = self._histories[document] = RecentChanges(text, self.differ.diff)
-        elif history.text is not text:
-            history.record(text, document.views)
-        return history
+        log = logs.get(document)
+        if log is None:
+            log = logs[document] = kind(text, self.differ.diff)
+        elif log.text is not text:
+            log.record(text, document.views)
+        return log
 
     def recent_changes(self, name: str) -> RecentChanges | None:
         """The recent changes kept for document *name* (None while it has one view)."""

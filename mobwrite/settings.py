@@ -98,6 +98,14 @@ def parse_count(value: str) -> int:
     return int(text)
 
 
+def parse_positive(value: str) -> int:
+    """A whole number, one or more."""
+    number = parse_count(value)
+    if number < 1:
+        raise SettingError(f"{value!r} is not a whole number of 1 or more, such as 2")
+    return number
+
+
 def parse_level(value: str) -> str:
     """One of the logging levels."""
     level = value.strip().upper()
@@ -328,6 +336,10 @@ class Settings:
         parse_database, "",
         "a PostgreSQL URL (postgresql://USER@HOST/DATABASE) to keep the documents "
         "there instead of the embedded store under --data-dir")
+    shared_workers: int = _setting(
+        parse_positive, 2,
+        "with --database: requests a daemon runs at once, each in its own transaction, "
+        "thread and connection, with an equal share of MAX_MEMORY (docs/postgresql.md)")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

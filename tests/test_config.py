@@ -86,6 +86,7 @@ def test_every_default_round_trips_through_its_parser() -> None:
     ((), "LOGGING = LOUD\n", "'LOUD' is not a logging level; use one of CRITICAL"),
     ((), "MAX_CHARS 10\n", "write NAME = value, not 'MAX_CHARS 10'"),
     (("--max-chars", "lots"), "", "--max-chars: 'lots' is not a whole number such as 0, 10"),
+    (("--shared-workers", "0"), "", "--shared-workers: '0' is not a whole number of 1 or more"),
     (("--log-format", "xml"), "", "'xml' is not a log format; use text"),
     (("--timeout-telnet", "0"), "", "TIMEOUT_TELNET must be more than 0 seconds, such as 30"),
     (("--tcp", "tcp:port"), "", "is not an endpoint"),

@@ -23,7 +23,6 @@ from benchmarks.postgres import PostgresServer
 from mobwrite.client.errors import OutOfRoom
 from mobwrite.client.session import ClientSession
 from mobwrite.core.events import Event
-from mobwrite.daemon.postgres_service import WORKERS
 from mobwrite.settings import Settings
 from mobwrite.storage.postgres import upgrade
 from mobwrite.storage.postgres_documents import SharedDocuments
@@ -162,7 +161,7 @@ def test_a_daemon_on_postgresql_keeps_its_cache_within_max_memory(
         assert flood.join() == [] and len(held) == 160
         # A worker in the middle of a request may hold its change's revision beyond
         # its share until the request ends.
-        assert max(held) <= budget + WORKERS * 100_000
+        assert max(held) <= budget + Settings.defaults().shared_workers * 100_000
         metrics = scrape(daemon)
         assert metrics["mobwrite_memory_held_bytes"] <= budget
         assert metrics["mobwrite_memory_budget_bytes"] == budget
@@ -194,6 +193,27 @@ def test_a_daemon_on_postgresql_drops_idle_texts(
         for session in sessions * 2:
             assert deltas_only(sync(port, session))
         assert texts[1].text == "🎉 start\nann 👩‍💻\n"
+    finally:
+        daemon.stop()
+
+
+def test_shared_workers_sets_the_requests_run_at_once(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    """SHARED_WORKERS=3: the daemon keeps one connection per worker open, plus its
+    spare two and the change feed's, and still counts the whole MAX_MEMORY."""
+    url = postgres_server.new_database()
+    daemon = Daemon(tmp_path, "--database", url, "--shared-workers", "3",
+                    "--max-memory", "3000000").start()
+    try:
+        owner = ClientSession("owner")
+        owner.share("doc", "three workers 🧵\n")
+        assert sync(daemon.ports["tcp"], owner) is not None
+        with psycopg.connect(url) as connection:
+            backends = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()").fetchone()
+        assert backends == (3 + 2 + 1,)
+        assert scrape(daemon)["mobwrite_memory_budget_bytes"] == 3_000_000
     finally:
         daemon.stop()
 

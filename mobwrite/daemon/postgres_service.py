@@ -53,12 +53,9 @@ from mobwrite.storage.rows import Rows
 
 log = logger("storage")
 
-# Requests a daemon runs at once, each in its own transaction and thread,
-# with its own cache of texts.
-WORKERS = 4
-# Connections per daemon: one per worker, one for dumps, one for presence and
-# the status page.
-CONNECTIONS = WORKERS + 2
+# Connections per daemon besides one per worker (SHARED_WORKERS): one for
+# dumps, one for presence and the status page.
+SPARE_CONNECTIONS = 2
 # How long a request waits for a connection before it fails.
 CONNECT_TIMEOUT = 2.0
 # How long start-up waits for the database before it gives up.
@@ -155,7 +152,11 @@ class SharedDaemon(MultiService):
         self.listener = hub
         # This daemon's id in the notifications it sends.
         self.me = secrets.token_hex(8)
-        self.pool: ConnectionPool[Any] = shared_pool(settings.database, CONNECTIONS,
+        # Requests run at once, each in its own transaction, thread and connection,
+        # with its own cache of texts.
+        workers = settings.shared_workers
+        connections = workers + SPARE_CONNECTIONS
+        self.pool: ConnectionPool[Any] = shared_pool(settings.database, connections,
                                                      CONNECT_TIMEOUT)
         # What the database holds (for MAX_STORED), and the workers' caches, each
         # with its share of MAX_MEMORY.
@@ -165,12 +166,12 @@ class SharedDaemon(MultiService):
         self.workers = [SharedDocuments(
             self.pool, settings,
             lambda event, **fields: reactor.callFromThread(_report, report, event, fields),
-            self.me, self.caches.share(WORKERS), self.space) for _ in range(WORKERS)]
+            self.me, self.caches.share(workers), self.space) for _ in range(workers)]
         self.caches.stores.extend(worker.store for worker in self.workers)
         self.idle: SimpleQueue[SharedDocuments] = SimpleQueue()
         for worker in self.workers:
             self.idle.put(worker)
-        self.threads = ThreadPool(1, CONNECTIONS, "mobwrite-shared")
+        self.threads = ThreadPool(1, connections, "mobwrite-shared")
         self.relay = PresenceRelay(hub, reactor, self._notify)
         self.relay.setServiceParent(self)
         # After the feed was lost every followed document may have changed unheard:

@@ -151,6 +151,12 @@ def revision_row(row: Sequence[Any]) -> RevisionRow:
     return RevisionRow(number, time, decode(author), kind, decode(change))
 
 
+def snapshot_row(row: Sequence[Any]) -> SnapshotRow:
+    """A snapshot row as read (without its document's name)."""
+    number, body = row
+    return SnapshotRow(number, decode(body))
+
+
 def read_logs(connection: psycopg.Connection[Any], name: str | None = None
               ) -> dict[str, StoredLog]:
     """The revision logs' rows, of document *name* or of all, by document."""
@@ -159,8 +165,7 @@ def read_logs(connection: psycopg.Connection[Any], name: str | None = None
     for found in connection.execute(_REVISIONS + where, parameters):
         logs.setdefault(found[0], StoredLog()).revisions[found[1]] = revision_row(found[1:])
     for found in connection.execute(_SNAPSHOTS + where, parameters):
-        logs.setdefault(found[0], StoredLog()).snapshots[found[1]] = SnapshotRow(
-            found[1], decode(found[2]))
+        logs.setdefault(found[0], StoredLog()).snapshots[found[1]] = snapshot_row(found[1:])
     return logs
 
 
@@ -178,12 +183,9 @@ def write_history(connection: psycopg.Connection[Any], changes: Iterable[History
             connection.execute("DELETE FROM mobwrite_snapshots WHERE name = %s AND number < %s",
                                (name, change.base))
         else:
-            number, time, author, kind, text = change.row
-            connection.execute(_PUT_REVISION,
-                               (name, number, time, encode(author), kind, encode(text)))
+            connection.execute(_PUT_REVISION, revision_values(name, change.row))
         if change.snapshot is not None:
-            connection.execute(_PUT_SNAPSHOT, (name, change.snapshot.number,
-                                               encode(change.snapshot.text)))
+            connection.execute(_PUT_SNAPSHOT, snapshot_values(name, change.snapshot))
 
 
 def upgrade(connection: psycopg.Connection[Any]) -> int:
@@ -213,8 +215,8 @@ def write_rows(connection: psycopg.Connection[Any], batch: Batch) -> None:
         gone = [(name,) for name, row in batch.documents.items() if row is None]
         if gone:
             cursor.executemany("DELETE FROM mobwrite_documents WHERE name = %s", gone)
-        documents = [(row.name, encode(row.text), row.lasttime)
-                     for row in batch.documents.values() if row is not None]
+        documents = [document_values(row) for row in batch.documents.values()
+                     if row is not None]
         if documents:
             cursor.executemany(_PUT_DOCUMENT, documents)
     write_views(connection, batch)
@@ -235,6 +237,22 @@ def write_views(connection: psycopg.Connection[Any], batch: Batch,
         elif rows:
             with connection.cursor() as cursor:
                 cursor.executemany(statement, rows)
+
+
+def document_values(row: DocumentRow) -> tuple[Any, ...]:
+    """The parameters of ``_PUT_DOCUMENT`` that write *row*."""
+    return (row.name, encode(row.text), row.lasttime)
+
+
+def revision_values(name: str, row: RevisionRow) -> tuple[Any, ...]:
+    """The parameters of ``_PUT_REVISION`` that write *row* of document *name*'s log."""
+    number, time, author, kind, change = row
+    return (name, number, time, encode(author), kind, encode(change))
+
+
+def snapshot_values(name: str, row: SnapshotRow) -> tuple[Any, ...]:
+    """The parameters of ``_PUT_SNAPSHOT`` that write *row* of document *name*'s log."""
+    return (name, row.number, encode(row.text))
 
 
 def view_values(row: ViewRow) -> tuple[Any, ...]:

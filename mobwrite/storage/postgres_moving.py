@@ -21,7 +21,6 @@ from typing import Any
 
 import psycopg
 
-from mobwrite.core.revisions import SnapshotRow
 from mobwrite.storage.dump import DumpRow, RevisionLine, SnapshotLine, dump_stream
 from mobwrite.storage.postgres import (
     _DOCUMENTS,
@@ -33,10 +32,12 @@ from mobwrite.storage.postgres import (
     _SNAPSHOTS,
     _VIEWS,
     _without_password,
-    decode,
     document_row,
-    encode,
+    document_values,
     revision_row,
+    revision_values,
+    snapshot_row,
+    snapshot_values,
     upgrade,
     view_row,
     view_values,
@@ -61,7 +62,7 @@ def dump_database(url: str, timeout: float) -> Iterator[bytes]:
                 _VIEWS + _BY_NAME + ", convert_to(username, 'UTF8')")),
             (RevisionLine(row[0], revision_row(row[1:])) for row in rows.read(
                 _REVISIONS + _BY_NAME + ", number")),
-            (SnapshotLine(row[0], SnapshotRow(row[1], decode(row[2]))) for row in rows.read(
+            (SnapshotLine(row[0], snapshot_row(row[1:])) for row in rows.read(
                 _SNAPSHOTS + _BY_NAME + ", number")))
 
 
@@ -123,15 +124,13 @@ class _Writer:
     def write(self, rows: Iterable[DumpRow]) -> None:
         for row in rows:
             if isinstance(row, DocumentRow):
-                self._put(_PUT_DOCUMENT, (row.name, encode(row.text), row.lasttime))
+                self._put(_PUT_DOCUMENT, document_values(row))
             elif isinstance(row, ViewRow):
                 self._put(_PUT_VIEW, view_values(row))
             elif isinstance(row, RevisionLine):
-                number, time, author, kind, change = row.row
-                self._put(_PUT_REVISION, (row.name, number, time, encode(author), kind,
-                                          encode(change)))
+                self._put(_PUT_REVISION, revision_values(*row))
             else:
-                self._put(_PUT_SNAPSHOT, (row.name, row.row.number, encode(row.row.text)))
+                self._put(_PUT_SNAPSHOT, snapshot_values(*row))
         # Documents first: revisions and snapshots refer to them.
         for statement in self.pending:
             self._flush(statement)

@@ -105,7 +105,7 @@ class SpliceLog:
     def _forget(self, base: int) -> None:
         """Forget the versions before *base*."""
         cut = base - self.base
-        first = self._firsts[cut] if cut < len(self._firsts) else self._dropped + len(self._steps)
+        first = self._first_step(cut)
         del self._steps[:first - self._dropped]
         del self._firsts[:cut]
         self._dropped = first
@@ -115,6 +115,13 @@ class SpliceLog:
         del self._keys[:cut]
         del self._hashes[:cut]
         self.base = base
+
+    def _first_step(self, later: int) -> int:
+        """The first step (counted from the first ever logged) of the versions after
+        version base + *later*."""
+        if later < len(self._firsts):
+            return self._firsts[later]
+        return self._dropped + len(self._steps)
 
     def carry(self, shadow: str, hunks: list[Splice]) -> tuple[str, list[Splice]] | None:
         """The master with *hunks* (a change of *shadow*, in order) made where they
@@ -130,9 +137,7 @@ class SpliceLog:
         since = self.version_of(shadow)
         if since is None:
             return None
-        later = since - self.base
-        first = (self._firsts[later] if later < len(self._firsts)
-                 else self._dropped + len(self._steps)) - self._dropped
+        first = self._first_step(since - self.base) - self._dropped
         master = self.text
         placed: list[Splice] = []
         parts: list[str] = []

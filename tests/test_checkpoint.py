@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from refusing import refuse_documents
 from test_journal import edit, journals_for
 from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
 
@@ -386,8 +387,7 @@ def test_a_failed_checkpoint_keeps_its_rows_and_is_retried(
     store = Store()
     assert database.connection is not None
     # Temporary: the database file itself (copied at the crash) stays plain.
-    database.connection.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.documents "
-                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    refuse_documents(database, temporary=True)
     checkpointer.write(edit(store, "doc", "frozen"))
     start_checkpoint(checkpointer, clock)
     assert checkpointer.worker is not None
@@ -496,8 +496,7 @@ def test_after_a_failed_checkpoint_the_last_one_stores_everything(
     failed background checkpoint left frozen together with the newer ones."""
     store = Store()
     assert database.connection is not None
-    database.connection.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.documents "
-                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    refuse_documents(database, temporary=True)
     checkpointer.write(edit(store, "frozen", "one"))
     start_checkpoint(checkpointer, clock)
     checkpointer.write(edit(store, "pending", "two"))

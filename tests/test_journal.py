@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from refusing import refuse_documents
 from test_recovery import sync
 
 from benchmarks.daemon import Daemon
@@ -217,8 +218,7 @@ def test_failed_checkpoint_keeps_later_records(database: Database) -> None:
                                 max_bytes=1)
     checkpointer.write(edit(store, "doc", "before"))
     assert database.connection is not None
-    database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
-                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    refuse_documents(database)
     assert checkpointer.due()
     with pytest.raises(sqlite3.Error, match="disk says no"):
         checkpointer.checkpoint()
@@ -242,8 +242,7 @@ def test_replay_the_database_refuses_stops_start_up(database: Database) -> None:
     journal.close()
     content = journal.path.read_bytes()
     assert database.connection is not None
-    database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
-                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    refuse_documents(database)
     with pytest.raises(StorageError, match="cannot write the records of .*disk says no"):
         recover(database, Journal(database.directory, database.identity))
     assert journal.path.read_bytes() == content

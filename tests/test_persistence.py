@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from refusing import refuse_documents
 
 from mobwrite.core.engine import Engine
 from mobwrite.core.store import Changes, Store
@@ -158,8 +159,7 @@ def test_a_failed_write_changes_nothing(database: Database) -> None:
     store.set_text(store.documents["doc"], "second", 2.0)
     batch = snapshot(store, store.take_changes())
     assert database.connection is not None
-    database.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON documents "
-                                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    refuse_documents(database)
     with pytest.raises(sqlite3.Error):
         database.write(batch)
     database.connection.execute("DROP TRIGGER refuse")
